@@ -1,0 +1,137 @@
+//! What every program shares on its command line and its standard error:
+//! `prog: fatal: ...` messages, daemontools exit codes, SIZE and DURATION.
+
+use std::io::Write;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// Bad usage: the same command will fail again.
+pub const EXIT_USAGE: i32 = 100;
+/// A temporary failure: the supervisor may try again.
+pub const EXIT_TEMPORARY: i32 = 111;
+
+static PROGRAM: OnceLock<&'static str> = OnceLock::new();
+
+/// Names the running program in every message. Call once, first thing.
+pub fn set_program(name: &'static str) {
+    let _ = PROGRAM.set(name);
+}
+
+pub fn program() -> &'static str {
+    PROGRAM.get().copied().unwrap_or("rill")
+}
+
+/// Writes `prog: level: message` to stderr in one write. A closed or full
+/// stderr must never stop a logger, so write errors are ignored.
+pub fn message(level: &str, text: &str) {
+    let line = format!("{}: {}: {}\n", program(), level, text);
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
+pub fn info(text: &str) {
+    message("info", text);
+}
+
+pub fn warn(text: &str) {
+    message("warning", text);
+}
+
+pub fn fatal(code: i32, text: &str) -> ! {
+    message("fatal", text);
+    std::process::exit(code)
+}
+
+/// A usage error: the message, a pointer to the synopsis, exit 100.
+pub fn usage(text: &str, synopsis: &str) -> ! {
+    message("fatal", text);
+    message("usage", synopsis);
+    std::process::exit(EXIT_USAGE)
+}
+
+/// SIZE: decimal, `0x` hexadecimal, optionally with a binary-unit suffix
+/// `k`, `M`, `G` or `T` (also written `K`, `KiB`, `MB` ...).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("{text:?} is not a size (try 4096, 0x1000, 64k, 16M, 1G)");
+    let lower = text.trim().to_ascii_lowercase();
+    let digits_end = if let Some(hex) = lower.strip_prefix("0x") {
+        2 + hex
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(hex.len())
+    } else {
+        lower
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(lower.len())
+    };
+    let (number, suffix) = lower.split_at(digits_end);
+    let value = match number.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => number.parse::<u64>(),
+    }
+    .map_err(|_| bad())?;
+    let shift = match suffix {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        _ => return Err(bad()),
+    };
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// The value of the option just parsed, as a SIZE.
+pub fn size_value(parser: &mut lexopt::Parser, option: &str) -> Result<u64, String> {
+    let text = option_text(parser, option)?;
+    parse_size(&text).map_err(|e| format!("{option}: {e}"))
+}
+
+/// DURATION: humantime's forms (`90s`, `30min`, `1h 30m`, `2days`), or a
+/// bare number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))
+}
+
+/// The value of the option just parsed, as UTF-8, or a usage error naming it.
+pub fn option_text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
+    let value = parser.value().map_err(|e| format!("{option}: {e}"))?;
+    value
+        .into_string()
+        .map_err(|v| format!("{option}: {v:?} is not valid UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("0x1000"), Ok(4096));
+        assert_eq!(parse_size("0X10k"), Ok(16 << 10));
+        assert_eq!(parse_size("64k"), Ok(64 << 10));
+        assert_eq!(parse_size("64K"), Ok(64 << 10));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("16MiB"), Ok(16 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert!(parse_size("").is_err());
+        assert!(parse_size("k").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("12q").is_err());
+        assert!(parse_size("0x").is_err());
+        assert!(parse_size("99999999999999T").is_err());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30min"), Ok(Duration::from_secs(1800)));
+        assert!(parse_duration("soon").is_err());
+    }
+}

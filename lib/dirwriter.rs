@@ -1,0 +1,762 @@
+//! One log directory being written: recovery at start, stamping and
+//! appending, rotation, the size and count caps, and its processor.
+//!
+//! Rotation is crash-safe: `current` is synced, marked finished (0744),
+//! renamed to its archive name, and the directory synced, in that order; a
+//! crash at any point leaves every line in exactly one file.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use rustix::fs::{self, AtFlags, Mode, OFlags};
+
+use crate::cli;
+use crate::error::{Context, Error, Result};
+use crate::intent::{IntentFile, Record, chunk_hash};
+use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
+use crate::pieces::Pieces;
+use crate::processor;
+use crate::stamp::{LabelWriter, Stamp, StampClock};
+
+/// How the directories are to be kept.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    pub max_file_size: u64,
+    pub max_total_size: u64,
+    pub max_files: Option<u64>,
+    /// Rotate at a line end within this many bytes of `max_file_size`.
+    pub margin: u64,
+    /// The longest text of one line; longer lines are split.
+    pub max_line: usize,
+    pub rotate_every: Option<Duration>,
+    pub processor: Option<String>,
+    /// On a full disk, delete the oldest archives to make room.
+    pub delete_when_full: bool,
+}
+
+impl Policy {
+    /// The longest text a line may have: `max_line`, or less if a whole line
+    /// must still fit in an empty file.
+    pub fn line_limit(&self) -> usize {
+        let fits = self
+            .max_file_size
+            .saturating_sub(PREFIX_LEN as u64 + 1)
+            .max(1);
+        (self.max_line as u64).min(fits).max(1) as usize
+    }
+}
+
+/// How much of a chunk a directory takes before it must rotate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Measure {
+    /// Input bytes to write now.
+    pub stop: usize,
+    /// Rotate once they are written.
+    pub rotate: bool,
+    /// Bytes they add to `current`.
+    pub out_len: u64,
+}
+
+enum Processing {
+    Running {
+        child: Child,
+        stamp: Stamp,
+        failures: u32,
+    },
+    Waiting {
+        stamp: Stamp,
+        retry_at: Instant,
+        failures: u32,
+    },
+}
+
+/// What was found at open, for `recover` to act on.
+struct Found {
+    record: Option<Record>,
+    finished: bool,
+}
+
+pub struct DirWriter {
+    pub name: String,
+    dir: OwnedFd,
+    lock: OwnedFd,
+    intent: IntentFile,
+    current: Option<OwnedFd>,
+    size: u64,
+    /// Text bytes of the line left open at the end of `current`.
+    col: usize,
+    /// `current` was cut short of bytes from here on and must be cut back.
+    cut_back_to: Option<u64>,
+    clock: StampClock,
+    labels: LabelWriter,
+    rotate_due: Option<Instant>,
+    rotate_wanted: bool,
+    /// Input bytes this directory already holds (written before a restart).
+    skip: u64,
+    /// Where the last chunk began (size, open line), until it is consumed.
+    unconsumed: Option<(u64, usize)>,
+    processing: Option<Processing>,
+    found: Option<Found>,
+}
+
+/// Output is written to `current` in pieces of about this size.
+const FLUSH_AT: usize = 64 * 1024;
+
+impl DirWriter {
+    /// Takes over an opened, locked directory: settles what an earlier
+    /// writer or processor left, and opens `current`. Call `recover` next.
+    pub fn open(name: String, dir: OwnedFd, lock: OwnedFd, policy: &Policy) -> Result<DirWriter> {
+        let intent = IntentFile::open(dir.as_fd(), &name)?;
+        let mut w = DirWriter {
+            name,
+            dir,
+            lock,
+            intent,
+            current: None,
+            size: 0,
+            col: 0,
+            cut_back_to: None,
+            clock: StampClock::after(Stamp::ZERO),
+            labels: LabelWriter::default(),
+            rotate_due: None,
+            rotate_wanted: false,
+            skip: 0,
+            unconsumed: None,
+            processing: None,
+            found: None,
+        };
+        let archives = logdir::list_archives(w.dir.as_fd()).context(|| w.name.clone())?;
+        if let Some((newest, _)) = archives.last() {
+            w.clock.observe(newest.stamp);
+        }
+        w.settle_processor_leftovers(policy)?;
+        let record = w.intent.read();
+        let current = fs::openat(
+            &w.dir,
+            CURRENT,
+            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(logdir::MODE_WRITING),
+        )
+        .context(|| format!("{}/{CURRENT}", w.name))?;
+        let st = fs::fstat(&current).context(|| format!("{}/{CURRENT}", w.name))?;
+        w.size = st.st_size as u64;
+        let last = logdir::last_stamp(current.as_fd(), w.size, 1 << 20)
+            .context(|| format!("{}/{CURRENT}", w.name))?;
+        if let Some(last) = last {
+            w.clock.observe(last);
+        }
+        w.current = Some(current);
+        w.found = Some(Found {
+            record,
+            finished: st.st_mode & 0o100 != 0,
+        });
+        Ok(w)
+    }
+
+    /// The chunk (length, hash) a killed predecessor was writing, if any.
+    pub fn pending_chunk(&self) -> Option<(u64, u64)> {
+        match self.found.as_ref()?.record? {
+            Record::Pending { len, hash, at, .. } if at <= self.size => Some((len, hash)),
+            _ => None,
+        }
+    }
+
+    /// Finishes taking over, given the bytes now at the head of the input
+    /// (at least `pending_chunk`'s length of them if there are that many).
+    pub fn recover(&mut self, input_head: &[u8], policy: &Policy) -> Result<()> {
+        let Some(found) = self.found.take() else {
+            return Ok(());
+        };
+        let mut ours = false;
+        match found.record {
+            Some(Record::Pending {
+                len,
+                hash,
+                at,
+                out_len,
+            }) if at <= self.size => {
+                ours = true;
+                let head = input_head.get(..len as usize);
+                if head.is_some_and(|h| chunk_hash(h) == hash) {
+                    if self.size >= at + out_len {
+                        self.skip = len;
+                    } else {
+                        self.cut_back(at)?;
+                        cli::info(&format!(
+                            "{}: rewriting a chunk of {len} bytes cut short by the last stop",
+                            self.name
+                        ));
+                    }
+                }
+            }
+            Some(Record::Idle { size }) => ours = size == self.size,
+            _ => {}
+        }
+        let current = self
+            .current
+            .as_ref()
+            .map(|c| c.as_fd())
+            .expect("opened by open()");
+        let ends_open = logdir::last_byte(current, self.size)
+            .context(|| format!("{}/{CURRENT}", self.name))?
+            .is_some_and(|b| b != b'\n');
+        if ends_open && !ours && !found.finished {
+            // Another writer's unfinished file, stopped inside a line: what
+            // comes next cannot be known to continue it. Keep it apart.
+            let archive = Archive {
+                stamp: self.clock.tick(),
+                complete: false,
+            };
+            self.rename_current(&archive.name())?;
+            cli::info(&format!(
+                "{}: kept an unfinished current as {}",
+                self.name,
+                archive.name()
+            ));
+            self.open_current()?;
+        } else {
+            self.col = self.open_line_len(policy)?;
+        }
+        let current = self.current.as_ref().expect("current is open");
+        fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_WRITING))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
+        if let (Some(every), Some(first)) = (
+            policy.rotate_every,
+            logdir::first_stamp(current.as_fd()).ok().flatten(),
+        ) {
+            let age = age_of(first);
+            self.rotate_due = Some(Instant::now() + every.saturating_sub(age));
+        }
+        self.record_idle();
+        self.enforce_caps(policy);
+        Ok(())
+    }
+
+    /// How much of `data` to write before this directory must rotate.
+    pub fn measure(&self, data: &[u8], policy: &Policy) -> Measure {
+        let can_rotate = self.can_rotate();
+        let mut size = self.size;
+        let mut out_len = 0;
+        for piece in Pieces::new(data, self.col, policy.line_limit()) {
+            let n = piece.out_len();
+            if piece.starts_line
+                && can_rotate
+                && size > 0
+                && (self.rotate_wanted || size + n > policy.max_file_size)
+            {
+                return Measure {
+                    stop: piece.start,
+                    rotate: true,
+                    out_len,
+                };
+            }
+            size += n;
+            out_len += n;
+            if piece.ends_line()
+                && can_rotate
+                && (self.rotate_wanted || size + policy.margin >= policy.max_file_size)
+            {
+                return Measure {
+                    stop: piece.raw_end(),
+                    rotate: true,
+                    out_len,
+                };
+            }
+        }
+        Measure {
+            stop: data.len(),
+            rotate: false,
+            out_len,
+        }
+    }
+
+    /// Input bytes this directory already holds and must not write again.
+    pub fn skip(&self) -> u64 {
+        self.skip
+    }
+
+    /// Stamps and appends `data` (a chunk measured to `out_len`), all or
+    /// nothing: on error `current` is cut back to where it was.
+    pub fn write(
+        &mut self,
+        data: &[u8],
+        hash: u64,
+        out_len: u64,
+        now: Stamp,
+        out: &mut Vec<u8>,
+        policy: &Policy,
+    ) -> Result<()> {
+        if self.skip > 0 {
+            self.skip = self.skip.saturating_sub(data.len() as u64);
+            return Ok(());
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.ensure_current()?;
+        let at = self.size;
+        let record = Record::Pending {
+            len: data.len() as u64,
+            hash,
+            at,
+            out_len,
+        };
+        self.intent
+            .write(record)
+            .context(|| format!("{}/{}", self.name, logdir::WRITER_STATE))?;
+        let (col, rotate_due) = (self.col, self.rotate_due);
+        match self.append(data, now, out, policy) {
+            Ok(()) => {
+                self.unconsumed = Some((at, col));
+                Ok(())
+            }
+            Err(e) => {
+                self.col = col;
+                self.rotate_due = rotate_due;
+                // Undo the part written; if even that fails, do it before the next write.
+                self.cut_back_to = Some(at);
+                let _ = self.cut_back(at);
+                Err(e)
+            }
+        }
+    }
+
+    fn append(
+        &mut self,
+        data: &[u8],
+        now: Stamp,
+        out: &mut Vec<u8>,
+        policy: &Policy,
+    ) -> Result<()> {
+        out.clear();
+        let mut pieces = Pieces::new(data, self.col, policy.line_limit());
+        for piece in pieces.by_ref() {
+            if piece.starts_line {
+                let stamp = self.clock.next_at(now);
+                out.extend_from_slice(self.labels.label(stamp));
+                out.push(b' ');
+                if self.rotate_due.is_none() {
+                    self.rotate_due = policy.rotate_every.map(|every| Instant::now() + every);
+                }
+            }
+            out.extend_from_slice(&data[piece.start..piece.end]);
+            if piece.ends_line() {
+                out.push(b'\n');
+            }
+            if out.len() >= FLUSH_AT {
+                self.flush(out)?;
+            }
+        }
+        self.flush(out)?;
+        self.col = pieces.col();
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
+        let current = self.current.as_ref().expect("ensure_current() opened it");
+        let mut done = 0;
+        while done < out.len() {
+            match rustix::io::write(current, &out[done..]) {
+                Ok(n) => {
+                    done += n;
+                    self.size += n as u64;
+                }
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    return Err(Error::new(format!("{}/{CURRENT}", self.name), e.into()));
+                }
+            }
+        }
+        out.clear();
+        Ok(())
+    }
+
+    /// Records that nothing is in flight. A failure only weakens recovery
+    /// after a kill -9, so it is reported, not fatal.
+    pub fn record_idle(&mut self) {
+        self.unconsumed = None;
+        if let Err(e) = self.intent.write(Record::Idle { size: self.size }) {
+            cli::warn(&format!("{}/{}: {e}", self.name, logdir::WRITER_STATE));
+        }
+    }
+
+    fn can_rotate(&self) -> bool {
+        self.processing.is_none()
+    }
+
+    /// Asks for a rotation at the next line boundary (SIGALRM, the timer).
+    pub fn request_rotation(&mut self) {
+        if self.size > 0 {
+            self.rotate_wanted = true;
+        }
+    }
+
+    /// Whether a rotation is due and possible right now, between lines.
+    pub fn wants_rotation(&self, policy: &Policy) -> bool {
+        self.col == 0
+            && self.size > 0
+            && self.can_rotate()
+            && (self.rotate_wanted || self.size + policy.margin >= policy.max_file_size)
+    }
+
+    /// Closes `current` into an archive (or into `previous` for the
+    /// processor) and starts a new one. Safe to call again after an error.
+    pub fn rotate(&mut self, policy: &Policy) -> Result<()> {
+        self.ensure_current()?;
+        if self.size == 0 || self.col != 0 || !self.can_rotate() {
+            self.rotate_wanted &= self.size > 0;
+            return Ok(());
+        }
+        self.finish_current()?;
+        let stamp = self.clock.tick();
+        let target = match policy.processor {
+            Some(_) => PREVIOUS.to_string(),
+            None => Archive {
+                stamp,
+                complete: true,
+            }
+            .name(),
+        };
+        self.rename_current(&target)?;
+        self.rotate_wanted = false;
+        self.rotate_due = None;
+        if policy.processor.is_some() {
+            self.processing = Some(Processing::Waiting {
+                stamp,
+                retry_at: Instant::now(),
+                failures: 0,
+            });
+            self.run_processor(policy);
+        }
+        self.enforce_caps(policy);
+        self.open_current()
+    }
+
+    /// Syncs `current` and marks it finished.
+    fn finish_current(&mut self) -> Result<()> {
+        let current = self.current.as_ref().expect("ensure_current() opened it");
+        fs::fsync(current).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
+        fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_FINISHED))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))
+    }
+
+    fn rename_current(&mut self, target: &str) -> Result<()> {
+        fs::renameat(&self.dir, CURRENT, &self.dir, target)
+            .context(|| format!("{}: renaming {CURRENT} to {target}", self.name))?;
+        self.current = None;
+        self.size = 0;
+        self.col = 0;
+        if let Err(e) = fs::fsync(&self.dir) {
+            cli::warn(&format!(
+                "{}: fsync: {}",
+                self.name,
+                std::io::Error::from(e)
+            ));
+        }
+        Ok(())
+    }
+
+    fn open_current(&mut self) -> Result<()> {
+        let current = fs::openat(
+            &self.dir,
+            CURRENT,
+            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(logdir::MODE_WRITING),
+        )
+        .context(|| format!("{}/{CURRENT}", self.name))?;
+        fs::fchmod(&current, Mode::from_raw_mode(logdir::MODE_WRITING))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
+        self.size = fs::fstat(&current)
+            .context(|| format!("{}/{CURRENT}", self.name))?
+            .st_size as u64;
+        self.current = Some(current);
+        self.col = 0;
+        self.record_idle();
+        Ok(())
+    }
+
+    fn ensure_current(&mut self) -> Result<()> {
+        if self.current.is_none() {
+            self.open_current()?;
+        }
+        if let Some(at) = self.cut_back_to {
+            self.cut_back(at)?;
+        }
+        Ok(())
+    }
+
+    fn cut_back(&mut self, at: u64) -> Result<()> {
+        let current = self.current.as_ref().expect("current is open");
+        fs::ftruncate(current, at).context(|| format!("{}/{CURRENT}: truncate", self.name))?;
+        self.size = at;
+        self.cut_back_to = None;
+        Ok(())
+    }
+
+    /// Text bytes of the line left open at the end of `current`.
+    fn open_line_len(&self, policy: &Policy) -> Result<usize> {
+        let current = self.current.as_ref().expect("current is open").as_fd();
+        let limit = policy.line_limit();
+        let look = (limit + PREFIX_LEN + 1) as u64;
+        let from = self.size.saturating_sub(look);
+        let mut tail = vec![0u8; (self.size - from) as usize];
+        let got = logdir::read_exact_at(current, &mut tail, from)
+            .context(|| format!("{}/{CURRENT}", self.name))?;
+        let tail = &tail[..got];
+        let line = match memchr::memrchr(b'\n', tail) {
+            Some(i) => &tail[i + 1..],
+            None if from == 0 => tail,
+            None => return Ok(limit), // longer than any line we write
+        };
+        let text = if logdir::parse_line(line).is_some() {
+            line.len() - PREFIX_LEN
+        } else {
+            line.len()
+        };
+        Ok(text.min(limit))
+    }
+
+    /// Deletes the oldest archives while over the count or total-size cap.
+    pub fn enforce_caps(&self, policy: &Policy) {
+        let archives = match logdir::list_archives(self.dir.as_fd()) {
+            Ok(a) => a,
+            Err(e) => return cli::warn(&format!("{}: {e}", self.name)),
+        };
+        let mut total: u64 = self.size + archives.iter().map(|(_, size)| size).sum::<u64>();
+        let mut count = archives.len() as u64;
+        for (archive, size) in &archives {
+            let over_count = policy.max_files.is_some_and(|max| count > max);
+            if !over_count && total <= policy.max_total_size {
+                break;
+            }
+            if let Err(e) = fs::unlinkat(&self.dir, archive.name(), AtFlags::empty()) {
+                cli::warn(&format!(
+                    "{}/{}: {}",
+                    self.name,
+                    archive.name(),
+                    std::io::Error::from(e)
+                ));
+                break;
+            }
+            total -= size;
+            count -= 1;
+        }
+    }
+
+    /// Deletes the oldest archive to free space; its name, if there was one.
+    pub fn make_room(&self) -> Option<String> {
+        let archives = logdir::list_archives(self.dir.as_fd()).ok()?;
+        let (oldest, _) = archives.first()?;
+        fs::unlinkat(&self.dir, oldest.name(), AtFlags::empty()).ok()?;
+        Some(oldest.name())
+    }
+
+    /// Takes back the last chunk written: it was not consumed after all.
+    pub fn undo_write(&mut self) -> Result<()> {
+        if let Some((at, col)) = self.unconsumed.take() {
+            self.cut_back(at)?;
+            self.col = col;
+        }
+        Ok(())
+    }
+
+    /// Completes an open line, syncs `current` and marks it finished: the
+    /// directory is left whole for the next writer or reader.
+    pub fn close(&mut self) -> Result<()> {
+        self.ensure_current()?;
+        if self.col != 0 {
+            let mut nl = vec![b'\n'];
+            self.flush(&mut nl)?;
+            self.col = 0;
+        }
+        self.finish_current()?;
+        self.record_idle();
+        Ok(())
+    }
+
+    // The processor.
+
+    /// At open: `previous` not yet processed becomes work to do again (or an
+    /// archive, if no processor is configured now); partial output goes.
+    fn settle_processor_leftovers(&mut self, policy: &Policy) -> Result<()> {
+        let dir = self.dir.as_fd();
+        let _ = fs::unlinkat(dir, NEWSTATE, AtFlags::empty());
+        let has_previous = processor::exists(dir, PREVIOUS);
+        if processor::exists(dir, PROCESSED) {
+            if has_previous {
+                let _ = fs::unlinkat(dir, PROCESSED, AtFlags::empty());
+            } else {
+                // The processor's finished output, its archive never named;
+                // its lines come before everything in `current`.
+                let stamp = self.clock.last().succ();
+                self.clock.observe(stamp);
+                self.archive_leftover(PROCESSED, stamp)?;
+            }
+        }
+        if has_previous {
+            let stamp = self.previous_stamp()?;
+            self.clock.observe(stamp);
+            match policy.processor {
+                Some(_) => {
+                    self.processing = Some(Processing::Waiting {
+                        stamp,
+                        retry_at: Instant::now(),
+                        failures: 0,
+                    })
+                }
+                None => self.archive_leftover(PREVIOUS, stamp)?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The archive stamp for `previous`: just after its last line.
+    fn previous_stamp(&mut self) -> Result<Stamp> {
+        let file = fs::openat(
+            &self.dir,
+            PREVIOUS,
+            OFlags::RDONLY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .context(|| format!("{}/{PREVIOUS}", self.name))?;
+        let size = fs::fstat(&file)
+            .context(|| format!("{}/{PREVIOUS}", self.name))?
+            .st_size as u64;
+        let last = logdir::last_stamp(file.as_fd(), size, 1 << 20)
+            .context(|| format!("{}/{PREVIOUS}", self.name))?;
+        Ok(match last {
+            Some(last) => last.max(self.clock.last()).succ(),
+            None => self.clock.last().succ(),
+        })
+    }
+
+    fn archive_leftover(&mut self, file: &str, stamp: Stamp) -> Result<()> {
+        let complete = fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
+            .map(|st| st.st_mode & 0o100 != 0)
+            .unwrap_or(false);
+        let archive = Archive { stamp, complete };
+        fs::renameat(&self.dir, file, &self.dir, archive.name())
+            .context(|| format!("{}: renaming {file} to {}", self.name, archive.name()))?;
+        cli::info(&format!(
+            "{}: archived a leftover {file} as {}",
+            self.name,
+            archive.name()
+        ));
+        Ok(())
+    }
+
+    /// Starts the processor if it has work and its retry time has come.
+    pub fn run_processor(&mut self, policy: &Policy) {
+        let Some(command) = &policy.processor else {
+            return;
+        };
+        let Some(Processing::Waiting {
+            stamp,
+            retry_at,
+            failures,
+        }) = self.processing
+        else {
+            return;
+        };
+        if Instant::now() < retry_at {
+            return;
+        }
+        match processor::spawn(command, self.dir.as_fd(), self.lock.as_fd(), &self.name) {
+            Ok(child) => {
+                self.processing = Some(Processing::Running {
+                    child,
+                    stamp,
+                    failures,
+                })
+            }
+            Err(e) => self.processor_failed(&e.to_string(), stamp, failures),
+        }
+    }
+
+    /// Collects a finished processor: archives its output, or schedules a retry.
+    pub fn reap_processor(&mut self, policy: &Policy, wait: bool) {
+        let Some(Processing::Running {
+            child,
+            stamp,
+            failures,
+        }) = &mut self.processing
+        else {
+            return;
+        };
+        let (stamp, failures) = (*stamp, *failures);
+        let status = if wait {
+            child.wait().map(Some)
+        } else {
+            child.try_wait()
+        };
+        let status = match status {
+            Ok(Some(status)) => status,
+            Ok(None) => return,
+            Err(e) => return self.processor_failed(&format!("waiting: {e}"), stamp, failures),
+        };
+        if !status.success() {
+            processor::discard(self.dir.as_fd());
+            return self.processor_failed(&format!("processor {status}"), stamp, failures);
+        }
+        match processor::finish(self.dir.as_fd(), stamp, &self.name) {
+            Ok(_) => {
+                self.processing = None;
+                self.enforce_caps(policy);
+            }
+            Err(e) => self.processor_failed(&e.to_string(), stamp, failures),
+        }
+    }
+
+    fn processor_failed(&mut self, why: &str, stamp: Stamp, failures: u32) {
+        let failures = failures + 1;
+        let delay = Duration::from_secs(1 << (failures - 1).min(6)).min(Duration::from_secs(60));
+        cli::warn(&format!(
+            "{}: {why}; {PREVIOUS} kept, trying again in {}s",
+            self.name,
+            delay.as_secs()
+        ));
+        self.processing = Some(Processing::Waiting {
+            stamp,
+            retry_at: Instant::now() + delay,
+            failures,
+        });
+    }
+
+    /// The next instant something is due here without input: a timed
+    /// rotation or a processor retry.
+    pub fn deadline(&self) -> Option<Instant> {
+        let retry = match &self.processing {
+            Some(Processing::Waiting { retry_at, .. }) => Some(*retry_at),
+            _ => None,
+        };
+        [self.rotate_due.filter(|_| self.size > 0), retry]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// Acts on what `deadline` said was due.
+    pub fn on_time(&mut self, now: Instant, policy: &Policy) {
+        if self.rotate_due.is_some_and(|due| due <= now) {
+            self.rotate_due = None;
+            self.request_rotation();
+        }
+        self.run_processor(policy);
+    }
+
+    pub fn processor_running(&self) -> bool {
+        matches!(self.processing, Some(Processing::Running { .. }))
+    }
+}
+
+/// How long ago a stamp was, by the real-time clock (zero if in the future).
+fn age_of(stamp: Stamp) -> Duration {
+    let (now, then) = (Stamp::now().to_utc(), stamp.to_utc());
+    let secs = now.unix - then.unix;
+    if secs < 0 {
+        return Duration::ZERO;
+    }
+    (Duration::from_secs(secs as u64) + Duration::from_nanos(u64::from(now.nanos)))
+        .saturating_sub(Duration::from_nanos(u64::from(then.nanos)))
+}

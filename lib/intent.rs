@@ -1,0 +1,176 @@
+//! The writer's record of what it is doing, kept in `cyclog.state` in each
+//! log directory, so that a writer killed at any instant can be restarted
+//! with nothing lost and nothing written twice.
+//!
+//! Input is peeked from the pipe, written, and only then consumed. Before
+//! writing a chunk the writer records `Pending` (the chunk's length and hash,
+//! where it starts in `current`, how many bytes it will add); once the chunk
+//! is consumed it records `Idle` with the size of `current`. On restart:
+//!
+//! - `Pending`, and the pipe still starts with the chunk (same length and
+//!   hash): it was not consumed. If `current` holds all of it, skip it in
+//!   the input; if only part, cut `current` back and write it again.
+//! - `Pending`, and the pipe holds something else: it was consumed; keep
+//!   `current` as it is.
+//! - `Idle` matching `current`'s size: `current` is ours and whole, even if
+//!   it ends in the middle of a line (the rest of that line is in the pipe).
+//!
+//! The one case this cannot tell apart: killed between consuming a chunk and
+//! recording `Idle` (two system calls apart), when the next chunk in the pipe
+//! is byte for byte the same. The writer then skips that second copy.
+//!
+//! The record is one fixed-size line, rewritten in place with one pwrite(2)
+//! (atomic against kill -9; it is not synced, as a pipe does not survive a
+//! power cut anyway).
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{self, Mode, OFlags};
+
+use crate::error::{Context, Result};
+use crate::logdir::{WRITER_STATE, read_exact_at};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// Nothing in flight; `current` was `size` bytes long.
+    Idle { size: u64 },
+    /// A chunk of `len` input bytes hashing to `hash` is being written to
+    /// `current` from offset `at`, adding `out_len` bytes.
+    Pending {
+        len: u64,
+        hash: u64,
+        at: u64,
+        out_len: u64,
+    },
+}
+
+const RECORD_LEN: usize = 80;
+
+impl Record {
+    fn encode(self) -> [u8; RECORD_LEN] {
+        let text = match self {
+            Record::Idle { size } => format!("idle {size:016x}"),
+            Record::Pending {
+                len,
+                hash,
+                at,
+                out_len,
+            } => {
+                format!("pending {len:016x} {hash:016x} {at:016x} {out_len:016x}")
+            }
+        };
+        let mut out = [b' '; RECORD_LEN];
+        out[..text.len()].copy_from_slice(text.as_bytes());
+        out[RECORD_LEN - 1] = b'\n';
+        out
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Record> {
+        let text = std::str::from_utf8(bytes).ok()?;
+        let mut words = text.split_ascii_whitespace();
+        let keyword = words.next()?;
+        let numbers: Vec<u64> = words
+            .map(|w| u64::from_str_radix(w, 16).ok())
+            .collect::<Option<_>>()?;
+        match (keyword, numbers.as_slice()) {
+            ("idle", &[size]) => Some(Record::Idle { size }),
+            ("pending", &[len, hash, at, out_len]) => Some(Record::Pending {
+                len,
+                hash,
+                at,
+                out_len,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `cyclog.state` in one log directory.
+pub struct IntentFile {
+    fd: OwnedFd,
+}
+
+impl IntentFile {
+    pub fn open(dir: BorrowedFd<'_>, dir_name: &str) -> Result<IntentFile> {
+        let fd = fs::openat(
+            dir,
+            WRITER_STATE,
+            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o644),
+        )
+        .context(|| format!("{dir_name}/{WRITER_STATE}"))?;
+        Ok(IntentFile { fd })
+    }
+
+    /// The record left by the last writer, if any and readable.
+    pub fn read(&self) -> Option<Record> {
+        let mut buf = [0u8; RECORD_LEN];
+        match read_exact_at(self.fd.as_fd(), &mut buf, 0) {
+            Ok(RECORD_LEN) => Record::decode(&buf),
+            _ => None,
+        }
+    }
+
+    pub fn write(&self, record: Record) -> std::io::Result<()> {
+        let bytes = record.encode();
+        let mut done = 0;
+        while done < RECORD_LEN {
+            match rustix::io::pwrite(&self.fd, &bytes[done..], done as u64) {
+                Ok(n) => done += n,
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fast 64-bit hash of a chunk (not cryptographic: it only has to tell a
+/// chunk from the different data that follows it in the same pipe).
+pub fn chunk_hash(data: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = (data.len() as u64).wrapping_mul(K);
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let v = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        h = (h ^ v).wrapping_mul(K).rotate_left(29);
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(K).rotate_left(29);
+    }
+    // Final mix so every input bit reaches every output bit.
+    h ^= h >> 32;
+    h = h.wrapping_mul(0xd6e8_feb8_6659_fd93);
+    h ^ (h >> 32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        for r in [
+            Record::Idle { size: 0 },
+            Record::Idle { size: 123456789 },
+            Record::Pending {
+                len: 65536,
+                hash: u64::MAX,
+                at: 7,
+                out_len: 90000,
+            },
+        ] {
+            assert_eq!(Record::decode(&r.encode()), Some(r));
+        }
+        assert_eq!(Record::decode(b"garbage"), None);
+        assert_eq!(Record::decode(&[0u8; RECORD_LEN]), None);
+    }
+
+    #[test]
+    fn hash_tells_neighbouring_chunks_apart() {
+        assert_ne!(chunk_hash(b"line 1\n"), chunk_hash(b"line 2\n"));
+        assert_ne!(chunk_hash(b"a"), chunk_hash(b"a\0"));
+        assert_ne!(chunk_hash(b""), chunk_hash(b"\0"));
+        assert_eq!(chunk_hash(b"same bytes"), chunk_hash(b"same bytes"));
+    }
+}

@@ -1,0 +1,18 @@
+//! rill: collect a Unix machine's logs the daemontools way.
+//!
+//! The library behind the programs in `bins/`. Each module is one concept;
+//! none knows which program uses it. The formats shared between programs
+//! are each defined once: the log directory and its stamped lines
+//! (`logdir`, `stamp`).
+
+pub mod cli;
+pub mod dirwriter;
+pub mod error;
+pub mod input;
+pub mod intent;
+pub mod logdir;
+pub mod logset;
+pub mod pieces;
+pub mod processor;
+pub mod signals;
+pub mod stamp;
