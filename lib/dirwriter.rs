@@ -96,6 +96,8 @@ pub struct DirWriter {
     skip: u64,
     /// Where the last chunk began (size, open line), until it is consumed.
     unconsumed: Option<(u64, usize)>,
+    /// A failure to record `Idle` was reported and has not cleared since.
+    idle_failing: bool,
     processing: Option<Processing>,
     found: Option<Found>,
 }
@@ -123,6 +125,7 @@ impl DirWriter {
             rotate_wanted: false,
             skip: 0,
             unconsumed: None,
+            idle_failing: false,
             processing: None,
             found: None,
         };
@@ -376,8 +379,15 @@ impl DirWriter {
     /// after a kill -9, so it is reported, not fatal.
     pub fn record_idle(&mut self) {
         self.unconsumed = None;
-        if let Err(e) = self.intent.write(Record::Idle { size: self.size }) {
-            cli::warn(&format!("{}/{}: {e}", self.name, logdir::WRITER_STATE));
+        match self.intent.write(Record::Idle { size: self.size }) {
+            Ok(()) => self.idle_failing = false,
+            // A full disk is reported by the next write of data, once.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT)) => {}
+            Err(e) if !self.idle_failing => {
+                self.idle_failing = true;
+                cli::warn(&format!("{}/{}: {e}", self.name, logdir::WRITER_STATE));
+            }
+            Err(_) => {}
         }
     }
 

@@ -99,6 +99,17 @@ impl IntentFile {
             Mode::from_raw_mode(0o644),
         )
         .context(|| format!("{dir_name}/{WRITER_STATE}"))?;
+        // Give the record its space now, so that rewriting it in place needs
+        // none later, when the disk may be full.
+        let size = fs::fstat(&fd)
+            .context(|| format!("{dir_name}/{WRITER_STATE}"))?
+            .st_size;
+        if (size as usize) < RECORD_LEN {
+            let mut blank = [b' '; RECORD_LEN];
+            blank[RECORD_LEN - 1] = b'\n';
+            // Best effort: on a disk already full it will be written later.
+            let _ = rustix::io::pwrite(&fd, &blank, 0);
+        }
         Ok(IntentFile { fd })
     }
 

@@ -55,16 +55,10 @@ fn open_each<'a>(
     policy: &Policy,
     created: &mut Vec<&'a OsStr>,
 ) -> Result<Vec<DirWriter>, OpenError> {
-    let mut seen = Vec::new();
     for path in paths {
         let name = path.to_string_lossy();
         match fs::stat(path.as_os_str()) {
-            Ok(st) if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory => {
-                if seen.contains(&(st.st_dev, st.st_ino)) {
-                    return Err(open_error(cli::EXIT_USAGE, format!("{name}: named twice")));
-                }
-                seen.push((st.st_dev, st.st_ino));
-            }
+            Ok(st) if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Directory => {}
             Ok(_) => {
                 return Err(open_error(
                     cli::EXIT_TEMPORARY,
@@ -80,6 +74,7 @@ fn open_each<'a>(
             }
         }
     }
+    let mut seen = Vec::new();
     let mut writers = Vec::new();
     for path in paths {
         let name = path.to_string_lossy().into_owned();
@@ -90,6 +85,11 @@ fn open_each<'a>(
             Err(e) => return Err(fail(e.into())),
         }
         let dir = logdir::open_dir(path).map_err(fail)?;
+        let st = fs::fstat(&dir).map_err(|e| fail(e.into()))?;
+        if seen.contains(&(st.st_dev, st.st_ino)) {
+            return Err(open_error(cli::EXIT_USAGE, format!("{name}: named twice")));
+        }
+        seen.push((st.st_dev, st.st_ino));
         let lock = match logdir::lock(dir.as_fd()).map_err(fail)? {
             Some(lock) => lock,
             None => {

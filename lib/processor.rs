@@ -48,10 +48,12 @@ pub fn spawn(
     // SAFETY: only async-signal-safe system calls, in the child before exec.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(state_fd, 4) < 0
+            // In this order: the directory and lock may be fds 4 or 5 themselves.
+            // The lock's copy (F_DUPFD, above 10) stays open across exec.
+            if libc::fchdir(dir_fd) < 0
+                || libc::fcntl(lock_fd, libc::F_DUPFD, 10) < 0
+                || libc::dup2(state_fd, 4) < 0
                 || libc::dup2(newstate_fd, 5) < 0
-                || libc::fchdir(dir_fd) < 0
-                || libc::fcntl(lock_fd, libc::F_SETFD, 0) < 0
             {
                 return Err(std::io::Error::last_os_error());
             }

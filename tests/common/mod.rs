@@ -1,0 +1,372 @@
+//! What the integration tests share: scratch directories, a stand-in
+//! supervisor that holds a pipe open across restarts, and a reader of log
+//! directories written independently of the library's, so that a format
+//! bug in the library cannot hide itself.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// A directory for one test, removed afterwards (kept if the test failed).
+pub struct Scratch {
+    pub root: PathBuf,
+}
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        static COUNT: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNT.fetch_add(1, Ordering::SeqCst);
+        let root = std::env::temp_dir().join(format!("rill-test-{}-{tag}-{n}", std::process::id()));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).expect("scratch directory");
+        Scratch { root }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = fs::remove_dir_all(&self.root);
+        }
+    }
+}
+
+/// Fails, saying why, when a peer program the test needs is missing: CI
+/// installs every peer (`make deps`), so a missing one is an error.
+pub fn require(program: &str) {
+    let found = std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+        .unwrap_or(false);
+    assert!(found, "{program} is not installed: run `make deps` as root");
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// Fails unless root; tests that mount file systems or change users need
+/// it, and CI runs as root.
+pub fn require_root() {
+    assert!(
+        is_root(),
+        "this test needs root (CI runs the tests as root)"
+    );
+}
+
+/// Waits for `done` to hold, checking every 10 ms, at most `limit`.
+pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    done()
+}
+
+/// Waits for a child, at most `limit`; kills it and fails if it overstays.
+pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("process {} still running after {limit:?}", child.id());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Plays a supervisor: owns both ends of the pipe into the logger, so
+/// nothing in it is lost when the logger dies, and restarts the logger.
+pub struct Supervised {
+    program: PathBuf,
+    args: Vec<String>,
+    read: OwnedFd,
+    write: Option<File>,
+    pub child: Option<Child>,
+    pub stderr: PathBuf,
+}
+
+impl Supervised {
+    pub fn new(program: &str, args: &[&str], stderr: PathBuf) -> Supervised {
+        let (read, write) =
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+        Supervised {
+            program: PathBuf::from(program),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            read,
+            write: Some(File::from(write)),
+            child: None,
+            stderr,
+        }
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let err = File::options()
+            .create(true)
+            .append(true)
+            .open(&self.stderr)
+            .expect("stderr file");
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::from(self.read.try_clone().expect("dup")))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        self.child = Some(child);
+        assert!(
+            wait_until(Duration::from_secs(30), || blocks_term(pid)),
+            "logger never became ready"
+        );
+    }
+
+    pub fn input(&mut self) -> &mut File {
+        self.write.as_mut().expect("input open")
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.input().write_all(bytes).expect("write to the pipe");
+    }
+
+    /// A second handle on the pipe's write end, for a producer thread.
+    pub fn writer(&self) -> File {
+        self.write
+            .as_ref()
+            .expect("input open")
+            .try_clone()
+            .expect("dup")
+    }
+
+    pub fn close_input(&mut self) {
+        self.write = None;
+    }
+
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = self.child.as_ref().expect("running").id();
+        let pid = rustix::process::Pid::from_raw(pid as i32).expect("pid");
+        rustix::process::kill_process(pid, signal).expect("kill");
+    }
+
+    pub fn kill9(&mut self) {
+        let mut child = self.child.take().expect("running");
+        child.kill().expect("kill -9");
+        child.wait().expect("wait");
+    }
+
+    /// Waits for the logger to exit by itself.
+    pub fn wait(&mut self, limit: Duration) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        wait_child(&mut child, limit)
+    }
+
+    pub fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Whether a process has blocked SIGTERM (our programs do so first, to take
+/// signals through a signalfd): after that a signal cannot kill it early.
+pub fn blocks_term(pid: u32) -> bool {
+    let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigBlk:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+}
+
+/// Compares lines, and on a difference says where, briefly.
+pub fn assert_same_lines(got: &[Vec<u8>], want: &[Vec<u8>], what: &str) {
+    if got == want {
+        return;
+    }
+    let first = got
+        .iter()
+        .zip(want)
+        .position(|(g, w)| g != w)
+        .unwrap_or(got.len().min(want.len()));
+    let show = |v: &[Vec<u8>]| {
+        v.get(first)
+            .map(|l| String::from_utf8_lossy(l).into_owned())
+    };
+    panic!(
+        "{what}: {} lines, {} expected; first difference at line {first}: got {:?}, expected {:?}",
+        got.len(),
+        want.len(),
+        show(got),
+        show(want)
+    );
+}
+
+/// One line of a log directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// The file it is in: an archive name or `current`.
+    pub file: String,
+    /// The 24 hex digits of its stamp.
+    pub stamp: String,
+    pub text: Vec<u8>,
+}
+
+pub fn is_archive_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    b.len() == 27
+        && b[0] == b'@'
+        && b[1..25]
+            .iter()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(c))
+        && b[25] == b'.'
+        && (b[26] == b's' || b[26] == b'u')
+}
+
+/// Archive names of a directory, oldest first.
+pub fn archives(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .expect("read log directory")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| is_archive_name(n))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every line of a log directory, archives first, then `current`; fails on
+/// anything that is not a stamped line ending in LF.
+pub fn read_logdir(dir: &Path) -> Vec<LogLine> {
+    let mut files = archives(dir);
+    if dir.join("current").exists() {
+        files.push("current".to_string());
+    }
+    let mut lines = Vec::new();
+    for file in files {
+        let bytes = fs::read(dir.join(&file)).expect("read log file");
+        if bytes.is_empty() {
+            continue;
+        }
+        assert_eq!(bytes.last(), Some(&b'\n'), "{file} does not end with LF");
+        for line in bytes[..bytes.len() - 1].split(|&b| b == b'\n') {
+            assert!(
+                line.len() >= 26,
+                "{file}: short line {:?}",
+                String::from_utf8_lossy(line)
+            );
+            let stamp = std::str::from_utf8(&line[1..25]).expect("stamp is ASCII");
+            assert!(
+                line[0] == b'@'
+                    && line[25] == b' '
+                    && stamp
+                        .bytes()
+                        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)),
+                "{file}: not a stamped line: {:?}",
+                String::from_utf8_lossy(line)
+            );
+            lines.push(LogLine {
+                file: file.clone(),
+                stamp: stamp.to_string(),
+                text: line[26..].to_vec(),
+            });
+        }
+    }
+    lines
+}
+
+pub fn texts(lines: &[LogLine]) -> Vec<Vec<u8>> {
+    lines.iter().map(|l| l.text.clone()).collect()
+}
+
+/// Stamps strictly increase from line to line, and every archive's name is
+/// after each of its lines and before every line of the next file.
+pub fn assert_ordered(dir: &Path, lines: &[LogLine]) {
+    for pair in lines.windows(2) {
+        assert!(
+            pair[0].stamp < pair[1].stamp,
+            "stamps do not increase: {:?} then {:?}",
+            pair[0],
+            pair[1]
+        );
+    }
+    for line in lines {
+        if line.file != "current" {
+            let name_stamp = &line.file[1..25];
+            assert!(
+                line.stamp.as_str() < name_stamp,
+                "{} holds a line stamped after it",
+                line.file
+            );
+        }
+    }
+    let names = archives(dir);
+    for (i, name) in names.iter().enumerate() {
+        let next_file = names
+            .get(i + 1)
+            .cloned()
+            .unwrap_or_else(|| "current".into());
+        if let Some(first) = lines.iter().find(|l| l.file == next_file) {
+            assert!(
+                &name[1..25] < first.stamp.as_str(),
+                "{next_file} has a line before {name}"
+            );
+        }
+    }
+}
+
+/// `count` distinct lines, some long, none empty.
+pub fn numbered_lines(count: usize) -> Vec<Vec<u8>> {
+    (0..count)
+        .map(|i| format!("line {i:08} {}", "x".repeat(i % 97)).into_bytes())
+        .collect()
+}
+
+pub fn joined(lines: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for line in lines {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out
+}
+
+/// The current time as TAI64N hex digits, true TAI (UTC + 37 s).
+pub fn tai_now_hex() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock");
+    format!(
+        "{:016x}{:08x}",
+        (1u64 << 62) + now.as_secs() + 37,
+        now.subsec_nanos()
+    )
+}
+
+/// File permission bits.
+pub fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    fs::metadata(path).expect("stat").permissions().mode() & 0o7777
+}

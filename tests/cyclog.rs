@@ -1,0 +1,779 @@
+//! cyclog through real pipes, files, signals and peers.
+
+mod common;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use rustix::process::Signal;
+
+const CYCLOG: &str = env!("CARGO_BIN_EXE_cyclog");
+const LONG: Duration = Duration::from_secs(60);
+
+/// Runs cyclog over `input` to EOF; returns its exit code and stderr.
+fn run(args: &[&str], input: &[u8]) -> (i32, String) {
+    let mut child = Command::new(CYCLOG)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cyclog");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn dir_arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn every_line_is_stamped_in_order_and_current_is_finished() {
+    let s = Scratch::new("basic");
+    let dir = s.path("log");
+    let lines = numbered_lines(20_000);
+    let (code, err) = run(&[dir_arg(&dir)], &joined(&lines));
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines, "log");
+    assert_ordered(&dir, &got);
+    assert_eq!(
+        mode(&dir.join("current")),
+        0o744,
+        "a cleanly finished current is 0744"
+    );
+    assert!(dir.join("lock").exists());
+}
+
+#[test]
+fn a_last_line_without_newline_is_completed() {
+    let s = Scratch::new("tail");
+    let dir = s.path("log");
+    let (code, err) = run(&[dir_arg(&dir)], b"first\nno newline at the end");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        texts(&read_logdir(&dir)),
+        vec![b"first".to_vec(), b"no newline at the end".to_vec()]
+    );
+}
+
+#[test]
+fn empty_lines_and_odd_bytes_are_kept() {
+    let s = Scratch::new("bytes");
+    let dir = s.path("log");
+    let input = b"\n\nnul\0byte\r\n\xff\xfe invalid utf-8\n\t tab\n";
+    let (code, err) = run(&[dir_arg(&dir)], input);
+    assert_eq!(code, 0, "{err}");
+    let expected: Vec<Vec<u8>> = input[..input.len() - 1]
+        .split(|&b| b == b'\n')
+        .map(<[u8]>::to_vec)
+        .collect();
+    assert_eq!(texts(&read_logdir(&dir)), expected);
+}
+
+#[test]
+fn rotation_keeps_every_line_within_the_size_and_in_order() {
+    let s = Scratch::new("rotate");
+    let dir = s.path("log");
+    let lines = numbered_lines(30_000);
+    let (code, err) = run(
+        &[
+            "--max-file-size",
+            "8k",
+            "--max-total-size",
+            "1G",
+            dir_arg(&dir),
+        ],
+        &joined(&lines),
+    );
+    assert_eq!(code, 0, "{err}");
+    let names = archives(&dir);
+    assert!(
+        names.len() > 200,
+        "expected many rotations, got {}",
+        names.len()
+    );
+    let longest = lines.iter().map(Vec::len).max().unwrap_or(0) as u64 + 27;
+    for name in &names {
+        assert!(name.ends_with(".s"), "{name}");
+        let path = dir.join(name);
+        // A line still arriving when the file filled may overrun it, by less than a line.
+        assert!(
+            fs::metadata(&path).expect("stat").len() <= 8192 + longest,
+            "{name} too big"
+        );
+        assert_eq!(mode(&path), 0o744, "{name}");
+    }
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines, "log");
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn total_size_and_file_count_caps_drop_the_oldest() {
+    let s = Scratch::new("caps");
+    let lines = numbered_lines(20_000);
+    for (cap, args) in [
+        (
+            "size",
+            vec!["--max-file-size", "4096", "--max-total-size", "40000"],
+        ),
+        ("count", vec!["--max-file-size", "4096", "--max-files", "3"]),
+    ] {
+        let dir = s.path(cap);
+        let mut all = args.clone();
+        all.push(dir_arg(&dir));
+        let (code, err) = run(&all, &joined(&lines));
+        assert_eq!(code, 0, "{err}");
+        let names = archives(&dir);
+        let total: u64 = names
+            .iter()
+            .chain(["current".to_string()].iter())
+            .map(|n| fs::metadata(dir.join(n)).map_or(0, |m| m.len()))
+            .sum();
+        match cap {
+            "size" => assert!(total <= 40000 + 4096 + 200, "{cap}: total {total}"),
+            _ => assert_eq!(names.len(), 3, "{cap}: {names:?}"),
+        }
+        // What is left is the newest lines, all of them, in order.
+        let got = texts(&read_logdir(&dir));
+        assert!(!got.is_empty() && got.len() < lines.len());
+        assert_same_lines(&got, &lines[lines.len() - got.len()..], cap);
+    }
+}
+
+#[test]
+fn long_lines_are_split_and_each_piece_stamped() {
+    let s = Scratch::new("split");
+    let dir = s.path("log");
+    let (code, err) = run(
+        &["--max-line", "10", dir_arg(&dir)],
+        b"0123456789abcdefghij0123\nshort\n0123456789\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    let want: Vec<&[u8]> = vec![
+        b"0123456789",
+        b"abcdefghij",
+        b"0123",
+        b"short",
+        b"0123456789",
+    ];
+    assert_eq!(
+        texts(&got),
+        want.iter().map(|w| w.to_vec()).collect::<Vec<_>>()
+    );
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn every_directory_gets_every_byte() {
+    let s = Scratch::new("multi");
+    let (a, b) = (s.path("a"), s.path("b"));
+    let lines = numbered_lines(5_000);
+    let (code, err) = run(
+        &["--max-file-size", "16k", dir_arg(&a), dir_arg(&b)],
+        &joined(&lines),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_same_lines(&texts(&read_logdir(&a)), &lines, "a");
+    assert_same_lines(&texts(&read_logdir(&b)), &lines, "b");
+}
+
+#[test]
+fn stop_signals_and_alarm_lose_nothing() {
+    let s = Scratch::new("signals");
+    let dir = s.path("log");
+    let mut sup = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    let lines = numbered_lines(4_000);
+    let mut sent = 0;
+    for signal in [
+        Signal::TERM,
+        Signal::INT,
+        Signal::HUP,
+        Signal::ALARM,
+        Signal::TERM,
+    ] {
+        sup.start();
+        for _ in 0..5 {
+            sup.send(&joined(&lines[sent..sent + 100]));
+            sent += 100;
+        }
+        // Half a line: a stop completes it, the rest comes as the next line.
+        sup.send(b"half a ");
+        sup.signal(signal);
+        if signal == Signal::ALARM {
+            assert!(
+                wait_until(LONG, || !archives(&dir).is_empty()),
+                "no rotation on SIGALRM"
+            );
+            sup.send(b"line\n");
+            sup.signal(Signal::TERM);
+        }
+        let status = sup.wait(LONG);
+        assert_eq!(status.code(), Some(0), "{signal:?}: {}", sup.stderr_text());
+        assert_eq!(mode(&dir.join("current")), 0o744);
+    }
+    sup.start();
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0));
+    let got = texts(&read_logdir(&dir));
+    let mut want = Vec::new();
+    for (i, chunk) in lines[..sent].chunks(500).enumerate() {
+        want.extend_from_slice(chunk);
+        // On a stop the open line is completed; after ALRM it was finished by "line".
+        want.push(if i == 3 {
+            b"half a line".to_vec()
+        } else {
+            b"half a ".to_vec()
+        });
+    }
+    assert_same_lines(&got, &want, "log");
+    assert_ordered(&dir, &read_logdir(&dir));
+}
+
+/// The supervisor's pipe outlives the logger: kill -9 at any moment, then
+/// restart, and the log ends up with every line exactly once.
+#[test]
+fn kill_9_torture_loses_and_repeats_nothing() {
+    let s = Scratch::new("torture");
+    let dir = s.path("log");
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "16k", dir_arg(&dir)],
+        s.path("stderr"),
+    );
+    let lines = numbered_lines(200_000);
+    let payload = joined(&lines);
+    let mut writer = sup.writer();
+    let producer = std::thread::spawn(move || {
+        // Irregular writes, so chunks end inside lines too.
+        let mut at = 0;
+        let mut n = 1;
+        while at < payload.len() {
+            let end = (at + 700 + (n * 7919) % 9000).min(payload.len());
+            writer.write_all(&payload[at..end]).expect("write");
+            at = end;
+            n += 1;
+            if n % 4 == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+    });
+    let mut rng = 12345u64;
+    let mut kills = 0;
+    while !producer.is_finished() && kills < 300 {
+        sup.start();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
+        sup.kill9();
+        kills += 1;
+    }
+    producer.join().expect("producer");
+    sup.start();
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert!(kills >= 100, "only {kills} kills happened");
+    let got = read_logdir(&dir);
+    assert_eq!(
+        got.len(),
+        lines.len(),
+        "after {kills} kills: lost or repeated lines"
+    );
+    assert_same_lines(&texts(&got), &lines, &format!("after {kills} kills"));
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn a_second_writer_is_refused_at_once() {
+    let s = Scratch::new("lock");
+    let dir = s.path("log");
+    let mut first = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    first.start();
+    assert!(wait_until(LONG, || dir.join("current").exists()));
+    let start = std::time::Instant::now();
+    let (code, err) = run(&[dir_arg(&dir)], b"second\n");
+    assert_eq!(code, 111, "{err}");
+    assert!(
+        err.contains("cyclog: fatal:") && err.contains("locked"),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(5));
+    first.close_input();
+    assert_eq!(first.wait(LONG).code(), Some(0));
+}
+
+#[test]
+fn bad_arguments_and_unusable_directories() {
+    let s = Scratch::new("args");
+    let ok = s.path("fresh");
+    for args in [
+        vec![],
+        vec!["--no-such-option", dir_arg(&ok)],
+        vec!["--max-file-size", "lots", dir_arg(&ok)],
+        vec!["--max-files", "0", dir_arg(&ok)],
+        vec!["--rotate-every", "soon", dir_arg(&ok)],
+        vec!["--max-line", "0", dir_arg(&ok)],
+    ] {
+        let (code, err) = run(&args, b"");
+        assert_eq!(code, 100, "{args:?}: {err}");
+        assert!(err.starts_with("cyclog: fatal: "), "{err}");
+        assert!(err.contains("usage: cyclog"), "{err}");
+    }
+    fs::write(s.path("plain-file"), b"x").expect("write");
+    let (code, err) = run(&[dir_arg(&ok), dir_arg(&s.path("plain-file"))], b"x\n");
+    assert_eq!(code, 111, "{err}");
+    assert!(err.contains("not a directory"), "{err}");
+    // Nothing half-created: the first directory was not made either.
+    let (code, err) = run(
+        &[dir_arg(&ok), dir_arg(&s.path("missing/parent/log"))],
+        b"x\n",
+    );
+    assert_eq!(code, 111, "{err}");
+    assert!(!ok.exists(), "the first directory was left behind");
+    let (code, err) = run(&[dir_arg(&ok), dir_arg(&ok)], b"x\n");
+    assert_eq!(code, 100, "{err}");
+}
+
+#[test]
+fn stamps_read_as_now_by_s6_tai64nlocal() {
+    require("s6-tai64nlocal");
+    let s = Scratch::new("tai");
+    let dir = s.path("log");
+    let before = tai_now_hex();
+    let (code, err) = run(&[dir_arg(&dir)], b"what time is it\n");
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert!(
+        before <= got[0].stamp && got[0].stamp <= tai_now_hex(),
+        "stamp is not true TAI of now"
+    );
+    let out = Command::new("s6-tai64nlocal")
+        .env("TZ", "UTC")
+        .stdin(fs::File::open(dir.join("current")).expect("current"))
+        .output()
+        .expect("s6-tai64nlocal");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let shown = unix_of_local(&text[..19]).expect("s6-tai64nlocal output");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    assert!(
+        (now - shown).abs() <= 1,
+        "s6-tai64nlocal shows {text:?}, {}s from now",
+        now - shown
+    );
+    assert!(text.ends_with(" what time is it\n"), "{text}");
+}
+
+/// Seconds since 1970 of "YYYY-MM-DD HH:MM:SS" in UTC.
+fn unix_of_local(s: &str) -> Option<i64> {
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (n(0..4)?, n(5..7)?, n(8..10)?);
+    let (hh, mm, ss) = (n(11..13)?, n(14..16)?, n(17..19)?);
+    // Days from civil date (Howard Hinnant's algorithm).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146097 + doe - 719468;
+    Some(days * 86400 + hh * 3600 + mm * 60 + ss)
+}
+
+#[test]
+fn a_clock_behind_the_last_stamp_still_gives_increasing_stamps() {
+    let s = Scratch::new("future");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("mkdir");
+    // A directory last written by a clock far ahead (the year 2100).
+    let future = "@4000000f48657000000000";
+    fs::write(
+        dir.join(format!("{future}10.s")),
+        format!("{future}00 old archive line\n"),
+    )
+    .expect("archive");
+    fs::write(dir.join("current"), format!("{future}20 from the future\n")).expect("current");
+    fs::set_permissions(dir.join("current"), fs::Permissions::from_mode(0o744)).expect("chmod");
+    let (code, err) = run(
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        &joined(&numbered_lines(500)),
+    );
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert_eq!(got.len(), 502);
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn rotate_every_makes_timed_archives_and_no_empty_ones() {
+    let s = Scratch::new("every");
+    let dir = s.path("log");
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &["--rotate-every", "1s", dir_arg(&dir)],
+        s.path("stderr"),
+    );
+    sup.start();
+    sup.send(b"one\n");
+    assert!(
+        wait_until(LONG, || archives(&dir).len() == 1),
+        "no timed rotation"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(archives(&dir).len(), 1, "an empty current was rotated");
+    sup.send(b"two\n");
+    assert!(wait_until(LONG, || archives(&dir).len() == 2));
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0));
+    assert_eq!(
+        texts(&read_logdir(&dir)),
+        vec![b"one".to_vec(), b"two".to_vec()]
+    );
+}
+
+#[test]
+fn a_processor_turns_each_finished_file_into_its_archive() {
+    require("gzip");
+    let s = Scratch::new("processor");
+    let dir = s.path("log");
+    // The state passes from run to run on fds 4 and 5, as with multilog.
+    let script = "gzip -c && { read n <&4 || n=0; echo $((n + 1)) >&5; }";
+    let lines = numbered_lines(3_000);
+    let args = [
+        "--max-file-size",
+        "16k",
+        "--processor",
+        script,
+        dir_arg(&dir),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    for part in lines.chunks(300) {
+        sup.send(&joined(part));
+        let settled = || !dir.join("previous").exists() && !dir.join("processed").exists();
+        assert!(wait_until(LONG, settled), "{}", sup.stderr_text());
+    }
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    let names = archives(&dir);
+    assert!(names.len() >= 5, "{names:?}");
+    let mut got = Vec::new();
+    for name in &names {
+        let out = Command::new("gzip")
+            .args(["-dc"])
+            .arg(dir.join(name))
+            .output()
+            .expect("gzip");
+        assert!(out.status.success(), "{name} is not gzip");
+        got.extend_from_slice(&out.stdout);
+    }
+    got.extend_from_slice(&fs::read(dir.join("current")).expect("current"));
+    let got: Vec<Vec<u8>> = got
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l[26..].to_vec())
+        .collect();
+    assert_same_lines(&got, &lines, "log");
+    let runs: usize = fs::read_to_string(dir.join("state"))
+        .expect("state")
+        .trim()
+        .parse()
+        .expect("number");
+    assert_eq!(runs, names.len());
+    assert!(!dir.join("previous").exists() && !dir.join("processed").exists());
+}
+
+#[test]
+fn a_failing_processor_never_loses_the_original() {
+    let s = Scratch::new("badproc");
+    let dir = s.path("log");
+    let lines = numbered_lines(2_000);
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &[
+            "--max-file-size",
+            "8k",
+            "--processor",
+            "cat >/dev/null; exit 3",
+            dir_arg(&dir),
+        ],
+        s.path("stderr"),
+    );
+    sup.start();
+    sup.send(&joined(&lines));
+    assert!(
+        wait_until(LONG, || sup.stderr_text().contains("trying again")),
+        "{}",
+        sup.stderr_text()
+    );
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0));
+    assert!(dir.join("previous").exists());
+    // Without the processor, the next writer archives `previous` as it is.
+    let (code, err) = run(&[dir_arg(&dir)], b"");
+    assert_eq!(code, 0, "{err}");
+    assert!(!dir.join("previous").exists());
+    assert_same_lines(&texts(&read_logdir(&dir)), &lines, "log");
+    assert_ordered(&dir, &read_logdir(&dir));
+}
+
+#[test]
+fn an_unfinished_foreign_current_cut_mid_line_is_kept_as_u() {
+    let s = Scratch::new("foreign");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("mkdir");
+    let stamp = tai_now_hex();
+    fs::write(
+        dir.join("current"),
+        format!("@{stamp} whole line\n@{stamp} cut sho"),
+    )
+    .expect("current");
+    fs::set_permissions(dir.join("current"), fs::Permissions::from_mode(0o644)).expect("chmod");
+    let (code, err) = run(&[dir_arg(&dir)], b"next\n");
+    assert_eq!(code, 0, "{err}");
+    let names = archives(&dir);
+    assert_eq!(names.len(), 1);
+    assert!(names[0].ends_with(".u"), "{names:?}");
+    assert!(
+        fs::read(dir.join(&names[0]))
+            .expect("archive")
+            .ends_with(b"cut sho")
+    );
+    assert_eq!(
+        fs::read(dir.join("current")).expect("current")[26..],
+        b"next\n"[..]
+    );
+}
+
+/// multilog's directories are taken over, and it takes over ours.
+#[test]
+fn directories_are_shared_with_multilog_both_ways() {
+    require("multilog");
+    let s = Scratch::new("multilog");
+    let dir = s.path("log");
+    let lines = numbered_lines(3_000);
+    let mut multilog = Command::new("multilog")
+        .args(["t", "s4096", "n1000"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("multilog");
+    multilog
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&joined(&lines[..1000]))
+        .expect("feed");
+    assert!(wait_child(&mut multilog, LONG).success());
+    let (code, err) = run(
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        &joined(&lines[1000..2000]),
+    );
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines[..2000], "cyclog after multilog");
+    // multilog may stamp two lines alike (it counts microseconds); ours all
+    // come after its, each after the one before.
+    for pair in got[999..].windows(2) {
+        assert!(pair[0].stamp < pair[1].stamp, "{pair:?}");
+    }
+    let mut multilog = Command::new("multilog")
+        .args(["t", "s4096", "n1000"])
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("multilog");
+    multilog
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&joined(&lines[2000..]))
+        .expect("feed");
+    assert!(wait_child(&mut multilog, LONG).success());
+    // multilog stamps with daemontools' TAI + 10 s, 27 s behind true TAI: the
+    // archives it makes just after ours sort before them. Every line is
+    // still there once, and multilog's own lines are in order.
+    let got = texts(&read_logdir(&dir));
+    let (mut sorted, mut want) = (got.clone(), lines.clone());
+    sorted.sort();
+    want.sort();
+    assert_same_lines(&sorted, &want, "all lines, once each");
+    let theirs: Vec<Vec<u8>> = got
+        .iter()
+        .filter(|l| lines[2000..].contains(l))
+        .cloned()
+        .collect();
+    assert_same_lines(&theirs, &lines[2000..], "multilog after cyclog");
+
+    // While multilog holds the directory, cyclog is refused.
+    let mut holder = Command::new("multilog")
+        .arg("t")
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("multilog");
+    assert!(wait_until(LONG, || {
+        let (code, _) = run(&[dir_arg(&dir)], b"");
+        code == 111
+    }));
+    drop(holder.stdin.take());
+    assert!(wait_child(&mut holder, LONG).success());
+}
+
+#[test]
+fn directories_are_shared_with_s6_log_both_ways() {
+    require("s6-log");
+    let s = Scratch::new("s6log");
+    let dir = s.path("log");
+    let lines = numbered_lines(3_000);
+    let s6 = |part: &[Vec<u8>]| {
+        let mut child = Command::new("s6-log")
+            .args(["-b", "t", "s4096", "n1000"])
+            .arg(&dir)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("s6-log");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&joined(part))
+            .expect("feed");
+        assert!(wait_child(&mut child, LONG).success());
+    };
+    s6(&lines[..1000]);
+    let (code, err) = run(
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        &joined(&lines[1000..2000]),
+    );
+    assert_eq!(code, 0, "{err}");
+    s6(&lines[2000..]);
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines, "log");
+    // s6-log writes true TAI as we do: the stamps increase across all three.
+    assert_ordered(&dir, &got);
+}
+
+/// A small tmpfs filled up: cyclog blocks its input, says so once, and
+/// carries on by itself when space returns, with nothing lost.
+#[test]
+fn a_full_disk_blocks_then_recovers_with_nothing_lost() {
+    require_root();
+    let s = Scratch::new("full");
+    let mnt = Mount::tmpfs(&s.path("mnt"), "2m");
+    let dir = mnt.path.join("log");
+    let filler = mnt.path.join("filler");
+    fill(&filler);
+    let mut sup = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    sup.start();
+    let lines = numbered_lines(8_000);
+    let payload = joined(&lines);
+    assert!(payload.len() > 300_000);
+    let mut writer = sup.writer();
+    let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
+    assert!(
+        wait_until(LONG, || sup.stderr_text().contains("No space left")),
+        "{}",
+        sup.stderr_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !producer.is_finished(),
+        "input was not held back while the disk was full"
+    );
+    assert_eq!(
+        sup.stderr_text().matches("No space left").count(),
+        1,
+        "said more than once: {}",
+        sup.stderr_text()
+    );
+    fs::remove_file(&filler).expect("free space");
+    producer.join().expect("producer");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert!(
+        sup.stderr_text().contains("writing again"),
+        "{}",
+        sup.stderr_text()
+    );
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines, "log");
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn delete_when_full_makes_room_from_the_oldest_archives() {
+    require_root();
+    let s = Scratch::new("room");
+    let mnt = Mount::tmpfs(&s.path("mnt"), "256k");
+    let dir = mnt.path.join("log");
+    let lines = numbered_lines(8_000);
+    let (code, err) = run(
+        &[
+            "--max-file-size",
+            "16k",
+            "--delete-when-full",
+            dir_arg(&dir),
+        ],
+        &joined(&lines),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("disk full: deleted @"), "{err}");
+    let got = texts(&read_logdir(&dir));
+    assert!(got.len() < lines.len());
+    assert_same_lines(
+        &got,
+        &lines[lines.len() - got.len()..],
+        "not the newest lines, whole",
+    );
+}
+
+/// A tmpfs mounted for one test, unmounted after it.
+struct Mount {
+    path: std::path::PathBuf,
+}
+
+impl Mount {
+    fn tmpfs(path: &Path, size: &str) -> Mount {
+        fs::create_dir_all(path).expect("mount point");
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount");
+        assert!(status.success(), "mount tmpfs");
+        Mount {
+            path: path.to_path_buf(),
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+/// Writes to `path` until the file system is full.
+fn fill(path: &Path) {
+    let mut f = fs::File::create(path).expect("filler");
+    let block = vec![0u8; 4096];
+    while f.write_all(&block).is_ok() {}
+}
