@@ -14,7 +14,11 @@ use rustix::io::Errno;
 use rustix::pipe::{self, PipeFlags, SpliceFlags};
 
 /// The most bytes taken from stdin at once.
-pub const CHUNK: usize = 64 * 1024;
+pub const CHUNK: usize = 256 * 1024;
+
+/// The size asked for the input pipe and our copy of it (Linux allows
+/// unprivileged processes up to 1 MiB).
+const PIPE_SIZE: usize = 1 << 20;
 
 enum Source {
     /// Peek with tee(2) into `copy`, discard by splicing to `null`.
@@ -155,7 +159,7 @@ impl Input {
 fn peek_source() -> Option<Source> {
     let (copy_r, copy_w) = pipe::pipe_with(PipeFlags::CLOEXEC).ok()?;
     // The copy must hold a whole chunk, however the writer filled its pipe.
-    let _ = pipe::fcntl_setpipe_size(&copy_w, 4 * CHUNK);
+    let _ = pipe::fcntl_setpipe_size(&copy_w, PIPE_SIZE);
     if pipe::fcntl_getpipe_size(&copy_w).ok()? < CHUNK {
         return None;
     }

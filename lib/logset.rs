@@ -129,12 +129,6 @@ struct Inflight {
     done: Vec<bool>,
 }
 
-enum Stop {
-    /// Asked to stop: take at most this many more bytes, then stop.
-    Draining(usize),
-    Eof,
-}
-
 pub struct LogSet {
     input: Input,
     dirs: Vec<DirWriter>,
@@ -142,7 +136,12 @@ pub struct LogSet {
     out: Vec<u8>,
     inflight: Option<Inflight>,
     backoff: Option<Backoff>,
-    stop: Option<Stop>,
+    /// The input has ended.
+    eof: bool,
+    /// A stop signal came: take at most `drain` more bytes, then stop.
+    /// It also ends a wait for a full disk (the chunk stays in the pipe).
+    stopping: bool,
+    drain: usize,
 }
 
 impl LogSet {
@@ -154,7 +153,9 @@ impl LogSet {
             out: Vec::with_capacity(2 * CHUNK),
             inflight: None,
             backoff: None,
-            stop: None,
+            eof: false,
+            stopping: false,
+            drain: 0,
         }
     }
 
@@ -199,9 +200,10 @@ impl LogSet {
                 }
             }
             let nothing_left = self.input.buffered().is_empty() && self.inflight.is_none();
-            match self.stop {
-                Some(Stop::Eof) | Some(Stop::Draining(0)) if nothing_left => break,
-                _ => {}
+            let drained = self.stopping && self.drain == 0;
+            if (nothing_left && (self.eof || drained)) || (self.stopping && self.backoff.is_some())
+            {
+                break;
             }
             self.wait(signals);
         }
@@ -216,10 +218,10 @@ impl LogSet {
                     dir.reap_processor(&self.policy, false);
                 }
             }
-            _ if self.stop.is_none() => {
+            _ if !self.stopping => {
                 // Write what the pipe holds now (within reason), then stop.
-                let waiting = self.input.waiting().unwrap_or(0).min(MAX_DRAIN);
-                self.stop = Some(Stop::Draining(waiting));
+                self.stopping = true;
+                self.drain = self.input.waiting().unwrap_or(0).min(MAX_DRAIN);
             }
             _ => {}
         }
@@ -355,9 +357,8 @@ impl LogSet {
         } else if busy {
             deadline = Some(now); // more to write: don't sleep
         }
-        let want_input = !busy
-            && self.backoff.is_none()
-            && !matches!(self.stop, Some(Stop::Eof) | Some(Stop::Draining(0)));
+        let want_input =
+            !busy && self.backoff.is_none() && !self.eof && !(self.stopping && self.drain == 0);
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         let mut fds = vec![PollFd::new(signals, PollFlags::IN)];
         if want_input {
@@ -387,21 +388,22 @@ impl LogSet {
     }
 
     fn take_input(&mut self) {
-        let max = match self.stop {
-            Some(Stop::Draining(budget)) => budget.min(CHUNK),
-            _ => CHUNK,
+        let max = if self.stopping {
+            self.drain.min(CHUNK)
+        } else {
+            CHUNK
         };
         match self.input.fill(max) {
             Ok(Fill::Data) => {
-                if let Some(Stop::Draining(budget)) = &mut self.stop {
-                    *budget -= self.input.buffered().len().min(*budget);
+                if self.stopping {
+                    self.drain -= self.input.buffered().len().min(self.drain);
                 }
             }
             Ok(Fill::Empty) => {}
-            Ok(Fill::Eof) => self.stop = Some(Stop::Eof),
+            Ok(Fill::Eof) => self.eof = true,
             Err(e) => {
                 cli::warn(&format!("standard input: {e}; stopping"));
-                self.stop = Some(Stop::Eof);
+                self.eof = true;
             }
         }
     }

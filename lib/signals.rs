@@ -13,6 +13,8 @@ pub struct Signals {
 
 impl Signals {
     /// Blocks `signals` for the whole process and returns their signalfd.
+    /// Their dispositions are reset first: a signal inherited as ignored
+    /// (as a shell's background jobs get SIGINT) would never reach the fd.
     pub fn block(signals: &[i32]) -> io::Result<Signals> {
         // SAFETY: sigset_t is plain data, initialised by sigemptyset before use;
         // the calls only read the set and the returned descriptor is owned here.
@@ -24,6 +26,9 @@ impl Signals {
             }
             if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            for &signal in signals {
+                libc::signal(signal, libc::SIG_DFL);
             }
             let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
             if fd < 0 {

@@ -1,0 +1,91 @@
+# rill: build, test, install, benchmark, and a live demo.
+#
+#   make run      build, then run the demo in the foreground (Ctrl-C stops it)
+#   make test     all tests (sets itself up: as root it installs the peers)
+#   make deps     as root: install what the tests and benchmarks use
+#   make install  PREFIX=/usr/local DESTDIR= : programs and man pages
+#   make bench    the benchmarks of tests/bench/, side by side with the peers
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+CARGO ?= cargo
+
+PROGRAMS := cyclog
+MANPAGES := $(wildcard man/*.[1-8])
+
+# What the tests and benchmarks run, as command:Debian-package.
+PEERS := multilog:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
+	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
+	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time
+# Packages with nothing to check by command.
+EXTRA_PACKAGES := rsyslog-gnutls
+
+.PHONY: all test deps deps-ready install uninstall bench run clean
+
+all:
+	$(CARGO) build --release --locked
+
+# Missing peers: as root, install them; otherwise say exactly which.
+deps-ready:
+	@missing=""; for p in $(PEERS); do \
+		command -v "$${p%%:*}" >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps; \
+		else \
+			echo "missing (command:package):$$missing"; \
+			echo "install them as root with: make deps"; \
+			exit 1; \
+		fi; \
+	fi
+
+# Package scripts must not start system daemons (they would take /dev/log):
+# a policy-rc.d that refuses is in place while apt-get runs.
+deps:
+	@[ "$$(id -u)" = 0 ] || { echo "make deps installs packages: run it as root"; exit 1; }
+	@set -e; \
+	policy=/usr/sbin/policy-rc.d; ours=""; \
+	if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; ours=1; fi; \
+	packages="$(EXTRA_PACKAGES)"; for p in $(PEERS); do packages="$$packages $${p##*:}"; done; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$packages >/dev/null; \
+	status=$$?; [ -z "$$ours" ] || rm -f $$policy; exit $$status
+
+test: deps-ready
+	$(CARGO) test --locked
+	mandoc -Tlint -Wwarning $(MANPAGES)
+	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	for p in $(PROGRAMS); do install -m 755 target/release/$$p $(DESTDIR)$(PREFIX)/bin/$$p; done
+	for m in $(MANPAGES); do \
+		s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
+		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
+	done
+
+uninstall:
+	for p in $(PROGRAMS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$p; done
+	for m in $(MANPAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+
+bench: all deps-ready
+	tests/bench/cyclog.sh
+
+# A live demo: a generator piped into cyclog, small files so rotation shows.
+run: all
+	@mkdir -p run/log
+	@echo "rill demo: a line every 20 ms into cyclog, 4 KiB files, 32 KiB in all."
+	@echo "Logs in run/log/demo/; read them with: s6-tai64nlocal < run/log/demo/current"
+	@echo "Ctrl-C stops it (cyclog finishes its files and exits cleanly)."
+	@( n=0; while n=$$((n + 1)); do echo "demo line $$n"; sleep 0.02; done ) \
+		| target/release/cyclog --max-file-size 4096 --max-total-size 32768 run/log/demo & \
+	logger=$$!; \
+	trap 'kill -TERM $$logger 2>/dev/null; wait $$logger; echo; echo "stopped:"; ls -l run/log/demo; exit 0' INT TERM; \
+	while sleep 2; do \
+		echo "--- $$(ls run/log/demo | grep -c '^@') archives; the end of current:"; \
+		tail -n 2 run/log/demo/current; \
+	done
+
+clean:
+	$(CARGO) clean
+	rm -rf run

@@ -1,0 +1,70 @@
+#!/bin/sh
+# cyclog against the other log writers, side by side in one run:
+# LINES lines of 100 bytes through a pipe into each, 16 MiB files, on the
+# disk of BENCH_DIR. Reports the median of RUNS runs of each: wall time,
+# CPU time and peak resident memory of the writer itself, and ratios.
+set -eu
+
+LINES=${LINES:-2000000}
+RUNS=${RUNS:-5}
+top=$(cd "$(dirname "$0")/../.." && pwd)
+BENCH_DIR=${BENCH_DIR:-$top/target/bench}
+CYCLOG=${CYCLOG:-$top/target/release/cyclog}
+
+for c in multilog s6-log svlogd /usr/bin/time; do
+	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
+done
+[ -x "$CYCLOG" ] || { echo "build first: make all" >&2; exit 1; }
+
+mkdir -p "$BENCH_DIR"
+input=$BENCH_DIR/input
+if [ "$({ wc -l < "$input"; } 2>/dev/null || echo 0)" != "$LINES" ]; then
+	# 100 bytes a line: a 10-digit number, a space, 88 letters, LF.
+	awk -v n="$LINES" 'BEGIN { pad = sprintf("%88s", ""); gsub(/ /, "x", pad);
+		for (i = 0; i < n; i++) printf "%010d %s\n", i, pad }' > "$input"
+fi
+
+out=$BENCH_DIR/out
+results=$BENCH_DIR/results
+timed() { /usr/bin/time -f "$w %e %U %S %M" -a -o "$results" "$@"; }
+: > "$results"
+for run in $(seq "$RUNS"); do
+	for w in cat multilog s6-log svlogd cyclog; do
+		rm -rf "$out"; mkdir -p "$out"; sync
+		# The writer alone is timed; cat feeds the pipe as fast as it can.
+		case $w in
+		cat) cat "$input" | timed cat > "$out/file" ;;
+		multilog) cat "$input" | timed multilog t s16777215 n1000 "$out/log" ;;
+		s6-log) cat "$input" | timed s6-log t s16777216 n1000 "$out/log" ;;
+		svlogd)
+			mkdir -p "$out/log"; printf 's16777216\nn1000\n' > "$out/log/config"
+			cat "$input" | timed svlogd -t "$out/log" ;;
+		cyclog) cat "$input" | timed "$CYCLOG" --max-file-size 16M --max-total-size 4G "$out/log" ;;
+		esac
+		if [ "$w" = cyclog ]; then
+			got=$(cat "$out"/log/@*.s "$out"/log/current | wc -l)
+			[ "$got" = "$LINES" ] || { echo "cyclog wrote $got lines, not $LINES" >&2; exit 1; }
+		fi
+	done
+done
+rm -rf "$out"
+
+echo "$LINES lines of 100 bytes, 16 MiB files, median of $RUNS runs, $(nproc) cores, $(uname -r)"
+awk '
+	{ wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4); rss[$1] = rss[$1] " " $5 }
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		split("cat multilog s6-log svlogd cyclog", order, " ")
+		for (k in order) { w = order[k]; W[w] = median(wall[w]); C[w] = median(cpu[w]); R[w] = median(rss[w]) }
+		printf "| writer | wall s | CPU s | peak RSS KiB | wall vs s6-log | wall vs cat |\n"
+		printf "|---|---|---|---|---|---|\n"
+		for (k = 1; k <= 5; k++) {
+			w = order[k]
+			printf "| %s | %.2f | %.2f | %d | %.2f | %.2f |\n", w, W[w], C[w], R[w], W[w] / W["s6-log"], W[w] / W["cat"]
+		}
+	}' "$results"
+rm -f "$results"
