@@ -3,16 +3,19 @@
 //! The library behind the programs in `bins/`. Each module is one concept;
 //! none knows which program uses it. The formats shared between programs
 //! are each defined once: the log directory and its stamped lines
-//! (`logdir`, `stamp`).
+//! (`logdir`, `stamp`), and the reader line (`record`).
 
 pub mod cli;
 pub mod dirwriter;
 pub mod error;
 pub mod input;
 pub mod intent;
+pub mod listenfds;
 pub mod logdir;
 pub mod logset;
 pub mod pieces;
+pub mod privilege;
 pub mod processor;
+pub mod record;
 pub mod signals;
 pub mod stamp;

@@ -358,7 +358,7 @@ impl LogSet {
             deadline = Some(now); // more to write: don't sleep
         }
         let want_input =
-            !busy && self.backoff.is_none() && !self.eof && !(self.stopping && self.drain == 0);
+            !(busy || self.backoff.is_some() || self.eof || (self.stopping && self.drain == 0));
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         let mut fds = vec![PollFd::new(signals, PollFlags::IN)];
         if want_input {

@@ -1,0 +1,63 @@
+//! Dropping root after opening what needs it: to the uid and gid named in
+//! the environment by `chpst -U`, `s6-envuidgid` (which also sets GIDLIST)
+//! or `envuidgid`.
+
+use std::env;
+
+/// Becomes `$UID`/`$GID` (supplementary groups: `$GIDLIST`, else just
+/// `$GID`), for good: refuses if that would leave the process root.
+pub fn drop_to_env() -> Result<(), String> {
+    let number = |name: &str| -> Result<u32, String> {
+        let value = env::var(name)
+            .map_err(|_| format!("-U: ${name} is not set (use chpst -U or s6-envuidgid)"))?;
+        value
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| format!("-U: ${name}={value:?} is not a number"))
+    };
+    let (uid, gid) = (number("UID")?, number("GID")?);
+    if uid == 0 {
+        return Err("-U: $UID is 0: refusing to go on as root".into());
+    }
+    let groups: Vec<libc::gid_t> = match env::var("GIDLIST") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|g| {
+                g.trim()
+                    .parse::<libc::gid_t>()
+                    .map_err(|_| format!("-U: bad $GIDLIST {list:?}"))
+            })
+            .collect::<Result<_, _>>()?,
+        _ => vec![gid],
+    };
+    // SAFETY: plain system calls with valid arguments; glibc applies setgid
+    // and setuid to every thread, and we check the outcome after.
+    unsafe {
+        if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+            return Err(format!(
+                "-U: setgroups: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::setgid(gid) != 0 {
+            return Err(format!(
+                "-U: setgid({gid}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::setuid(uid) != 0 {
+            return Err(format!(
+                "-U: setuid({uid}): {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        if libc::getuid() != uid
+            || libc::geteuid() != uid
+            || libc::getgid() != gid
+            || libc::setuid(0) == 0
+        {
+            return Err("-U: could not drop root for good".into());
+        }
+    }
+    Ok(())
+}

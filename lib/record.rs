@@ -1,0 +1,517 @@
+//! The reader line: one log message as one line of text, written by the
+//! readers (syslog-read, klog-read) and parsed back, losslessly, by the
+//! programs that forward and show logs. See syslog-read(8).
+//!
+//! ```text
+//! local3.warning myapp[1234]: the message text<TAB>host=web1 pid=1234 uid=0
+//! ```
+//!
+//! - the priority, `facility.severity` by name;
+//! - the tag: an app name (`-` when there is none) and, in brackets, a
+//!   process id, then `:` and a space;
+//! - the message, escaped;
+//! - optionally a TAB and the other fields, `key=value`, separated by
+//!   single spaces, in the order written. Lowercase keys are rill's;
+//!   uppercase keys carry a kernel record's dictionary.
+//!
+//! Escaping makes any bytes one line of valid, printable UTF-8 and is undone
+//! exactly: `\\` for a backslash, `\n` `\r` `\t` `\0` for LF, CR, TAB, NUL,
+//! `\xHH` for every other control byte (C0, DEL, and the C1 controls as
+//! their UTF-8 bytes) and for every byte that is not valid UTF-8. In the tag
+//! and in field values, space is `\x20` too, and in the tag `:`, `[`, `]`
+//! are `\x3a`, `\x5b`, `\x5d`, so that neither can be misread.
+
+use std::fmt;
+
+/// A syslog facility, 0 to 23.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Facility(u8);
+
+/// A syslog severity, 0 (emerg) to 7 (debug).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Severity(u8);
+
+const FACILITIES: [&str; 24] = [
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv",
+    "ftp", "ntp", "security", "console", "cron2", "local0", "local1", "local2", "local3", "local4",
+    "local5", "local6", "local7",
+];
+
+const SEVERITIES: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+
+impl Facility {
+    pub const KERN: Facility = Facility(0);
+    pub const USER: Facility = Facility(1);
+    pub const DAEMON: Facility = Facility(3);
+
+    pub fn new(code: u8) -> Option<Facility> {
+        (usize::from(code) < FACILITIES.len()).then_some(Facility(code))
+    }
+
+    pub fn code(self) -> u8 {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        FACILITIES[usize::from(self.0)]
+    }
+
+    /// A name, or its other common spellings (`security`'s `audit` ...).
+    pub fn from_name(name: &str) -> Option<Facility> {
+        let name = match name {
+            "auth-priv" | "authpriv" => "authpriv",
+            "audit" | "security" => "security",
+            "alert" | "console" => "console",
+            "clock" | "cron2" => "cron2",
+            "kernel" => "kern",
+            n => n,
+        };
+        FACILITIES
+            .iter()
+            .position(|&f| f == name)
+            .map(|i| Facility(i as u8))
+    }
+}
+
+impl Severity {
+    pub const NOTICE: Severity = Severity(5);
+
+    pub fn new(code: u8) -> Option<Severity> {
+        (code < 8).then_some(Severity(code))
+    }
+
+    pub fn code(self) -> u8 {
+        self.0
+    }
+
+    pub fn name(self) -> &'static str {
+        SEVERITIES[usize::from(self.0)]
+    }
+
+    /// A name, its common abbreviations (`warn`, `error`, `emergency` ...),
+    /// or a digit.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        let name = match name {
+            "panic" | "emergency" => "emerg",
+            "critical" => "crit",
+            "error" => "err",
+            "warn" => "warning",
+            "informational" => "info",
+            n => n,
+        };
+        if let Some(i) = SEVERITIES.iter().position(|&s| s == name) {
+            return Some(Severity(i as u8));
+        }
+        name.parse::<u8>().ok().and_then(Severity::new)
+    }
+}
+
+/// Facility and severity together, as a syslog PRI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Priority {
+    pub facility: Facility,
+    pub severity: Severity,
+}
+
+impl Priority {
+    /// What RFC 3164 assigns a message without a valid PRI: user.notice.
+    pub const DEFAULT: Priority = Priority {
+        facility: Facility::USER,
+        severity: Severity::NOTICE,
+    };
+
+    /// From a PRI value, facility * 8 + severity (0 to 191).
+    pub fn from_pri(pri: u16) -> Option<Priority> {
+        let facility = Facility::new(u8::try_from(pri / 8).ok()?)?;
+        Some(Priority {
+            facility,
+            severity: Severity((pri % 8) as u8),
+        })
+    }
+
+    pub fn pri(self) -> u16 {
+        u16::from(self.facility.0) * 8 + u16::from(self.severity.0)
+    }
+
+    /// `facility.severity`.
+    pub fn parse(text: &str) -> Option<Priority> {
+        let (facility, severity) = text.split_once('.')?;
+        Some(Priority {
+            facility: Facility::from_name(facility)?,
+            severity: Severity::from_name(severity)?,
+        })
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.facility.name(), self.severity.name())
+    }
+}
+
+/// One message: what a reader writes as a line and a forwarder reads back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub priority: Priority,
+    /// The app name (RFC 5424 APP-NAME, RFC 3164 TAG); empty when none.
+    pub app: Vec<u8>,
+    /// The process id (RFC 5424 PROCID, the `[pid]` of an RFC 3164 tag).
+    pub procid: Vec<u8>,
+    /// The message, exactly.
+    pub message: Vec<u8>,
+    /// The other fields, in order: (key, value).
+    pub fields: Vec<(String, Vec<u8>)>,
+}
+
+/// Why a line is not a reader line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub &'static str);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl Record {
+    pub fn new(priority: Priority, message: &[u8]) -> Record {
+        Record {
+            priority,
+            app: Vec::new(),
+            procid: Vec::new(),
+            message: message.to_vec(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// The value of the first field named `key`.
+    pub fn field(&self, key: &str) -> Option<&[u8]> {
+        self.fields
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_slice())
+    }
+
+    /// Adds a field. `key` must be non-empty ASCII letters, digits, `_`,
+    /// `-` or `.`; anything else in it is replaced by `_`.
+    pub fn push_field(&mut self, key: &str, value: impl AsRef<[u8]>) {
+        let key = key
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect::<String>();
+        let key = if key.is_empty() { "_".to_string() } else { key };
+        self.fields.push((key, value.as_ref().to_vec()));
+    }
+
+    /// Appends the line, without its LF, to `out`.
+    pub fn write(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.priority.facility.name().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(self.priority.severity.name().as_bytes());
+        out.push(b' ');
+        match self.app.as_slice() {
+            b"" => out.push(b'-'),
+            b"-" => hex(b'-', out), // a real app named `-`
+            app => escape(app, Context::Tag, out),
+        }
+        if !self.procid.is_empty() {
+            out.push(b'[');
+            escape(&self.procid, Context::Tag, out);
+            out.push(b']');
+        }
+        out.extend_from_slice(b": ");
+        escape(&self.message, Context::Message, out);
+        for (i, (key, value)) in self.fields.iter().enumerate() {
+            out.push(if i == 0 { b'\t' } else { b' ' });
+            out.extend_from_slice(key.as_bytes());
+            out.push(b'=');
+            escape(value, Context::Value, out);
+        }
+    }
+
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.message.len() + 64);
+        self.write(&mut out);
+        out
+    }
+
+    /// Parses a line (without its LF) written by `write`.
+    pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
+        let (head, trailer) = match memchr::memchr(b'\t', line) {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        let space = memchr::memchr(b' ', head).ok_or(ParseError("no priority"))?;
+        let priority = std::str::from_utf8(&head[..space])
+            .ok()
+            .and_then(Priority::parse)
+            .ok_or(ParseError("bad priority"))?;
+        let rest = &head[space + 1..];
+        let colon = memchr::memmem::find(rest, b": ").ok_or(ParseError("no tag"))?;
+        let (tag, message) = (&rest[..colon], &rest[colon + 2..]);
+        let (app, procid) = match tag.iter().position(|&b| b == b'[') {
+            Some(open) if tag.last() == Some(&b']') => {
+                (&tag[..open], &tag[open + 1..tag.len() - 1])
+            }
+            Some(_) => return Err(ParseError("bad tag")),
+            None => (tag, &b""[..]),
+        };
+        let app = if app == b"-" {
+            Vec::new()
+        } else {
+            unescape(app)?
+        };
+        let mut record = Record {
+            priority,
+            app,
+            procid: unescape(procid)?,
+            message: unescape(message)?,
+            fields: Vec::new(),
+        };
+        if let Some(trailer) = trailer {
+            for field in trailer.split(|&b| b == b' ') {
+                let eq = memchr::memchr(b'=', field).ok_or(ParseError("field without ="))?;
+                let key = std::str::from_utf8(&field[..eq]).map_err(|_| ParseError("bad key"))?;
+                if key.is_empty() {
+                    return Err(ParseError("empty key"));
+                }
+                record
+                    .fields
+                    .push((key.to_string(), unescape(&field[eq + 1..])?));
+            }
+        }
+        Ok(record)
+    }
+}
+
+/// Where escaped text goes, which decides what else must be escaped.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Context {
+    Message,
+    Tag,
+    Value,
+}
+
+/// Escapes `bytes` for the message part of a line.
+pub fn escape_message(bytes: &[u8], out: &mut Vec<u8>) {
+    escape(bytes, Context::Message, out);
+}
+
+fn escape(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let (valid, bad) = match std::str::from_utf8(rest) {
+            Ok(s) => (s, 0),
+            Err(e) => {
+                let valid = &rest[..e.valid_up_to()];
+                // SAFETY-free: valid_up_to() bytes are valid UTF-8 by definition.
+                let valid = std::str::from_utf8(valid).unwrap_or_default();
+                (valid, e.error_len().unwrap_or(rest.len() - e.valid_up_to()))
+            }
+        };
+        for c in valid.chars() {
+            escape_char(c, context, out);
+        }
+        let at = valid.len();
+        for &b in &rest[at..at + bad] {
+            hex(b, out);
+        }
+        rest = &rest[at + bad..];
+    }
+}
+
+fn escape_char(c: char, context: Context, out: &mut Vec<u8>) {
+    match c {
+        '\\' => out.extend_from_slice(b"\\\\"),
+        '\n' => out.extend_from_slice(b"\\n"),
+        '\r' => out.extend_from_slice(b"\\r"),
+        '\t' => out.extend_from_slice(b"\\t"),
+        '\0' => out.extend_from_slice(b"\\0"),
+        ' ' if context != Context::Message => hex(b' ', out),
+        ':' | '[' | ']' if context == Context::Tag => hex(c as u8, out),
+        c if c.is_control() => {
+            let mut utf8 = [0u8; 4];
+            for &b in c.encode_utf8(&mut utf8).as_bytes() {
+                hex(b, out);
+            }
+        }
+        c => {
+            let mut utf8 = [0u8; 4];
+            out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+        }
+    }
+}
+
+fn hex(b: u8, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.extend_from_slice(&[
+        b'\\',
+        b'x',
+        HEX[usize::from(b >> 4)],
+        HEX[usize::from(b & 15)],
+    ]);
+}
+
+/// Undoes the escaping.
+pub fn unescape(text: &[u8]) -> Result<Vec<u8>, ParseError> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'\\', &text[i..]) {
+        out.extend_from_slice(&text[i..i + at]);
+        i += at + 1;
+        let (byte, used) = match text.get(i) {
+            Some(b'\\') => (b'\\', 1),
+            Some(b'n') => (b'\n', 1),
+            Some(b'r') => (b'\r', 1),
+            Some(b't') => (b'\t', 1),
+            Some(b'0') => (0, 1),
+            Some(b'x') => {
+                let digits = text
+                    .get(i + 1..i + 3)
+                    .ok_or(ParseError("short \\x escape"))?;
+                let value = std::str::from_utf8(digits)
+                    .ok()
+                    .and_then(|d| u8::from_str_radix(d, 16).ok())
+                    .ok_or(ParseError("bad \\x escape"))?;
+                (value, 3)
+            }
+            _ => return Err(ParseError("bad escape")),
+        };
+        out.push(byte);
+        i += used;
+    }
+    out.extend_from_slice(&text[i..]);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(r: &Record) -> Vec<u8> {
+        let line = r.to_line();
+        assert!(!line.contains(&b'\n') && !line.contains(&b'\r') && !line.contains(&0));
+        assert!(std::str::from_utf8(&line).is_ok(), "{line:?}");
+        assert_eq!(
+            Record::parse(&line).as_ref(),
+            Ok(r),
+            "{}",
+            String::from_utf8_lossy(&line)
+        );
+        line
+    }
+
+    #[test]
+    fn a_plain_message_reads_like_syslog() {
+        let mut r = Record::new(Priority::parse("local3.warning").unwrap(), b"disk 91% full");
+        r.app = b"myapp".to_vec();
+        r.procid = b"1234".to_vec();
+        assert_eq!(round_trip(&r), b"local3.warning myapp[1234]: disk 91% full");
+        r.push_field("host", "web1");
+        r.push_field("uid", "0");
+        assert_eq!(
+            round_trip(&r),
+            b"local3.warning myapp[1234]: disk 91% full\thost=web1 uid=0"
+        );
+        assert_eq!(r.field("uid"), Some(&b"0"[..]));
+    }
+
+    #[test]
+    fn no_message_can_forge_a_line_or_a_field() {
+        let mut r = Record::new(
+            Priority::DEFAULT,
+            b"a\nfake.emerg x: y\r\0\t\x1b[31m\\x41 \x7f\xc2\x9b end",
+        );
+        r.app = b"we: ird [app]".to_vec();
+        r.procid = b"1 2".to_vec();
+        r.push_field("sd", b"[a b=\"c\"]\t");
+        r.push_field("bad key!", b"");
+        let line = round_trip(&r);
+        let text = String::from_utf8(line).unwrap();
+        assert!(
+            text.starts_with("user.notice we\\x3a\\x20ird\\x20\\x5bapp\\x5d[1\\x202]: a\\nfake"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\\x1b[31m\\\\x41 \\x7f\\xc2\\x9b end\t"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("\tsd=[a\\x20b=\"c\"]\\t bad_key_="),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_is_kept_byte_for_byte() {
+        let r = Record::new(
+            Priority::DEFAULT,
+            b"\xff\xfe caf\xc3\xa9 \xe2\x82 \xf0\x9f\x98\x80",
+        );
+        let line = round_trip(&r);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "user.notice -: \\xff\\xfe café \\xe2\\x82 😀"
+        );
+    }
+
+    #[test]
+    fn priorities() {
+        assert_eq!(Priority::from_pri(13), Some(Priority::DEFAULT));
+        assert_eq!(Priority::from_pri(191).unwrap().to_string(), "local7.debug");
+        assert_eq!(Priority::from_pri(192), None);
+        assert_eq!(
+            Priority::parse("auth.warn").unwrap().to_string(),
+            "auth.warning"
+        );
+        assert_eq!(Priority::parse("kern.0").unwrap().to_string(), "kern.emerg");
+        assert_eq!(Priority::parse("nope.info"), None);
+        for pri in 0..192 {
+            let p = Priority::from_pri(pri).unwrap();
+            assert_eq!(Priority::parse(&p.to_string()), Some(p));
+            assert_eq!(p.pri(), pri);
+        }
+    }
+
+    #[test]
+    fn malformed_lines_are_errors_not_panics() {
+        for bad in [
+            &b""[..],
+            b"user.notice",
+            b"bogus -: x",
+            b"user.notice -:x",
+            b"user.notice a[1: x",
+            b"user.notice -: \\q",
+            b"user.notice -: \\x4",
+            b"user.notice -: x\tnoequals",
+            b"user.notice -: x\t=v",
+        ] {
+            assert!(
+                Record::parse(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn every_byte_round_trips() {
+        let all: Vec<u8> = (0..=255u8).chain((0..=255u8).rev()).collect();
+        let mut r = Record::new(Priority::DEFAULT, &all);
+        r.app = all.clone();
+        r.procid = all.clone();
+        r.push_field("v", &all);
+        round_trip(&r);
+        let mut dash = Record::new(Priority::DEFAULT, b"");
+        dash.app = b"-".to_vec();
+        round_trip(&dash);
+    }
+}
