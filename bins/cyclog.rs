@@ -117,7 +117,8 @@ fn main() {
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let dirs = logset::open_all(&args.dirs, &args.policy)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
-    let mut set = LogSet::new(Input::stdin(), dirs, args.policy);
+    let mut set = LogSet::new(Input::stdin(), dirs, args.policy)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
     if let Err(e) = set.recover() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }

@@ -18,6 +18,7 @@ use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROC
 use crate::pieces::Pieces;
 use crate::processor;
 use crate::stamp::{LabelWriter, Stamp, StampClock};
+use crate::syncer::{Job, Syncer};
 
 /// How the directories are to be kept.
 #[derive(Clone, Debug)]
@@ -440,33 +441,53 @@ impl DirWriter {
 
     /// Closes `current` into an archive (or into `previous` for the
     /// processor) and starts a new one. Safe to call again after an error.
-    pub fn rotate(&mut self, policy: &Policy) -> Result<()> {
+    pub fn rotate(&mut self, policy: &Policy, syncer: &Syncer) -> Result<()> {
         self.ensure_current()?;
         if self.size == 0 || self.col != 0 || !self.can_rotate() {
             self.rotate_wanted &= self.size > 0;
             return Ok(());
         }
-        self.finish_current()?;
         let stamp = self.clock.tick();
-        let target = match policy.processor {
-            Some(_) => PREVIOUS.to_string(),
-            None => Archive {
-                stamp,
-                complete: true,
-            }
-            .name(),
-        };
-        self.rename_current(&target)?;
-        self.rotate_wanted = false;
-        self.rotate_due = None;
         if policy.processor.is_some() {
+            // The processor reads a finished file: finish it here and now.
+            self.finish_current()?;
+            self.rename_current(PREVIOUS)?;
             self.processing = Some(Processing::Waiting {
                 stamp,
                 retry_at: Instant::now(),
                 failures: 0,
             });
             self.run_processor(policy);
+        } else {
+            let unfinished = Archive {
+                stamp,
+                complete: false,
+            }
+            .name();
+            let file = self.current.take().expect("ensure_current() opened it");
+            if let Err(e) = fs::renameat(&self.dir, CURRENT, &self.dir, &unfinished) {
+                self.current = Some(file);
+                return Err(e)
+                    .context(|| format!("{}: renaming {CURRENT} to {unfinished}", self.name));
+            }
+            let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
+                .context(|| format!("{}: dup", self.name))?;
+            let to = Archive {
+                stamp,
+                complete: true,
+            }
+            .name();
+            syncer.finish(Job {
+                dir_name: self.name.clone(),
+                dir,
+                file,
+                from: unfinished,
+                to,
+            });
+            self.forget_current();
         }
+        self.rotate_wanted = false;
+        self.rotate_due = None;
         self.enforce_caps(policy);
         self.open_current()
     }
@@ -482,10 +503,6 @@ impl DirWriter {
     fn rename_current(&mut self, target: &str) -> Result<()> {
         fs::renameat(&self.dir, CURRENT, &self.dir, target)
             .context(|| format!("{}: renaming {CURRENT} to {target}", self.name))?;
-        self.current = None;
-        self.size = 0;
-        self.written_back = 0;
-        self.col = 0;
         if let Err(e) = fs::fsync(&self.dir) {
             cli::warn(&format!(
                 "{}: fsync: {}",
@@ -493,7 +510,16 @@ impl DirWriter {
                 std::io::Error::from(e)
             ));
         }
+        self.forget_current();
         Ok(())
+    }
+
+    /// After `current` was renamed away: nothing is open.
+    fn forget_current(&mut self) {
+        self.current = None;
+        self.size = 0;
+        self.written_back = 0;
+        self.col = 0;
     }
 
     fn open_current(&mut self) -> Result<()> {

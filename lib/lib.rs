@@ -19,3 +19,4 @@ pub mod processor;
 pub mod record;
 pub mod signals;
 pub mod stamp;
+pub mod syncer;

@@ -23,6 +23,7 @@ use crate::intent::chunk_hash;
 use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
 use crate::signals::{self, Signals};
 use crate::stamp::Stamp;
+use crate::syncer::Syncer;
 
 /// At a stop signal, at most this much more input is taken before stopping.
 const MAX_DRAIN: usize = 4 << 20;
@@ -136,6 +137,7 @@ pub struct LogSet {
     out: Vec<u8>,
     inflight: Option<Inflight>,
     backoff: Option<Backoff>,
+    syncer: Syncer,
     /// The input has ended.
     eof: bool,
     /// A stop signal came: take at most `drain` more bytes, then stop.
@@ -145,18 +147,19 @@ pub struct LogSet {
 }
 
 impl LogSet {
-    pub fn new(input: Input, dirs: Vec<DirWriter>, policy: Policy) -> LogSet {
-        LogSet {
+    pub fn new(input: Input, dirs: Vec<DirWriter>, policy: Policy) -> std::io::Result<LogSet> {
+        Ok(LogSet {
             input,
             dirs,
             policy,
-            out: Vec::with_capacity(2 * CHUNK),
+            syncer: Syncer::start()?,
+            out: Vec::with_capacity(128 * 1024),
             inflight: None,
             backoff: None,
             eof: false,
             stopping: false,
             drain: 0,
-        }
+        })
     }
 
     /// Takes over after the last writer: peeks at the input for the chunk
@@ -232,7 +235,7 @@ impl LogSet {
         if self.inflight.is_none() {
             for dir in &mut self.dirs {
                 if dir.wants_rotation(&self.policy) {
-                    dir.rotate(&self.policy)?;
+                    dir.rotate(&self.policy, &self.syncer)?;
                 }
             }
             if !self.input.buffered().is_empty() {
@@ -435,6 +438,7 @@ impl LogSet {
                 code = cli::EXIT_TEMPORARY;
             }
         }
+        self.syncer.stop();
         code
     }
 }
