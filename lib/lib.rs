@@ -12,6 +12,7 @@ pub mod input;
 pub mod intent;
 pub mod listenfds;
 pub mod logdir;
+pub mod logread;
 pub mod logset;
 pub mod pieces;
 pub mod privilege;

@@ -1,0 +1,693 @@
+//! Reading a log directory in order — its archives, `previous`, then
+//! `current` — line by line, from a position that survives rotations and
+//! restarts, and following it as it grows.
+//!
+//! A position is the stamp of the last line taken and how many lines with
+//! exactly that stamp were taken: stamps strictly increase in directories
+//! cyclog writes, but other writers (multilog) can repeat one, and a line
+//! must never be skipped for sharing a stamp.
+//!
+//! Files are known by their stamps, never by their names' suffixes: an
+//! archive can be renamed from `.u` to `.s` while it is read, and `current`
+//! is renamed to an archive (or to `previous`) while it is read. The reader
+//! reads the open file to its end, then finds it again by its inode to know
+//! what comes after it.
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use rustix::fs::{self, AtFlags, Mode, OFlags};
+use rustix::io::Errno;
+
+use crate::error::{Context, Result};
+use crate::logdir::{self, Archive, CURRENT, PREFIX_LEN, PREVIOUS};
+use crate::stamp::Stamp;
+
+/// Where reading starts, or has got to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Position {
+    /// Before the first line of the oldest file.
+    Start,
+    /// After the `same`-th line stamped `stamp`; `file_end`: that line was
+    /// the last of a finished file.
+    After {
+        stamp: Stamp,
+        same: u64,
+        file_end: bool,
+    },
+    /// Before the first line stamped at or after this; archives named
+    /// before it are skipped whole.
+    Since(Stamp),
+    /// After all there is now: new lines only.
+    End,
+}
+
+/// One line as read.
+#[derive(Debug)]
+pub struct Line<'a> {
+    /// Its stamp; `None` for a line without one (another writer's).
+    pub stamp: Option<Stamp>,
+    /// The text after the stamp and its space (the whole line if none).
+    pub text: &'a [u8],
+}
+
+/// Something the caller should be told.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// The file holding the position was deleted (by the size cap) before
+    /// it was read to its end: the lines after `after` and before `upto`
+    /// are gone.
+    Lost { after: Stamp, upto: Option<Stamp> },
+    /// An archive that is not stamped text (a processor compressed it).
+    Skipped { file: String },
+}
+
+/// The files of a directory, in reading order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    Archive(Stamp),
+    Previous,
+    Current,
+}
+
+struct Open {
+    slot: Slot,
+    fd: OwnedFd,
+    ino: (u64, u64),
+    /// A line was returned from this file.
+    returned: bool,
+}
+
+/// What to skip before returning lines: the remainder of a seek.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Skip {
+    Nothing,
+    Before(Stamp),
+    /// Lines stamped before `stamp`, and the first `same` stamped `stamp`.
+    Through {
+        stamp: Stamp,
+        same: u64,
+    },
+}
+
+pub struct Reader {
+    pub name: String,
+    dir: OwnedFd,
+    open: Option<Open>,
+    /// The file last read to its end.
+    left: Option<Slot>,
+    skip: Skip,
+    /// Check the first file opened for a loss after this position.
+    check_loss: Option<Stamp>,
+    pos: Position,
+    notices: Vec<Notice>,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+const READ: usize = 128 * 1024;
+
+impl Reader {
+    pub fn open(path: &Path) -> Result<Reader> {
+        let name = path.to_string_lossy().into_owned();
+        let dir = logdir::open_dir(path.as_os_str()).context(|| name.clone())?;
+        Ok(Reader {
+            name,
+            dir,
+            open: None,
+            left: None,
+            skip: Skip::Nothing,
+            check_loss: None,
+            pos: Position::Start,
+            notices: Vec::new(),
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// The position after the last line returned.
+    pub fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// What happened while reading that the caller should say.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Reads from `pos` on.
+    pub fn seek(&mut self, pos: Position) -> Result<()> {
+        self.open = None;
+        self.left = None;
+        self.start = 0;
+        self.end = 0;
+        self.pos = pos;
+        self.check_loss = None;
+        self.skip = match pos {
+            Position::Start | Position::End => Skip::Nothing,
+            Position::Since(stamp) => Skip::Before(stamp),
+            Position::After {
+                stamp,
+                same,
+                file_end,
+            } => {
+                if !file_end {
+                    self.check_loss = Some(stamp);
+                }
+                Skip::Through { stamp, same }
+            }
+        };
+        if pos == Position::End && self.open_slot(Slot::Current)? {
+            let open = self.open.as_ref().expect("just opened");
+            let size = fs::fstat(&open.fd)
+                .context(|| self.file_name(Slot::Current))?
+                .st_size as u64;
+            fs::seek(&open.fd, fs::SeekFrom::Start(size))
+                .context(|| self.file_name(Slot::Current))?;
+            // Ending inside a line: its rest is not a line of its own.
+            if logdir::last_byte(open.fd.as_fd(), size)
+                .ok()
+                .flatten()
+                .is_some_and(|b| b != b'\n')
+            {
+                self.drop_partial_line()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next line, or `None` when there is none yet: the end of
+    /// `current` (whose last line may still be being written).
+    pub fn next_line(&mut self) -> Result<Option<Line<'_>>> {
+        loop {
+            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                let (from, to) = (self.start, self.start + at);
+                self.start = to + 1;
+                let stamp = logdir::parse_line(&self.buf[from..to]).map(|(s, _)| s);
+                if self.skipped(stamp) {
+                    continue;
+                }
+                self.advance(stamp);
+                let text = if stamp.is_some() {
+                    &self.buf[from + PREFIX_LEN..to]
+                } else {
+                    &self.buf[from..to]
+                };
+                return Ok(Some(Line { stamp, text }));
+            }
+            if self.open.is_none() && !self.open_next()? {
+                return Ok(None);
+            }
+            if self.fill()? {
+                continue;
+            }
+            let open = self.open.as_ref().expect("opened above");
+            if open.slot == Slot::Current && !self.moved_away(open.ino)? {
+                return Ok(None);
+            }
+            // A finished file, or a current just renamed away (read on to
+            // its very end first).
+            if self.fill()? {
+                continue;
+            }
+            if self.start < self.end {
+                // A finished file whose last line has no LF: take it whole.
+                self.buf.truncate(self.end);
+                self.buf.push(b'\n');
+                self.end += 1;
+                continue;
+            }
+            self.leave()?;
+        }
+    }
+
+    fn skipped(&mut self, stamp: Option<Stamp>) -> bool {
+        let skip = match (self.skip, stamp) {
+            (Skip::Nothing, _) => false,
+            // A line without a stamp cannot be placed: skipped while seeking.
+            (_, None) => true,
+            (Skip::Before(since), Some(s)) => s < since,
+            (Skip::Through { stamp, same }, Some(s)) => {
+                if s == stamp && same > 0 {
+                    self.skip = Skip::Through {
+                        stamp,
+                        same: same - 1,
+                    };
+                    true
+                } else {
+                    s < stamp
+                }
+            }
+        };
+        if !skip {
+            self.skip = Skip::Nothing;
+        }
+        skip
+    }
+
+    fn advance(&mut self, stamp: Option<Stamp>) {
+        if let Some(open) = &mut self.open {
+            open.returned = true;
+        }
+        let Some(s) = stamp else { return };
+        self.pos = match self.pos {
+            Position::After { stamp, same, .. } if stamp == s => Position::After {
+                stamp: s,
+                same: same + 1,
+                file_end: false,
+            },
+            _ => Position::After {
+                stamp: s,
+                same: 1,
+                file_end: false,
+            },
+        };
+    }
+
+    /// Reads more of the open file; whether anything came.
+    fn fill(&mut self) -> Result<bool> {
+        let Some(open) = &self.open else {
+            return Ok(false);
+        };
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buf.len() < self.end + READ {
+            self.buf.resize(self.end + READ, 0);
+        }
+        loop {
+            match rustix::io::read(&open.fd, &mut self.buf[self.end..]) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(true);
+                }
+                Err(Errno::INTR) => continue,
+                Err(e) => return Err(e).context(|| self.file_name(open.slot)),
+            }
+        }
+    }
+
+    /// Whether the `current` we have open was renamed away by a rotation.
+    fn moved_away(&self, ino: (u64, u64)) -> Result<bool> {
+        match fs::statat(&self.dir, CURRENT, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok((st.st_dev, st.st_ino) != ino),
+            Err(Errno::NOENT) => Ok(true),
+            Err(e) => Err(e).context(|| self.file_name(Slot::Current)),
+        }
+    }
+
+    /// Done with the open file: note where it stands in the order.
+    fn leave(&mut self) -> Result<()> {
+        let open = self.open.take().expect("a file is open");
+        self.start = 0;
+        self.end = 0;
+        if open.returned
+            && let Position::After { stamp, same, .. } = self.pos
+        {
+            self.pos = Position::After {
+                stamp,
+                same,
+                file_end: true,
+            };
+        }
+        self.left = Some(match open.slot {
+            // The renamed current is an archive now (or `previous`): placed
+            // by its inode, so that it is not read twice. Not found (already
+            // processed and gone): what comes next is the new current.
+            Slot::Current => self.slot_of(open.ino)?.unwrap_or(Slot::Previous),
+            slot => slot,
+        });
+        Ok(())
+    }
+
+    fn slot_of(&self, ino: (u64, u64)) -> Result<Option<Slot>> {
+        let is_it = |file: &str| {
+            fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == ino)
+        };
+        if is_it(PREVIOUS) {
+            return Ok(Some(Slot::Previous));
+        }
+        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        Ok(archives
+            .iter()
+            .rev()
+            .find(|(a, _)| is_it(&a.name()))
+            .map(|(a, _)| Slot::Archive(a.stamp)))
+    }
+
+    /// Opens the file after the one last left; false if there is none yet.
+    fn open_next(&mut self) -> Result<bool> {
+        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let floor = match (self.left, self.skip) {
+            (Some(_), _) | (None, Skip::Nothing) => None,
+            // An archive named before the position holds only older lines.
+            (None, Skip::Before(stamp) | Skip::Through { stamp, .. }) => Some(stamp),
+        };
+        let slots = archives
+            .iter()
+            .map(|(a, _)| Slot::Archive(a.stamp))
+            .filter(|slot| match (slot, floor) {
+                (Slot::Archive(t), Some(floor)) => *t >= floor,
+                _ => true,
+            })
+            .chain([Slot::Previous, Slot::Current])
+            .filter(|slot| self.left.is_none_or(|left| slot > &left));
+        for slot in slots.collect::<Vec<_>>() {
+            if self.open_slot(slot)? {
+                if let Some(after) = self.check_loss.take() {
+                    self.note_loss(after, slot)?;
+                }
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Opens a slot's file, if it exists and is stamped text.
+    fn open_slot(&mut self, slot: Slot) -> Result<bool> {
+        let names = match slot {
+            Slot::Archive(stamp) => vec![
+                Archive {
+                    stamp,
+                    complete: true,
+                }
+                .name(),
+                Archive {
+                    stamp,
+                    complete: false,
+                }
+                .name(),
+            ],
+            Slot::Previous => vec![PREVIOUS.to_string()],
+            Slot::Current => vec![CURRENT.to_string()],
+        };
+        for name in names {
+            let fd = match fs::openat(
+                &self.dir,
+                &name,
+                OFlags::RDONLY | OFlags::CLOEXEC,
+                Mode::empty(),
+            ) {
+                Ok(fd) => fd,
+                Err(Errno::NOENT) => continue, // renamed or deleted since the listing
+                Err(e) => return Err(e).context(|| format!("{}/{name}", self.name)),
+            };
+            if is_compressed(fd.as_fd()) {
+                self.notices.push(Notice::Skipped {
+                    file: format!("{}/{name}", self.name),
+                });
+                self.left = Some(slot);
+                return Ok(false);
+            }
+            let st = fs::fstat(&fd).context(|| format!("{}/{name}", self.name))?;
+            self.open = Some(Open {
+                slot,
+                fd,
+                ino: (st.st_dev, st.st_ino),
+                returned: false,
+            });
+            self.start = 0;
+            self.end = 0;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// On resuming inside a file: if the first file left starts after the
+    /// position, the file that held it is gone, and with it the rest of it.
+    fn note_loss(&mut self, after: Stamp, slot: Slot) -> Result<()> {
+        let open = self.open.as_ref().expect("just opened");
+        let first = logdir::first_stamp(open.fd.as_fd()).context(|| self.file_name(slot))?;
+        if first.is_some_and(|f| f > after) {
+            self.notices.push(Notice::Lost { after, upto: first });
+        }
+        Ok(())
+    }
+
+    fn drop_partial_line(&mut self) -> Result<()> {
+        while self.fill()? {
+            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
+                self.start += at + 1;
+                return Ok(());
+            }
+        }
+        self.start = self.end;
+        Ok(())
+    }
+
+    fn file_name(&self, slot: Slot) -> String {
+        match slot {
+            Slot::Archive(stamp) => format!(
+                "{}/{}",
+                self.name,
+                Archive {
+                    stamp,
+                    complete: true
+                }
+                .name()
+            ),
+            Slot::Previous => format!("{}/{PREVIOUS}", self.name),
+            Slot::Current => format!("{}/{CURRENT}", self.name),
+        }
+    }
+}
+
+/// gzip, bzip2, xz or zstd magic at the start of a file.
+fn is_compressed(file: BorrowedFd<'_>) -> bool {
+    let mut magic = [0u8; 4];
+    let got = logdir::read_exact_at(file, &mut magic, 0).unwrap_or(0);
+    let m = &magic[..got];
+    m.starts_with(&[0x1f, 0x8b])
+        || m.starts_with(b"BZh")
+        || m.starts_with(&[0xfd, b'7', b'z', b'X'])
+        || m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+}
+
+/// Wakes a follower when watched directories change (inotify).
+pub struct Watcher {
+    fd: OwnedFd,
+}
+
+impl Watcher {
+    pub fn new() -> Result<Watcher> {
+        use fs::inotify::CreateFlags;
+        let fd = fs::inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)
+            .context(|| "inotify".to_string())?;
+        Ok(Watcher { fd })
+    }
+
+    /// Watches a directory for files written, created, renamed or deleted.
+    pub fn add(&self, dir: &Path) -> Result<()> {
+        use fs::inotify::WatchFlags as W;
+        let flags =
+            W::MODIFY | W::CREATE | W::MOVED_TO | W::MOVED_FROM | W::DELETE | W::CLOSE_WRITE;
+        fs::inotify::add_watch(&self.fd, dir, flags)
+            .context(|| dir.to_string_lossy().into_owned())?;
+        Ok(())
+    }
+
+    /// Reads away the events that woke the caller, who then reads on.
+    pub fn drain(&self) {
+        let mut buf = [0u8; 4096];
+        while rustix::io::read(&self.fd, &mut buf).is_ok_and(|n| n > 0) {}
+    }
+}
+
+impl AsFd for Watcher {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs as stdfs;
+    use std::os::unix::fs::PermissionsExt;
+
+    struct Dir(std::path::PathBuf);
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = stdfs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn dir(tag: &str) -> Dir {
+        let p = std::env::temp_dir().join(format!("rill-logread-{}-{tag}", std::process::id()));
+        let _ = stdfs::remove_dir_all(&p);
+        stdfs::create_dir_all(&p).unwrap();
+        Dir(p)
+    }
+
+    fn stamp(n: u64) -> Stamp {
+        Stamp::from_parts(0x4000_0000_6000_0000 + n, 0).unwrap()
+    }
+
+    fn lines(stamps: &[u64], tag: &str) -> String {
+        stamps
+            .iter()
+            .map(|&n| format!("{} {tag}{n}\n", stamp(n)))
+            .collect()
+    }
+
+    fn write(d: &Dir, name: &str, body: &str) {
+        stdfs::write(d.0.join(name), body).unwrap();
+        stdfs::set_permissions(d.0.join(name), stdfs::Permissions::from_mode(0o744)).unwrap();
+    }
+
+    fn archive(n: u64) -> String {
+        Archive {
+            stamp: stamp(n),
+            complete: true,
+        }
+        .name()
+    }
+
+    fn read_all(r: &mut Reader) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Some(line) = r.next_line().unwrap() {
+            out.push(String::from_utf8_lossy(line.text).into_owned());
+        }
+        out
+    }
+
+    #[test]
+    fn reads_archives_then_current_and_resumes_after_a_position() {
+        let d = dir("order");
+        write(&d, &archive(3), &lines(&[1, 2], "a"));
+        write(&d, &archive(6), &lines(&[4, 5], "b"));
+        write(&d, "current", &lines(&[7, 8], "c"));
+        write(&d, "@zzz.s", "not an archive\n");
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["a1", "a2", "b4", "b5", "c7", "c8"]);
+        let pos = Position::After {
+            stamp: stamp(4),
+            same: 1,
+            file_end: false,
+        };
+        r.seek(pos).unwrap();
+        assert_eq!(read_all(&mut r), ["b5", "c7", "c8"]);
+        r.seek(Position::Since(stamp(5))).unwrap();
+        assert_eq!(read_all(&mut r), ["b5", "c7", "c8"]);
+        r.seek(Position::End).unwrap();
+        assert!(read_all(&mut r).is_empty());
+        assert!(r.take_notices().is_empty());
+    }
+
+    #[test]
+    fn lines_sharing_a_stamp_are_each_read_once() {
+        let d = dir("same");
+        write(&d, "current", &lines(&[1, 2, 2, 2, 3], "x"));
+        let mut r = Reader::open(&d.0).unwrap();
+        r.seek(Position::After {
+            stamp: stamp(2),
+            same: 2,
+            file_end: false,
+        })
+        .unwrap();
+        assert_eq!(read_all(&mut r), ["x2", "x3"]);
+        assert_eq!(
+            r.position(),
+            Position::After {
+                stamp: stamp(3),
+                same: 1,
+                file_end: false
+            }
+        );
+    }
+
+    #[test]
+    fn follows_current_through_a_rotation() {
+        let d = dir("rotate");
+        write(&d, "current", &lines(&[1, 2], "x"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["x1", "x2"]);
+        // The writer appends, rotates (to .u, then .s), and starts anew.
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(lines(&[3], "x").as_bytes())
+            .unwrap();
+        let u = Archive {
+            stamp: stamp(4),
+            complete: false,
+        }
+        .name();
+        stdfs::rename(d.0.join("current"), d.0.join(&u)).unwrap();
+        write(&d, "current", &lines(&[5], "y"));
+        assert_eq!(read_all(&mut r), ["x3", "y5"]);
+        stdfs::rename(d.0.join(&u), d.0.join(archive(4))).unwrap();
+        write(&d, "current", &lines(&[5, 6], "y"));
+        assert_eq!(read_all(&mut r), ["y6"]);
+    }
+
+    #[test]
+    fn a_partial_last_line_waits_for_its_end() {
+        let d = dir("partial");
+        write(
+            &d,
+            "current",
+            &format!("{} whole\n{} half", stamp(1), stamp(2)),
+        );
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["whole"]);
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(b" done\n")
+            .unwrap();
+        assert_eq!(read_all(&mut r), ["half done"]);
+    }
+
+    #[test]
+    fn a_deleted_file_under_the_position_is_reported() {
+        let d = dir("lost");
+        write(&d, &archive(9), &lines(&[7, 8], "b"));
+        write(&d, "current", &lines(&[10], "c"));
+        let mut r = Reader::open(&d.0).unwrap();
+        // The position was inside a file (stamps up to 6) now deleted.
+        r.seek(Position::After {
+            stamp: stamp(4),
+            same: 1,
+            file_end: false,
+        })
+        .unwrap();
+        assert_eq!(read_all(&mut r), ["b7", "b8", "c10"]);
+        assert_eq!(
+            r.take_notices(),
+            [Notice::Lost {
+                after: stamp(4),
+                upto: Some(stamp(7))
+            }]
+        );
+        // At the end of a finished file, the next one starting later is no loss.
+        r.seek(Position::After {
+            stamp: stamp(6),
+            same: 1,
+            file_end: true,
+        })
+        .unwrap();
+        assert_eq!(read_all(&mut r), ["b7", "b8", "c10"]);
+        assert!(r.take_notices().is_empty());
+    }
+
+    #[test]
+    fn compressed_archives_are_skipped_and_said() {
+        let d = dir("gzip");
+        stdfs::write(d.0.join(archive(3)), b"\x1f\x8b\x08binary").unwrap();
+        write(&d, "current", &lines(&[4], "c"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["c4"]);
+        assert!(matches!(r.take_notices()[..], [Notice::Skipped { .. }]));
+    }
+
+    use std::io::Write;
+}
