@@ -5,7 +5,7 @@
 //! renamed to its archive name, and the directory synced, in that order; a
 //! crash at any point leaves every line in exactly one file.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -99,8 +99,6 @@ pub struct DirWriter {
     unconsumed: Option<(u64, usize)>,
     /// A failure to record `Idle` was reported and has not cleared since.
     idle_failing: bool,
-    /// Where background writeback of `current` was last started up to.
-    written_back: u64,
     processing: Option<Processing>,
     found: Option<Found>,
 }
@@ -108,8 +106,6 @@ pub struct DirWriter {
 /// Output is written to `current` in pieces of about this size.
 const FLUSH_AT: usize = 64 * 1024;
 
-/// Disk writeback of `current` is started every this many bytes.
-const WRITEBACK_EVERY: u64 = 2 << 20;
 
 impl DirWriter {
     /// Takes over an opened, locked directory: settles what an earlier
@@ -132,7 +128,6 @@ impl DirWriter {
             skip: 0,
             unconsumed: None,
             idle_failing: false,
-            written_back: 0,
             processing: None,
             found: None,
         };
@@ -379,29 +374,7 @@ impl DirWriter {
             }
         }
         out.clear();
-        self.start_writeback();
         Ok(())
-    }
-
-    /// Starts writing to disk what is written so far, in the background, a
-    /// few MiB at a time: the fsync at rotation then has little left to wait
-    /// for, and data reaches the disk sooner.
-    fn start_writeback(&mut self) {
-        if self.size < self.written_back + WRITEBACK_EVERY {
-            return;
-        }
-        let current = self.current.as_ref().expect("ensure_current() opened it");
-        let (from, len) = (self.written_back, self.size - self.written_back);
-        // SAFETY: a plain system call on a descriptor we own; it only hints.
-        unsafe {
-            libc::sync_file_range(
-                current.as_raw_fd(),
-                from as i64,
-                len as i64,
-                libc::SYNC_FILE_RANGE_WRITE,
-            );
-        }
-        self.written_back = self.size;
     }
 
     /// Records that nothing is in flight. A failure only weakens recovery
@@ -518,7 +491,6 @@ impl DirWriter {
     fn forget_current(&mut self) {
         self.current = None;
         self.size = 0;
-        self.written_back = 0;
         self.col = 0;
     }
 
@@ -555,7 +527,6 @@ impl DirWriter {
         let current = self.current.as_ref().expect("current is open");
         fs::ftruncate(current, at).context(|| format!("{}/{CURRENT}: truncate", self.name))?;
         self.size = at;
-        self.written_back = self.written_back.min(at);
         self.cut_back_to = None;
         Ok(())
     }
