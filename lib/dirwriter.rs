@@ -106,7 +106,6 @@ pub struct DirWriter {
 /// Output is written to `current` in pieces of about this size.
 const FLUSH_AT: usize = 64 * 1024;
 
-
 impl DirWriter {
     /// Takes over an opened, locked directory: settles what an earlier
     /// writer or processor left, and opens `current`. Call `recover` next.

@@ -467,7 +467,8 @@ fn a_processor_turns_each_finished_file_into_its_archive() {
     sup.start();
     for part in lines.chunks(300) {
         sup.send(&joined(part));
-        let settled = || !dir.join("previous").exists() && !dir.join("processed").exists();
+        let settled =
+            || sup.drained() && !dir.join("previous").exists() && !dir.join("processed").exists();
         assert!(wait_until(LONG, settled), "{}", sup.stderr_text());
     }
     sup.close_input();

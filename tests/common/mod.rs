@@ -153,6 +153,11 @@ impl Supervised {
             .expect("dup")
     }
 
+    /// Whether the logger has taken everything sent (nothing left in the pipe).
+    pub fn drained(&self) -> bool {
+        rustix::io::ioctl_fionread(&self.read).is_ok_and(|n| n == 0)
+    }
+
     pub fn close_input(&mut self) {
         self.write = None;
     }
