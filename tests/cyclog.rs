@@ -284,8 +284,9 @@ fn kill_9_torture_loses_and_repeats_nothing() {
         sup.kill9();
         kills += 1;
     }
-    producer.join().expect("producer");
+    // A logger must be running while the producer finishes, or it blocks.
     sup.start();
+    producer.join().expect("producer");
     sup.close_input();
     assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
     assert!(kills >= 100, "only {kills} kills happened");
@@ -630,10 +631,21 @@ fn directories_are_shared_with_multilog_both_ways() {
         .stdin(Stdio::piped())
         .spawn()
         .expect("multilog");
-    assert!(wait_until(LONG, || {
-        let (code, _) = run(&[dir_arg(&dir)], b"");
-        code == 111
-    }));
+    // /proc/locks: "1: FLOCK  ADVISORY  WRITE <pid> <maj>:<min>:<inode> 0 EOF".
+    let inode = std::os::unix::fs::MetadataExt::ino(&fs::metadata(dir.join("lock")).expect("lock"));
+    let holds_lock = || {
+        fs::read_to_string("/proc/locks").is_ok_and(|locks| {
+            locks.lines().any(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                f.get(1) == Some(&"FLOCK")
+                    && f.get(4) == Some(&holder.id().to_string().as_str())
+                    && f.get(5).and_then(|d| d.rsplit(':').next()) == Some(&inode.to_string())
+            })
+        })
+    };
+    assert!(wait_until(LONG, holds_lock), "multilog never took the lock");
+    let (code, err) = run(&[dir_arg(&dir)], b"");
+    assert_eq!(code, 111, "{err}");
     drop(holder.stdin.take());
     assert!(wait_child(&mut holder, LONG).success());
 }
