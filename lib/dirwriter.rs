@@ -780,10 +780,6 @@ impl DirWriter {
         }
         self.run_processor(policy);
     }
-
-    pub fn processor_running(&self) -> bool {
-        matches!(self.processing, Some(Processing::Running { .. }))
-    }
 }
 
 /// How long ago a stamp was, by the real-time clock (zero if in the future).

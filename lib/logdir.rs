@@ -17,8 +17,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::fs::{self, AtFlags, FlockOperation, Mode, OFlags};
 
@@ -186,20 +185,6 @@ pub fn read_exact_at(file: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> io::R
     Ok(done)
 }
 
-/// Whether a file's mode marks it finished (user-executable, as 0744).
-pub fn is_finished(file: impl AsFd) -> io::Result<bool> {
-    Ok(fs::fstat(file)?.st_mode & 0o100 != 0)
-}
-
-/// A name as a printable string for messages.
-pub fn display(name: &[u8]) -> String {
-    String::from_utf8_lossy(name).into_owned()
-}
-
-pub fn os(name: &str) -> &OsStr {
-    OsStr::from_bytes(name.as_bytes())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,7 +203,7 @@ mod tests {
             b"current",
             b"@400000006543210000000000.s~",
         ] {
-            assert_eq!(Archive::from_name(bad), None, "{}", display(bad));
+            assert_eq!(Archive::from_name(bad), None, "{}", String::from_utf8_lossy(bad));
         }
     }
 
