@@ -1,0 +1,95 @@
+//! A reader's standard output: lines gathered in memory and written in
+//! large chunks, without blocking, so that a reader stops reading while the
+//! pipe is full yet still hears its signals.
+//!
+//! When stdout is a pipe it is opened again through `/proc/self/fd/1`,
+//! which gives an open file description of our own: setting O_NONBLOCK on
+//! it leaves alone the pipe end that the supervisor holds and that a
+//! `2>&1` stderr shares. Anything else is written with blocking writes.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{self, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+/// Gather about this much before writing, unless the input pauses first.
+pub const CHUNK: usize = 256 << 10;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything gathered is written.
+    Done,
+    /// The pipe is full: poll for POLLOUT and flush again.
+    Blocked,
+}
+
+pub struct Output {
+    /// Our own description of the stdout pipe; stdout itself if none.
+    own: Option<OwnedFd>,
+    buf: Vec<u8>,
+    written: usize,
+}
+
+impl Output {
+    /// Call before dropping privileges: the pipe may not be ours to open
+    /// again after.
+    pub fn stdout() -> Output {
+        Output {
+            own: reopen_pipe(rustix::stdio::stdout()),
+            buf: Vec::with_capacity(CHUNK + (64 << 10)),
+            written: 0,
+        }
+    }
+
+    /// Where lines are added.
+    pub fn buf(&mut self) -> &mut Vec<u8> {
+        &mut self.buf
+    }
+
+    /// Bytes gathered and not yet written.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.written
+    }
+
+    /// Writes as much as stdout takes.
+    pub fn flush(&mut self) -> io::Result<Flush> {
+        while self.written < self.buf.len() {
+            match rustix::io::write(self.as_fd(), &self.buf[self.written..]) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(Errno::AGAIN) => return Ok(Flush::Blocked),
+                Err(Errno::INTR) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.buf.clear();
+        self.written = 0;
+        Ok(Flush::Done)
+    }
+}
+
+impl AsFd for Output {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match &self.own {
+            Some(fd) => fd.as_fd(),
+            None => rustix::stdio::stdout(),
+        }
+    }
+}
+
+fn reopen_pipe(stdout: BorrowedFd<'_>) -> Option<OwnedFd> {
+    let st = fs::fstat(stdout).ok()?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::Fifo {
+        return None;
+    }
+    let fd = fs::open(
+        "/proc/self/fd/1",
+        OFlags::WRONLY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()?;
+    // The very same pipe, or nothing.
+    let again = fs::fstat(&fd).ok()?;
+    (again.st_dev == st.st_dev && again.st_ino == st.st_ino).then_some(fd)
+}
