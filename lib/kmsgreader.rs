@@ -106,10 +106,12 @@ impl Reader {
                     return self.finish();
                 }
                 if self.readable {
+                    // It reads until lines are ready, the source has
+                    // nothing more for now, or it ended: never idle twice.
                     self.fill();
+                    continue;
                 }
-            }
-            if self.out.pending() > 0 && !self.blocked {
+            } else if !self.blocked {
                 match self.out.flush() {
                     Ok(Flush::Done) => {
                         self.written();

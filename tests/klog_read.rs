@@ -276,6 +276,22 @@ fn a_stop_writes_everything_read_even_a_line_cut_short() {
 }
 
 #[test]
+fn the_end_of_a_fifo_alone_ends_the_run() {
+    let s = Scratch::new("eof");
+    let fifo = s.path("fifo");
+    mkfifo(&fifo);
+    let running = Running::start(&mut klog_read(&["--device", path_arg(&fifo)]), &s);
+    let mut writer = open_writer(&fifo, &running);
+    writer.write_all(&records(1..=2)).expect("write");
+    // Written out while the writer is still there: the end comes alone.
+    running.wait_for(&["record 2"]);
+    drop(writer);
+    let done = running.finish();
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(done.lines, record_lines(1..=2));
+}
+
+#[test]
 fn the_state_skips_what_was_written_in_this_boot_only() {
     let s = Scratch::new("state");
     let state = s.path("klog.state");
