@@ -10,7 +10,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-PROGRAMS := cyclog
+PROGRAMS := cyclog klog-read
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
