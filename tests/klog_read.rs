@@ -190,16 +190,22 @@ fn open_writer(fifo: &Path, running: &Running) -> File {
     writer
 }
 
-/// Runs klog-read on a FIFO holding `input`, to the FIFO's end.
-fn through_fifo(s: &Scratch, extra: &[&str], input: &[u8]) -> Finished {
+/// klog-read, started by `command` given the path of a new FIFO, and the
+/// FIFO's write end once klog-read has opened it.
+fn on_fifo(s: &Scratch, command: impl FnOnce(&str) -> Command) -> (Running, File) {
     let fifo = s.path("fifo");
     if !fifo.exists() {
         mkfifo(&fifo);
     }
-    let mut args = vec!["--device", path_arg(&fifo)];
-    args.extend_from_slice(extra);
-    let running = Running::start(&mut klog_read(&args), s);
-    let mut writer = open_writer(&fifo, &running);
+    let running = Running::start(&mut command(path_arg(&fifo)), s);
+    let writer = open_writer(&fifo, &running);
+    (running, writer)
+}
+
+/// Runs klog-read on a FIFO holding `input`, to the FIFO's end.
+fn through_fifo(s: &Scratch, extra: &[&str], input: &[u8]) -> Finished {
+    let (running, mut writer) =
+        on_fifo(s, |fifo| klog_read(&[&["--device", fifo], extra].concat()));
     writer.write_all(input).expect("write to the FIFO");
     drop(writer);
     running.finish()
@@ -255,10 +261,7 @@ fn records_of_a_fifo_become_reader_lines() {
 #[test]
 fn a_stop_writes_everything_read_even_a_line_cut_short() {
     let s = Scratch::new("stop");
-    let fifo = s.path("fifo");
-    mkfifo(&fifo);
-    let running = Running::start(&mut klog_read(&["--device", path_arg(&fifo)]), &s);
-    let mut writer = open_writer(&fifo, &running);
+    let (running, mut writer) = on_fifo(&s, |fifo| klog_read(&["--device", fifo]));
     writer
         .write_all(b"6,1,0,-;whole\n6,2,0,-;cut sh")
         .expect("write");
@@ -278,10 +281,7 @@ fn a_stop_writes_everything_read_even_a_line_cut_short() {
 #[test]
 fn the_end_of_a_fifo_alone_ends_the_run() {
     let s = Scratch::new("eof");
-    let fifo = s.path("fifo");
-    mkfifo(&fifo);
-    let running = Running::start(&mut klog_read(&["--device", path_arg(&fifo)]), &s);
-    let mut writer = open_writer(&fifo, &running);
+    let (running, mut writer) = on_fifo(&s, |fifo| klog_read(&["--device", fifo]));
     writer.write_all(&records(1..=2)).expect("write");
     // Written out while the writer is still there: the end comes alone.
     running.wait_for(&["record 2"]);
@@ -352,16 +352,15 @@ fn the_state_skips_what_was_written_in_this_boot_only() {
 #[test]
 fn a_descriptor_handed_down_with_listen_fds_is_read() {
     let s = Scratch::new("listen");
-    let fifo = s.path("fifo");
-    mkfifo(&fifo);
     // As nosh's fifo-listen hands it down: open on fd 3, LISTEN_FDS=1.
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", "exec \"$0\" 3<\"$1\"", KLOG_READ, path_arg(&fifo)])
-        .env("LISTEN_FDS", "1")
-        .env_remove("LISTEN_PID");
-    let running = Running::start(&mut command, &s);
-    let mut writer = open_writer(&fifo, &running);
+    let (running, mut writer) = on_fifo(&s, |fifo| {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", "exec \"$0\" 3<\"$1\"", KLOG_READ, fifo])
+            .env("LISTEN_FDS", "1")
+            .env_remove("LISTEN_PID");
+        command
+    });
     writer.write_all(&records(1..=3)).expect("write");
     drop(writer);
     let done = running.finish();
