@@ -266,7 +266,7 @@ impl Entry {
 
 /// klog-read's own line for `first..=last` records lost.
 pub fn loss_record(first: u64, last: u64) -> Record {
-    let count = last - first + 1;
+    let count = last.saturating_sub(first).saturating_add(1);
     let text = match count {
         1 => format!("1 record lost (seq {first})"),
         n => format!("{n} records lost (seq {first}-{last})"),
