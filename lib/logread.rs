@@ -334,11 +334,22 @@ impl Reader {
             return Ok(Some(Slot::Previous));
         }
         let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
-        Ok(archives
-            .iter()
-            .rev()
-            .find(|(a, _)| is_it(&a.name()))
-            .map(|(a, _)| Slot::Archive(a.stamp)))
+        Ok(self.archive_of(&archives, ino).map(Slot::Archive))
+    }
+
+    /// The stamp of the archive listed in `archives` that is the file
+    /// `ino`. Both names of each stamp are tried: the writer may have
+    /// renamed `.u` to `.s` since the listing.
+    fn archive_of(&self, archives: &[(Archive, u64)], ino: (u64, u64)) -> Option<Stamp> {
+        let is_it = |file: &str| {
+            fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == ino)
+        };
+        archives.iter().rev().map(|(a, _)| a.stamp).find(|&stamp| {
+            [true, false]
+                .iter()
+                .any(|&complete| is_it(&Archive { stamp, complete }.name()))
+        })
     }
 
     /// Opens the file after the one last left; false if there is none yet.
@@ -680,6 +691,28 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_current_is_placed_even_when_renamed_again_since_the_listing() {
+        let d = dir("relist");
+        write(&d, "current", &lines(&[1], "x"));
+        let r = Reader::open(&d.0).unwrap();
+        let ino = |name: &str| {
+            let st = stdfs::metadata(d.0.join(name)).unwrap();
+            (st.dev(), st.ino())
+        };
+        let current = ino("current");
+        let u = Archive {
+            stamp: stamp(2),
+            complete: false,
+        };
+        stdfs::rename(d.0.join("current"), d.0.join(u.name())).unwrap();
+        let listed = [(u.clone(), 0)];
+        // The syncer finishes the archive between the listing and the look.
+        stdfs::rename(d.0.join(u.name()), d.0.join(archive(2))).unwrap();
+        assert_eq!(r.archive_of(&listed, current), Some(stamp(2)));
+        assert_eq!(r.archive_of(&listed, (0, 0)), None);
+    }
+
+    #[test]
     fn compressed_archives_are_skipped_and_said() {
         let d = dir("gzip");
         stdfs::write(d.0.join(archive(3)), b"\x1f\x8b\x08binary").unwrap();
@@ -690,4 +723,5 @@ mod tests {
     }
 
     use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
 }
