@@ -6,10 +6,15 @@
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
 pub mod cli;
+pub mod cursor;
 pub mod dirwriter;
 pub mod error;
+pub mod export;
+pub mod follow;
 pub mod input;
 pub mod intent;
+pub mod ledger;
+pub mod lineout;
 pub mod listenfds;
 pub mod logdir;
 pub mod logread;
@@ -18,6 +23,9 @@ pub mod pieces;
 pub mod privilege;
 pub mod processor;
 pub mod record;
+pub mod remote;
+pub mod rfc5424;
 pub mod signals;
 pub mod stamp;
 pub mod syncer;
+pub mod tls;
