@@ -441,3 +441,29 @@ pub fn file_lines(path: &Path) -> Vec<Vec<u8>> {
     }
     lines
 }
+
+/// `got` is `want` in order, except that it may go back to an earlier line
+/// and repeat from there (a restart after kill -9, from the saved cursor):
+/// nothing lost, nothing out of order, repeats only as whole runs.
+pub fn check_resends(got: &[Vec<u8>], want: &[Vec<u8>]) -> usize {
+    let index: std::collections::HashMap<&[u8], usize> = want
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_slice(), i))
+        .collect();
+    let mut next = 0;
+    let mut repeated = 0;
+    for line in got {
+        let i = *index
+            .get(line.as_slice())
+            .unwrap_or_else(|| panic!("not in the log: {}", String::from_utf8_lossy(line)));
+        assert!(i <= next, "line {i} came before line {next}: lost");
+        if i < next {
+            repeated += 1;
+        }
+        next = next.max(i + 1);
+    }
+    assert_eq!(next, want.len(), "lines missing at the end");
+    assert!(repeated < want.len(), "repeats are runs, not everything");
+    repeated
+}

@@ -346,14 +346,28 @@ impl Receiver {
             .collect()
     }
 
+    /// How many messages are in, without parsing them.
+    pub fn count(&self) -> usize {
+        fs::read(&self.out).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+    }
+
+    /// Waits until the count stops growing for a while.
+    pub fn settle(&self) -> usize {
+        let mut last = usize::MAX;
+        let mut still = 0;
+        wait_until(Duration::from_secs(60), || {
+            let n = self.count();
+            still = if n == last { still + 1 } else { 0 };
+            last = n;
+            still >= 30
+        });
+        last
+    }
+
     /// Waits until at least `n` messages are in; all received.
     pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<Fields> {
-        let mut got = Vec::new();
-        wait_until(limit, || {
-            got = self.received();
-            got.len() >= n
-        });
-        got
+        wait_until(limit, || self.count() >= n);
+        self.received()
     }
 }
 
