@@ -10,13 +10,13 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-PROGRAMS := cyclog
+PROGRAMS := cyclog follow-log-directories export-to-remote
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
 PEERS := multilog:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
-	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time
+	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl
 # Packages with nothing to check by command (syslog-ng-core's libraries).
 EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
@@ -36,7 +36,7 @@ deps-ready:
 		command -v "$${p%%:*}" >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	for p in $(PRIVATE_PEERS); do \
-		[ -x "$(PEERS_PREFIX)/$${p##*:}/$${p%%:*}" ] || missing="$$missing $(PEERS_PREFIX)/$${p##*:}/$$p"; \
+		[ -x "$(PEERS_PREFIX)/$${p##*:}/$${p%%:*}" ] || missing="$$missing $${p##*:}(unpacked)"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps; \
@@ -71,7 +71,7 @@ private-peers:
 	done
 
 test: deps-ready
-	$(CARGO) test --locked
+	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked
 	mandoc -Tlint -Wwarning $(MANPAGES)
 	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
 
@@ -89,6 +89,7 @@ uninstall:
 
 bench: all deps-ready
 	tests/bench/cyclog.sh
+	tests/bench/export.sh
 
 # A live demo: a generator piped into cyclog, small files so rotation shows.
 run: all

@@ -110,6 +110,20 @@ fn hostname() -> String {
 fn main() {
     cli::set_program("export-to-remote");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // Before any descriptor of ours is made, so that 7 is the inherited one.
+    let target = match &args.url {
+        Some(url) => Target::Url(url.clone()),
+        None => {
+            // SAFETY: only asks whether descriptor 7 is open; not kept.
+            let seven = unsafe { rustix::fd::BorrowedFd::borrow_raw(UCSPI_FD) };
+            if rustix::io::fcntl_getfd(seven).is_err() {
+                cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS);
+            }
+            // SAFETY: descriptor 7 is open (just checked) and ours alone
+            // from here on: the UCSPI client left it to us.
+            Target::Inherited(unsafe { OwnedFd::from_raw_fd(UCSPI_FD) })
+        }
+    };
     let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
     let signals = Signals::block(&stop)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
@@ -118,19 +132,6 @@ fn main() {
             Some(tls::client_config(&args.tls).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
         }
         _ => None,
-    };
-    let target = match args.url {
-        Some(url) => Target::Url(url),
-        None => {
-            if rustix::io::fcntl_getfd(unsafe { rustix::fd::BorrowedFd::borrow_raw(UCSPI_FD) })
-                .is_err()
-            {
-                cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS);
-            }
-            // SAFETY: descriptor 7 is open (checked above) and ours alone
-            // from here on: it was left to us by the UCSPI client.
-            Target::Inherited(unsafe { OwnedFd::from_raw_fd(UCSPI_FD) })
-        }
     };
     let options = Options {
         tls,

@@ -96,37 +96,53 @@ fn main() {
     cli::set_program("follow-log-directories");
     let root = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
-    let signals = Signals::block(&[&stop[..], &[libc::SIGPIPE]].concat())
+    // SIGPIPE stays ignored (Rust's default): a closed pipe is an EPIPE.
+    let signals = Signals::block(&stop)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
-    let fatal = |e: &dyn std::fmt::Display| -> ! { cli::fatal(EXIT_TEMPORARY, &e.to_string()) };
-    let mut follower = Follower::open(&root).unwrap_or_else(|e| fatal(&e));
+    let mut follower =
+        Follower::open(&root).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let stdout = rustix::stdio::stdout();
     let mut out = LineOut::new(stdout);
     let mut batch = Batch::default();
-    let mut code = 0;
-    'run: loop {
+    let code = match run(&mut follower, &signals, &mut out, &mut batch) {
+        Ok(()) => 0,
+        Err(e) => {
+            cli::message("fatal", &e);
+            EXIT_TEMPORARY
+        }
+    };
+    if !follower.flush(std::time::Duration::from_secs(10)) {
+        cli::warn("stopping with a cursor not saved; its last lines will be written again");
+        exit(EXIT_TEMPORARY);
+    }
+    exit(code);
+}
+
+/// Follows until a stop signal, or an error.
+fn run(
+    follower: &mut Follower,
+    signals: &Signals,
+    out: &mut LineOut,
+    batch: &mut Batch,
+) -> Result<(), String> {
+    loop {
         let took = follower
-            .read_round(SHARE, &mut batch)
-            .unwrap_or_else(|e| fatal(&e));
+            .read_round(SHARE, batch)
+            .map_err(|e| e.to_string())?;
         if !batch.out.is_empty() || !batch.marks.is_empty() {
             let data = std::mem::take(&mut batch.out);
-            let written = match out.write(&data, &signals) {
+            let wrote = out.write(&data, signals);
+            let written = match wrote {
                 Ok(Wrote::All) => data.len(),
                 Ok(Wrote::Interrupted(n)) => n,
-                Err(e) => {
-                    cli::warn(&format!("standard output: {e}"));
-                    code = EXIT_TEMPORARY;
-                    0
-                }
+                Err(_) => 0,
             };
             batch.out = data;
-            batch.delivered(written, &mut follower);
-            if code != 0 {
-                break;
-            }
+            batch.delivered(written, follower);
+            wrote.map_err(|e| format!("standard output: {e}"))?;
         }
         let mut fds = [
-            PollFd::new(&signals, PollFlags::IN),
+            PollFd::new(signals, PollFlags::IN),
             PollFd::from_borrowed_fd(follower.root_fd(), PollFlags::IN),
             PollFd::from_borrowed_fd(follower.dirs_fd(), PollFlags::IN),
         ];
@@ -147,25 +163,14 @@ fn main() {
             !fds[1].revents().is_empty(),
             !fds[2].revents().is_empty(),
         );
-        if sig {
-            let got = signals.take();
-            if got.contains(&libc::SIGPIPE) {
-                code = EXIT_TEMPORARY;
-            }
-            if !got.is_empty() {
-                break 'run;
-            }
+        if sig && !signals.take().is_empty() {
+            return Ok(());
         }
         if dirs_changed {
-            follower.drain().unwrap_or_else(|e| fatal(&e));
+            follower.drain().map_err(|e| e.to_string())?;
         }
         if root_changed || follower.rescan_due().is_some_and(|at| at <= Instant::now()) {
-            follower.rescan().unwrap_or_else(|e| fatal(&e));
+            follower.rescan().map_err(|e| e.to_string())?;
         }
     }
-    if !follower.flush(std::time::Duration::from_secs(10)) {
-        cli::warn("stopping with a cursor not saved; its last lines will be written again");
-        code = EXIT_TEMPORARY;
-    }
-    exit(code);
 }

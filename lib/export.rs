@@ -51,8 +51,10 @@ pub struct Options {
 const HIGH: usize = 256 * 1024;
 /// Each cursor's share of a round.
 const SHARE: usize = 64 * 1024;
-/// How often acknowledgements are looked at while lines are in flight.
+/// How often acknowledgements are looked at while lines are in flight: at
+/// first, and at most while they stand still.
 const ACK_TICK: Duration = Duration::from_millis(10);
+const ACK_TICK_MAX: Duration = Duration::from_millis(500);
 /// A connection or TLS handshake taking longer fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// On a stop, how long lines in flight may take to be acknowledged.
@@ -86,6 +88,9 @@ pub struct Exporter<'a> {
     scratch: Vec<u8>,
     delay: Duration,
     done: Vec<(u64, Mark)>,
+    /// The acknowledgement tick now, and (acknowledged, appended) at the last.
+    tick: Duration,
+    last_progress: (u64, u64),
 }
 
 impl<'a> Exporter<'a> {
@@ -124,6 +129,8 @@ impl<'a> Exporter<'a> {
             defaults: HashMap::new(),
             scratch: Vec::new(),
             done: Vec::new(),
+            tick: ACK_TICK,
+            last_progress: (0, 0),
         })
     }
 
@@ -200,6 +207,14 @@ impl<'a> Exporter<'a> {
         }
         let flushed = link.flush();
         let acked = link.acked();
+        // A peer that stands still is asked less and less often.
+        let progress = (acked, link.appended());
+        self.tick = if progress == self.last_progress {
+            (self.tick * 2).min(ACK_TICK_MAX)
+        } else {
+            ACK_TICK
+        };
+        self.last_progress = progress;
         self.ledger.acked(acked, &mut self.done);
         for &(id, mark) in &self.done {
             self.follower.delivered(id, mark);
@@ -400,7 +415,7 @@ impl<'a> Exporter<'a> {
                 }
                 let unacked = link.acked() < link.appended();
                 if unacked || !self.ledger.is_empty() {
-                    at(now + ACK_TICK);
+                    at(now + self.tick);
                 }
                 want_lines = stop_by.is_none()
                     && link.ready()
@@ -448,6 +463,9 @@ impl<'a> Exporter<'a> {
 
     /// Stopping: saves what was delivered.
     fn finish(&mut self, settled: bool) -> i32 {
+        if let State::Up { link, .. } = &mut self.state {
+            link.close();
+        }
         if !settled {
             cli::warn("stopping with lines not acknowledged; they will be sent again");
         }

@@ -325,6 +325,18 @@ impl Link {
         }
     }
 
+    /// Says goodbye: TLS's close_notify, best effort.
+    pub fn close(&mut self) {
+        if let Link::Stream(s) = self
+            && let Some(tls) = &mut s.tls
+        {
+            tls.conn.send_close_notify();
+            if tls.produce().is_ok() {
+                let _ = write_some(s.fd.as_fd(), &tls.wire[tls.wire_start..]);
+            }
+        }
+    }
+
     /// Everything queued is acknowledged (or, for datagrams, sent).
     pub fn settled(&mut self) -> bool {
         self.queued() == 0 && self.acked() == self.appended()
