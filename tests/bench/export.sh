@@ -4,7 +4,9 @@
 # forwarded over TCP on loopback to one rsyslog receiver (imtcp, octet
 # counting, writing each message to a file), by
 #   - export-to-remote, through a cursor;
-#   - rsyslogd with imfile reading the same file and omfwd sending it.
+#   - rsyslogd with imfile reading the same file and omfwd sending it;
+# and, for what reader lines cost, export-to-remote on LINES lines as
+# syslog-read writes them (parsed back into priority, tag and fields).
 # Reports the median of RUNS runs of each: wall time until the receiver
 # has every line, lines per second, and the CPU time and peak resident
 # memory of the forwarder alone; and ratios.
@@ -29,6 +31,11 @@ cd "$BENCH_DIR"
 awk -v n="$LINES" 'BEGIN { pad = sprintf("%88s", ""); gsub(/ /, "x", pad);
 	for (i = 0; i < n; i++) printf "%010d %s\n", i, pad }' |
 	"$CYCLOG" --max-file-size 4G --max-total-size 8G "$BENCH_DIR/log"
+# About 100 bytes too, with the fields syslog-read adds for a local sender.
+awk -v n="$LINES" 'BEGIN { for (i = 0; i < n; i++)
+	printf "auth.info sshd[%d]: Accepted publickey for root from 10.0.%d.%d\tfmt=rfc3164 pid=%d uid=0 gid=0\n",
+		i % 100000, i % 250, i % 200, i % 100000 }' |
+	"$CYCLOG" --max-file-size 4G --max-total-size 8G "$BENCH_DIR/records"
 
 # A loopback TCP port nothing uses.
 port() {
@@ -70,7 +77,7 @@ now() { date +%s.%N; }
 results=$BENCH_DIR/results
 : > "$results"
 for run in $(seq "$RUNS"); do
-	for f in rsyslog export-to-remote; do
+	for f in rsyslog export-to-remote reader-lines; do
 		p=$(port)
 		rm -rf recv fwd cursors
 		receiver "$p" "$BENCH_DIR/recv"
@@ -84,9 +91,10 @@ for run in $(seq "$RUNS"); do
 			/usr/bin/time -f "$f %U %S %M" -a -o "$results.cpu" \
 				rsyslogd -n -f "$BENCH_DIR/fwd/rsyslog.conf" -i "$BENCH_DIR/fwd/pid" 2>>"$BENCH_DIR/fwd.stderr" &
 			;;
-		export-to-remote)
+		export-to-remote|reader-lines)
 			mkdir -p cursors/bench
-			ln -s "$BENCH_DIR/log" cursors/bench/main
+			if [ $f = reader-lines ]; then dir=records; else dir=log; fi
+			ln -s "$BENCH_DIR/$dir" cursors/bench/main
 			/usr/bin/time -f "$f %U %S %M" -a -o "$results.cpu" \
 				"$EXPORT" --to "tcp://127.0.0.1:$p" "$BENCH_DIR/cursors" 2>>"$BENCH_DIR/export.stderr" &
 			;;
@@ -114,13 +122,14 @@ awk '
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	END {
-		split("rsyslog export-to-remote", order, " ")
-		for (k = 1; k <= 2; k++) { f = order[k]; W[f] = median(wall[f]); C[f] = median(cpu[f]); R[f] = median(rss[f]) }
+		split("rsyslog export-to-remote reader-lines", order, " ")
+		for (k = 1; k <= 3; k++) { f = order[k]; W[f] = median(wall[f]); C[f] = median(cpu[f]); R[f] = median(rss[f]) }
 		printf "| forwarder | wall s | lines/s | CPU s | peak RSS KiB | wall vs rsyslog | CPU vs rsyslog |\n"
 		printf "|---|---|---|---|---|---|---|\n"
-		for (k = 1; k <= 2; k++) {
+		for (k = 1; k <= 3; k++) {
 			f = order[k]
-			printf "| %s | %.2f | %.0f | %.2f | %d | %.2f | %.2f |\n", f, W[f], '"$LINES"' / W[f], C[f], R[f], W[f] / W["rsyslog"], C[f] / C["rsyslog"]
+			name = f == "reader-lines" ? "export-to-remote, reader lines" : f
+			printf "| %s | %.2f | %.0f | %.2f | %d | %.2f | %.2f |\n", name, W[f], '"$LINES"' / W[f], C[f], R[f], W[f] / W["rsyslog"], C[f] / C["rsyslog"]
 		}
 	}' "$results.cpu" "$results"
 rm -f "$results" "$results.cpu"
