@@ -405,6 +405,10 @@ fn run(shared: &Shared) {
                         cli::info(&format!("{}: cursor saved again", file.path));
                     }
                 }
+                // The cursor directory was removed: nothing to keep.
+                Err(e) if e.errno() == Some(libc::ENOENT) => {
+                    failing.remove(&id);
+                }
                 Err(e) => {
                     let text = e.to_string();
                     if failing.get(&id) != Some(&text) {

@@ -221,7 +221,12 @@ mod tests {
             b"current",
             b"@400000006543210000000000.s~",
         ] {
-            assert_eq!(Archive::from_name(bad), None, "{}", String::from_utf8_lossy(bad));
+            assert_eq!(
+                Archive::from_name(bad),
+                None,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -349,7 +349,7 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
     Ok(())
 }
 
-/// The fd as io::Read and io::Write, for rustls.
+/// The descriptor as io::Read, for rustls.
 struct FdIo<'a>(BorrowedFd<'a>);
 
 impl Read for FdIo<'_> {

@@ -314,10 +314,11 @@ impl Receiver {
             .stderr(Stdio::from(err))
             .spawn()
             .expect("start the syslog server");
+        let pid = child.id();
         self.child = Some(child);
         let (port, udp) = (self.port, self.transport == Transport::Udp);
         assert!(
-            wait_until(Duration::from_secs(20), || listening(port, udp)),
+            wait_until(Duration::from_secs(20), || listening(pid, port, udp)),
             "{:?} never listened on {port}: {}",
             self.server,
             fs::read_to_string(self.dir.join("server.stderr")).unwrap_or_default()
@@ -380,18 +381,30 @@ impl Drop for Receiver {
     }
 }
 
-/// Whether something listens on 127.0.0.1:`port` (from /proc/net).
-fn listening(port: u16, udp: bool) -> bool {
+/// Whether process `pid` listens on 127.0.0.1:`port`: a socket of its own
+/// (a client's socket may have the same local port).
+fn listening(pid: u32, port: u16, udp: bool) -> bool {
     let table = if udp {
         "/proc/net/udp"
     } else {
         "/proc/net/tcp"
     };
     let want = format!("0100007F:{port:04X}");
+    let Ok(fds) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    let ours: Vec<String> = fds
+        .filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.to_string_lossy().into_owned())
+        .collect();
     fs::read_to_string(table).is_ok_and(|t| {
         t.lines().skip(1).any(|l| {
             let cols: Vec<&str> = l.split_whitespace().collect();
-            cols.get(1) == Some(&want.as_str()) && (udp || cols.get(3) == Some(&"0A"))
+            cols.get(1) == Some(&want.as_str())
+                && (udp || cols.get(3) == Some(&"0A"))
+                && cols
+                    .get(9)
+                    .is_some_and(|inode| ours.contains(&format!("socket:[{inode}]")))
         })
     })
 }
