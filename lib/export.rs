@@ -7,8 +7,10 @@
 //! each cursor's lines end, and, as the peer acknowledges the stream,
 //! give the delivered marks to the follower to save. When the link breaks,
 //! what was in flight is forgotten and every cursor goes back to its
-//! delivered mark: the lines not acknowledged are sent again on the next
-//! link. Links are retried with capped exponential backoff, forever.
+//! settled mark: the lines not acknowledged, and those acknowledged lately
+//! that the peer's program may not have read (see `ledger`), are sent
+//! again on the next link. Links are retried with capped exponential
+//! backoff, forever.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -57,6 +59,9 @@ const ACK_TICK: Duration = Duration::from_millis(10);
 const ACK_TICK_MAX: Duration = Duration::from_millis(500);
 /// A connection or TLS handshake taking longer fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// All acknowledged and nothing sent for this long: the peer's program has
+/// read what its kernel acknowledged, and none of it is sent again.
+const QUIET: Duration = Duration::from_secs(2);
 /// On a stop, how long lines in flight may take to be acknowledged.
 const STOP_WAIT: Duration = Duration::from_secs(5);
 
@@ -87,7 +92,10 @@ pub struct Exporter<'a> {
     defaults: HashMap<u64, Defaults>,
     scratch: Vec<u8>,
     delay: Duration,
-    done: Vec<(u64, Mark)>,
+    delivered: Vec<(u64, Mark)>,
+    settled: Vec<(u64, Mark)>,
+    /// Since when everything sent has been acknowledged.
+    quiet_since: Option<Instant>,
     /// The acknowledgement tick now, and (acknowledged, appended) at the last.
     tick: Duration,
     last_progress: (u64, u64),
@@ -124,11 +132,13 @@ impl<'a> Exporter<'a> {
             options,
             url,
             state,
-            ledger: Ledger::new(ledger::CAP),
+            ledger: Ledger::new(ledger::CAP, 0),
             builder: Builder::default(),
             defaults: HashMap::new(),
             scratch: Vec::new(),
-            done: Vec::new(),
+            delivered: Vec::new(),
+            settled: Vec::new(),
+            quiet_since: None,
             tick: ACK_TICK,
             last_progress: (0, 0),
         })
@@ -154,7 +164,7 @@ impl<'a> Exporter<'a> {
             }
             if let Some(by) = stop_by {
                 let settled = match &mut self.state {
-                    State::Up { link, .. } => link.settled() && self.ledger.is_empty(),
+                    State::Up { link, .. } => link.all_acked() && self.ledger.is_empty(),
                     _ => true,
                 };
                 if settled || Instant::now() >= by {
@@ -215,10 +225,23 @@ impl<'a> Exporter<'a> {
             ACK_TICK
         };
         self.last_progress = progress;
-        self.ledger.acked(acked, &mut self.done);
-        for &(id, mark) in &self.done {
+        self.ledger
+            .acked(acked, &mut self.delivered, &mut self.settled);
+        for &(id, mark) in &self.delivered {
             self.follower.delivered(id, mark);
             *delivered = true;
+        }
+        // All acknowledged, and quiet for a while: the peer has read it.
+        if link.queued() == 0 && acked == link.appended() {
+            let since = *self.quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= QUIET {
+                self.ledger.settle(&mut self.settled);
+            }
+        } else {
+            self.quiet_since = None;
+        }
+        for &(id, mark) in &self.settled {
+            self.follower.settled(id, mark);
         }
         if let Err(why) = flushed {
             self.broken(&why)?;
@@ -285,6 +308,8 @@ impl<'a> Exporter<'a> {
         match conn.finish(tls) {
             Ok(mut link) => {
                 cli::info(&format!("{url}: connected to {addr}"));
+                self.ledger.set_keep(link.resend_window());
+                self.quiet_since = None;
                 let flushed = link.flush();
                 self.state = State::Up {
                     link,
@@ -342,7 +367,7 @@ impl<'a> Exporter<'a> {
             self.delay = self.options.min_backoff;
         }
         self.retry_later(&format!(
-            "{what}: link lost: {why}; what it did not acknowledge will be sent again"
+            "{what}: link lost: {why}; what it may not have read will be sent again"
         ));
         Ok(())
     }
@@ -416,6 +441,8 @@ impl<'a> Exporter<'a> {
                 let unacked = link.acked() < link.appended();
                 if unacked || !self.ledger.is_empty() {
                     at(now + self.tick);
+                } else if let (true, Some(since)) = (self.ledger.has_history(), self.quiet_since) {
+                    at(since + QUIET);
                 }
                 want_lines = stop_by.is_none()
                     && link.ready()

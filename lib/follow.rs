@@ -9,7 +9,8 @@
 //!
 //! What was taken is not what was delivered: the caller says, cursor by
 //! cursor, how far delivery got (`delivered`), and only that is saved.
-//! After a failed delivery, `rewind` goes back to the delivered marks.
+//! After a failed delivery, `rewind` goes back to the settled marks (the
+//! delivered ones, or older if the caller says delivery may be undone).
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,8 @@ pub struct Cursor {
     reader: Reader,
     /// Delivered, and handed to the saver.
     delivered: Mark,
+    /// Beyond any resend: where a rewind goes back to.
+    settled: Mark,
     /// The reader's mark when last told to the consumer.
     told: Option<Mark>,
 }
@@ -237,6 +240,7 @@ impl Follower {
             ino,
             reader,
             delivered: mark,
+            settled: mark,
             told: Some(mark),
         })
     }
@@ -279,11 +283,21 @@ impl Follower {
         }
     }
 
-    /// Goes back, in every cursor, to what was delivered.
+    /// Cursor `id` need never go back before `mark` (see `rewind`).
+    pub fn settled(&mut self, id: u64, mark: Mark) {
+        if let Some(c) = self.cursors.iter_mut().find(|c| c.info.id == id) {
+            c.settled = mark;
+        }
+    }
+
+    /// Goes back, in every cursor, to its settled mark: what was
+    /// delivered, or further back where delivery may yet be undone. The
+    /// lines are taken again, and saved again as they are delivered again
+    /// (the saved cursor may step back meanwhile).
     pub fn rewind(&mut self) -> Result<()> {
         for c in &mut self.cursors {
-            c.reader.seek(c.delivered.position())?;
-            c.told = Some(c.delivered);
+            c.reader.seek(c.settled.position())?;
+            c.told = Some(c.settled);
         }
         Ok(())
     }

@@ -8,7 +8,9 @@
 //!   as delivered only once the peer's TCP has acknowledged them. The
 //!   kernel says how many bytes written are not yet acknowledged (SIOCOUTQ);
 //!   through TLS, each chunk of messages is encrypted as it is handed on,
-//!   and counts once the bytes of its records are acknowledged.
+//!   and counts once the bytes of its records are acknowledged. What the
+//!   peer's TCP acknowledged its program may not have read yet: after a
+//!   break, the last `RESEND_WINDOW` bytes acknowledged are sent again.
 //! - an inherited descriptor (fd 7, as UCSPI clients leave it): a datagram
 //!   socket as UDP, a stream socket as TCP, anything else as a stream whose
 //!   written bytes count as delivered.
@@ -22,7 +24,7 @@ use std::io::{self, Read, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::PollFlags;
 use rustix::io::Errno;
@@ -170,6 +172,11 @@ impl Connecting {
         Ok(Link::Stream(Stream::new(self.fd, Acks::Outq, tls)))
     }
 }
+
+/// More than a Linux server's socket receive buffer holds by default
+/// (tcp_rmem: 6 MiB): what its TCP can acknowledge before its program
+/// reads it, and lose if the program stops first.
+pub const RESEND_WINDOW: u64 = 8 << 20;
 
 /// Nagle off (we batch ourselves); a dead peer found within minutes.
 fn tune_tcp(fd: &OwnedFd) {
@@ -337,8 +344,18 @@ impl Link {
         }
     }
 
+    /// How much of the stream acknowledged lately to send again after a
+    /// break: what the peer's kernel may have acknowledged without its
+    /// program having read it (TCP), or nothing (datagrams, pipes).
+    pub fn resend_window(&self) -> u64 {
+        match self {
+            Link::Stream(s) if s.acks == Acks::Outq => RESEND_WINDOW,
+            _ => 0,
+        }
+    }
+
     /// Everything queued is acknowledged (or, for datagrams, sent).
-    pub fn settled(&mut self) -> bool {
+    pub fn all_acked(&mut self) -> bool {
         self.queued() == 0 && self.acked() == self.appended()
     }
 }
@@ -370,27 +387,8 @@ pub struct Stream {
     sent: u64,
     /// Of those, how many the peer has.
     acked_wire: u64,
-    window: Window,
     tls: Option<Box<Tls>>,
 }
-
-/// The peer's advertised receive window: how much of what its TCP has
-/// acknowledged its program has not read yet. An acknowledged byte is
-/// only in the peer's kernel: a server that stops before reading it loses
-/// it (its kernel resets the connection). The window shrinks by what
-/// waits unread and opens again as it is read, so the widest window seen
-/// less the window now is what is still unread.
-#[derive(Default)]
-struct Window {
-    widest: u64,
-    now: u64,
-    /// Since when the window has stood still with nothing in flight.
-    still: Option<Instant>,
-}
-
-/// A window standing still this long with nothing in flight is the
-/// peer's whole window (its buffer may have shrunk).
-const WINDOW_SETTLE: Duration = Duration::from_secs(2);
 
 struct Tls {
     conn: rustls::ClientConnection,
@@ -423,7 +421,6 @@ impl Stream {
             appended: 0,
             sent: 0,
             acked_wire: 0,
-            window: Window::default(),
             tls: tls.map(|conn| {
                 Box::new(Tls {
                     conn,
@@ -550,12 +547,8 @@ impl Stream {
             Acks::Written => self.acked_wire = self.sent,
             Acks::Outq => {
                 if let Ok(unacked) = outq(self.fd.as_fd()) {
-                    let unread = match peer_window(self.fd.as_fd()) {
-                        Some(w) => self.window.unread(w, unacked == 0),
-                        None => 0,
-                    };
-                    let read = self.sent.saturating_sub(unacked).saturating_sub(unread);
-                    self.acked_wire = self.acked_wire.max(read);
+                    let acked = self.sent.saturating_sub(unacked);
+                    self.acked_wire = self.acked_wire.max(acked);
                 }
             }
         }
@@ -587,42 +580,6 @@ impl Tls {
         }
         Ok(())
     }
-}
-
-impl Window {
-    /// Bytes acknowledged but not yet read by the peer's program, by the
-    /// window `now`; `idle`: nothing is in flight.
-    fn unread(&mut self, now: u64, idle: bool) -> u64 {
-        if idle && now == self.now {
-            let since = *self.still.get_or_insert_with(Instant::now);
-            if since.elapsed() >= WINDOW_SETTLE {
-                self.widest = now;
-            }
-        } else {
-            self.still = None;
-        }
-        self.now = now;
-        self.widest = self.widest.max(now);
-        self.widest - now
-    }
-}
-
-/// The peer's advertised receive window (TCP_INFO), if this is TCP.
-fn peer_window(fd: BorrowedFd<'_>) -> Option<u64> {
-    // SAFETY: tcp_info is plain data; getsockopt writes at most `len` bytes.
-    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    let r = unsafe {
-        libc::getsockopt(
-            fd.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        )
-    };
-    let needed = std::mem::offset_of!(libc::tcp_info, tcpi_snd_wnd) + 4;
-    (r == 0 && len as usize >= needed).then_some(u64::from(info.tcpi_snd_wnd))
 }
 
 /// Unacknowledged bytes of a socket (SIOCOUTQ).

@@ -71,6 +71,14 @@ impl Export {
     }
 }
 
+impl Drop for Export {
+    fn drop(&mut self) {
+        // A test that failed leaves no exporter behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// What a server should have parsed from one line.
 #[derive(Clone, Debug)]
 struct Want {
@@ -477,7 +485,7 @@ fn restart_loses_nothing(transport: Transport) {
         certs.as_ref(),
     );
     let log = s.path("log");
-    let lines = numbered_lines(6000);
+    let lines = numbered_lines(50_000);
     let cursors = s.path("cursors");
     cyclog_write(&log, &[], &lines[..2000]);
     cursor_dir(&cursors, "app", &log);
@@ -488,12 +496,19 @@ fn restart_loses_nothing(transport: Transport) {
     }
     let e = Export::to(&receiver, &cursors, &extra, &s.path("export.stderr"));
     receiver.wait_for(2000, LONG);
+    // Stopped while all is quiet; logging goes on while it is down.
     receiver.stop();
-    // Logging goes on while the server is down.
     cyclog_write(&log, &[], &lines[2000..4000]);
     std::thread::sleep(Duration::from_millis(1500));
     receiver.restart();
+    // Stopped in the middle of a stream, with lines its kernel took but
+    // it never read.
+    let before = receiver.count();
     cyclog_write(&log, &[], &lines[4000..]);
+    wait_until(LONG, || receiver.count() >= before + 1000);
+    receiver.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    receiver.restart();
     let final_stamp = read_logdir(&log).last().expect("lines").stamp.clone();
     wait_until(LONG, || {
         fs::read_to_string(cursors.join("app/last")).is_ok_and(|l| l.starts_with(&final_stamp))
@@ -513,6 +528,88 @@ fn a_tcp_server_restarted_loses_nothing() {
 #[test]
 fn a_tls_server_restarted_loses_nothing() {
     restart_loses_nothing(Transport::Tls);
+}
+
+/// RFC 6587 frames from a stream: each message's MSG, as far as whole.
+struct Frames {
+    buf: Vec<u8>,
+    msgs: Vec<Vec<u8>>,
+}
+
+impl Frames {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        loop {
+            let Some(sp) = self.buf.iter().position(|&b| b == b' ') else {
+                return;
+            };
+            let len: usize = std::str::from_utf8(&self.buf[..sp])
+                .expect("length")
+                .parse()
+                .expect("length");
+            if self.buf.len() < sp + 1 + len {
+                return;
+            }
+            let message = self.buf[sp + 1..sp + 1 + len].to_vec();
+            // <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG
+            let msg = message.splitn(8, |&b| b == b' ').nth(7).unwrap_or_default();
+            self.msgs.push(msg.to_vec());
+            self.buf.drain(..sp + 1 + len);
+        }
+    }
+}
+
+#[test]
+fn a_server_closing_with_unread_data_loses_nothing() {
+    use std::io::Read;
+    let s = Scratch::new("export-unread");
+    let log = s.path("log");
+    let lines = numbered_lines(100_000);
+    cyclog_write(&log, &["--max-file-size", "1M"], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!(
+        "tcp://127.0.0.1:{}",
+        server.local_addr().expect("addr").port()
+    );
+    let e = Export::start(&cursors, &["--to", &url], &s.path("export.stderr"));
+    let mut frames = Frames {
+        buf: Vec::new(),
+        msgs: Vec::new(),
+    };
+    // A server that reads a little, then stalls while its kernel takes
+    // (and acknowledges) more, then goes away without reading it.
+    let (mut first, _) = server.accept().expect("accept");
+    let mut buf = vec![0u8; 64 * 1024];
+    while frames.msgs.len() < 5000 {
+        let n = first.read(&mut buf).expect("read");
+        assert!(n > 0, "closed early");
+        frames.feed(&buf[..n]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(first);
+    frames.buf.clear();
+    let (mut second, _) = server.accept().expect("accept again");
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut distinct = std::collections::HashSet::new();
+    while distinct.len() < lines.len() {
+        let n = second.read(&mut buf).unwrap_or_else(|e| {
+            let missing = lines.iter().position(|l| !distinct.contains(l));
+            panic!(
+                "{e}: {} lines, the first missing: {missing:?}",
+                distinct.len()
+            )
+        });
+        assert!(n > 0, "closed early");
+        frames.feed(&buf[..n]);
+        distinct.extend(frames.msgs.drain(..));
+    }
+    let err = e.stderr();
+    assert_eq!(e.stop(), 0, "{err}");
+    assert!(err.contains("link lost"), "{err}");
 }
 
 #[test]
