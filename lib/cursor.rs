@@ -204,10 +204,6 @@ impl CursorFile {
         }
     }
 
-    pub fn dir(&self) -> BorrowedFd<'_> {
-        self.dir.as_fd()
-    }
-
     /// The saved mark; `Ok(None)` if `last` holds no position.
     pub fn load(&self) -> Result<Option<Mark>> {
         Ok(match self.read_small(LAST)? {
@@ -510,6 +506,39 @@ mod tests {
         ] {
             assert_eq!(Mark::decode(bad), None);
         }
+    }
+
+    #[test]
+    fn saved_atomically_or_in_place_and_read_back() {
+        use std::os::unix::fs::MetadataExt;
+        let root = std::env::temp_dir().join(format!("rill-cursor-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("c")).unwrap();
+        let cursors = crate::logdir::open_dir(root.as_os_str()).unwrap();
+        let file = match CursorFile::open(cursors.as_fd(), "c", "c".into()) {
+            Ok(file) => file,
+            Err(_) => panic!("open"),
+        };
+        assert_eq!(file.load().unwrap(), Some(Mark::Start), "no last yet");
+        let mark = Mark::After {
+            stamp: stamp(7),
+            same: 3,
+            file_end: true,
+        };
+        file.save(mark).unwrap();
+        assert_eq!(file.load().unwrap(), Some(mark));
+        assert!(!root.join("c/last.new").exists());
+        // In place (as for a cursor directory we may not write): same file.
+        let inode = std::fs::metadata(root.join("c/last")).unwrap().ino();
+        file.rewrite(&Mark::Through(stamp(8)).encode()).unwrap();
+        assert_eq!(file.load().unwrap(), Some(Mark::Through(stamp(8))));
+        assert_eq!(std::fs::metadata(root.join("c/last")).unwrap().ino(), inode);
+        assert!(matches!(
+            CursorFile::open(cursors.as_fd(), "c", "c".into()),
+            Err(OpenError::Busy)
+        ));
+        drop(file);
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

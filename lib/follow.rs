@@ -118,10 +118,6 @@ impl Follower {
         Ok(follower)
     }
 
-    pub fn cursors(&self) -> impl Iterator<Item = &Info> {
-        self.cursors.iter().map(|c| &c.info)
-    }
-
     /// Readable when a log directory changed.
     pub fn dirs_fd(&self) -> BorrowedFd<'_> {
         self.watch.as_fd()

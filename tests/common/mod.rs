@@ -444,7 +444,8 @@ pub fn file_lines(path: &Path) -> Vec<Vec<u8>> {
 
 /// `got` is `want` in order, except that it may go back to an earlier line
 /// and repeat from there (a restart after kill -9, from the saved cursor):
-/// nothing lost, nothing out of order, repeats only as whole runs.
+/// nothing lost, nothing new out of order. Returns how many lines came
+/// again.
 pub fn check_resends(got: &[Vec<u8>], want: &[Vec<u8>]) -> usize {
     let index: std::collections::HashMap<&[u8], usize> = want
         .iter()
