@@ -416,11 +416,13 @@ fn syslog_ng_tls_gets_every_field() {
     fields_arrive_intact(Server::SyslogNg, Transport::Tls);
 }
 
-/// The numbered lines' messages as received, in order.
+/// The messages as received, in order.
 fn messages(receiver: &Receiver) -> Vec<Vec<u8>> {
-    receiver
-        .received()
-        .into_iter()
+    messages_of(&receiver.received())
+}
+
+fn messages_of(got: &[Fields]) -> Vec<Vec<u8>> {
+    got.iter()
         .map(|f| f.get("msg").cloned().unwrap_or_default())
         .collect()
 }
@@ -789,6 +791,49 @@ fn a_server_with_the_wrong_name_gets_nothing() {
         !last.contains("rill after"),
         "nothing delivered, nothing saved: {last}"
     );
+}
+
+#[test]
+fn a_tls_server_asking_for_a_client_certificate_gets_ours() {
+    let s = Scratch::new("export-tls-client");
+    let certs = Certs::make(&s.path("certs"));
+    let receiver = Receiver::start_with(
+        Server::Rsyslog,
+        Transport::Tls,
+        &s.path("server"),
+        Some(&certs),
+        true,
+    );
+    let log = s.path("log");
+    cyclog_write(&log, &[], &[b"from a known client".to_vec()]);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let (ca, cert, key) = (
+        path(&certs.ca),
+        path(&certs.client_cert),
+        path(&certs.client_key),
+    );
+    // Without a certificate: refused, nothing delivered.
+    let e = Export::to(
+        &receiver,
+        &cursors,
+        &["--ca", &ca],
+        &s.path("export.stderr"),
+    );
+    assert!(
+        wait_until(LONG, || e.stderr().contains("link lost")),
+        "{}",
+        e.stderr()
+    );
+    assert_eq!(e.stop(), 0);
+    assert_eq!(receiver.count(), 0);
+    // With one.
+    let args = ["--ca", ca.as_str(), "--cert", &cert, "--key", &key];
+    let e = Export::to(&receiver, &cursors, &args, &s.path("export.stderr"));
+    let got = receiver.wait_for(1, LONG);
+    assert_eq!(e.stop(), 0);
+    assert_eq!(messages_of(&got), [b"from a known client".to_vec()]);
 }
 
 #[test]

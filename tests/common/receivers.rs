@@ -36,6 +36,9 @@ pub struct Certs {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// A client's certificate and key, from the same CA.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Certs {
@@ -76,45 +79,57 @@ impl Certs {
             ],
         ]
         .concat());
-        run(&[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat());
         fs::write(
             dir.join("san.ext"),
             "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
         )
         .expect("san.ext");
-        run(&[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ]);
+        fs::write(
+            dir.join("client.ext"),
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        )
+        .expect("client.ext");
+        for (name, subject) in [("server", "/CN=localhost"), ("client", "/CN=rill-client")] {
+            let (key, csr, pem, ext) = (
+                format!("{name}.key"),
+                format!("{name}.csr"),
+                format!("{name}.pem"),
+                if name == "server" {
+                    "san.ext"
+                } else {
+                    "client.ext"
+                },
+            );
+            run(&[
+                &["req"][..],
+                &ec,
+                &["-keyout", &key, "-out", &csr, "-subj", subject],
+            ]
+            .concat());
+            run(&[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &pem,
+                "-days",
+                "2",
+                "-extfile",
+                ext,
+            ]);
+        }
         Certs {
             ca: dir.join("ca.pem"),
             cert: dir.join("server.pem"),
             key: dir.join("server.key"),
+            client_cert: dir.join("client.pem"),
+            client_key: dir.join("client.key"),
         }
     }
 }
@@ -144,6 +159,8 @@ pub struct Receiver {
     dir: PathBuf,
     out: PathBuf,
     child: Option<Child>,
+    /// Over TLS, clients must show a certificate from the CA (rsyslog).
+    client_auth: bool,
 }
 
 impl Receiver {
@@ -154,6 +171,17 @@ impl Receiver {
         dir: &Path,
         certs: Option<&Certs>,
     ) -> Receiver {
+        Receiver::start_with(server, transport, dir, certs, false)
+    }
+
+    /// As `start`; `client_auth`: a TLS client must show a certificate.
+    pub fn start_with(
+        server: Server,
+        transport: Transport,
+        dir: &Path,
+        certs: Option<&Certs>,
+        client_auth: bool,
+    ) -> Receiver {
         fs::create_dir_all(dir).expect("receiver directory");
         let mut r = Receiver {
             server,
@@ -162,6 +190,7 @@ impl Receiver {
             dir: dir.to_path_buf(),
             out: dir.join("received.json"),
             child: None,
+            client_auth,
         };
         r.configure(certs);
         r.restart();
@@ -207,7 +236,14 @@ impl Receiver {
                     (Transport::Udp, _) => ("imudp".to_string(), String::new()),
                     (Transport::Tcp, _) => ("imtcp".to_string(), String::new()),
                     (Transport::Tls, Some(c)) => (
-                        "imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon".to_string(),
+                        format!(
+                            "imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"{}",
+                            if self.client_auth {
+                                "x509/certvalid"
+                            } else {
+                                "anon"
+                            }
+                        ),
                         format!(
                             "global(DefaultNetstreamDriverCAFile=\"{}\" DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\")\n",
                             c.ca.display(),
