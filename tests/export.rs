@@ -466,7 +466,8 @@ fn kill_9_mid_stream_resends_only_after_the_saved_cursor() {
                 "round {round}: resumed just after the saved cursor"
             );
         }
-        let last = fs::read_to_string(cursors.join("app/last")).expect("last");
+        // No `last` yet (killed before the first save): from the start.
+        let last = fs::read_to_string(cursors.join("app/last")).unwrap_or_default();
         resume = stamps
             .iter()
             .position(|st| last.starts_with(st.as_str()))
