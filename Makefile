@@ -10,17 +10,22 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-PROGRAMS := cyclog klog-read
+PROGRAMS := cyclog klog-read follow-log-directories export-to-remote
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
 PEERS := multilog:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
-	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time
-# Packages with nothing to check by command.
-EXTRA_PACKAGES := rsyslog-gnutls
+	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl
+# Packages with nothing to check by command (syslog-ng-core's libraries).
+EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
+# Peers whose package conflicts with another peer's (syslog-ng-core with
+# rsyslog): unpacked, never installed, under PEERS_PREFIX/package, as
+# command:package. The tests look there too (RILL_PEERS overrides it).
+PEERS_PREFIX ?= /opt/rill-peers
+PRIVATE_PEERS := usr/sbin/syslog-ng:syslog-ng-core
 
-.PHONY: all test deps deps-ready install uninstall bench run clean
+.PHONY: all test deps deps-ready private-peers install uninstall bench run clean
 
 all:
 	$(CARGO) build --release --locked
@@ -29,6 +34,9 @@ all:
 deps-ready:
 	@missing=""; for p in $(PEERS); do \
 		command -v "$${p%%:*}" >/dev/null 2>&1 || missing="$$missing $$p"; \
+	done; \
+	for p in $(PRIVATE_PEERS); do \
+		[ -x "$(PEERS_PREFIX)/$${p##*:}/$${p%%:*}" ] || missing="$$missing $${p##*:}(unpacked)"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps; \
@@ -48,11 +56,22 @@ deps:
 	if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; chmod 755 $$policy; ours=1; fi; \
 	packages="$(EXTRA_PACKAGES)"; for p in $(PEERS); do packages="$$packages $${p##*:}"; done; \
 	export DEBIAN_FRONTEND=noninteractive; \
-	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$packages >/dev/null; \
+	apt-get update -qq && apt-get install -y -qq --no-install-recommends $$packages >/dev/null \
+	&& $(MAKE) --no-print-directory private-peers; \
 	status=$$?; [ -z "$$ours" ] || rm -f $$policy; exit $$status
 
+# Unpacks each private peer's package afresh under PEERS_PREFIX (as root).
+private-peers:
+	@set -e; for p in $(PRIVATE_PEERS); do \
+		pkg=$${p##*:}; dl=$$(mktemp -d); \
+		( cd $$dl && apt-get download -qq -o APT::Sandbox::User=root $$pkg ); \
+		rm -rf $(PEERS_PREFIX)/$$pkg; mkdir -p $(PEERS_PREFIX)/$$pkg; \
+		dpkg -x $$dl/$${pkg}_*.deb $(PEERS_PREFIX)/$$pkg; rm -rf $$dl; \
+		echo "unpacked $$pkg in $(PEERS_PREFIX)/$$pkg"; \
+	done
+
 test: deps-ready
-	$(CARGO) test --locked
+	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked
 	mandoc -Tlint -Wwarning $(MANPAGES)
 	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
 
@@ -70,6 +89,7 @@ uninstall:
 
 bench: all deps-ready
 	tests/bench/cyclog.sh
+	tests/bench/export.sh
 
 # A live demo: a generator piped into cyclog, small files so rotation shows.
 run: all

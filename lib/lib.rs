@@ -6,14 +6,19 @@
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
 pub mod cli;
+pub mod cursor;
 pub mod dirwriter;
 pub mod error;
+pub mod export;
+pub mod follow;
 pub mod input;
 pub mod intent;
 pub mod kmsg;
 pub mod kmsgreader;
 pub mod kmsgsource;
 pub mod kmsgstate;
+pub mod ledger;
+pub mod lineout;
 pub mod listenfds;
 pub mod logdir;
 pub mod logread;
@@ -23,6 +28,9 @@ pub mod pieces;
 pub mod privilege;
 pub mod processor;
 pub mod record;
+pub mod remote;
+pub mod rfc5424;
 pub mod signals;
 pub mod stamp;
 pub mod syncer;
+pub mod tls;

@@ -92,11 +92,29 @@ pub fn list_archives(dir: BorrowedFd<'_>) -> io::Result<Vec<(Archive, u64)>> {
         };
         match fs::statat(dir, entry.file_name(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => found.push((archive, st.st_size as u64)),
+            // Finished meanwhile (`.u` renamed `.s`): known by its stamp.
+            Err(rustix::io::Errno::NOENT) if !archive.complete => {
+                let done = Archive {
+                    stamp: archive.stamp,
+                    complete: true,
+                };
+                if let Ok(st) = fs::statat(dir, done.name(), AtFlags::SYMLINK_NOFOLLOW) {
+                    found.push((done, st.st_size as u64));
+                }
+            }
             Err(rustix::io::Errno::NOENT) => continue, // deleted meanwhile
             Err(e) => return Err(e.into()),
         }
     }
     found.sort();
+    // A file listed under both names, as it was renamed: once, as `.s`.
+    found.dedup_by(|later, earlier| {
+        let same = later.0.stamp == earlier.0.stamp;
+        if same {
+            std::mem::swap(later, earlier);
+        }
+        same
+    });
     Ok(found)
 }
 

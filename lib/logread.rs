@@ -333,23 +333,74 @@ impl Reader {
         if is_it(PREVIOUS) {
             return Ok(Some(Slot::Previous));
         }
-        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
-        Ok(archives
-            .iter()
-            .rev()
-            .find(|(a, _)| is_it(&a.name()))
-            .map(|(a, _)| Slot::Archive(a.stamp)))
+        // Not found in a listing (which is no snapshot) is not gone yet.
+        for _ in 0..3 {
+            let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+            if let Some(stamp) = self.archive_of(&archives, ino) {
+                return Ok(Some(Slot::Archive(stamp)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The stamp of the archive listed in `archives` that is the file
+    /// `ino`. Both names of each stamp are tried: the writer may have
+    /// renamed `.u` to `.s` since the listing.
+    fn archive_of(&self, archives: &[(Archive, u64)], ino: (u64, u64)) -> Option<Stamp> {
+        let is_it = |file: &str| {
+            fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| (st.st_dev, st.st_ino) == ino)
+        };
+        archives.iter().rev().map(|(a, _)| a.stamp).find(|&stamp| {
+            [true, false]
+                .iter()
+                .any(|&complete| is_it(&Archive { stamp, complete }.name()))
+        })
     }
 
     /// Opens the file after the one last left; false if there is none yet.
     fn open_next(&mut self) -> Result<bool> {
+        // A listing is no snapshot: a rotation, or an archive renamed from
+        // `.u` to `.s`, while it is read can hide a file. So after opening
+        // a file, look again: a file before it not seen the first time
+        // means starting over. Each file can be hidden by one listing at
+        // most (it is renamed once), so this ends quickly.
+        for _ in 0..1000 {
+            let listed = self.next_slots()?;
+            let mut hidden = false;
+            for &slot in &listed {
+                if !self.open_slot(slot)? {
+                    continue;
+                }
+                hidden = self
+                    .next_slots()?
+                    .iter()
+                    .any(|s| *s < slot && !listed.contains(s));
+                if hidden {
+                    self.open = None;
+                    break;
+                }
+                if let Some(after) = self.check_loss.take() {
+                    self.note_loss(after, slot)?;
+                }
+                return Ok(true);
+            }
+            if !hidden {
+                return Ok(false);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The files that may come next, in order.
+    fn next_slots(&self) -> Result<Vec<Slot>> {
         let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
         let floor = match (self.left, self.skip) {
             (Some(_), _) | (None, Skip::Nothing) => None,
             // An archive named before the position holds only older lines.
             (None, Skip::Before(stamp) | Skip::Through { stamp, .. }) => Some(stamp),
         };
-        let slots = archives
+        Ok(archives
             .iter()
             .map(|(a, _)| Slot::Archive(a.stamp))
             .filter(|slot| match (slot, floor) {
@@ -357,33 +408,18 @@ impl Reader {
                 _ => true,
             })
             .chain([Slot::Previous, Slot::Current])
-            .filter(|slot| self.left.is_none_or(|left| slot > &left));
-        for slot in slots.collect::<Vec<_>>() {
-            if self.open_slot(slot)? {
-                if let Some(after) = self.check_loss.take() {
-                    self.note_loss(after, slot)?;
-                }
-                return Ok(true);
-            }
-        }
-        Ok(false)
+            .filter(|slot| self.left.is_none_or(|left| slot > &left))
+            .collect())
     }
 
     /// Opens a slot's file, if it exists and is stamped text.
     fn open_slot(&mut self, slot: Slot) -> Result<bool> {
         let names = match slot {
-            Slot::Archive(stamp) => vec![
-                Archive {
-                    stamp,
-                    complete: true,
-                }
-                .name(),
-                Archive {
-                    stamp,
-                    complete: false,
-                }
-                .name(),
-            ],
+            // `.s` again last: the `.u` may have become `.s` meanwhile.
+            Slot::Archive(stamp) => [true, false, true]
+                .iter()
+                .map(|&complete| Archive { stamp, complete }.name())
+                .collect(),
             Slot::Previous => vec![PREVIOUS.to_string()],
             Slot::Current => vec![CURRENT.to_string()],
         };
@@ -680,6 +716,75 @@ mod tests {
     }
 
     #[test]
+    fn a_renamed_current_is_placed_even_when_renamed_again_since_the_listing() {
+        let d = dir("relist");
+        write(&d, "current", &lines(&[1], "x"));
+        let r = Reader::open(&d.0).unwrap();
+        let ino = |name: &str| {
+            let st = stdfs::metadata(d.0.join(name)).unwrap();
+            (st.dev(), st.ino())
+        };
+        let current = ino("current");
+        let u = Archive {
+            stamp: stamp(2),
+            complete: false,
+        };
+        stdfs::rename(d.0.join("current"), d.0.join(u.name())).unwrap();
+        let listed = [(u.clone(), 0)];
+        // The syncer finishes the archive between the listing and the look.
+        stdfs::rename(d.0.join(u.name()), d.0.join(archive(2))).unwrap();
+        assert_eq!(r.archive_of(&listed, current), Some(stamp(2)));
+        assert_eq!(r.archive_of(&listed, (0, 0)), None);
+    }
+
+    #[test]
+    fn a_reader_racing_fast_rotations_misses_no_line() {
+        let d = dir("race");
+        let path = d.0.clone();
+        // A writer as cyclog: fill current, rename it to .u, then to .s.
+        let writer = std::thread::spawn(move || {
+            let mut n = 0;
+            for file in 0..300u64 {
+                let body: String = (0..4)
+                    .map(|_| {
+                        n += 1;
+                        format!("{} l{n}\n", stamp(n))
+                    })
+                    .collect();
+                stdfs::write(path.join("current.new"), body).unwrap();
+                stdfs::rename(path.join("current.new"), path.join("current")).unwrap();
+                let a = |complete| {
+                    Archive {
+                        stamp: stamp(n).succ(),
+                        complete,
+                    }
+                    .name()
+                };
+                if file < 299 {
+                    stdfs::rename(path.join("current"), path.join(a(false))).unwrap();
+                    stdfs::rename(path.join(a(false)), path.join(a(true))).unwrap();
+                }
+            }
+            n
+        });
+        let mut r = Reader::open(&d.0).unwrap();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while got.len() < 1200 && std::time::Instant::now() < deadline {
+            got.extend(read_all(&mut r));
+        }
+        assert_eq!(writer.join().unwrap(), 1200);
+        let want: Vec<String> = (1..=1200).map(|n| format!("l{n}")).collect();
+        if let Some(i) = (0..want.len()).find(|&i| got.get(i) != Some(&want[i])) {
+            panic!(
+                "{} lines; from line {i}: {:?}",
+                got.len(),
+                &got[i.min(got.len())..(i + 6).min(got.len())]
+            );
+        }
+    }
+
+    #[test]
     fn compressed_archives_are_skipped_and_said() {
         let d = dir("gzip");
         stdfs::write(d.0.join(archive(3)), b"\x1f\x8b\x08binary").unwrap();
@@ -690,4 +795,5 @@ mod tests {
     }
 
     use std::io::Write;
+    use std::os::unix::fs::MetadataExt;
 }

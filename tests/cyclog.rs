@@ -17,23 +17,7 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// Runs cyclog over `input` to EOF; returns its exit code and stderr.
 fn run(args: &[&str], input: &[u8]) -> (i32, String) {
-    let mut child = Command::new(CYCLOG)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cyclog");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    run_with_input(CYCLOG, args, input)
 }
 
 fn dir_arg(p: &Path) -> &str {

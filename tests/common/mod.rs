@@ -375,3 +375,96 @@ pub fn mode(path: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     fs::metadata(path).expect("stat").permissions().mode() & 0o7777
 }
+
+pub mod receivers;
+
+/// Runs `program` over `input` to EOF; its exit code and stderr.
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> (i32, String) {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Writes `lines` into the log directory `dir` with cyclog (`args` first),
+/// to EOF.
+pub fn cyclog_write(dir: &Path, args: &[&str], lines: &[Vec<u8>]) {
+    let dir = dir.to_str().expect("UTF-8 path");
+    let all = [args, &[dir]].concat();
+    let (code, err) = run_with_input(env!("CARGO_BIN_EXE_cyclog"), &all, &joined(lines));
+    assert_eq!(code, 0, "cyclog: {err}");
+}
+
+/// Makes the cursor directory `cursors/name`, its `main` a symbolic link
+/// to `logdir`, as for nosh.
+pub fn cursor_dir(cursors: &Path, name: &str, logdir: &Path) -> PathBuf {
+    let dir = cursors.join(name);
+    fs::create_dir_all(&dir).expect("cursor directory");
+    std::os::unix::fs::symlink(logdir, dir.join("main")).expect("main symlink");
+    dir
+}
+
+/// A stamped line as a log directory holds it (without LF), for TAI64N
+/// seconds `secs` past 2^62 + 1.7e9 and `nanos`.
+pub fn stamped(secs: u64, nanos: u32, text: &str) -> String {
+    format!(
+        "@{:016x}{nanos:08x} {text}",
+        (1u64 << 62) + 1_700_000_000 + secs
+    )
+}
+
+/// Sends a signal to a child.
+pub fn signal(child: &Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, signal).expect("kill");
+}
+
+/// The lines of a file, without their LFs.
+pub fn file_lines(path: &Path) -> Vec<Vec<u8>> {
+    let bytes = fs::read(path).unwrap_or_default();
+    let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(<[u8]>::to_vec).collect();
+    if lines.last().is_some_and(Vec::is_empty) {
+        lines.pop();
+    }
+    lines
+}
+
+/// `got` is `want` in order, except that it may go back to an earlier line
+/// and repeat from there (a restart after kill -9, from the saved cursor):
+/// nothing lost, nothing new out of order. Returns how many lines came
+/// again.
+pub fn check_resends(got: &[Vec<u8>], want: &[Vec<u8>]) -> usize {
+    let index: std::collections::HashMap<&[u8], usize> = want
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.as_slice(), i))
+        .collect();
+    let mut next = 0;
+    let mut repeated = 0;
+    for line in got {
+        let i = *index
+            .get(line.as_slice())
+            .unwrap_or_else(|| panic!("not in the log: {}", String::from_utf8_lossy(line)));
+        assert!(i <= next, "line {i} came before line {next}: lost");
+        if i < next {
+            repeated += 1;
+        }
+        next = next.max(i + 1);
+    }
+    assert_eq!(next, want.len(), "lines missing at the end");
+    assert!(repeated < want.len(), "repeats are runs, not everything");
+    repeated
+}

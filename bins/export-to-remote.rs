@@ -1,0 +1,150 @@
+//! export-to-remote: send the new lines of log directories, as RFC 5424
+//! messages, to a remote syslog server, through durable cursors.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::PathBuf;
+use std::process::exit;
+use std::time::Duration;
+
+use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
+use rill::export::{Exporter, Options, Target};
+use rill::follow::Follower;
+use rill::record::{Facility, Priority, Severity};
+use rill::remote::{Scheme, Url};
+use rill::rfc5424::{SD_ID, valid_sd_name};
+use rill::signals::{self, Signals};
+use rill::tls;
+
+const SYNOPSIS: &str = "export-to-remote [--to URL] [--ca FILE] [--cert FILE --key FILE] \
+[--server-name NAME] [--hostname NAME] [--priority FACILITY.SEVERITY] [--sd-id ID] \
+[--max-backoff DURATION] CURSORS";
+
+/// The descriptor a UCSPI client leaves connected to the server.
+const UCSPI_FD: i32 = 7;
+
+struct Args {
+    url: Option<Url>,
+    tls: tls::Options,
+    hostname: Option<String>,
+    priority: Priority,
+    sd_id: String,
+    max_backoff: Duration,
+    cursors: PathBuf,
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        url: None,
+        tls: tls::Options::default(),
+        hostname: None,
+        priority: Priority {
+            facility: Facility::DAEMON,
+            severity: Severity::NOTICE,
+        },
+        sd_id: SD_ID.to_string(),
+        max_backoff: Duration::from_secs(60),
+        cursors: PathBuf::new(),
+    };
+    let mut dirs = Vec::new();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let option = match &arg {
+            Long(name) => format!("--{name}"),
+            _ => String::new(),
+        };
+        let text = |parser: &mut lexopt::Parser| cli::option_text(parser, &option);
+        match arg {
+            Long("to") => args.url = Some(Url::parse(&text(&mut parser)?)?),
+            Long("ca") => args.tls.ca = Some(text(&mut parser)?.into()),
+            Long("cert") => args.tls.cert = Some(text(&mut parser)?.into()),
+            Long("key") => args.tls.key = Some(text(&mut parser)?.into()),
+            Long("server-name") => args.tls.server_name = Some(text(&mut parser)?),
+            Long("hostname") => args.hostname = Some(text(&mut parser)?),
+            Long("priority") => {
+                let value = text(&mut parser)?;
+                args.priority = Priority::parse(&value)
+                    .ok_or(format!("{option}: {value:?} is not facility.severity"))?;
+            }
+            Long("sd-id") => {
+                let value = text(&mut parser)?;
+                if !valid_sd_name(&value) {
+                    return Err(format!("{option}: {value:?} is not an SD-ID"));
+                }
+                args.sd_id = value;
+            }
+            Long("max-backoff") => {
+                let value = text(&mut parser)?;
+                let d = cli::parse_duration(&value).map_err(|e| format!("{option}: {e}"))?;
+                args.max_backoff = d.max(Duration::from_secs(1));
+            }
+            Short('h') | Long("help") => {
+                println!("usage: {SYNOPSIS}");
+                exit(0);
+            }
+            Value(dir) => dirs.push(PathBuf::from(dir)),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    args.cursors = match <[PathBuf; 1]>::try_from(dirs) {
+        Ok([dir]) => dir,
+        Err(_) => return Err("one directory of cursors is required".into()),
+    };
+    let tls_options = args.tls.ca.is_some()
+        || args.tls.cert.is_some()
+        || args.tls.key.is_some()
+        || args.tls.server_name.is_some();
+    if tls_options && args.url.as_ref().is_none_or(|u| u.scheme != Scheme::Tls) {
+        return Err("TLS options need --to tls://HOST:PORT".into());
+    }
+    Ok(args)
+}
+
+/// This host's name, as HOSTNAME.
+fn hostname() -> String {
+    let uname = rustix::system::uname();
+    let name = uname.nodename().to_string_lossy().into_owned();
+    if name.is_empty() { "-".into() } else { name }
+}
+
+fn main() {
+    cli::set_program("export-to-remote");
+    let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // Before any descriptor of ours is made, so that 7 is the inherited one.
+    let target = match &args.url {
+        Some(url) => Target::Url(url.clone()),
+        None => {
+            // SAFETY: only asks whether descriptor 7 is open; not kept.
+            let seven = unsafe { rustix::fd::BorrowedFd::borrow_raw(UCSPI_FD) };
+            if rustix::io::fcntl_getfd(seven).is_err() {
+                cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS);
+            }
+            // SAFETY: descriptor 7 is open (just checked) and ours alone
+            // from here on: the UCSPI client left it to us.
+            Target::Inherited(unsafe { OwnedFd::from_raw_fd(UCSPI_FD) })
+        }
+    };
+    let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
+    let signals = Signals::block(&stop)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let tls = match &args.url {
+        Some(url) if url.scheme == Scheme::Tls => {
+            Some(tls::client_config(&args.tls).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
+        }
+        _ => None,
+    };
+    let options = Options {
+        tls,
+        server_name: args.tls.server_name,
+        hostname: args.hostname.unwrap_or_else(hostname).into_bytes(),
+        priority: args.priority,
+        sd_id: args.sd_id,
+        min_backoff: Duration::from_millis(250),
+        max_backoff: args.max_backoff,
+    };
+    let mut follower = Follower::open(&args.cursors)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
+    let mut exporter = Exporter::new(&mut follower, target, options)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e));
+    exit(exporter.run(&signals));
+}

@@ -1,0 +1,854 @@
+//! export-to-remote against real syslog servers (rsyslog, syslog-ng) on
+//! loopback: what each server parsed, field by field, against what went
+//! into the log; and delivery across kill -9, server restarts, rotations.
+//!
+//! The reader lines here are built with `rill::record`, the format
+//! syslog-read and klog-read write. TODO(integration): once syslog-read is
+//! merged, add a test feeding these messages through syslog-read itself.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, UNIX_EPOCH};
+
+use common::receivers::*;
+use common::*;
+use rill::record::{Priority, Record};
+use rustix::process::Signal;
+
+const EXPORT: &str = env!("CARGO_BIN_EXE_export-to-remote");
+const LONG: Duration = Duration::from_secs(60);
+const HOST: &str = "testhost";
+
+struct Export {
+    child: Child,
+    err: PathBuf,
+}
+
+impl Export {
+    fn start(cursors: &Path, args: &[&str], err: &Path) -> Export {
+        let child = Command::new(EXPORT)
+            .args(args)
+            .arg(cursors)
+            .stdin(Stdio::null())
+            .stderr(Stdio::from(
+                fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(err)
+                    .expect("stderr"),
+            ))
+            .spawn()
+            .expect("spawn export-to-remote");
+        let pid = child.id();
+        assert!(wait_until(LONG, || blocks_term(pid)), "never became ready");
+        Export {
+            child,
+            err: err.to_path_buf(),
+        }
+    }
+
+    fn to(receiver: &Receiver, cursors: &Path, extra: &[&str], err: &Path) -> Export {
+        let url = receiver.url();
+        let args = [&["--to", url.as_str(), "--hostname", HOST][..], extra].concat();
+        Export::start(cursors, &args, err)
+    }
+
+    fn stop(mut self) -> i32 {
+        signal(&self.child, Signal::TERM);
+        wait_child(&mut self.child, LONG).code().unwrap_or(-1)
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+}
+
+impl Drop for Export {
+    fn drop(&mut self) {
+        // A test that failed leaves no exporter behind.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What a server should have parsed from one line.
+#[derive(Clone, Debug)]
+struct Want {
+    pri: u16,
+    /// `None`: the line's stamp, in UTC (filled in once it is known).
+    timestamp: Option<String>,
+    hostname: String,
+    app: String,
+    procid: String,
+    msgid: String,
+    sd: String,
+    msg: Vec<u8>,
+}
+
+fn want(pri: u16, app: &str, sd: &str, msg: &[u8]) -> Want {
+    Want {
+        pri,
+        timestamp: None,
+        hostname: HOST.into(),
+        app: app.into(),
+        procid: "-".into(),
+        msgid: "-".into(),
+        sd: sd.into(),
+        msg: msg.to_vec(),
+    }
+}
+
+fn record(priority: &str, app: &str, procid: &str, msg: &[u8], fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut r = Record::new(Priority::parse(priority).expect("priority"), msg);
+    r.app = app.as_bytes().to_vec();
+    r.procid = procid.as_bytes().to_vec();
+    for (k, v) in fields {
+        r.push_field(k, v);
+    }
+    r.to_line()
+}
+
+/// A line as written to the log, and what it must become.
+type Case = (Vec<u8>, Want);
+
+/// Reader lines (as syslog-read and klog-read write them) and what each
+/// must become.
+fn reader_cases() -> Vec<Case> {
+    let relayed_sd = r#"[exampleSDID@32473 iut="3" eventSource="App\]"]"#;
+    let quoted = br#"disk 91% full: "quoted" \back ]bracket"#;
+    vec![
+        (
+            record(
+                "local3.warning",
+                "myapp",
+                "1234",
+                quoted,
+                &[
+                    ("fmt", "rfc5424"),
+                    ("time", "2024-01-02T03:04:05.123456+01:00"),
+                    ("host", "relay7.example.org"),
+                    ("msgid", "ID47"),
+                    ("sd", relayed_sd),
+                    ("from", "192.0.2.7:514"),
+                ],
+            ),
+            Want {
+                timestamp: Some("2024-01-02T03:04:05.123456+01:00".into()),
+                hostname: "relay7.example.org".into(),
+                procid: "1234".into(),
+                msgid: "ID47".into(),
+                ..want(
+                    156,
+                    "myapp",
+                    &format!(r#"{relayed_sd}[rill@32473 fmt="rfc5424" from="192.0.2.7:514"]"#),
+                    quoted,
+                )
+            },
+        ),
+        (
+            record(
+                "auth.info",
+                "sshd",
+                "4242",
+                b"Accepted publickey for root from 10.0.0.1 port 22 ssh2",
+                &[
+                    ("fmt", "rfc3164"),
+                    ("time3164", "Jan  2 03:04:05"),
+                    ("pid", "4242"),
+                    ("uid", "0"),
+                    ("gid", "0"),
+                ],
+            ),
+            Want {
+                procid: "4242".into(),
+                ..want(
+                    38,
+                    "sshd",
+                    r#"[rill@32473 fmt="rfc3164" time3164="Jan  2 03:04:05" pid="4242" uid="0" gid="0"]"#,
+                    b"Accepted publickey for root from 10.0.0.1 port 22 ssh2",
+                )
+            },
+        ),
+        (
+            record(
+                "user.notice",
+                "app",
+                "",
+                "h\u{e9}llo w\u{f6}rld \u{2713}\tdone".as_bytes(),
+                &[("fmt", "rfc5424"), ("bom", "1")],
+            ),
+            want(
+                13,
+                "app",
+                r#"[rill@32473 fmt="rfc5424"]"#,
+                "\u{feff}h\u{e9}llo w\u{f6}rld \u{2713}\tdone".as_bytes(),
+            ),
+        ),
+        (
+            record(
+                "kern.warning",
+                "kernel",
+                "",
+                b"usb 1-1: new high-speed USB device number 2",
+                &[
+                    ("seq", "1234"),
+                    ("boot", "12.345678"),
+                    ("SUBSYSTEM", "usb"),
+                    ("DEVICE", "c189:1"),
+                ],
+            ),
+            want(
+                4,
+                "kernel",
+                r#"[rill@32473 seq="1234" boot="12.345678" SUBSYSTEM="usb" DEVICE="c189:1"]"#,
+                b"usb 1-1: new high-speed USB device number 2",
+            ),
+        ),
+        (
+            record(
+                "daemon.err",
+                "db",
+                "77",
+                b"panic:\n  at frame 1\n  at frame 2",
+                &[],
+            ),
+            Want {
+                procid: "77".into(),
+                ..want(27, "db", "-", b"panic:\n  at frame 1\n  at frame 2")
+            },
+        ),
+        (
+            record("user.info", "bin", "", b"raw \xff\xfe bytes", &[]),
+            want(14, "bin", "-", b"raw \xff\xfe bytes"),
+        ),
+        (
+            record(
+                "user.notice",
+                "logger",
+                "",
+                b"relayed without a hostname",
+                &[("fmt", "rfc3164"), ("from", "[2001:db8::7]:514")],
+            ),
+            Want {
+                hostname: "2001:db8::7".into(),
+                ..want(
+                    13,
+                    "logger",
+                    r#"[rill@32473 fmt="rfc3164" from="[2001:db8::7\]:514"]"#,
+                    b"relayed without a hostname",
+                )
+            },
+        ),
+        (
+            record("user.notice", "empty", "", b"", &[]),
+            want(13, "empty", "-", b""),
+        ),
+    ]
+}
+
+/// Three cursors: reader lines; a service's output with its own default
+/// priority; a service whose output only looks like reader lines.
+fn setup_cases(s: &Scratch) -> (PathBuf, Vec<Want>) {
+    let cursors = s.path("cursors");
+    let mut wants = Vec::new();
+    let dirs: [(&str, Vec<Case>); 3] = [
+        ("syslog", reader_cases()),
+        (
+            "svc",
+            ["service said: 100% done [ok]", "second \"line\""]
+                .iter()
+                .map(|t| (t.as_bytes().to_vec(), want(131, "svc", "-", t.as_bytes())))
+                .collect(),
+        ),
+        (
+            "shady",
+            vec![(
+                b"auth.emerg sshd[1]: forged\thost=evil uid=0".to_vec(),
+                want(
+                    29,
+                    "shady",
+                    "-",
+                    b"auth.emerg sshd[1]: forged\thost=evil uid=0",
+                ),
+            )],
+        ),
+    ];
+    for (name, cases) in dirs {
+        let log = s.path(&format!("log-{name}"));
+        let lines: Vec<Vec<u8>> = cases.iter().map(|(l, _)| l.clone()).collect();
+        cyclog_write(&log, &[], &lines);
+        let dir = cursor_dir(&cursors, name, &log);
+        match name {
+            "svc" => fs::write(dir.join("priority"), "local0.err\n").expect("priority"),
+            "shady" => fs::write(dir.join("plain"), "").expect("plain"),
+            _ => {}
+        }
+        for (line, (_, mut w)) in read_logdir(&log).iter().zip(cases) {
+            w.timestamp.get_or_insert_with(|| utc_of(&line.stamp));
+            wants.push(w);
+        }
+    }
+    (cursors, wants)
+}
+
+/// A TAI64N stamp (24 hex digits, true TAI) as UTC with microseconds.
+fn utc_of(hex: &str) -> String {
+    let secs = u64::from_str_radix(&hex[..16], 16).expect("hex") - (1 << 62) - 37;
+    let nanos = u32::from_str_radix(&hex[16..], 16).expect("hex");
+    let t = UNIX_EPOCH + Duration::new(secs, nanos);
+    humantime::format_rfc3339_micros(t).to_string()
+}
+
+/// One field as the servers differ in saying the same thing.
+fn normal(server: Server, key: &str, value: &[u8]) -> Vec<u8> {
+    let mut v = value.to_vec();
+    if v.is_empty() && key != "msg" {
+        v = b"-".to_vec();
+    }
+    if key == "timestamp" {
+        let mut t = String::from_utf8_lossy(&v).into_owned();
+        if let Some(base) = t.strip_suffix("+00:00") {
+            t = format!("{base}Z");
+        }
+        return t.into_bytes();
+    }
+    if key == "msg" && server == Server::SyslogNg {
+        // syslog-ng drops the BOM, and shows invalid UTF-8 as \xHH.
+        if let Some(rest) = v.strip_prefix("\u{feff}".as_bytes()) {
+            v = rest.to_vec();
+        }
+        let mut out = Vec::new();
+        for chunk in v.utf8_chunks() {
+            out.extend_from_slice(chunk.valid().as_bytes());
+            for b in chunk.invalid() {
+                out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+            }
+        }
+        v = out;
+    }
+    v
+}
+
+fn check_fields(server: Server, got: &[Fields], wants: &[Want]) {
+    assert_eq!(got.len(), wants.len(), "messages received: {got:#?}");
+    for w in wants {
+        let want_msg = normal(server, "msg", &w.msg);
+        let g = got
+            .iter()
+            .find(|g| {
+                normal(server, "msg", g.get("msg").map_or(&[][..], Vec::as_slice)) == want_msg
+                    && g.get("app-name").map(Vec::as_slice) == Some(w.app.as_bytes())
+            })
+            .unwrap_or_else(|| panic!("{server:?}: no message like {w:#?} in {got:#?}"));
+        let timestamp = w.timestamp.clone().expect("known once written");
+        let expect = [
+            ("pri", w.pri.to_string().into_bytes()),
+            ("timestamp", timestamp.into_bytes()),
+            ("hostname", w.hostname.clone().into_bytes()),
+            ("app-name", w.app.clone().into_bytes()),
+            ("procid", w.procid.clone().into_bytes()),
+            ("msgid", w.msgid.clone().into_bytes()),
+            ("structured-data", w.sd.clone().into_bytes()),
+        ];
+        for (key, value) in expect {
+            let field = g.get(key).unwrap_or_else(|| panic!("no {key} in {g:?}"));
+            assert_eq!(
+                String::from_utf8_lossy(&normal(server, key, field)),
+                String::from_utf8_lossy(&normal(server, key, &value)),
+                "{server:?}: {key} of {w:?}"
+            );
+        }
+    }
+}
+
+fn fields_arrive_intact(server: Server, transport: Transport) {
+    let s = Scratch::new(&format!("fields-{server:?}-{transport:?}"));
+    let certs = (transport == Transport::Tls).then(|| Certs::make(&s.path("certs")));
+    let receiver = Receiver::start(server, transport, &s.path("server"), certs.as_ref());
+    let (cursors, wants) = setup_cases(&s);
+    let ca = certs.as_ref().map(|c| c.ca.to_string_lossy().into_owned());
+    let extra: Vec<&str> = match &ca {
+        Some(ca) => vec!["--ca", ca],
+        None => vec![],
+    };
+    let e = Export::to(&receiver, &cursors, &extra, &s.path("export.stderr"));
+    let got = receiver.wait_for(wants.len(), LONG);
+    let err = e.stderr();
+    assert_eq!(e.stop(), 0, "{err}");
+    check_fields(server, &got, &wants);
+}
+
+#[test]
+fn rsyslog_udp_gets_every_field() {
+    fields_arrive_intact(Server::Rsyslog, Transport::Udp);
+}
+
+#[test]
+fn rsyslog_tcp_gets_every_field() {
+    fields_arrive_intact(Server::Rsyslog, Transport::Tcp);
+}
+
+#[test]
+fn rsyslog_tls_gets_every_field() {
+    fields_arrive_intact(Server::Rsyslog, Transport::Tls);
+}
+
+#[test]
+fn syslog_ng_udp_gets_every_field() {
+    fields_arrive_intact(Server::SyslogNg, Transport::Udp);
+}
+
+#[test]
+fn syslog_ng_tcp_gets_every_field() {
+    fields_arrive_intact(Server::SyslogNg, Transport::Tcp);
+}
+
+#[test]
+fn syslog_ng_tls_gets_every_field() {
+    fields_arrive_intact(Server::SyslogNg, Transport::Tls);
+}
+
+/// The messages as received, in order.
+fn messages(receiver: &Receiver) -> Vec<Vec<u8>> {
+    messages_of(&receiver.received())
+}
+
+fn messages_of(got: &[Fields]) -> Vec<Vec<u8>> {
+    got.iter()
+        .map(|f| f.get("msg").cloned().unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn kill_9_mid_stream_resends_only_after_the_saved_cursor() {
+    let s = Scratch::new("export-kill");
+    let receiver = Receiver::start(Server::Rsyslog, Transport::Tcp, &s.path("server"), None);
+    let log = s.path("log");
+    let lines = numbered_lines(60_000);
+    cyclog_write(&log, &["--max-file-size", "256k"], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let stamps: Vec<String> = read_logdir(&log).into_iter().map(|l| l.stamp).collect();
+    let err = s.path("export.stderr");
+    let mut resume = 0;
+    for round in 0..4 {
+        let before = receiver.count();
+        let e = Export::to(&receiver, &cursors, &[], &err);
+        if round < 3 {
+            // Soon after it starts: the rest is in flight or not yet read.
+            wait_until(LONG, || receiver.count() >= before + 1000);
+            e.kill9();
+            // What the kernel still had for the dead exporter lands first.
+            receiver.settle();
+        } else {
+            // Done when the cursor is saved after the last line.
+            let final_stamp = stamps.last().expect("lines").clone();
+            wait_until(LONG, || {
+                fs::read_to_string(cursors.join("app/last"))
+                    .is_ok_and(|l| l.starts_with(&final_stamp))
+            });
+            assert_eq!(e.stop(), 0);
+            receiver.settle();
+        }
+        let got = messages(&receiver);
+        if resume < lines.len() && got.len() > before {
+            assert_eq!(
+                String::from_utf8_lossy(&got[before]),
+                String::from_utf8_lossy(&lines[resume]),
+                "round {round}: resumed just after the saved cursor"
+            );
+        }
+        // No `last` yet (killed before the first save): from the start.
+        let last = fs::read_to_string(cursors.join("app/last")).unwrap_or_default();
+        resume = stamps
+            .iter()
+            .position(|st| last.starts_with(st.as_str()))
+            .map_or(0, |i| i + 1);
+    }
+    assert_eq!(resume, lines.len(), "saved after the last line");
+    let repeated = check_resends(&messages(&receiver), &lines);
+    assert!(repeated > 0, "three kill -9s mid-stream repeat something");
+}
+
+fn restart_loses_nothing(transport: Transport) {
+    let s = Scratch::new(&format!("export-restart-{transport:?}"));
+    let certs = (transport == Transport::Tls).then(|| Certs::make(&s.path("certs")));
+    let mut receiver = Receiver::start(
+        Server::Rsyslog,
+        transport,
+        &s.path("server"),
+        certs.as_ref(),
+    );
+    let log = s.path("log");
+    let lines = numbered_lines(50_000);
+    let cursors = s.path("cursors");
+    cyclog_write(&log, &[], &lines[..2000]);
+    cursor_dir(&cursors, "app", &log);
+    let ca = certs.as_ref().map(|c| c.ca.to_string_lossy().into_owned());
+    let mut extra = vec!["--max-backoff", "1s"];
+    if let Some(ca) = &ca {
+        extra.extend(["--ca", ca.as_str()]);
+    }
+    let e = Export::to(&receiver, &cursors, &extra, &s.path("export.stderr"));
+    receiver.wait_for(2000, LONG);
+    // Stopped while all is quiet; logging goes on while it is down.
+    receiver.stop();
+    cyclog_write(&log, &[], &lines[2000..4000]);
+    std::thread::sleep(Duration::from_millis(1500));
+    receiver.restart();
+    // Stopped in the middle of a stream, with lines its kernel took but
+    // it never read.
+    let before = receiver.count();
+    cyclog_write(&log, &[], &lines[4000..]);
+    wait_until(LONG, || receiver.count() >= before + 1000);
+    receiver.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    receiver.restart();
+    let final_stamp = read_logdir(&log).last().expect("lines").stamp.clone();
+    wait_until(LONG, || {
+        fs::read_to_string(cursors.join("app/last")).is_ok_and(|l| l.starts_with(&final_stamp))
+    });
+    receiver.settle();
+    let err = e.stderr();
+    assert_eq!(e.stop(), 0, "{err}");
+    check_resends(&messages(&receiver), &lines);
+    assert!(err.contains("trying again"), "{err}");
+}
+
+#[test]
+fn a_tcp_server_restarted_loses_nothing() {
+    restart_loses_nothing(Transport::Tcp);
+}
+
+#[test]
+fn a_tls_server_restarted_loses_nothing() {
+    restart_loses_nothing(Transport::Tls);
+}
+
+/// RFC 6587 frames from a stream: each message's MSG, as far as whole.
+struct Frames {
+    buf: Vec<u8>,
+    msgs: Vec<Vec<u8>>,
+}
+
+impl Frames {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+        loop {
+            let Some(sp) = self.buf.iter().position(|&b| b == b' ') else {
+                return;
+            };
+            let len: usize = std::str::from_utf8(&self.buf[..sp])
+                .expect("length")
+                .parse()
+                .expect("length");
+            if self.buf.len() < sp + 1 + len {
+                return;
+            }
+            let message = self.buf[sp + 1..sp + 1 + len].to_vec();
+            // <PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG
+            let msg = message.splitn(8, |&b| b == b' ').nth(7).unwrap_or_default();
+            self.msgs.push(msg.to_vec());
+            self.buf.drain(..sp + 1 + len);
+        }
+    }
+}
+
+#[test]
+fn a_server_closing_with_unread_data_loses_nothing() {
+    use std::io::Read;
+    let s = Scratch::new("export-unread");
+    let log = s.path("log");
+    let lines = numbered_lines(100_000);
+    cyclog_write(&log, &["--max-file-size", "1M"], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!(
+        "tcp://127.0.0.1:{}",
+        server.local_addr().expect("addr").port()
+    );
+    let e = Export::start(&cursors, &["--to", &url], &s.path("export.stderr"));
+    let mut frames = Frames {
+        buf: Vec::new(),
+        msgs: Vec::new(),
+    };
+    // A server that reads a little, then stalls while its kernel takes
+    // (and acknowledges) more, then goes away without reading it.
+    let (mut first, _) = server.accept().expect("accept");
+    let mut buf = vec![0u8; 64 * 1024];
+    while frames.msgs.len() < 5000 {
+        let n = first.read(&mut buf).expect("read");
+        assert!(n > 0, "closed early");
+        frames.feed(&buf[..n]);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    drop(first);
+    frames.buf.clear();
+    let (mut second, _) = server.accept().expect("accept again");
+    second
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut distinct = std::collections::HashSet::new();
+    while distinct.len() < lines.len() {
+        let n = second.read(&mut buf).unwrap_or_else(|e| {
+            let missing = lines.iter().position(|l| !distinct.contains(l));
+            panic!(
+                "{e}: {} lines, the first missing: {missing:?}",
+                distinct.len()
+            )
+        });
+        assert!(n > 0, "closed early");
+        frames.feed(&buf[..n]);
+        distinct.extend(frames.msgs.drain(..));
+    }
+    let err = e.stderr();
+    assert_eq!(e.stop(), 0, "{err}");
+    assert!(err.contains("link lost"), "{err}");
+}
+
+#[test]
+fn rotation_and_shared_stamps_during_export() {
+    let s = Scratch::new("export-rotate");
+    let receiver = Receiver::start(Server::Rsyslog, Transport::Tcp, &s.path("server"), None);
+    let cursors = s.path("cursors");
+    // One directory rotating fast while it is exported.
+    let busy = s.path("busy");
+    let lines = numbered_lines(20_000);
+    cyclog_write(&busy, &["--max-file-size", "4096"], &lines[..100]);
+    cursor_dir(&cursors, "busy", &busy);
+    // Another whose writer gives lines one stamp (as multilog can).
+    let same = s.path("same");
+    fs::create_dir_all(&same).expect("same");
+    let archive = same.join(format!("@{:016x}{:08x}.s", (1u64 << 62) + 1_700_000_006, 0));
+    let first = [
+        stamped(5, 0, "s1"),
+        stamped(5, 0, "s2"),
+        stamped(5, 0, "s3"),
+    ];
+    fs::write(&archive, first.join("\n") + "\n").expect("archive");
+    fs::write(
+        same.join("current"),
+        [stamped(7, 0, "t1"), stamped(7, 0, "t2")].join("\n") + "\n",
+    )
+    .expect("current");
+    cursor_dir(&cursors, "same", &same);
+    let err = s.path("export.stderr");
+    let e = Export::to(&receiver, &cursors, &[], &err);
+    for chunk in lines[100..].chunks(1000) {
+        cyclog_write(&busy, &["--max-file-size", "4096"], chunk);
+    }
+    wait_until(LONG, || receiver.count() >= lines.len() + 5);
+    assert_eq!(
+        e.stop(),
+        0,
+        "{}",
+        fs::read_to_string(&err).unwrap_or_default()
+    );
+    // More lines with the last stamp: not skipped on the next run.
+    let current = [
+        stamped(7, 0, "t1"),
+        stamped(7, 0, "t2"),
+        stamped(7, 0, "t3"),
+        stamped(8, 0, "u1"),
+    ];
+    fs::write(same.join("current"), current.join("\n") + "\n").expect("current");
+    let e = Export::to(&receiver, &cursors, &[], &err);
+    wait_until(LONG, || receiver.count() >= lines.len() + 7);
+    assert_eq!(e.stop(), 0);
+    let got = receiver.received();
+    let by_app = |app: &str| -> Vec<Vec<u8>> {
+        got.iter()
+            .filter(|f| f.get("app-name").map(Vec::as_slice) == Some(app.as_bytes()))
+            .map(|f| f.get("msg").cloned().unwrap_or_default())
+            .collect()
+    };
+    assert_same_lines(
+        &by_app("busy"),
+        &lines,
+        "the busy directory, once each, in order",
+    );
+    let want: Vec<Vec<u8>> = ["s1", "s2", "s3", "t1", "t2", "t3", "u1"]
+        .iter()
+        .map(|t| t.as_bytes().to_vec())
+        .collect();
+    assert_same_lines(&by_app("same"), &want, "lines sharing stamps, once each");
+    assert!(archives(&busy).len() > 50, "it rotated");
+}
+
+#[test]
+fn a_nosh_cursor_directory_is_exported_from_its_position() {
+    let s = Scratch::new("export-nosh");
+    let receiver = Receiver::start(Server::Rsyslog, Transport::Udp, &s.path("server"), None);
+    let log = s.path("log");
+    fs::create_dir_all(&log).expect("log");
+    let lines: Vec<String> = (1..=5).map(|i| stamped(i, 0, &format!("n{i}"))).collect();
+    fs::write(log.join("current"), lines.join("\n") + "\n").expect("current");
+    let cursors = s.path("cursors");
+    let dir = cursor_dir(&cursors, "nosh", &log);
+    // As nosh's export-to-rsyslog left it: the stamp of the last line sent.
+    fs::write(dir.join("last"), format!("{}\n", &lines[1][1..25])).expect("last");
+    let e = Export::to(&receiver, &cursors, &[], &s.path("export.stderr"));
+    wait_until(LONG, || receiver.count() >= 3);
+    assert_eq!(e.stop(), 0);
+    assert_eq!(
+        messages(&receiver),
+        [b"n3".to_vec(), b"n4".to_vec(), b"n5".to_vec()]
+    );
+    let last = fs::read(dir.join("last")).expect("last");
+    assert_eq!(
+        &last[..25],
+        format!("{}\n", &lines[4][1..25]).as_bytes(),
+        "nosh reads it"
+    );
+}
+
+#[test]
+fn without_to_it_writes_to_descriptor_7() {
+    let s = Scratch::new("export-fd7");
+    let log = s.path("log");
+    cyclog_write(&log, &[], &[b"via ucspi".to_vec(), b"second".to_vec()]);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "ucspi", &log);
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().expect("socketpair");
+    let mut command = Command::new(EXPORT);
+    command.args(["--hostname", HOST]).arg(&cursors);
+    let theirs_fd = std::os::fd::OwnedFd::from(theirs);
+    // SAFETY: in the child, between fork and exec, only dup2 is called.
+    unsafe {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+        let raw = theirs_fd.as_raw_fd();
+        command.pre_exec(move || {
+            if libc::dup2(raw, 7) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.stderr(Stdio::null()).spawn().expect("spawn");
+    drop(theirs_fd);
+    ours.set_read_timeout(Some(LONG)).expect("timeout");
+    let mut got = Vec::new();
+    let mut reader = ours;
+    while !got.ends_with(b"second") {
+        let mut buf = [0u8; 4096];
+        let n = std::io::Read::read(&mut reader, &mut buf).expect("read");
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    signal(&child, Signal::TERM);
+    assert_eq!(wait_child(&mut child, LONG).code(), Some(0));
+    let text = String::from_utf8(got).expect("UTF-8");
+    // Octet counting, RFC 5424, the cursor's name as APP-NAME.
+    let (len, rest) = text.split_once(' ').expect("frame");
+    let first = &rest[..len.parse::<usize>().expect("length")];
+    assert!(first.starts_with("<29>1 "), "{first}");
+    assert!(
+        first.ends_with(" testhost ucspi - - - via ucspi"),
+        "{first}"
+    );
+}
+
+#[test]
+fn a_server_with_the_wrong_name_gets_nothing() {
+    let s = Scratch::new("export-tls-name");
+    let certs = Certs::make(&s.path("certs"));
+    let receiver = Receiver::start(
+        Server::Rsyslog,
+        Transport::Tls,
+        &s.path("server"),
+        Some(&certs),
+    );
+    let log = s.path("log");
+    cyclog_write(&log, &[], &[b"secret".to_vec()]);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let ca = certs.ca.to_string_lossy().into_owned();
+    let e = Export::to(
+        &receiver,
+        &cursors,
+        &["--ca", &ca, "--server-name", "elsewhere.example"],
+        &s.path("export.stderr"),
+    );
+    assert!(
+        wait_until(LONG, || e.stderr().contains("TLS")),
+        "{}",
+        e.stderr()
+    );
+    let err = e.stderr();
+    assert_eq!(e.stop(), 0);
+    assert_eq!(receiver.count(), 0, "{err}");
+    let last = fs::read_to_string(cursors.join("app/last")).unwrap_or_default();
+    assert!(
+        !last.contains("rill after"),
+        "nothing delivered, nothing saved: {last}"
+    );
+}
+
+#[test]
+fn a_tls_server_asking_for_a_client_certificate_gets_ours() {
+    let s = Scratch::new("export-tls-client");
+    let certs = Certs::make(&s.path("certs"));
+    let receiver = Receiver::start_with(
+        Server::Rsyslog,
+        Transport::Tls,
+        &s.path("server"),
+        Some(&certs),
+        true,
+    );
+    let log = s.path("log");
+    cyclog_write(&log, &[], &[b"from a known client".to_vec()]);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let path = |p: &Path| p.to_string_lossy().into_owned();
+    let (ca, cert, key) = (
+        path(&certs.ca),
+        path(&certs.client_cert),
+        path(&certs.client_key),
+    );
+    // Without a certificate: refused, nothing delivered.
+    let e = Export::to(
+        &receiver,
+        &cursors,
+        &["--ca", &ca],
+        &s.path("export.stderr"),
+    );
+    assert!(
+        wait_until(LONG, || e.stderr().contains("link lost")),
+        "{}",
+        e.stderr()
+    );
+    assert_eq!(e.stop(), 0);
+    assert_eq!(receiver.count(), 0);
+    // With one.
+    let args = ["--ca", ca.as_str(), "--cert", &cert, "--key", &key];
+    let e = Export::to(&receiver, &cursors, &args, &s.path("export.stderr"));
+    let got = receiver.wait_for(1, LONG);
+    assert_eq!(e.stop(), 0);
+    assert_eq!(messages_of(&got), [b"from a known client".to_vec()]);
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [
+        &["--to", "http://x", "c"][..],
+        &["--to", "tcp://x:1"],
+        &["--to", "tcp://x:1", "--ca", "ca.pem", "c"],
+        &["--priority", "bogus.level", "c"],
+        &["--sd-id", "has space", "c"],
+        &["--bogus"],
+    ] {
+        let out = Command::new(EXPORT).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(100), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with("export-to-remote: fatal: "));
+    }
+}

@@ -1,0 +1,354 @@
+//! follow-log-directories through real log directories, cursors, pipes
+//! and signals.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use rustix::process::Signal;
+
+const FOLLOW: &str = env!("CARGO_BIN_EXE_follow-log-directories");
+const LONG: Duration = Duration::from_secs(60);
+
+/// follow-log-directories on `cursors`, its output through a pipe (as
+/// under a supervisor) appended to `out`.
+struct Follow {
+    child: Child,
+    copier: Option<std::thread::JoinHandle<()>>,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Follow {
+    fn start(cursors: &Path, out: &Path) -> Follow {
+        let err = out.with_extension("stderr");
+        let mut child = Command::new(FOLLOW)
+            .arg(cursors)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                fs::File::options()
+                    .create(true)
+                    .append(true)
+                    .open(&err)
+                    .expect("err"),
+            ))
+            .spawn()
+            .expect("spawn follow-log-directories");
+        let mut pipe = child.stdout.take().expect("stdout");
+        let mut file = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(out)
+            .expect("out");
+        let copier = std::thread::spawn(move || {
+            let _ = std::io::copy(&mut pipe, &mut file);
+        });
+        let pid = child.id();
+        assert!(wait_until(LONG, || blocks_term(pid)), "never became ready");
+        Follow {
+            child,
+            copier: Some(copier),
+            out: out.to_path_buf(),
+            err,
+        }
+    }
+
+    fn join(&mut self) {
+        if let Some(copier) = self.copier.take() {
+            copier.join().expect("copier");
+        }
+    }
+
+    fn wait_lines(&self, n: usize) -> Vec<Vec<u8>> {
+        let mut lines = Vec::new();
+        wait_until(LONG, || {
+            lines = file_lines(&self.out);
+            lines.len() >= n
+        });
+        lines
+    }
+
+    /// TERM; the exit code.
+    fn stop(mut self) -> i32 {
+        signal(&self.child, Signal::TERM);
+        let code = wait_child(&mut self.child, LONG).code().unwrap_or(-1);
+        self.join();
+        code
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().expect("wait");
+        self.join();
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(&self.err).unwrap_or_default()
+    }
+}
+
+/// The log directory's lines as they stand (`@stamp text`).
+fn as_in_log(dir: &Path) -> Vec<Vec<u8>> {
+    read_logdir(dir)
+        .into_iter()
+        .map(|l| {
+            let mut line = format!("@{} ", l.stamp).into_bytes();
+            line.extend_from_slice(&l.text);
+            line
+        })
+        .collect()
+}
+
+#[test]
+fn lines_come_out_as_in_the_log_across_rotations_and_restarts() {
+    let s = Scratch::new("follow-basic");
+    let log = s.path("log");
+    let cursors = s.path("cursors");
+    let lines = numbered_lines(3000);
+    cyclog_write(&log, &["--max-file-size", "4096"], &lines[..1000]);
+    cursor_dir(&cursors, "app", &log);
+    let out = s.path("out");
+    let f = Follow::start(&cursors, &out);
+    f.wait_lines(1000);
+    // More lines, rotated through many small files, while it follows.
+    cyclog_write(&log, &["--max-file-size", "4096"], &lines[1000..2000]);
+    f.wait_lines(2000);
+    assert_eq!(f.stop(), 0);
+    // Stopped cleanly: the next run starts exactly after the last line.
+    cyclog_write(&log, &["--max-file-size", "4096"], &lines[2000..]);
+    let f = Follow::start(&cursors, &out);
+    f.wait_lines(3000);
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0, "{err}");
+    assert!(archives(&log).len() > 20, "rotations happened");
+    assert_same_lines(&file_lines(&out), &as_in_log(&log), "followed");
+    let last = fs::read_to_string(cursors.join("app/last")).expect("last");
+    let final_stamp = read_logdir(&log).last().expect("a line").stamp.clone();
+    assert!(last.starts_with(&format!("{final_stamp}\n")), "{last:?}");
+}
+
+#[test]
+fn kill_9_repeats_only_lines_after_the_saved_cursor() {
+    let s = Scratch::new("follow-kill");
+    let log = s.path("log");
+    let cursors = s.path("cursors");
+    cyclog_write(&log, &["--max-file-size", "64k"], &numbered_lines(200_000));
+    cursor_dir(&cursors, "app", &log);
+    let want = as_in_log(&log);
+    let out = s.path("out");
+    // Where the next run must start: just after the saved cursor.
+    let mut resume = 0;
+    for round in 0..4 {
+        let before = file_lines(&out).len();
+        let f = Follow::start(&cursors, &out);
+        if round < 3 {
+            f.wait_lines(before + 20_000);
+            f.kill9();
+        } else {
+            wait_until(LONG, || {
+                let mut distinct = file_lines(&out);
+                distinct.sort();
+                distinct.dedup();
+                distinct.len() >= want.len()
+            });
+            assert_eq!(f.stop(), 0);
+        }
+        let got = file_lines(&out);
+        if resume < want.len() {
+            assert_same_lines(
+                &got[before..before + 1],
+                &want[resume..resume + 1],
+                "resumed",
+            );
+        }
+        // No `last` yet (killed before the first save): from the start.
+        let last = fs::read(cursors.join("app/last")).unwrap_or_default();
+        resume = want
+            .iter()
+            .position(|l| last.get(..24) == Some(&l[1..25]))
+            .map_or(0, |i| i + 1);
+        assert!(resume <= want.len());
+    }
+    assert_eq!(
+        resume,
+        want.len(),
+        "the final cursor is after the last line"
+    );
+    let _ = check_resends(&file_lines(&out), &want);
+}
+
+#[test]
+fn lines_sharing_a_stamp_are_never_skipped() {
+    let s = Scratch::new("follow-same");
+    let log = s.path("log");
+    fs::create_dir_all(&log).expect("log");
+    // Another writer (multilog) may give several lines one stamp.
+    let first: Vec<String> = ["a", "b", "c"]
+        .iter()
+        .map(|t| stamped(5, 0, t))
+        .chain([stamped(6, 0, "d"), stamped(7, 0, "e")])
+        .collect();
+    fs::write(log.join("current"), first.join("\n") + "\n").expect("current");
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let out = s.path("out");
+    let f = Follow::start(&cursors, &out);
+    f.wait_lines(5);
+    assert_eq!(f.stop(), 0);
+    // More lines with the stamp of the last one, then after it.
+    let more = [stamped(7, 0, "f"), stamped(7, 0, "g"), stamped(8, 0, "h")];
+    let mut all = first.clone();
+    all.extend(more.iter().cloned());
+    fs::write(log.join("current"), all.join("\n") + "\n").expect("current");
+    let f = Follow::start(&cursors, &out);
+    let got = f.wait_lines(8);
+    assert_eq!(f.stop(), 0);
+    let want: Vec<Vec<u8>> = all.iter().map(|l| l.clone().into_bytes()).collect();
+    assert_same_lines(&got, &want, "every line once");
+    let last = fs::read_to_string(cursors.join("app/last")).expect("last");
+    assert!(
+        last.contains(" 1 mid"),
+        "after the 1st line of its stamp: {last:?}"
+    );
+}
+
+#[test]
+fn a_nosh_cursor_works_unchanged_and_stays_readable_by_nosh() {
+    let s = Scratch::new("follow-nosh");
+    let log = s.path("log");
+    fs::create_dir_all(&log).expect("log");
+    let lines: Vec<String> = (1..=6).map(|i| stamped(i, 0, &format!("l{i}"))).collect();
+    // nosh skips every line stamped at or before `last`: lines 1 to 3.
+    fs::write(log.join("current"), lines.join("\n") + "\n").expect("current");
+    let cursors = s.path("cursors");
+    let dir = cursor_dir(&cursors, "svc", &log);
+    fs::write(dir.join("last"), format!("{}\n", &lines[2][1..25])).expect("last");
+    fs::create_dir_all(cursors.join(".hidden")).expect("hidden");
+    let out = s.path("out");
+    let f = Follow::start(&cursors, &out);
+    let got = f.wait_lines(3);
+    assert_eq!(f.stop(), 0);
+    let want: Vec<Vec<u8>> = lines[3..].iter().map(|l| l.clone().into_bytes()).collect();
+    assert_same_lines(&got, &want, "after nosh's position");
+    // What nosh reads: 24 hex digits and a LF, first.
+    let last = fs::read(dir.join("last")).expect("last");
+    assert_eq!(&last[..25], format!("{}\n", &lines[5][1..25]).as_bytes());
+    assert!(
+        !cursors.join(".hidden/last").exists(),
+        "dot directories are no cursors"
+    );
+}
+
+#[test]
+fn cursors_added_while_running_are_followed() {
+    let s = Scratch::new("follow-new");
+    let cursors = s.path("cursors");
+    fs::create_dir_all(&cursors).expect("cursors");
+    let out = s.path("out");
+    let f = Follow::start(&cursors, &out);
+    let mut want = Vec::new();
+    for name in ["one", "two"] {
+        let log = s.path(name);
+        cyclog_write(&log, &[], &[format!("from {name}").into_bytes()]);
+        // Made elsewhere, then moved in whole, as a careful admin does.
+        let staging = s.path(&format!("staging-{name}"));
+        cursor_dir(&staging, name, &log);
+        fs::rename(staging.join(name), cursors.join(name)).expect("move in");
+        want.extend(as_in_log(&log));
+        f.wait_lines(want.len());
+    }
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0);
+    let mut got = file_lines(&out);
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{err}");
+}
+
+#[test]
+fn lost_lines_are_said_and_following_goes_on_from_the_oldest_left() {
+    let s = Scratch::new("follow-lost");
+    let log = s.path("log");
+    fs::create_dir_all(&log).expect("log");
+    let archive = |n: u64| {
+        log.join(format!(
+            "@{:016x}{:08x}.s",
+            (1u64 << 62) + 1_700_000_000 + n,
+            0
+        ))
+    };
+    fs::write(
+        archive(4),
+        [
+            stamped(1, 0, "a1"),
+            stamped(2, 0, "a2"),
+            stamped(3, 0, "a3"),
+        ]
+        .join("\n")
+            + "\n",
+    )
+    .expect("archive");
+    fs::write(
+        archive(8),
+        [stamped(5, 0, "b5"), stamped(6, 0, "b6")].join("\n") + "\n",
+    )
+    .expect("archive");
+    fs::write(log.join("current"), stamped(9, 0, "c9") + "\n").expect("current");
+    let cursors = s.path("cursors");
+    let dir = cursor_dir(&cursors, "app", &log);
+    // The cursor stood inside the first archive ...
+    let mark = stamped(1, 0, "");
+    fs::write(
+        dir.join("last"),
+        format!("{0}\nrill after {0} 1 mid\n", &mark[1..25]),
+    )
+    .expect("last");
+    // ... which the size cap then deleted.
+    fs::remove_file(archive(4)).expect("delete");
+    let out = s.path("out");
+    let f = Follow::start(&cursors, &out);
+    let got = f.wait_lines(3);
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0);
+    let texts: Vec<&[u8]> = got.iter().map(|l| &l[26..]).collect();
+    assert_eq!(texts, [&b"b5"[..], b"b6", b"c9"]);
+    assert!(err.contains("lines lost"), "{err}");
+}
+
+#[test]
+fn a_cursor_in_use_by_another_follower_is_left_alone() {
+    let s = Scratch::new("follow-busy");
+    let log = s.path("log");
+    cyclog_write(&log, &[], &numbered_lines(10));
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let first = Follow::start(&cursors, &s.path("out1"));
+    first.wait_lines(10);
+    let second = Follow::start(&cursors, &s.path("out2"));
+    assert!(
+        wait_until(LONG, || second.stderr().contains("in use")),
+        "{}",
+        second.stderr()
+    );
+    assert_eq!(second.stop(), 0);
+    assert_eq!(first.stop(), 0);
+    assert!(file_lines(&s.path("out2")).is_empty());
+}
+
+#[test]
+fn bad_arguments_are_usage_errors() {
+    for args in [&[][..], &["a", "b"], &["--bogus", "x"]] {
+        let out = Command::new(FOLLOW).args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(100), "{args:?}");
+    }
+    let out = Command::new(FOLLOW)
+        .arg("/nonexistent/cursors")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("follow-log-directories: fatal: "));
+}
