@@ -1,6 +1,6 @@
 # rill: build, test, install, benchmark, and a live demo.
 #
-#   make run      build, then run the demo in the foreground (Ctrl-C stops it)
+#   make run      build, then run the pipeline under a supervisor (Ctrl-C stops it)
 #   make test     all tests (sets itself up: as root it installs the peers)
 #   make deps     as root: install what the tests and benchmarks use
 #   make install  PREFIX=/usr/local DESTDIR= : programs and man pages
@@ -91,20 +91,9 @@ bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/export.sh
 
-# A live demo: a generator piped into cyclog, small files so rotation shows.
+# The whole pipeline under a real supervisor, in the foreground, no root.
 run: all
-	@mkdir -p run/log
-	@echo "rill demo: a line every 20 ms into cyclog, 4 KiB files, 32 KiB in all."
-	@echo "Logs in run/log/demo/; read them with: s6-tai64nlocal < run/log/demo/current"
-	@echo "Ctrl-C stops it (cyclog finishes its files and exits cleanly)."
-	@( n=0; while n=$$((n + 1)); do echo "demo line $$n"; sleep 0.02; done ) \
-		| target/release/cyclog --max-file-size 4096 --max-total-size 32768 run/log/demo & \
-	logger=$$!; \
-	trap 'kill -TERM $$logger 2>/dev/null; wait $$logger; echo; echo "stopped:"; ls -l run/log/demo; exit 0' INT TERM; \
-	while sleep 2; do \
-		echo "--- $$(ls run/log/demo | grep -c '^@') archives; the end of current:"; \
-		tail -n 2 run/log/demo/current; \
-	done
+	@services/run-here
 
 clean:
 	$(CARGO) clean
