@@ -3,12 +3,16 @@
 #   make run      build, then run the pipeline under a supervisor (Ctrl-C stops it)
 #   make test     all tests (sets itself up: as root it installs the peers)
 #   make deps     as root: install what the tests and benchmarks use
-#   make install  PREFIX=/usr/local DESTDIR= : programs and man pages
+#   make install  PREFIX=/usr/local DESTDIR= : programs, man pages, service definitions
+#   make setup    as root: the services' accounts and directories
 #   make bench    the benchmarks of tests/bench/, side by side with the peers
 
 PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
+
+# Where make install puts the service definitions and their setup script.
+SERVICES = $(PREFIX)/share/rill/services
 
 PROGRAMS := cyclog klog-read follow-log-directories export-to-remote
 MANPAGES := $(wildcard man/*.[1-8])
@@ -25,7 +29,7 @@ EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
 PEERS_PREFIX ?= /opt/rill-peers
 PRIVATE_PEERS := usr/sbin/syslog-ng:syslog-ng-core
 
-.PHONY: all test deps deps-ready private-peers install uninstall bench run clean
+.PHONY: all test deps deps-ready private-peers install uninstall setup bench run clean
 
 all:
 	$(CARGO) build --release --locked
@@ -82,10 +86,21 @@ install: all
 		s=$${m##*.}; install -d $(DESTDIR)$(PREFIX)/share/man/man$$s; \
 		install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; \
 	done
+	install -d $(DESTDIR)$(SERVICES)
+	rm -rf $(DESTDIR)$(SERVICES)/src $(DESTDIR)$(SERVICES)/runit $(DESTDIR)$(SERVICES)/s6 \
+		$(DESTDIR)$(SERVICES)/daemontools $(DESTDIR)$(SERVICES)/nosh
+	cp -RP services/src services/runit services/s6 services/daemontools services/nosh $(DESTDIR)$(SERVICES)/
+	install -m 755 services/generate services/setup $(DESTDIR)$(SERVICES)/
 
 uninstall:
 	for p in $(PROGRAMS); do rm -f $(DESTDIR)$(PREFIX)/bin/$$p; done
 	for m in $(MANPAGES); do rm -f $(DESTDIR)$(PREFIX)/share/man/man$${m##*.}/$${m##*/}; done
+	rm -rf $(DESTDIR)$(SERVICES)
+
+# As root: the accounts and directories the services' settings name
+# (safe to run again). After install: $(SERVICES)/setup does the same.
+setup:
+	services/setup
 
 bench: all deps-ready
 	tests/bench/cyclog.sh
