@@ -145,13 +145,7 @@ fn main() {
     };
     let (since, until) = (time("--since", &args.since), time("--until", &args.until));
 
-    let stop = [
-        signals::SIGTERM,
-        signals::SIGINT,
-        signals::SIGHUP,
-        signals::SIGQUIT,
-    ];
-    let signals = Signals::block(&stop)
+    let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
 
     let terminal = std::io::stdout().is_terminal();

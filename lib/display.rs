@@ -112,7 +112,7 @@ impl Layout {
     }
 }
 
-/// journalctl's colours: red and bold for crit and worse, red for err,
+/// journalctl's colours: bold red for crit and worse, red for err, bold
 /// yellow for warning, bold for notice, grey for debug.
 fn colour(severity: Severity) -> Option<&'static [u8]> {
     match severity.code() {

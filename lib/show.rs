@@ -363,9 +363,14 @@ impl<'a> Show<'a> {
         self.status = EXIT_TEMPORARY;
     }
 
-    /// Finishes the output; the exit status.
+    /// Finishes the output (what was shown before a stop signal too); the
+    /// exit status.
     fn end(mut self, stop: Result<(), Stop>) -> i32 {
-        if let Err(Stop::Failed(e)) = stop.and_then(|()| self.out.flush()) {
+        let done = match stop {
+            Ok(()) | Err(Stop::Signal) => self.out.flush(),
+            Err(stop) => Err(stop),
+        };
+        if let Err(Stop::Failed(e)) = done {
             self.failed(&format!("standard output: {e}"));
         }
         self.status

@@ -169,7 +169,7 @@ impl TimeWriter {
 ///   no offset, in `zone`; with no date, today; with no time, midnight;
 /// - `now`, `today`, `yesterday`, `tomorrow` (midnight in `zone`);
 /// - `1h`, `2days`, `1h 30min ago`, `-15min`: that long ago; `+1h`: ahead;
-/// - `@1763686390`: Unix seconds; `@4000000069208f9e00000000`: a stamp.
+/// - `@1795222390`: Unix seconds; `@400000006b00eb9b00000000`: a stamp.
 ///
 /// `now` is the time it is, as a Unix time.
 pub fn parse_time(
