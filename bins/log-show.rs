@@ -19,11 +19,20 @@ const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until T
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
 [--tai-plus-10] [--no-pager] DIR...|-";
 
+/// Which lines of the window `-n` asks for.
+#[derive(Clone, Copy, Default)]
+enum Lines {
+    /// No `-n`: all, or the last 10 before following (as journalctl).
+    #[default]
+    Unsaid,
+    All,
+    Last(u64),
+}
+
 #[derive(Default)]
 struct Args {
     follow: bool,
-    /// `-n`: `Some(None)` for all.
-    lines: Option<Option<u64>>,
+    lines: Lines,
     since: Option<String>,
     until: Option<String>,
     severities: Option<Severities>,
@@ -50,7 +59,7 @@ fn parse_args() -> Result<Args, String> {
         };
         match arg {
             Short('f') | Long("follow") => args.follow = true,
-            Short('n') | Long("lines") => args.lines = Some(lines_value(&mut parser, &option)?),
+            Short('n') | Long("lines") => args.lines = lines_value(&mut parser, &option)?,
             Short('S') | Long("since") => {
                 args.since = Some(cli::option_text(&mut parser, &option)?)
             }
@@ -101,7 +110,7 @@ fn parse_args() -> Result<Args, String> {
 }
 
 /// `-n`'s value: a number, `all`, or none (10, as journalctl).
-fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Option<u64>, String> {
+fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, String> {
     let value = match parser.optional_value() {
         Some(v) => Some(v),
         None => {
@@ -114,10 +123,10 @@ fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Option<u64>,
         }
     };
     match value.as_ref().map(|v| v.to_string_lossy()) {
-        None => Ok(Some(10)),
-        Some(v) if v == "all" => Ok(None),
+        None => Ok(Lines::Last(10)),
+        Some(v) if v == "all" => Ok(Lines::All),
         Some(v) => match v.parse::<u64>() {
-            Ok(n) => Ok(Some(n)),
+            Ok(n) => Ok(Lines::Last(n)),
             Err(_) => Err(format!("{option}: {v:?} is not a number of lines")),
         },
     }
@@ -178,11 +187,10 @@ fn main() {
     let mut show = Show::new(filter, layout, Output::new(sink), &signals);
     show.since = since;
     show.until = until;
-    // -f alone shows the last 10 lines first, as journalctl does.
     show.last = match args.lines {
-        Some(n) => n,
-        None if args.follow && since.is_none() => Some(10),
-        None => None,
+        Lines::Last(n) => Some(n),
+        Lines::Unsaid if args.follow && since.is_none() => Some(10),
+        Lines::Unsaid | Lines::All => None,
     };
     let status = if args.stdin {
         show.stdin()

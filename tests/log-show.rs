@@ -66,6 +66,19 @@ impl Run {
     fn lines(&self) -> Vec<&str> {
         self.out.lines().collect()
     }
+
+    /// Each line without its time.
+    fn texts(&self) -> Vec<String> {
+        self.out.lines().map(text_of).collect()
+    }
+
+    /// Each line's last word.
+    fn last_words(&self) -> Vec<String> {
+        self.out
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+            .collect()
+    }
 }
 
 fn run_with(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
@@ -139,12 +152,7 @@ fn since_and_until_are_inclusive_and_read_only_what_they_need() {
     write_file(&d, &archive(30), &[(Some(21), "l21"), (Some(22), "l22")]);
     trap(&d, 40);
     write_file(&d, "current", &[(Some(41), "l41")]);
-    let texts = |r: &Run| -> Vec<String> {
-        r.lines()
-            .iter()
-            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
-            .collect()
-    };
+    let texts = Run::last_words;
     let since = utc(12, 0);
     let until = utc(21, 0);
     let r = run(&["--utc", "--since", &since, "--until", &until, arg(&d)]);
@@ -192,7 +200,7 @@ fn times_relative_to_now() {
         all.push(arg(&d));
         let r = run(&all);
         assert_eq!(r.code, 0, "{}", r.err);
-        r.lines().iter().map(|l| text_of(l)).collect()
+        r.texts()
     };
     assert_eq!(texts(&["--since", "2h"]), ["one hour ago", "a minute ago"]);
     assert_eq!(
@@ -224,10 +232,7 @@ fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
     let count = |p: &str| -> Vec<String> {
         let r = run(&["--utc", "-p", p, arg(&d)]);
         assert_eq!(r.code, 0, "{}", r.err);
-        r.lines()
-            .iter()
-            .map(|l| l.split_once(' ').map_or("", |x| x.1).to_string())
-            .collect()
+        r.texts()
     };
     assert_eq!(
         count("err"),
@@ -278,10 +283,7 @@ fn last_lines_read_only_the_newest_files() {
     let texts = |args: &[&str]| -> Vec<String> {
         let r = run(args);
         assert_eq!(r.code, 0, "{}", r.err);
-        r.lines()
-            .iter()
-            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
-            .collect()
+        r.last_words()
     };
     assert_eq!(texts(&["-n", "3", arg(&a), arg(&b)]), ["a11", "b12", "a13"]);
     assert_eq!(
@@ -361,8 +363,7 @@ impl Follower {
 
     /// Stops it with `signal`: its exit code, stderr, and all it showed.
     fn stop(mut self, signal: Signal) -> (i32, String, Vec<String>) {
-        let pid = rustix::process::Pid::from_raw(self.child.id() as i32).expect("pid");
-        rustix::process::kill_process(pid, signal).expect("kill");
+        common::signal(&self.child, signal);
         let status = wait_child(&mut self.child, LONG);
         if let Some(reader) = self.reader.take() {
             reader.join().expect("reader");
