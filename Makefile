@@ -14,11 +14,11 @@ CARGO ?= cargo
 # Where make install puts the service definitions and their setup script.
 SERVICES = $(PREFIX)/share/rill/services
 
-PROGRAMS := cyclog klog-read follow-log-directories export-to-remote
+PROGRAMS := cyclog klog-read follow-log-directories export-to-remote log-show
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
-PEERS := multilog:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
+PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl
 # Packages with nothing to check by command (syslog-ng-core's libraries).
@@ -105,6 +105,7 @@ setup:
 bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/export.sh
+	tests/bench/log-show.sh
 
 # The whole pipeline under a real supervisor, in the foreground, no root.
 run: all

@@ -13,6 +13,7 @@
 //! reads the open file to its end, then finds it again by its inode to know
 //! what comes after it.
 
+use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
@@ -76,6 +77,15 @@ struct Open {
     ino: (u64, u64),
     /// A line was returned from this file.
     returned: bool,
+}
+
+/// A line found by `seek_last`, in the file it was found in.
+struct Found {
+    slot: Slot,
+    file: OwnedFd,
+    name: String,
+    offset: u64,
+    stamp: Stamp,
 }
 
 /// What to skip before returning lines: the remainder of a seek.
@@ -176,6 +186,123 @@ impl Reader {
             }
         }
         Ok(())
+    }
+
+    /// Reads, from here on, the last `n` lines that `keep` takes among
+    /// those stamped within `since ..= until` (either end may be open).
+    /// Files are read backwards from the newest, only as far as needed;
+    /// files with no line in the window are not read at all, and reading
+    /// goes on from the first of those lines, not from its file's start.
+    ///
+    /// What is read next goes on past `until` (the caller stops there),
+    /// and may start with more lines than those `n` (fewer than `n` were
+    /// there, or a line without a stamp was among them): keep the last `n`
+    /// taken. A line without a stamp goes with the stamped line before it.
+    pub fn seek_last(
+        &mut self,
+        n: u64,
+        since: Option<Stamp>,
+        until: Option<Stamp>,
+        mut keep: impl FnMut(&Line<'_>) -> bool,
+    ) -> Result<()> {
+        if n == 0 {
+            return self.seek(Position::End);
+        }
+        let Some(found) = self.find_last(n, since, until, &mut keep)? else {
+            return self.seek(since.map_or(Position::Start, Position::Since));
+        };
+        self.seek(Position::Since(found.stamp))?;
+        // The scanned file itself: by name, `current` may be another by now.
+        if self.take_file(found.slot, found.file, found.name.clone())? {
+            let open = self.open.as_ref().expect("just taken");
+            fs::seek(&open.fd, fs::SeekFrom::Start(found.offset)).context(|| found.name)?;
+            self.skip = Skip::Nothing;
+        }
+        Ok(())
+    }
+
+    /// Where the first of the last `n` lines is (or the stamped line just
+    /// before it); `None`: there are fewer from the start of the window.
+    fn find_last(
+        &self,
+        n: u64,
+        since: Option<Stamp>,
+        until: Option<Stamp>,
+        keep: &mut impl FnMut(&Line<'_>) -> bool,
+    ) -> Result<Option<Found>> {
+        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let slots = archives
+            .iter()
+            .map(|(a, _)| Slot::Archive(a.stamp))
+            .chain([Slot::Previous, Slot::Current]);
+        let mut taken = 0u64;
+        // Lines taken whose stamped line (before them) is not yet found.
+        let mut unplaced = 0u64;
+        for slot in slots.rev() {
+            if let (Slot::Archive(name), Some(since)) = (slot, since)
+                && name <= since
+            {
+                break; // it and the older ones hold only lines before `since`
+            }
+            let Some((file, name)) = self.open_file(slot)? else {
+                continue;
+            };
+            if is_compressed(file.as_fd()) {
+                continue;
+            }
+            let first = logdir::first_stamp(file.as_fd()).context(|| name.clone())?;
+            if let (Some(first), Some(until)) = (first, until)
+                && first > until
+            {
+                unplaced = 0;
+                continue;
+            }
+            let whole = slot != Slot::Current;
+            let found = lines_backwards(file.as_fd(), whole, |raw, offset| {
+                let Some((stamp, text)) = logdir::parse_line(raw) else {
+                    if keep(&Line {
+                        stamp: None,
+                        text: raw,
+                    }) {
+                        unplaced += 1;
+                    }
+                    return ControlFlow::Continue(());
+                };
+                if until.is_some_and(|until| stamp > until) {
+                    unplaced = 0;
+                    return ControlFlow::Continue(());
+                }
+                if since.is_some_and(|since| stamp < since) {
+                    return ControlFlow::Break(None);
+                }
+                taken += std::mem::take(&mut unplaced);
+                if keep(&Line {
+                    stamp: Some(stamp),
+                    text,
+                }) {
+                    taken += 1;
+                }
+                if taken >= n {
+                    return ControlFlow::Break(Some((stamp, offset)));
+                }
+                ControlFlow::Continue(())
+            })
+            .context(|| name.clone())?;
+            match found {
+                ControlFlow::Continue(()) => continue,
+                ControlFlow::Break(None) => return Ok(None),
+                ControlFlow::Break(Some((stamp, offset))) => {
+                    return Ok(Some(Found {
+                        slot,
+                        file,
+                        name,
+                        offset,
+                        stamp,
+                    }));
+                }
+            }
+        }
+        Ok(None)
     }
 
     /// The next line, or `None` when there is none yet: the end of
@@ -414,6 +541,33 @@ impl Reader {
 
     /// Opens a slot's file, if it exists and is stamped text.
     fn open_slot(&mut self, slot: Slot) -> Result<bool> {
+        match self.open_file(slot)? {
+            Some((fd, name)) => self.take_file(slot, fd, name),
+            None => Ok(false),
+        }
+    }
+
+    /// Reads from a slot's file next, if it is stamped text.
+    fn take_file(&mut self, slot: Slot, fd: OwnedFd, name: String) -> Result<bool> {
+        if is_compressed(fd.as_fd()) {
+            self.notices.push(Notice::Skipped { file: name });
+            self.left = Some(slot);
+            return Ok(false);
+        }
+        let st = fs::fstat(&fd).context(|| name.clone())?;
+        self.open = Some(Open {
+            slot,
+            fd,
+            ino: (st.st_dev, st.st_ino),
+            returned: false,
+        });
+        self.start = 0;
+        self.end = 0;
+        Ok(true)
+    }
+
+    /// A slot's file and its name for messages, if it exists.
+    fn open_file(&self, slot: Slot) -> Result<Option<(OwnedFd, String)>> {
         let names = match slot {
             // `.s` again last: the `.u` may have become `.s` meanwhile.
             Slot::Archive(stamp) => [true, false, true]
@@ -424,35 +578,18 @@ impl Reader {
             Slot::Current => vec![CURRENT.to_string()],
         };
         for name in names {
-            let fd = match fs::openat(
+            match fs::openat(
                 &self.dir,
                 &name,
                 OFlags::RDONLY | OFlags::CLOEXEC,
                 Mode::empty(),
             ) {
-                Ok(fd) => fd,
+                Ok(fd) => return Ok(Some((fd, format!("{}/{name}", self.name)))),
                 Err(Errno::NOENT) => continue, // renamed or deleted since the listing
                 Err(e) => return Err(e).context(|| format!("{}/{name}", self.name)),
-            };
-            if is_compressed(fd.as_fd()) {
-                self.notices.push(Notice::Skipped {
-                    file: format!("{}/{name}", self.name),
-                });
-                self.left = Some(slot);
-                return Ok(false);
             }
-            let st = fs::fstat(&fd).context(|| format!("{}/{name}", self.name))?;
-            self.open = Some(Open {
-                slot,
-                fd,
-                ino: (st.st_dev, st.st_ino),
-                returned: false,
-            });
-            self.start = 0;
-            self.end = 0;
-            return Ok(true);
         }
-        Ok(false)
+        Ok(None)
     }
 
     /// On resuming inside a file: if the first file left starts after the
@@ -491,6 +628,58 @@ impl Reader {
             Slot::Previous => format!("{}/{PREVIOUS}", self.name),
             Slot::Current => format!("{}/{CURRENT}", self.name),
         }
+    }
+}
+
+/// Hands `each` the lines of a file (without their LF) and their offsets,
+/// the last first, reading the file backwards in blocks, until `each`
+/// breaks. `whole`: the file is finished and a last line without LF is a
+/// line; otherwise that line is still being written, and left out.
+fn lines_backwards<T>(
+    file: BorrowedFd<'_>,
+    whole: bool,
+    mut each: impl FnMut(&[u8], u64) -> ControlFlow<T>,
+) -> std::io::Result<ControlFlow<T>> {
+    const BLOCK: u64 = 256 * 1024;
+    let size = fs::fstat(file)?.st_size as u64;
+    // The file from `lo` up to the end of the lines not yet handed out.
+    let mut buf: Vec<u8> = Vec::new();
+    let mut lo = size;
+    let mut last = true;
+    loop {
+        let end = match buf.last() {
+            Some(b'\n') => buf.len() - 1,
+            _ => buf.len(),
+        };
+        let start = match memchr::memrchr(b'\n', &buf[..end]) {
+            Some(at) => at + 1,
+            None if lo == 0 => {
+                if buf.is_empty() {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                0
+            }
+            None => {
+                let from = lo.saturating_sub(BLOCK);
+                let mut block = vec![0u8; (lo - from) as usize];
+                if logdir::read_exact_at(file, &mut block, from)? < block.len() {
+                    return Ok(ControlFlow::Continue(())); // cut short meanwhile
+                }
+                block.extend_from_slice(&buf);
+                buf = block;
+                lo = from;
+                continue;
+            }
+        };
+        let partial = last && !whole && end == buf.len();
+        last = false;
+        if !partial && let ControlFlow::Break(found) = each(&buf[start..end], lo + start as u64) {
+            return Ok(ControlFlow::Break(found));
+        }
+        if start == 0 {
+            return Ok(ControlFlow::Continue(()));
+        }
+        buf.truncate(start);
     }
 }
 
@@ -792,6 +981,90 @@ mod tests {
         let mut r = Reader::open(&d.0).unwrap();
         assert_eq!(read_all(&mut r), ["c4"]);
         assert!(matches!(r.take_notices()[..], [Notice::Skipped { .. }]));
+    }
+
+    fn last(r: &mut Reader, n: u64, since: Option<u64>, until: Option<u64>) -> Vec<String> {
+        r.seek_last(n, since.map(stamp), until.map(stamp), |_| true)
+            .unwrap();
+        read_all(r)
+    }
+
+    #[test]
+    fn seek_last_reads_only_the_last_files_needed() {
+        let d = dir("last");
+        // Reading this "archive" fails: it must not be read.
+        stdfs::create_dir(d.0.join(archive(1))).unwrap();
+        write(&d, &archive(6), &lines(&[2, 3, 4, 5], "a"));
+        write(&d, &archive(9), &lines(&[7, 8], "b"));
+        write(&d, "current", &lines(&[10, 11], "c"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(last(&mut r, 1, None, None), ["c11"]);
+        assert_eq!(last(&mut r, 3, None, None), ["b8", "c10", "c11"]);
+        assert_eq!(
+            last(&mut r, 5, None, None),
+            ["a5", "b7", "b8", "c10", "c11"]
+        );
+        assert!(last(&mut r, 0, None, None).is_empty());
+        // The window: lines past `until` follow (the caller stops there).
+        assert_eq!(last(&mut r, 2, None, Some(8)), ["b7", "b8", "c10", "c11"]);
+        assert_eq!(last(&mut r, 2, None, Some(9)), ["b7", "b8", "c10", "c11"]);
+        assert_eq!(last(&mut r, 9, Some(5), Some(8))[..3], ["a5", "b7", "b8"]);
+        assert_eq!(last(&mut r, 9, Some(6), None), ["b7", "b8", "c10", "c11"]);
+        assert!(r.next_line().is_ok());
+        // Only the lines `keep` takes count.
+        r.seek_last(2, None, None, |l| {
+            l.text.ends_with(b"5") || l.text.ends_with(b"7")
+        })
+        .unwrap();
+        assert_eq!(read_all(&mut r), ["a5", "b7", "b8", "c10", "c11"]);
+        // Asking for everything reaches the unreadable one.
+        assert!(r.seek_last(100, None, None, |_| true).is_err());
+    }
+
+    #[test]
+    fn seek_last_skips_a_line_being_written_and_places_unstamped_lines() {
+        let d = dir("last-partial");
+        let body = format!(
+            "{}unstamped after 1\n{}{} half",
+            lines(&[1], "a"),
+            lines(&[2], "a"),
+            stamp(3)
+        );
+        write(&d, "current", &body);
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(last(&mut r, 1, None, None), ["a2"]);
+        assert_eq!(
+            last(&mut r, 2, None, None),
+            ["a1", "unstamped after 1", "a2"]
+        );
+        // An unstamped line after a line past `until` is past it too.
+        assert_eq!(
+            last(&mut r, 1, None, Some(1))[..2],
+            ["a1", "unstamped after 1"]
+        );
+        assert_eq!(
+            last(&mut r, 2, None, Some(1))[..2],
+            ["a1", "unstamped after 1"]
+        );
+    }
+
+    #[test]
+    fn seek_last_finds_lines_longer_than_its_blocks() {
+        let d = dir("last-long");
+        let long = "x".repeat(700_000);
+        let body = format!(
+            "{}{} {long}\n{}",
+            lines(&[1], "a"),
+            stamp(2),
+            lines(&[3], "c")
+        );
+        write(&d, &archive(4), &body);
+        let mut r = Reader::open(&d.0).unwrap();
+        let got = last(&mut r, 2, None, None);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[0], long);
+        assert_eq!(got[1], "c3");
+        assert_eq!(last(&mut r, 3, None, None)[0], "a1");
     }
 
     use std::io::Write;

@@ -76,7 +76,9 @@ impl Facility {
 }
 
 impl Severity {
+    pub const EMERG: Severity = Severity(0);
     pub const NOTICE: Severity = Severity(5);
+    pub const INFO: Severity = Severity(6);
 
     pub fn new(code: u8) -> Option<Severity> {
         (code < 8).then_some(Severity(code))
@@ -245,18 +247,13 @@ impl Record {
 
     /// Parses a line (without its LF) written by `write`.
     pub fn parse(line: &[u8]) -> Result<Record, ParseError> {
-        let (head, trailer) = match memchr::memchr(b'\t', line) {
-            Some(i) => (&line[..i], Some(&line[i + 1..])),
-            None => (line, None),
-        };
-        let space = memchr::memchr(b' ', head).ok_or(ParseError("no priority"))?;
-        let priority = std::str::from_utf8(&head[..space])
-            .ok()
-            .and_then(Priority::parse)
-            .ok_or(ParseError("bad priority"))?;
-        let rest = &head[space + 1..];
-        let colon = memchr::memmem::find(rest, b": ").ok_or(ParseError("no tag"))?;
-        let (tag, message) = (&rest[..colon], &rest[colon + 2..]);
+        let RecordView {
+            priority,
+            tag,
+            message,
+            fields: trailer,
+            ..
+        } = RecordView::parse(line)?;
         let (app, procid) = match tag.iter().position(|&b| b == b'[') {
             Some(open) if tag.last() == Some(&b']') => {
                 (&tag[..open], &tag[open + 1..tag.len() - 1])
@@ -290,6 +287,80 @@ impl Record {
         }
         Ok(record)
     }
+}
+
+/// A reader line cut into its parts, nothing unescaped or copied: enough
+/// to filter and show many lines fast. Lines that are not reader lines
+/// (plain service output) fail here as in `Record::parse`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordView<'a> {
+    pub priority: Priority,
+    /// The line before its fields: `facility.severity tag: message`.
+    pub head: &'a [u8],
+    /// `app[procid]`, escaped.
+    pub tag: &'a [u8],
+    /// The message, escaped.
+    pub message: &'a [u8],
+    /// What follows the TAB, escaped fields separated by spaces.
+    pub fields: Option<&'a [u8]>,
+}
+
+impl<'a> RecordView<'a> {
+    pub fn parse(line: &'a [u8]) -> Result<RecordView<'a>, ParseError> {
+        let (head, fields) = match memchr::memchr(b'\t', line) {
+            Some(i) => (&line[..i], Some(&line[i + 1..])),
+            None => (line, None),
+        };
+        let space = memchr::memchr(b' ', head).ok_or(ParseError("no priority"))?;
+        let priority = std::str::from_utf8(&head[..space])
+            .ok()
+            .and_then(Priority::parse)
+            .ok_or(ParseError("bad priority"))?;
+        let rest = &head[space + 1..];
+        let colon = memchr::memmem::find(rest, b": ").ok_or(ParseError("no tag"))?;
+        Ok(RecordView {
+            priority,
+            head,
+            tag: &rest[..colon],
+            message: &rest[colon + 2..],
+            fields,
+        })
+    }
+}
+
+/// Undoes, for people to read, the escapes that only the line format
+/// needs: `\\`, `\t`, and `\xHH` of printable ASCII (a space or `:` in a
+/// tag or value). The escapes of what must never reach a terminal raw
+/// (`\n`, `\r`, `\0`, other `\xHH`: control bytes, invalid UTF-8) stay as
+/// written. Other bytes are copied as they are: a line from elsewhere may
+/// hold anything, so the caller still makes the result safe to show.
+pub fn unescape_for_display(text: &[u8], out: &mut Vec<u8>) {
+    let printable = |d: &[u8]| {
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|d| u8::from_str_radix(d, 16).ok())
+            .filter(|b| (0x20..0x7f).contains(b))
+    };
+    let mut i = 0;
+    while let Some(at) = memchr::memchr(b'\\', &text[i..]) {
+        out.extend_from_slice(&text[i..i + at]);
+        i += at;
+        let (shown, used) = match text.get(i + 1) {
+            Some(b'\\') => (Some(b'\\'), 2),
+            Some(b't') => (Some(b'\t'), 2),
+            Some(b'x') => match text.get(i + 2..i + 4).and_then(printable) {
+                Some(b) => (Some(b), 4),
+                None => (None, 1),
+            },
+            _ => (None, 1),
+        };
+        match shown {
+            Some(b) => out.push(b),
+            None => out.push(b'\\'),
+        }
+        i += used;
+    }
+    out.extend_from_slice(&text[i..]);
 }
 
 /// Where escaped text goes, which decides what else must be escaped.
@@ -350,7 +421,8 @@ fn escape_char(c: char, context: Context, out: &mut Vec<u8>) {
     }
 }
 
-fn hex(b: u8, out: &mut Vec<u8>) {
+/// Appends `\xHH`.
+pub(crate) fn hex(b: u8, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.extend_from_slice(&[
         b'\\',

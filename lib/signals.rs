@@ -7,6 +7,9 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
+/// The signals that stop a program cleanly.
+pub const STOP: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
+
 pub struct Signals {
     fd: OwnedFd,
 }

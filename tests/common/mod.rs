@@ -90,6 +90,38 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
     }
 }
 
+/// What a program run to its end through pipes gave.
+pub struct Ran {
+    pub code: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+/// Runs `program` to its end with `input` on its standard input (fed from
+/// a thread, so that a large input cannot block against its output).
+pub fn run_piped(program: &str, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Ran {
+    let mut child = Command::new(program)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    Ran {
+        code: out.status.code().unwrap_or(-1),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
 /// Plays a supervisor: owns both ends of the pipe into the logger, so
 /// nothing in it is lost when the logger dies, and restarts the logger.
 pub struct Supervised {
@@ -380,23 +412,8 @@ pub mod receivers;
 
 /// Runs `program` over `input` to EOF; its exit code and stderr.
 pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> (i32, String) {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let out = child.wait_with_output().expect("wait");
-    feeder.join().expect("feeder");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let ran = run_piped(program, args, &[], input);
+    (ran.code, ran.stderr)
 }
 
 /// Writes `lines` into the log directory `dir` with cyclog (`args` first),

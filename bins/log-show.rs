@@ -1,0 +1,210 @@
+//! log-show: read, merge, filter and follow log directories, as journalctl
+//! does the journal.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::exit;
+use std::time::{Duration, UNIX_EPOCH};
+
+use rill::cli::{self, EXIT_TEMPORARY};
+use rill::display::{Layout, Stamps};
+use rill::filter::{Filter, Grep, Severities};
+use rill::pager::Pager;
+use rill::show::{Output, Show};
+use rill::signals::{self, Signals};
+use rill::stamp::Stamp;
+use rill::wallclock::{self, Convention, TimeWriter, Zone};
+
+const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
+[-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
+[--tai-plus-10] [--no-pager] DIR...|-";
+
+/// Which lines of the window `-n` asks for.
+#[derive(Clone, Copy, Default)]
+enum Lines {
+    /// No `-n`: all, or the last 10 before following (as journalctl).
+    #[default]
+    Unsaid,
+    All,
+    Last(u64),
+}
+
+#[derive(Default)]
+struct Args {
+    follow: bool,
+    lines: Lines,
+    since: Option<String>,
+    until: Option<String>,
+    severities: Option<Severities>,
+    grep: Option<String>,
+    case_sensitive: Option<bool>,
+    verbose: bool,
+    utc: bool,
+    raw: bool,
+    daemontools: bool,
+    no_pager: bool,
+    stdin: bool,
+    dirs: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut args = Args::default();
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let option = match &arg {
+            Long(name) => format!("--{name}"),
+            Short(c) => format!("-{c}"),
+            Value(_) => String::new(),
+        };
+        match arg {
+            Short('f') | Long("follow") => args.follow = true,
+            Short('n') | Long("lines") => args.lines = lines_value(&mut parser, &option)?,
+            Short('S') | Long("since") => {
+                args.since = Some(cli::option_text(&mut parser, &option)?)
+            }
+            Short('U') | Long("until") => {
+                args.until = Some(cli::option_text(&mut parser, &option)?)
+            }
+            Short('p') | Long("priority") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.severities =
+                    Some(Severities::parse(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Short('g') | Long("grep") => args.grep = Some(cli::option_text(&mut parser, &option)?),
+            Long("case-sensitive") => {
+                let value = parser
+                    .optional_value()
+                    .map(|v| v.to_string_lossy().into_owned());
+                args.case_sensitive = Some(match value.as_deref() {
+                    None | Some("yes" | "true" | "1") => true,
+                    Some("no" | "false" | "0") => false,
+                    Some(v) => return Err(format!("{option}: {v:?} is not yes or no")),
+                });
+            }
+            Short('o') | Long("output") => {
+                args.verbose = match cli::option_text(&mut parser, &option)?.as_str() {
+                    "short" => false,
+                    "verbose" => true,
+                    v => return Err(format!("{option}: {v:?} is not short or verbose")),
+                }
+            }
+            Long("utc") => args.utc = true,
+            Long("raw") => args.raw = true,
+            Long("tai-plus-10") => args.daemontools = true,
+            Long("no-pager") => args.no_pager = true,
+            Short('h') | Long("help") => {
+                println!("usage: {SYNOPSIS}");
+                exit(0);
+            }
+            Value(v) if v == "-" => args.stdin = true,
+            Value(dir) => args.dirs.push(PathBuf::from(dir)),
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    match (args.stdin, args.dirs.is_empty()) {
+        (true, false) => Err("- (standard input) cannot be merged with directories".into()),
+        (false, true) => Err("no log directory named (or - for standard input)".into()),
+        _ => Ok(args),
+    }
+}
+
+/// `-n`'s value: a number, `all`, or none (10, as journalctl).
+fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, String> {
+    let value = match parser.optional_value() {
+        Some(v) => Some(v),
+        None => {
+            let mut raw = parser.raw_args().map_err(|e| e.to_string())?;
+            let next_is_count = raw
+                .peek()
+                .and_then(|a| a.to_str())
+                .is_some_and(|a| a == "all" || a.parse::<u64>().is_ok());
+            if next_is_count { raw.next() } else { None }
+        }
+    };
+    match value.as_ref().map(|v| v.to_string_lossy()) {
+        None => Ok(Lines::Last(10)),
+        Some(v) if v == "all" => Ok(Lines::All),
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) => Ok(Lines::Last(n)),
+            Err(_) => Err(format!("{option}: {v:?} is not a number of lines")),
+        },
+    }
+}
+
+fn main() {
+    cli::set_program("log-show");
+    let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    let zone = if args.utc { Zone::Utc } else { Zone::Local };
+    let convention = if args.daemontools {
+        Convention::Daemontools
+    } else {
+        Convention::Tai
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let now = (now.as_secs() as i64, now.subsec_nanos());
+    let time = |option: &str, text: &Option<String>| -> Option<Stamp> {
+        let text = text.as_deref()?;
+        Some(
+            wallclock::parse_time(text, now, zone, convention)
+                .unwrap_or_else(|e| cli::usage(&format!("{option}: {e}"), SYNOPSIS)),
+        )
+    };
+    let (since, until) = (time("--since", &args.since), time("--until", &args.until));
+
+    let signals = Signals::block(&signals::STOP)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+
+    let terminal = std::io::stdout().is_terminal();
+    let stamps = if args.raw {
+        Stamps::Raw
+    } else {
+        Stamps::Time(TimeWriter::new(zone, convention))
+    };
+    let mut layout = Layout::new(stamps, Vec::new());
+    layout.verbose = args.verbose;
+    layout.escape_raw = terminal;
+    layout.colour = terminal
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
+    let filter = Filter {
+        severities: args.severities,
+        grep: args
+            .grep
+            .as_deref()
+            .map(|g| Grep::new(g, args.case_sensitive)),
+    };
+    let pager = (terminal && !args.no_pager && !args.follow)
+        .then(Pager::start)
+        .flatten();
+    let (pager, sink): (_, Box<dyn std::io::Write>) = match pager {
+        Some((pager, input)) => (Some(pager), Box::new(input)),
+        None => (None, Box::new(std::io::stdout())),
+    };
+
+    let mut show = Show::new(filter, layout, Output::new(sink), &signals);
+    show.since = since;
+    show.until = until;
+    show.last = match args.lines {
+        Lines::Last(n) => Some(n),
+        Lines::Unsaid if args.follow && since.is_none() => Some(10),
+        Lines::Unsaid | Lines::All => None,
+    };
+    let status = if args.stdin {
+        show.stdin()
+    } else {
+        // Following stops once the clock is past --until (a second's grace
+        // for lines still on their way to the disk).
+        let deadline = until.map(|u| {
+            let unix = convention.to_utc(u).unix.max(0) as u64;
+            UNIX_EPOCH + Duration::from_secs(unix + 1)
+        });
+        show.dirs(&args.dirs, args.follow, deadline)
+    };
+    if let Some(pager) = pager {
+        pager.wait();
+    }
+    exit(status);
+}

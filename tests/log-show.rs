@@ -1,0 +1,750 @@
+//! log-show over directories with known stamps, written directly and by
+//! cyclog, through real pipes, a terminal and signals.
+
+mod common;
+
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rustix::process::Signal;
+
+const LOG_SHOW: &str = env!("CARGO_BIN_EXE_log-show");
+const CYCLOG: &str = env!("CARGO_BIN_EXE_cyclog");
+const LONG: Duration = Duration::from_secs(60);
+
+/// 2026-11-21T00:53:10Z, as Unix time.
+const T: u64 = 1_795_222_390;
+
+/// The stamp of `T + secs` UTC, true TAI, as its label.
+fn label(secs: u64, nanos: u32) -> String {
+    format!("@{:016x}{:08x}", (1u64 << 62) + T + secs + 37, nanos)
+}
+
+/// `T + secs` as log-show shows it with --utc.
+fn utc(secs: u64, micros: u32) -> String {
+    let t = T + secs;
+    let (h, m, s) = ((t / 3600) % 24, (t / 60) % 60, t % 60);
+    format!("2026-11-21T{h:02}:{m:02}:{s:02}.{micros:06}Z")
+}
+
+/// A file of a log directory, its lines stamped `T + secs` (`None`: no stamp).
+fn write_file(dir: &Path, name: &str, lines: &[(Option<u64>, &str)]) {
+    fs::create_dir_all(dir).expect("log directory");
+    let body: String = lines
+        .iter()
+        .map(|(secs, text)| match secs {
+            Some(s) => format!("{} {text}\n", label(*s, 0)),
+            None => format!("{text}\n"),
+        })
+        .collect();
+    fs::write(dir.join(name), body).expect("write log file");
+}
+
+/// The name of an archive rotated at `T + secs`.
+fn archive(secs: u64) -> String {
+    format!("{}.s", label(secs, 0))
+}
+
+/// An archive that fails if anything opens it to read: it must never be.
+fn trap(dir: &Path, secs: u64) {
+    fs::create_dir_all(dir.join(archive(secs))).expect("trap");
+}
+
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+impl Run {
+    fn lines(&self) -> Vec<&str> {
+        self.out.lines().collect()
+    }
+
+    /// Each line without its time.
+    fn texts(&self) -> Vec<String> {
+        self.out.lines().map(text_of).collect()
+    }
+
+    /// Each line's last word.
+    fn last_words(&self) -> Vec<String> {
+        self.out
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap_or("").to_string())
+            .collect()
+    }
+}
+
+fn run_with(args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
+    let ran = run_piped(LOG_SHOW, args, env, input);
+    Run {
+        code: ran.code,
+        out: String::from_utf8(ran.stdout).expect("output is UTF-8"),
+        err: ran.stderr,
+    }
+}
+
+fn run(args: &[&str]) -> Run {
+    run_with(args, b"", &[("TZ", "UTC")])
+}
+
+fn arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+#[test]
+fn directories_merge_by_stamp_with_their_names() {
+    let s = Scratch::new("merge");
+    let (a, b) = (s.path("var/sshd"), s.path("var/cron"));
+    write_file(&a, &archive(3), &[(Some(0), "a0"), (Some(2), "a2")]);
+    write_file(
+        &a,
+        "current",
+        &[(Some(4), "a4"), (None, "a-unstamped"), (Some(6), "a6")],
+    );
+    write_file(&b, &archive(2), &[(Some(1), "b1"), (Some(2), "b2")]);
+    write_file(&b, "current", &[(Some(4), "b4"), (Some(5), "b5")]);
+    let r = run(&["--utc", arg(&a), arg(&b)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    let t = |secs| utc(secs, 0);
+    assert_eq!(
+        r.lines(),
+        [
+            format!("{} sshd a0", t(0)),
+            format!("{} cron b1", t(1)),
+            // Equal stamps: the directory named first, first.
+            format!("{} sshd a2", t(2)),
+            format!("{} cron b2", t(2)),
+            format!("{} sshd a4", t(4)),
+            "sshd a-unstamped".to_string(),
+            format!("{} cron b4", t(4)),
+            format!("{} cron b5", t(5)),
+            format!("{} sshd a6", t(6)),
+        ]
+    );
+    // One directory: no name. --raw: the lines as stored, one merged stream.
+    assert_eq!(run(&["--utc", arg(&b)]).lines()[0], format!("{} b1", t(1)));
+    let raw = run(&["--raw", arg(&a), arg(&b)]);
+    assert_eq!(
+        raw.lines()[..2],
+        [format!("{} a0", label(0, 0)), format!("{} b1", label(1, 0))]
+    );
+    assert_eq!(raw.lines()[5], "a-unstamped");
+}
+
+#[test]
+fn since_and_until_are_inclusive_and_read_only_what_they_need() {
+    let s = Scratch::new("window");
+    let d = s.path("log");
+    // Opening either trap fails: the window must skip them by their names.
+    trap(&d, 10);
+    write_file(
+        &d,
+        &archive(20),
+        &[(Some(11), "l11"), (Some(12), "l12"), (Some(13), "l13")],
+    );
+    write_file(&d, &archive(30), &[(Some(21), "l21"), (Some(22), "l22")]);
+    trap(&d, 40);
+    write_file(&d, "current", &[(Some(41), "l41")]);
+    let texts = Run::last_words;
+    let since = utc(12, 0);
+    let until = utc(21, 0);
+    let r = run(&["--utc", "--since", &since, "--until", &until, arg(&d)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(texts(&r), ["l12", "l13", "l21"]);
+    // An offset, a fraction, and the stamp itself name the same instants.
+    let r = run(&[
+        "--since",
+        "2026-11-21 01:53:31.000+01:00",
+        "--until",
+        &label(22, 0),
+        arg(&d),
+    ]);
+    assert_eq!(texts(&r), ["l21", "l22"]);
+    // Just after a line, and just before one.
+    let r = run(&["-S", &label(12, 1), "-U", &label(20, 999_999_999), arg(&d)]);
+    assert_eq!(texts(&r), ["l13"]);
+    // Ahead of every line: nothing read but current.
+    let r = run(&["--since", "+1h", arg(&d)]);
+    assert_eq!((r.code, r.lines().len()), (0, 0), "{}", r.err);
+    let r = run(&["--until", &label(41, 0), arg(&d)]);
+    assert_eq!(r.code, 111, "the traps are read when nothing is skipped");
+    assert!(r.err.contains(&archive(10)), "{}", r.err);
+}
+
+#[test]
+fn times_relative_to_now() {
+    let s = Scratch::new("relative");
+    let d = s.path("log");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let at = |ago: u64| format!("@{:016x}00000000", (1u64 << 62) + now - ago + 37);
+    let body = format!(
+        "{} three hours ago\n{} one hour ago\n{} a minute ago\n",
+        at(3 * 3600),
+        at(3600),
+        at(60)
+    );
+    fs::create_dir_all(&d).expect("dir");
+    fs::write(d.join("current"), body).expect("write");
+    let texts = |args: &[&str]| -> Vec<String> {
+        let mut all = args.to_vec();
+        all.push(arg(&d));
+        let r = run(&all);
+        assert_eq!(r.code, 0, "{}", r.err);
+        r.texts()
+    };
+    assert_eq!(texts(&["--since", "2h"]), ["one hour ago", "a minute ago"]);
+    assert_eq!(
+        texts(&["-S", "90min ago", "-U", "-30min"]),
+        ["one hour ago"]
+    );
+    assert_eq!(texts(&["--until", "2h ago"]), ["three hours ago"]);
+    assert_eq!(texts(&["--until", "tomorrow"]).len(), 3);
+    assert!(texts(&["--since", "+1h"]).is_empty());
+    assert_eq!(texts(&["--since", "yesterday"]).len(), 3);
+}
+
+#[test]
+fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
+    let s = Scratch::new("priority");
+    let d = s.path("log");
+    write_file(
+        &d,
+        "current",
+        &[
+            (Some(1), "kern.emerg kernel: on fire"),
+            (Some(2), "daemon.err sshd[7]: bad key"),
+            (Some(3), "local3.warning app[1]: disk 91% full\thost=web1"),
+            (Some(4), "user.notice app: started"),
+            (Some(5), "plain service output"),
+            (Some(6), "user.debug app: chatter"),
+        ],
+    );
+    let count = |p: &str| -> Vec<String> {
+        let r = run(&["--utc", "-p", p, arg(&d)]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        r.texts()
+    };
+    assert_eq!(
+        count("err"),
+        ["kern.emerg kernel: on fire", "daemon.err sshd[7]: bad key"]
+    );
+    assert_eq!(count("3"), count("err"));
+    assert_eq!(count("0..3"), count("err"));
+    assert_eq!(count("warning..emerg").len(), 3);
+    assert_eq!(
+        count("notice..warning"),
+        [
+            "local3.warning app[1]: disk 91% full",
+            "user.notice app: started"
+        ]
+    );
+    assert_eq!(
+        count("info").last().map(String::as_str),
+        Some("plain service output")
+    );
+    assert_eq!(count("debug").len(), 6);
+    let r = run(&["-p", "loud", arg(&d)]);
+    assert_eq!(r.code, 100);
+    assert!(r.err.contains("not a priority"), "{}", r.err);
+    // Fields show with -o verbose; --grep finds text anywhere in the line.
+    let r = run(&["-o", "verbose", "--grep", "host=web1", arg(&d)]);
+    assert_eq!(r.lines().len(), 2, "{}", r.out);
+    assert_eq!(r.lines()[1], "    host=web1");
+    assert_eq!(run(&["-g", "BAD", arg(&d)]).lines().len(), 0);
+    assert_eq!(run(&["-g", "bad", arg(&d)]).lines().len(), 1);
+}
+
+#[test]
+fn last_lines_read_only_the_newest_files() {
+    let s = Scratch::new("last");
+    let (a, b) = (s.path("a"), s.path("b"));
+    trap(&a, 1);
+    write_file(
+        &a,
+        &archive(10),
+        &[(Some(2), "a2"), (Some(4), "a4"), (Some(6), "a6")],
+    );
+    write_file(&a, "current", &[(Some(11), "a11"), (Some(13), "a13")]);
+    write_file(
+        &b,
+        "current",
+        &[(Some(3), "daemon.err x: b3"), (Some(12), "b12")],
+    );
+    let texts = |args: &[&str]| -> Vec<String> {
+        let r = run(args);
+        assert_eq!(r.code, 0, "{}", r.err);
+        r.last_words()
+    };
+    assert_eq!(texts(&["-n", "3", arg(&a), arg(&b)]), ["a11", "b12", "a13"]);
+    assert_eq!(
+        texts(&["-n4", arg(&a), arg(&b)]),
+        ["a6", "a11", "b12", "a13"]
+    );
+    assert_eq!(texts(&["-n", "2", "-p", "err", arg(&b)]), ["b3"]);
+    assert_eq!(
+        texts(&["-n", "2", "--until", &label(12, 0), arg(&a), arg(&b)]),
+        ["a11", "b12"]
+    );
+    assert!(texts(&["-n", "0", arg(&a)]).is_empty());
+    // `-n` with nothing after it: 10, as journalctl.
+    assert_eq!(texts(&["--lines", arg(&b)]).len(), 2);
+    let r = run(&["-n", "all", arg(&a)]);
+    assert_eq!(r.code, 111, "all of it reaches the trap");
+}
+
+/// A running log-show whose output is collected as it comes.
+struct Follower {
+    child: Child,
+    out: Arc<Mutex<Vec<u8>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follower {
+    fn start(args: &[&str]) -> Follower {
+        let mut child = Command::new(LOG_SHOW)
+            .args(args)
+            .env("TZ", "UTC")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn log-show");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&out);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
+            }
+        });
+        let pid = child.id();
+        assert!(
+            wait_until(LONG, || blocks_term(pid)),
+            "log-show never started"
+        );
+        Follower {
+            child,
+            out,
+            reader: Some(reader),
+        }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let out = self.out.lock().expect("lock");
+        String::from_utf8_lossy(&out)
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+
+    /// Waits until `count` lines were shown.
+    fn wait_for(&self, count: usize) {
+        assert!(
+            wait_until(LONG, || self.lines().len() >= count),
+            "{} lines shown, {count} expected; last {:?}",
+            self.lines().len(),
+            self.lines().iter().rev().take(3).collect::<Vec<_>>()
+        );
+    }
+
+    /// Stops it with `signal`: its exit code, stderr, and all it showed.
+    fn stop(mut self, signal: Signal) -> (i32, String, Vec<String>) {
+        common::signal(&self.child, signal);
+        let status = wait_child(&mut self.child, LONG);
+        if let Some(reader) = self.reader.take() {
+            reader.join().expect("reader");
+        }
+        let mut err = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code().unwrap_or(-1), err, self.lines())
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn text_of(shown: &str) -> String {
+    shown.split_once(' ').map_or("", |x| x.1).to_string()
+}
+
+#[test]
+fn follow_goes_on_across_rotations_done_while_following() {
+    let s = Scratch::new("follow");
+    let dir = s.path("log");
+    let mut cyclog = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "4096", arg(&dir)],
+        s.path("cyclog.err"),
+    );
+    cyclog.start();
+    let old: Vec<String> = (0..30).map(|i| format!("old {i}")).collect();
+    cyclog.send(old.join("\n").as_bytes());
+    cyclog.send(b"\n");
+    let written =
+        || fs::read(dir.join("current")).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+    assert!(wait_until(LONG, || written() == 30));
+    // -f alone: the last 10 lines, then what comes.
+    let follower = Follower::start(&["-f", arg(&dir)]);
+    follower.wait_for(10);
+    let mut want: Vec<String> = old[20..].to_vec();
+    assert_eq!(
+        follower
+            .lines()
+            .iter()
+            .map(|l| text_of(l))
+            .collect::<Vec<_>>(),
+        want
+    );
+
+    // A rotation on demand, then many by size, all while following.
+    cyclog.send(b"before the alarm\n");
+    want.push("before the alarm".into());
+    follower.wait_for(want.len());
+    cyclog.signal(Signal::ALARM);
+    assert!(
+        wait_until(LONG, || !archives(&dir).is_empty()),
+        "no rotation"
+    );
+    for i in 0..400 {
+        let line = format!("new {i:04} {}", "y".repeat(i % 90));
+        cyclog.send(format!("{line}\n").as_bytes());
+        want.push(line);
+    }
+    follower.wait_for(want.len());
+    assert!(archives(&dir).len() > 5, "too few rotations to test");
+    let (code, err, shown) = follower.stop(Signal::TERM);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let want: Vec<Vec<u8>> = want.into_iter().map(String::into_bytes).collect();
+    let got: Vec<Vec<u8>> = shown.iter().map(|l| text_of(l).into_bytes()).collect();
+    assert_same_lines(&got, &want, "followed");
+    cyclog.close_input();
+    assert!(cyclog.wait(LONG).success(), "{}", cyclog.stderr_text());
+}
+
+#[test]
+fn following_two_directories_shows_each_line_once_in_its_order() {
+    let s = Scratch::new("follow2");
+    let (a, b) = (s.path("a"), s.path("b"));
+    let mut ca = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "4096", arg(&a)],
+        s.path("a.err"),
+    );
+    let mut cb = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "4096", arg(&b)],
+        s.path("b.err"),
+    );
+    ca.start();
+    cb.start();
+    // All of it: lines may come before log-show has started.
+    let follower = Follower::start(&["-f", "-n", "all", "--raw", arg(&a), arg(&b)]);
+    for i in 0..300 {
+        ca.send(format!("a {i}\n").as_bytes());
+        cb.send(format!("b {i}\n").as_bytes());
+    }
+    follower.wait_for(600);
+    let lines = follower.lines();
+    for tag in ["a", "b"] {
+        let mine: Vec<String> = lines
+            .iter()
+            .map(|l| text_of(l))
+            .filter(|t| t.starts_with(&format!("{tag} ")))
+            .collect();
+        let want: Vec<String> = (0..300).map(|i| format!("{tag} {i}")).collect();
+        assert_eq!(mine, want);
+    }
+    let (code, err, _) = follower.stop(Signal::INT);
+    assert_eq!((code, err.as_str()), (0, ""));
+}
+
+#[test]
+fn follow_until_ends_by_itself() {
+    let s = Scratch::new("follow-until");
+    let d = s.path("log");
+    write_file(&d, "current", &[(Some(1), "one")]);
+    let r = run(&["-f", "--until", "-1s", arg(&d)]);
+    assert_eq!((r.code, r.lines().len()), (0, 1), "{}", r.err);
+}
+
+#[test]
+fn stdin_lines_are_shown_like_s6_tai64nlocal_and_tai64nlocal() {
+    require("s6-tai64nlocal");
+    require("tai64nlocal");
+    let input = format!(
+        "{} first\nnot stamped\n{} daemon.err sshd[1]: second\n{} \n",
+        label(0, 123_456_789),
+        label(3600, 5000),
+        label(86400 * 40, 0),
+    );
+    let theirs = |program: &str, input: &str| -> Vec<String> {
+        let mut child = Command::new(program)
+            .env("TZ", "UTC")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        // 2026-11-21 00:53:10.123456789 text -> 2026-11-21T00:53:10.123456 text
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| match l.get(..26) {
+                Some(head) if l.as_bytes().get(10) == Some(&b' ') => {
+                    format!("{}{}", head.replacen(' ', "T", 1), &l[29..])
+                }
+                _ => l.to_string(),
+            })
+            .collect()
+    };
+    let ours = |args: &[&str], input: &str| -> Vec<String> {
+        let r = run_with(args, input.as_bytes(), &[("TZ", "UTC")]);
+        assert_eq!(r.code, 0, "{}", r.err);
+        r.lines()
+            .iter()
+            .map(|l| l.replacen("+00:00", "", 1))
+            .collect()
+    };
+    assert_eq!(ours(&["-"], &input), theirs("s6-tai64nlocal", &input));
+    // daemontools' convention, with its own stamps.
+    let daemontools = input
+        .lines()
+        .map(|l| match l.strip_prefix('@').and_then(|h| h.get(..16)) {
+            Some(secs) => {
+                let secs = u64::from_str_radix(secs, 16).expect("hex") - 27;
+                format!("@{secs:016x}{}\n", &l[17..])
+            }
+            None => format!("{l}\n"),
+        })
+        .collect::<String>();
+    assert_eq!(
+        ours(&["--tai-plus-10", "-"], &daemontools),
+        theirs("tai64nlocal", &daemontools)
+    );
+    // A window, and the last lines: unstamped lines go with the line before.
+    let shown = ours(
+        &[
+            "--utc",
+            "--since",
+            &utc(0, 0),
+            "--until",
+            &utc(3600, 0),
+            "-",
+        ],
+        &input,
+    );
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[1], "not stamped");
+    assert_eq!(ours(&["-n", "1", "-"], &input).len(), 1);
+    assert_eq!(ours(&["-n", "3", "-"], &input)[0], "not stamped");
+}
+
+#[test]
+fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
+    let s = Scratch::new("bad");
+    let good = s.path("good");
+    write_file(&good, "current", &[(Some(1), "still shown")]);
+    fs::write(s.path("file"), "not a directory").expect("file");
+    let missing = s.path("missing");
+    let r = run(&[arg(&missing), arg(&good), arg(&s.path("file"))]);
+    assert_eq!(r.code, 111);
+    assert_eq!(r.lines().len(), 1);
+    assert!(r.out.ends_with("still shown\n"), "{}", r.out);
+    assert!(
+        r.err
+            .contains(&format!("log-show: warning: {}: ", missing.display())),
+        "{}",
+        r.err
+    );
+    assert!(
+        r.err.contains(&format!("{}: ", s.path("file").display())),
+        "{}",
+        r.err
+    );
+    let r = run(&[arg(&missing)]);
+    assert_eq!((r.code, r.out.as_str()), (111, ""));
+    // A compressed archive is said, and skipped.
+    fs::write(good.join(archive(0)), b"\x1f\x8b\x08\x00binary").expect("gzip");
+    let r = run(&[arg(&good)]);
+    assert_eq!((r.code, r.lines().len()), (0, 1));
+    assert!(r.err.contains("compressed"), "{}", r.err);
+    for bad in [
+        &["--since", "soon", arg(&good)][..],
+        &["-n", "-3", arg(&good)],
+        &["-o", "json", arg(&good)],
+        &["-", arg(&good)],
+        &[],
+        &["--bogus", arg(&good)],
+    ] {
+        let r = run(bad);
+        assert_eq!(r.code, 100, "{bad:?}: {}", r.err);
+        assert!(r.err.contains("log-show: usage: "), "{}", r.err);
+    }
+}
+
+#[test]
+fn control_bytes_and_invalid_utf8_are_shown_escaped() {
+    let s = Scratch::new("escape");
+    let d = s.path("log");
+    let nasty = b"\x1b]0;owned\x07 \x1b[2J \xff\xfe caf\xc3\xa9 \r\x7f \xc2\x9b";
+    let mut body = format!("{} ", label(1, 0)).into_bytes();
+    body.extend_from_slice(nasty);
+    body.extend_from_slice(format!("\n{} user.err app: \\x1b[31m\\\\ x\n", label(2, 0)).as_bytes());
+    fs::create_dir_all(&d).expect("dir");
+    fs::write(d.join("current"), &body).expect("write");
+    let r = run(&["--utc", arg(&d)]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        r.lines(),
+        [
+            format!(
+                "{} \\x1b]0;owned\\x07 \\x1b[2J \\xff\\xfe café \\r\\x7f \\xc2\\x9b",
+                utc(1, 0)
+            ),
+            format!("{} user.err app: \\x1b[31m\\ x", utc(2, 0)),
+        ]
+    );
+    // --raw into a pipe gives the bytes as stored.
+    let out = Command::new(LOG_SHOW)
+        .args(["--raw", arg(&d)])
+        .output()
+        .expect("run");
+    assert_eq!(out.stdout, body);
+}
+
+/// A pseudo-terminal: (master, slave).
+fn pty() -> (OwnedFd, OwnedFd) {
+    let (mut master, mut slave) = (-1, -1);
+    // SAFETY: openpty writes two descriptors, which are then owned here.
+    let done = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(done, 0, "openpty");
+    // SAFETY: both are open descriptors nobody else owns.
+    unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) }
+}
+
+fn on_terminal(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let (master, slave) = pty();
+    let mut child = Command::new(LOG_SHOW)
+        .args(args)
+        .env("TZ", "UTC")
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(slave))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn log-show");
+    let mut master = fs::File::from(master);
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the last writer is gone.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        out
+    });
+    let status = wait_child(&mut child, LONG);
+    let out = reader.join().expect("reader");
+    (
+        status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out).into_owned(),
+    )
+}
+
+#[test]
+fn on_a_terminal_colours_and_a_pager_as_journalctl() {
+    let s = Scratch::new("tty");
+    let d = s.path("log");
+    write_file(
+        &d,
+        "current",
+        &[
+            (Some(1), "daemon.err sshd: bad \x1b[2J"),
+            (Some(2), "plain"),
+        ],
+    );
+    let (code, shown) = on_terminal(&["--no-pager", arg(&d)], &[]);
+    assert_eq!(code, 0);
+    assert!(
+        shown.contains("\x1b[31mdaemon.err sshd: bad \\x1b[2J\x1b[0m"),
+        "{shown:?}"
+    );
+    assert!(!shown.contains("\x1b[2J"), "{shown:?}");
+    let (_, plain) = on_terminal(&["--no-pager", arg(&d)], &[("NO_COLOR", "1")]);
+    assert!(!plain.contains('\x1b'), "{plain:?}");
+    assert!(plain.contains("daemon.err sshd: bad \\x1b[2J"), "{plain:?}");
+
+    // The pager gets the output, and LESS unless it is set.
+    let pager = s.path("pager");
+    fs::write(
+        &pager,
+        format!(
+            "#!/bin/sh\nprintf '%s|%s\\n' \"$LESS\" \"$1\" > {0}/less\ncat > {0}/paged\n",
+            s.root.display()
+        ),
+    )
+    .expect("pager script");
+    std::os::unix::fs::PermissionsExt::set_mode(
+        &mut fs::metadata(&pager).expect("stat").permissions(),
+        0o755,
+    );
+    fs::set_permissions(&pager, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let with_arg = format!("{} --an-arg", pager.display());
+    let (code, direct) = on_terminal(&[arg(&d)], &[("PAGER", &with_arg)]);
+    assert_eq!(code, 0);
+    assert!(direct.is_empty(), "{direct:?}");
+    assert_eq!(
+        fs::read_to_string(s.path("less")).expect("ran"),
+        "FRXMK|--an-arg\n"
+    );
+    let paged = fs::read_to_string(s.path("paged")).expect("paged");
+    assert!(paged.contains("\x1b[31mdaemon.err"), "{paged:?}");
+    let (_, _) = on_terminal(&[arg(&d)], &[("PAGER", &with_arg), ("LESS", "R")]);
+    assert_eq!(
+        fs::read_to_string(s.path("less")).expect("ran"),
+        "R|--an-arg\n"
+    );
+    // A pager that cannot start: written directly.
+    let (code, direct) = on_terminal(&[arg(&d)], &[("PAGER", "/nonexistent/pager")]);
+    assert_eq!(code, 0);
+    assert!(direct.contains("plain"), "{direct:?}");
+}
