@@ -295,17 +295,45 @@ pub fn archives(dir: &Path) -> Vec<String> {
 }
 
 /// Every line of a log directory, archives first, then `current`; fails on
-/// anything that is not a stamped line ending in LF.
+/// anything that is not a stamped line ending in LF. For a directory no
+/// writer is using.
 pub fn read_logdir(dir: &Path) -> Vec<LogLine> {
+    read_logdir_once(dir, false).expect("a log file vanished while the directory was read")
+}
+
+/// The same, while a writer may be rotating it and writing `current`: an
+/// archive renamed `.u` to `.s`, or `current` rotated, under the reader
+/// makes it start again; a last line still being written is left out.
+pub fn read_logdir_live(dir: &Path) -> Vec<LogLine> {
+    for _ in 0..100 {
+        if let Some(lines) = read_logdir_once(dir, true) {
+            return lines;
+        }
+    }
+    panic!("{}: could not read a consistent directory", dir.display());
+}
+
+fn read_logdir_once(dir: &Path, live: bool) -> Option<Vec<LogLine>> {
     let mut files = archives(dir);
     if dir.join("current").exists() {
         files.push("current".to_string());
     }
     let mut lines = Vec::new();
     for file in files {
-        let bytes = fs::read(dir.join(&file)).expect("read log file");
+        let mut bytes = match fs::read(dir.join(&file)) {
+            Ok(bytes) => bytes,
+            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(e) => panic!("{file}: {e}"),
+        };
         if bytes.is_empty() {
             continue;
+        }
+        if live && file == "current" && bytes.last() != Some(&b'\n') {
+            let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(keep);
+            if bytes.is_empty() {
+                continue;
+            }
         }
         assert_eq!(bytes.last(), Some(&b'\n'), "{file} does not end with LF");
         for line in bytes[..bytes.len() - 1].split(|&b| b == b'\n') {
@@ -331,7 +359,7 @@ pub fn read_logdir(dir: &Path) -> Vec<LogLine> {
             });
         }
     }
-    lines
+    Some(lines)
 }
 
 pub fn texts(lines: &[LogLine]) -> Vec<Vec<u8>> {
