@@ -6,7 +6,9 @@
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
 pub mod cli;
+pub mod collect;
 pub mod cursor;
+pub mod dgram;
 pub mod dirwriter;
 pub mod error;
 pub mod export;
@@ -24,6 +26,7 @@ pub mod logdir;
 pub mod logread;
 pub mod logset;
 pub mod outbuf;
+pub mod output;
 pub mod pieces;
 pub mod privilege;
 pub mod processor;
@@ -33,4 +36,5 @@ pub mod rfc5424;
 pub mod signals;
 pub mod stamp;
 pub mod syncer;
+pub mod syslog;
 pub mod tls;

@@ -213,27 +213,9 @@ impl Record {
 
     /// Appends the line, without its LF, to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.priority.facility.name().as_bytes());
-        out.push(b'.');
-        out.extend_from_slice(self.priority.severity.name().as_bytes());
-        out.push(b' ');
-        match self.app.as_slice() {
-            b"" => out.push(b'-'),
-            b"-" => hex(b'-', out), // a real app named `-`
-            app => escape(app, Context::Tag, out),
-        }
-        if !self.procid.is_empty() {
-            out.push(b'[');
-            escape(&self.procid, Context::Tag, out);
-            out.push(b']');
-        }
-        out.extend_from_slice(b": ");
-        escape(&self.message, Context::Message, out);
-        for (i, (key, value)) in self.fields.iter().enumerate() {
-            out.push(if i == 0 { b'\t' } else { b' ' });
-            out.extend_from_slice(key.as_bytes());
-            out.push(b'=');
-            escape(value, Context::Value, out);
+        let mut line = LineWriter::new(out, self.priority, &self.app, &self.procid, &self.message);
+        for (key, value) in &self.fields {
+            line.field(key, value);
         }
     }
 
@@ -289,6 +271,60 @@ impl Record {
             }
         }
         Ok(record)
+    }
+}
+
+/// Writes a line from borrowed parts, exactly as `Record::write` does: for
+/// a reader that has the parts of a message at hand and must not allocate
+/// a `Record` for each one.
+pub struct LineWriter<'o> {
+    out: &'o mut Vec<u8>,
+    fields: usize,
+}
+
+impl<'o> LineWriter<'o> {
+    /// Appends the priority, the tag and the message to `out`.
+    pub fn new(
+        out: &'o mut Vec<u8>,
+        priority: Priority,
+        app: &[u8],
+        procid: &[u8],
+        message: &[u8],
+    ) -> LineWriter<'o> {
+        out.extend_from_slice(priority.facility.name().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(priority.severity.name().as_bytes());
+        out.push(b' ');
+        match app {
+            b"" => out.push(b'-'),
+            b"-" => hex(b'-', out), // a real app named `-`
+            app => escape(app, Context::Tag, out),
+        }
+        if !procid.is_empty() {
+            out.push(b'[');
+            escape(procid, Context::Tag, out);
+            out.push(b']');
+        }
+        out.extend_from_slice(b": ");
+        escape(message, Context::Message, out);
+        LineWriter { out, fields: 0 }
+    }
+
+    /// Appends a field. `key` must be one `Record::push_field` would keep
+    /// as it is (letters, digits, `_`, `-`, `.`).
+    pub fn field(&mut self, key: &str, value: &[u8]) {
+        debug_assert!(
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)),
+            "bad key {key:?}"
+        );
+        self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
+        self.fields += 1;
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'=');
+        escape(value, Context::Value, self.out);
     }
 }
 
