@@ -31,6 +31,9 @@ const MAX_PENDING: usize = 1 << 20;
 /// Output is written once this much waits, even while datagrams keep coming.
 const CHUNK: usize = 256 << 10;
 
+/// Lines wait at most this long for more to be written with them.
+const FLUSH_DELAY: Duration = Duration::from_millis(10);
+
 /// At a stop, at most this many bytes of datagrams still queued are taken.
 const MAX_DRAIN: usize = 4 << 20;
 
@@ -46,10 +49,21 @@ pub struct Settings {
     pub max_size: usize,
 }
 
+/// What to do with a socket next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Wait for datagrams with poll(2).
+    Poll,
+    /// It may have datagrams waiting: read it.
+    Read,
+    /// Read it again at this time.
+    Rest(Instant),
+}
+
 pub struct Collector {
     sockets: Vec<Socket>,
-    /// Which sockets may have datagrams waiting.
-    ready: Vec<bool>,
+    /// Which sockets to read, to poll, or to leave alone a while.
+    state: Vec<State>,
     batch: Batch,
     output: Output,
     shed_after: Option<Duration>,
@@ -57,6 +71,10 @@ pub struct Collector {
     shed: Option<u64>,
     /// After a stop signal: how many bytes were taken since.
     stopping: Option<usize>,
+    /// The signalfd was readable at the last poll.
+    signalled: bool,
+    /// When the oldest line not yet handed to the output must go.
+    flush_due: Option<Instant>,
     pid: Vec<u8>,
 }
 
@@ -64,13 +82,15 @@ impl Collector {
     pub fn new(sockets: Vec<Socket>, output: Output, settings: Settings) -> Collector {
         let mut buf = [0u8; 20];
         Collector {
-            ready: vec![false; sockets.len()],
+            state: vec![State::Poll; sockets.len()],
             sockets,
             batch: Batch::new(settings.max_size),
             output,
             shed_after: settings.shed_after,
             shed: None,
             stopping: None,
+            signalled: false,
+            flush_due: None,
             pid: dgram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
@@ -80,26 +100,36 @@ impl Collector {
     pub fn run(&mut self, signals: &Signals) -> i32 {
         loop {
             let now = Instant::now();
-            if !signals.take().is_empty() {
+            if std::mem::take(&mut self.signalled) && !signals.take().is_empty() {
                 if self.stopping.is_some() {
                     return self.give_up("a second stop signal came");
                 }
                 // Take what is queued already (within reason), then stop.
                 self.stopping = Some(0);
-                self.ready.fill(true);
+                self.state.fill(State::Read);
             }
             self.update_shedding(now);
             let reading = self.shed.is_some() || self.output.pending() < MAX_PENDING;
             if reading {
                 self.read_ready();
             }
-            let more = reading && self.ready.contains(&true);
-            if self.output.pending() > 0
-                && (!more || self.output.pending() >= CHUNK)
-                && let Err(e) = self.output.flush(now)
-            {
-                cli::warn(&format!("standard output: {e}"));
-                return cli::EXIT_TEMPORARY;
+            let pending = self.output.pending();
+            if pending > 0 && self.flush_due.is_none() {
+                self.flush_due = Some(now + FLUSH_DELAY);
+            }
+            let more = reading && self.state.contains(&State::Read);
+            let due = self.stopping.is_some()
+                || pending >= CHUNK
+                || self.output.stuck_since().is_some()
+                || self.flush_due.is_some_and(|due| due <= now);
+            if pending > 0 && due {
+                if let Err(e) = self.output.flush(now) {
+                    cli::warn(&format!("standard output: {e}"));
+                    return cli::EXIT_TEMPORARY;
+                }
+                if self.output.pending() == 0 {
+                    self.flush_due = None;
+                }
             }
             if self.stopping.is_some() {
                 if !more && self.output.pending() == 0 {
@@ -143,7 +173,7 @@ impl Collector {
     /// Takes a batch from each socket that may have datagrams.
     fn read_ready(&mut self) {
         for i in 0..self.sockets.len() {
-            if !self.ready[i] {
+            if self.state[i] != State::Read {
                 continue;
             }
             if self.shed.is_none() && self.output.pending() >= MAX_PENDING {
@@ -152,13 +182,20 @@ impl Collector {
             let count = match self.batch.receive(&mut self.sockets[i]) {
                 Ok(count) => count,
                 Err(e) => {
-                    self.ready[i] = false;
+                    self.state[i] = State::Poll;
                     let text = format!("{}: receiving: {e}", self.sockets[i].name);
                     self.notice(ERR, &text, None);
                     continue;
                 }
             };
-            self.ready[i] = count == self.batch.capacity();
+            self.state[i] = match count {
+                _ if count == self.batch.capacity() => State::Read,
+                0 => State::Poll,
+                _ if !self.sockets[i].rest.is_zero() && self.stopping.is_none() => {
+                    State::Rest(Instant::now() + self.sockets[i].rest)
+                }
+                _ => State::Poll,
+            };
             match &mut self.shed {
                 Some(dropped) => *dropped += count as u64,
                 None => {
@@ -181,7 +218,7 @@ impl Collector {
             }
         }
         if self.stopping.is_some_and(|taken| taken >= MAX_DRAIN) {
-            self.ready.fill(false);
+            self.state.fill(State::Poll);
         }
     }
 
@@ -211,19 +248,31 @@ impl Collector {
             self.stopping.is_none() && (self.shed.is_some() || self.output.pending() < MAX_PENDING);
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
         fds.push(PollFd::new(signals, PollFlags::IN));
-        if self.output.pending() > 0 {
+        if self.output.stuck_since().is_some() {
             fds.push(PollFd::from_borrowed_fd(self.output.fd(), PollFlags::OUT));
         }
         let first_socket = fds.len();
+        let mut polled = Vec::with_capacity(self.sockets.len());
         if poll_sockets {
-            for socket in &self.sockets {
-                fds.push(PollFd::new(socket, PollFlags::IN));
+            for (i, socket) in self.sockets.iter().enumerate() {
+                if self.state[i] == State::Poll {
+                    fds.push(PollFd::new(socket, PollFlags::IN));
+                    polled.push(i);
+                }
             }
         }
-        let deadline = match (self.shed_after, self.output.stuck_since()) {
+        let shed_at = match (self.shed_after, self.output.stuck_since()) {
             (Some(limit), Some(since)) if self.shed.is_none() => Some(since + limit),
             _ => None,
         };
+        let flush_at = self
+            .flush_due
+            .filter(|_| self.output.stuck_since().is_none());
+        let rest_until = self.state.iter().filter_map(|s| match s {
+            State::Rest(until) if poll_sockets => Some(*until),
+            _ => None,
+        });
+        let deadline = shed_at.into_iter().chain(flush_at).chain(rest_until).min();
         let timeout = deadline.map(|d| {
             let t = d.saturating_duration_since(now);
             rustix::time::Timespec {
@@ -235,9 +284,16 @@ impl Collector {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
         }
-        if poll_sockets {
-            for (ready, fd) in self.ready.iter_mut().zip(&fds[first_socket..]) {
-                *ready |= !fd.revents().is_empty();
+        self.signalled = !fds[0].revents().is_empty();
+        for (&i, fd) in polled.iter().zip(&fds[first_socket..]) {
+            if !fd.revents().is_empty() {
+                self.state[i] = State::Read;
+            }
+        }
+        let now = Instant::now();
+        for state in &mut self.state {
+            if matches!(state, State::Rest(until) if *until <= now) {
+                *state = State::Read;
             }
         }
     }
