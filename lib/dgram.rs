@@ -224,8 +224,6 @@ impl Socket {
                 if sockopt::set_socket_recv_buffer_size_force(&socket.fd, UDP_RCVBUF).is_err() {
                     let _ = sockopt::set_socket_recv_buffer_size(&socket.fd, UDP_RCVBUF);
                 }
-                set_int(&socket.fd, libc::SO_RXQ_OVFL, 1)
-                    .map_err(|e| format!("{}: SO_RXQ_OVFL: {e}", socket.name))?;
                 socket.drops = kernel_drops(&socket.fd).unwrap_or(0);
                 let quarter = socket.receive_buffer().unwrap_or(0) as u64 / 4;
                 let rest = Duration::from_nanos(quarter * 1_000_000_000 / REST_RATE);
@@ -245,14 +243,17 @@ impl Socket {
     }
 
     /// Datagrams the kernel dropped (its receive buffer was full) since
-    /// the last call, as far as the datagrams received since tell.
+    /// the last call, as counted when the socket was last drained.
     pub fn take_lost(&mut self) -> u64 {
         std::mem::take(&mut self.lost)
     }
 
-    fn drops_seen(&mut self, counter: u32) {
-        self.lost += u64::from(counter.wrapping_sub(self.drops));
-        self.drops = counter;
+    /// Asks the kernel how many datagrams it dropped since the last time.
+    fn count_drops(&mut self) {
+        if let Some(counter) = kernel_drops(&self.fd) {
+            self.lost += u64::from(counter.wrapping_sub(self.drops));
+            self.drops = counter;
+        }
     }
 }
 
@@ -278,26 +279,7 @@ fn is_listening(path: &Path) -> bool {
     net::connect(&probe, &addr).is_ok()
 }
 
-fn set_int(fd: &OwnedFd, option: libc::c_int, value: libc::c_int) -> io::Result<()> {
-    // SAFETY: a plain int option, passed by pointer with its size.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&value as *const libc::c_int).cast(),
-            size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
-}
-
-/// The kernel's drop count for a socket (SO_MEMINFO), as SO_RXQ_OVFL
-/// reports it: the baseline for what we report as lost.
+/// The kernel's count of datagrams it dropped on a socket (SO_MEMINFO).
 fn kernel_drops(fd: &OwnedFd) -> Option<u32> {
     let mut info = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
     let mut len = size_of::<[u32; libc::SK_MEMINFO_DROPS as usize + 1]>() as libc::socklen_t;
@@ -507,9 +489,11 @@ impl Batch {
             }
         }
         for i in 0..self.count {
-            if let Some(counter) = self.take_control(i) {
-                socket.drops_seen(counter);
-            }
+            self.close_passed_fds(i);
+        }
+        if self.udp && self.count < n {
+            // Drained: the time to see whether the kernel dropped any.
+            socket.count_drops();
         }
         Ok(self.count)
     }
@@ -542,26 +526,18 @@ impl Batch {
         }
     }
 
-    /// Closes descriptors a sender passed; returns the SO_RXQ_OVFL counter.
-    fn take_control(&self, i: usize) -> Option<u32> {
-        let mut counter = None;
+    /// Closes the descriptors a sender passed with the `i`th datagram.
+    fn close_passed_fds(&self, i: usize) {
         for (kind, data) in self.cmsgs(i) {
-            match kind {
-                libc::SCM_RIGHTS => {
-                    for fd in data.chunks_exact(4) {
-                        let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
-                        // SAFETY: the kernel just installed this descriptor
-                        // for us; nothing else refers to it.
-                        unsafe { libc::close(fd) };
-                    }
+            if kind == libc::SCM_RIGHTS {
+                for fd in data.chunks_exact(4) {
+                    let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+                    // SAFETY: the kernel just installed this descriptor for
+                    // us; nothing else refers to it.
+                    unsafe { libc::close(fd) };
                 }
-                libc::SO_RXQ_OVFL if data.len() >= 4 => {
-                    counter = Some(u32::from_ne_bytes([data[0], data[1], data[2], data[3]]));
-                }
-                _ => {}
             }
         }
-        counter
     }
 
     fn credentials(&self, i: usize) -> Option<Credentials> {

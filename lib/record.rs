@@ -630,10 +630,10 @@ mod tests {
             // Mostly plain bytes, with an edge byte or two anywhere.
             for (i, b) in word.iter_mut().enumerate() {
                 let pick = (x >> (i * 8)) as u8;
-                if pick % 4 == 0 {
-                    *b = edges[usize::from(pick / 4) % edges.len()];
-                } else if pick % 4 == 1 {
-                    *b = 0x20 + pick % 0x5f;
+                match pick % 4 {
+                    0 => *b = edges[usize::from(pick / 4) % edges.len()],
+                    1 => *b = 0x20 + pick % 0x5f,
+                    _ => {}
                 }
             }
             let all = word.iter().all(|&b| is_plain(b, Context::Message));
