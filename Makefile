@@ -10,13 +10,14 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 CARGO ?= cargo
 
-PROGRAMS := cyclog klog-read follow-log-directories export-to-remote
+PROGRAMS := cyclog klog-read follow-log-directories export-to-remote syslog-read
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
 PEERS := multilog:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
-	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl
+	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
+	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps
 # Packages with nothing to check by command (syslog-ng-core's libraries).
 EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
@@ -90,6 +91,7 @@ uninstall:
 bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/export.sh
+	tests/bench/syslog-read.sh
 
 # The whole pipeline under a real supervisor, in the foreground, no root.
 run: all

@@ -132,7 +132,8 @@ fn main() {
     let sockets = open_sockets(&args);
     for socket in &sockets {
         let buffer = match socket.receive_buffer() {
-            Some(size) if socket.is_udp() => format!(" (receive buffer {} KiB)", size >> 10),
+            // The kernel reports twice what was set, for its overhead.
+            Some(size) if socket.is_udp() => format!(" (receive buffer {} KiB)", size >> 11),
             _ => String::new(),
         };
         cli::info(&format!("receiving on {}{buffer}", socket.name));

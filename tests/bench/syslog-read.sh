@@ -5,6 +5,8 @@
 # loopback, into each reader in turn. Reports the median of RUNS runs of
 # each: the reader's CPU time (user + system, its own process), CPU per
 # message received, and messages lost (COUNT less the lines written).
+# "floor" (floor.c) only receives, as cheaply as the kernel allows, and
+# writes nothing: what no reader can spend less than.
 #
 # The readers write to OUT_DIR (tmpfs by default, so that the disk is not
 # what is measured). rsyslog runs with a private configuration and pid file
@@ -21,7 +23,7 @@ SYSLOG_READ=${SYSLOG_READ:-$top/target/release/syslog-read}
 if [ -z "${OUT_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT_DIR=/dev/shm/rill-bench-$$; else OUT_DIR=$BENCH_DIR/out; fi
 fi
-READERS="syslog-read socklog s6-socklog rsyslog"
+READERS="syslog-read socklog s6-socklog rsyslog floor"
 
 for c in socklog s6-socklog rsyslogd cc pgrep /usr/bin/time; do
 	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
@@ -30,8 +32,9 @@ done
 
 mkdir -p "$BENCH_DIR" "$OUT_DIR"
 trap 'rm -rf "$OUT_DIR"' EXIT
-flood=$BENCH_DIR/flood
+flood=$BENCH_DIR/flood floor=$BENCH_DIR/floor
 cc -O2 -o "$flood" "$top/tests/bench/flood.c"
+cc -O2 -o "$floor" "$top/tests/bench/floor.c"
 
 sock=$OUT_DIR/log.sock
 out=$OUT_DIR/out
@@ -73,6 +76,7 @@ run() {
 		socklog) set -- socklog unix "$sock" ;;
 		s6-socklog) set -- s6-socklog -x "$sock" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf unix)" -i "$OUT_DIR/rsyslog.pid" ;;
+		floor) set -- "$floor" unix "$sock" ;;
 		esac
 	else
 		case $reader in
@@ -80,6 +84,7 @@ run() {
 		socklog) set -- socklog inet 127.0.0.1 "$port" ;;
 		s6-socklog) set -- s6-socklog -i "127.0.0.1_$port" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf udp)" -i "$OUT_DIR/rsyslog.pid" ;;
+		floor) set -- "$floor" udp 127.0.0.1 "$port" ;;
 		esac
 	fi
 	# socklog would drop privileges to $UID/$GID if they were set.
@@ -105,7 +110,8 @@ run() {
 	done
 	kill -TERM "$(pgrep -P "$timer")"
 	wait "$timer" || :
-	n=$(wc -l < "$lines")
+	# floor says how many it received, once stopped.
+	if [ "$reader" = floor ]; then n=$(cat "$lines"); else n=$(wc -l < "$lines"); fi
 	cpu=$(tail -n 1 "$times" | awk '{ print $1 + $2 }')
 	echo "$reader $transport $cpu $((COUNT - n))" >> "$results"
 }
