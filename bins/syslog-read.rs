@@ -8,7 +8,7 @@ use std::time::Duration;
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
 use rill::collect::{Collector, Settings};
 use rill::dgram::{Socket, UdpAddr};
-use rill::output::Output;
+use rill::outbuf::Output;
 use rill::signals::{self, Signals};
 use rill::{listenfds, privilege};
 
@@ -121,13 +121,7 @@ fn main() {
     // A vanished reader shows as EPIPE on the write, not as a signal.
     // SAFETY: setting a disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-    let stop = [
-        signals::SIGTERM,
-        signals::SIGINT,
-        signals::SIGHUP,
-        signals::SIGQUIT,
-    ];
-    let signals = Signals::block(&stop)
+    let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let sockets = open_sockets(&args);
     for socket in &sockets {

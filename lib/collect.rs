@@ -20,16 +20,13 @@ use rustix::io::Errno;
 
 use crate::cli;
 use crate::dgram::{self, Batch, Datagram, Socket};
-use crate::output::Output;
+use crate::outbuf::{CHUNK, Flush, Output};
 use crate::record::{LineWriter, Priority};
 use crate::signals::Signals;
 use crate::syslog;
 
 /// Past this much waiting output, sockets are no longer read.
 const MAX_PENDING: usize = 1 << 20;
-
-/// Output is written once this much waits, even while datagrams keep coming.
-const CHUNK: usize = 256 << 10;
 
 /// Lines wait at most this long for more to be written with them.
 const FLUSH_DELAY: Duration = Duration::from_millis(10);
@@ -75,6 +72,8 @@ pub struct Collector {
     signalled: bool,
     /// When the oldest line not yet handed to the output must go.
     flush_due: Option<Instant>,
+    /// Since when the output has taken nothing, while lines wait.
+    stuck_since: Option<Instant>,
     pid: Vec<u8>,
 }
 
@@ -91,6 +90,7 @@ impl Collector {
             stopping: None,
             signalled: false,
             flush_due: None,
+            stuck_since: None,
             pid: dgram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
@@ -120,15 +120,24 @@ impl Collector {
             let more = reading && self.state.contains(&State::Read);
             let due = self.stopping.is_some()
                 || pending >= CHUNK
-                || self.output.stuck_since().is_some()
+                || self.stuck_since.is_some()
                 || self.flush_due.is_some_and(|due| due <= now);
             if pending > 0 && due {
-                if let Err(e) = self.output.flush(now) {
-                    cli::warn(&format!("standard output: {e}"));
-                    return cli::EXIT_TEMPORARY;
-                }
-                if self.output.pending() == 0 {
-                    self.flush_due = None;
+                match self.output.flush() {
+                    Ok(Flush::Done) => {
+                        self.flush_due = None;
+                        self.stuck_since = None;
+                    }
+                    Ok(Flush::Blocked) if self.output.pending() < pending => {
+                        self.stuck_since = None
+                    }
+                    Ok(Flush::Blocked) => {
+                        self.stuck_since.get_or_insert(now);
+                    }
+                    Err(e) => {
+                        cli::warn(&format!("standard output: {e}"));
+                        return cli::EXIT_TEMPORARY;
+                    }
                 }
             }
             if self.stopping.is_some() {
@@ -139,7 +148,7 @@ impl Collector {
                     return self.give_up("standard output is stuck");
                 }
             }
-            if more && self.output.stuck_since().is_none() {
+            if more && self.stuck_since.is_none() {
                 continue;
             }
             self.wait(signals, now);
@@ -147,7 +156,7 @@ impl Collector {
     }
 
     fn stuck_too_long(&self, now: Instant) -> bool {
-        match (self.shed_after, self.output.stuck_since()) {
+        match (self.shed_after, self.stuck_since) {
             (Some(limit), Some(since)) => now.duration_since(since) >= limit,
             _ => false,
         }
@@ -201,7 +210,7 @@ impl Collector {
                 None => {
                     for k in 0..count {
                         let datagram = self.batch.get(k);
-                        write_line(self.output.buffer(), &datagram);
+                        write_line(self.output.buf(), &datagram);
                         if let Some(taken) = &mut self.stopping {
                             *taken += datagram.bytes.len();
                         }
@@ -225,7 +234,7 @@ impl Collector {
     /// Writes a line of our own: `syslog.SEVERITY syslog-read[PID]: text`.
     fn notice(&mut self, severity: u16, text: &str, dropped: Option<(&str, u64)>) {
         let priority = Priority::from_pri(SYSLOG * 8 + severity).unwrap_or(Priority::DEFAULT);
-        let out = self.output.buffer();
+        let out = self.output.buf();
         let mut line = LineWriter::new(
             out,
             priority,
@@ -248,8 +257,8 @@ impl Collector {
             self.stopping.is_none() && (self.shed.is_some() || self.output.pending() < MAX_PENDING);
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
         fds.push(PollFd::new(signals, PollFlags::IN));
-        if self.output.stuck_since().is_some() {
-            fds.push(PollFd::from_borrowed_fd(self.output.fd(), PollFlags::OUT));
+        if self.stuck_since.is_some() {
+            fds.push(PollFd::new(&self.output, PollFlags::OUT));
         }
         let first_socket = fds.len();
         let mut polled = Vec::with_capacity(self.sockets.len());
@@ -261,13 +270,11 @@ impl Collector {
                 }
             }
         }
-        let shed_at = match (self.shed_after, self.output.stuck_since()) {
+        let shed_at = match (self.shed_after, self.stuck_since) {
             (Some(limit), Some(since)) if self.shed.is_none() => Some(since + limit),
             _ => None,
         };
-        let flush_at = self
-            .flush_due
-            .filter(|_| self.output.stuck_since().is_none());
+        let flush_at = self.flush_due.filter(|_| self.stuck_since.is_none());
         let rest_until = self.state.iter().filter_map(|s| match s {
             State::Rest(until) if poll_sockets => Some(*until),
             _ => None,
@@ -299,7 +306,7 @@ impl Collector {
     }
 
     fn give_up(&self, why: &str) -> i32 {
-        if !self.output.stderr_shared() {
+        if !self.output.shares_stderr() {
             cli::warn(&format!(
                 "stopping with {} bytes of lines unwritten: {why}",
                 self.output.pending()

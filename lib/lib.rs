@@ -26,7 +26,6 @@ pub mod logdir;
 pub mod logread;
 pub mod logset;
 pub mod outbuf;
-pub mod output;
 pub mod pieces;
 pub mod privilege;
 pub mod processor;

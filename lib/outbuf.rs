@@ -58,7 +58,15 @@ impl Output {
             match rustix::io::write(self.as_fd(), &self.buf[self.written..]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.written += n,
-                Err(Errno::AGAIN) => return Ok(Flush::Blocked),
+                Err(Errno::AGAIN) => {
+                    // Lines keep being added while the pipe is full: keep
+                    // what is written from piling up in front of them.
+                    if self.written >= CHUNK {
+                        self.buf.drain(..self.written);
+                        self.written = 0;
+                    }
+                    return Ok(Flush::Blocked);
+                }
                 Err(Errno::INTR) => {}
                 Err(e) => return Err(e.into()),
             }
@@ -66,6 +74,19 @@ impl Output {
         self.buf.clear();
         self.written = 0;
         Ok(Flush::Done)
+    }
+
+    /// Whether standard error is the very file standard output is: then a
+    /// message on stderr waits for the same reader, and may never go.
+    pub fn shares_stderr(&self) -> bool {
+        let same = |a: fs::Stat, b: fs::Stat| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
+        match (
+            fs::fstat(rustix::stdio::stdout()),
+            fs::fstat(rustix::stdio::stderr()),
+        ) {
+            (Ok(out), Ok(err)) => same(out, err),
+            _ => false,
+        }
     }
 }
 
