@@ -148,10 +148,9 @@ impl Collector {
                     return self.give_up("standard output is stuck");
                 }
             }
-            if more && self.stuck_since.is_none() {
-                continue;
-            }
-            self.wait(signals, now);
+            // With more to read, only a glance: signals and the other
+            // sockets must not wait behind a flood on one.
+            self.wait(signals, now, more);
         }
     }
 
@@ -251,8 +250,9 @@ impl Collector {
     }
 
     /// Sleeps until a socket has datagrams, the output has room, a signal
-    /// comes, or the output has been stuck long enough to act.
-    fn wait(&mut self, signals: &Signals, now: Instant) {
+    /// comes, or the output has been stuck long enough to act; or, when
+    /// `glance`, only looks.
+    fn wait(&mut self, signals: &Signals, now: Instant, glance: bool) {
         let poll_sockets =
             self.stopping.is_none() && (self.shed.is_some() || self.output.pending() < MAX_PENDING);
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
@@ -279,7 +279,12 @@ impl Collector {
             State::Rest(until) if poll_sockets => Some(*until),
             _ => None,
         });
-        let deadline = shed_at.into_iter().chain(flush_at).chain(rest_until).min();
+        let deadline = shed_at
+            .into_iter()
+            .chain(flush_at)
+            .chain(rest_until)
+            .chain(glance.then_some(now))
+            .min();
         let timeout = deadline.map(|d| {
             let t = d.saturating_duration_since(now);
             rustix::time::Timespec {
