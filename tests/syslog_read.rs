@@ -1016,3 +1016,43 @@ fn kernel_drops_on_udp_are_counted_and_said() {
         "{written} written + {dropped} dropped, {sent} sent"
     );
 }
+
+#[test]
+fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
+    let s = Scratch::new("flood");
+    let sock = s.path("log");
+    let mut reader = Reader::start(&s, &["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"]);
+    let port = reader.udp_port(0);
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = {
+        let flooding = flooding.clone();
+        std::thread::spawn(move || {
+            let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let started = Instant::now();
+            while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+                let _ = sender.send_to(b"<13>flood: x", ("127.0.0.1", port));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let local = UnixDatagram::unbound().expect("socket");
+    local.set_nonblocking(true).expect("nonblocking");
+    local
+        .send_to(b"<13>local: through the flood", &sock)
+        .expect("send");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            reader
+                .lines()
+                .iter()
+                .any(|l| l.contains("through the flood"))
+        }),
+        "a local message waited behind the flood"
+    );
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    let status = wait_child(&mut child, Duration::from_secs(10));
+    flooding.store(false, Ordering::SeqCst);
+    flood.join().expect("flood");
+    assert!(status.success(), "{status:?}");
+}
