@@ -8,8 +8,9 @@
 # "floor" (floor.c) only receives, as cheaply as the kernel allows, and
 # writes nothing: what no reader can spend less than.
 #
-# The readers write to OUT_DIR (tmpfs by default, so that the disk is not
-# what is measured). rsyslog runs with a private configuration and pid file
+# The readers write into a pipe, as under a supervisor, which cat empties
+# into OUT_DIR (tmpfs by default, so that the disk is not what is
+# measured). rsyslog runs with a private configuration and pid file
 # and does not take /dev/log. Run as root, as CI does: the readers may then
 # raise their UDP receive buffers as far as they would on a real system.
 set -eu
@@ -87,8 +88,13 @@ run() {
 		floor) set -- "$floor" udp 127.0.0.1 "$port" ;;
 		esac
 	fi
+	# Each writes into a pipe, as under a supervisor; cat empties it.
+	rm -f "$OUT_DIR/pipe"
+	mkfifo "$OUT_DIR/pipe"
+	cat "$OUT_DIR/pipe" > "$OUT_DIR/stdout" &
+	drain=$!
 	# socklog would drop privileges to $UID/$GID if they were set.
-	env -u UID -u GID /usr/bin/time -f '%U %S' -o "$times" "$@" > "$OUT_DIR/stdout" 2> "$OUT_DIR/stderr" &
+	env -u UID -u GID /usr/bin/time -f '%U %S' -o "$times" "$@" > "$OUT_DIR/pipe" 2> "$OUT_DIR/stderr" &
 	timer=$!
 	i=0
 	until if [ "$transport" = unix ]; then [ -S "$sock" ]; else udp_bound "$port"; fi; do
@@ -110,6 +116,7 @@ run() {
 	done
 	kill -TERM "$(pgrep -P "$timer")"
 	wait "$timer" || :
+	wait "$drain"
 	# floor says how many it received, once stopped.
 	if [ "$reader" = floor ]; then n=$(cat "$lines"); else n=$(wc -l < "$lines"); fi
 	cpu=$(tail -n 1 "$times" | awk '{ print $1 + $2 }')
