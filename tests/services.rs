@@ -216,7 +216,7 @@ fn messages(dir: &Path, tag: &str) -> Vec<String> {
     if !dir.join("current").exists() {
         return Vec::new();
     }
-    read_logdir(dir)
+    read_logdir_live(dir)
         .iter()
         .map(|l| String::from_utf8_lossy(&l.text).into_owned())
         .filter(|t| t.contains(tag))

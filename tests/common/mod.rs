@@ -265,13 +265,35 @@ pub fn archives(dir: &Path) -> Vec<String> {
 /// Every line of a log directory, archives first, then `current`; fails on
 /// anything that is not a stamped line ending in LF.
 pub fn read_logdir(dir: &Path) -> Vec<LogLine> {
+    read_lines(dir, false)
+}
+
+/// The lines of a log directory that a writer is still writing, as far as
+/// a look now finds them whole: a last line still coming is left out, and a
+/// file rotated away meanwhile skipped (look again).
+pub fn read_logdir_live(dir: &Path) -> Vec<LogLine> {
+    read_lines(dir, true)
+}
+
+fn read_lines(dir: &Path, live: bool) -> Vec<LogLine> {
     let mut files = archives(dir);
     if dir.join("current").exists() {
         files.push("current".to_string());
     }
     let mut lines = Vec::new();
     for file in files {
-        let bytes = fs::read(dir.join(&file)).expect("read log file");
+        let mut bytes = match fs::read(dir.join(&file)) {
+            Ok(bytes) => bytes,
+            Err(e) if live && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => panic!("read log file {file}: {e}"),
+        };
+        if live {
+            let whole = bytes
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |lf| lf + 1);
+            bytes.truncate(whole);
+        }
         if bytes.is_empty() {
             continue;
         }
