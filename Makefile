@@ -14,13 +14,14 @@ CARGO ?= cargo
 # Where make install puts the service definitions and their setup script.
 SERVICES = $(PREFIX)/share/rill/services
 
-PROGRAMS := cyclog klog-read follow-log-directories export-to-remote log-show
+PROGRAMS := cyclog klog-read follow-log-directories export-to-remote log-show syslog-read
 MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
 PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
-	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl
+	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
+	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps
 # Packages with nothing to check by command (syslog-ng-core's libraries).
 EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
@@ -106,6 +107,7 @@ bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/export.sh
 	tests/bench/log-show.sh
+	tests/bench/syslog-read.sh
 
 # The whole pipeline under a real supervisor, in the foreground, no root.
 run: all

@@ -107,14 +107,9 @@ fn clamp_like_nosh(policy: &mut Policy) {
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
-    let stop = [
-        signals::SIGTERM,
-        signals::SIGINT,
-        signals::SIGHUP,
-        signals::SIGQUIT,
-    ];
-    let signals = Signals::block(&[&stop[..], &[signals::SIGALRM, signals::SIGCHLD]].concat())
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let signals =
+        Signals::block(&[&signals::STOP[..], &[signals::SIGALRM, signals::SIGCHLD]].concat())
+            .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let dirs = logset::open_all(&args.dirs, &args.policy)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
     let mut set = LogSet::new(Input::stdin(), dirs, args.policy)

@@ -79,13 +79,7 @@ fn main() {
     {
         cli::fatal(EXIT_USAGE, &e);
     }
-    let stop = [
-        signals::SIGTERM,
-        signals::SIGINT,
-        signals::SIGHUP,
-        signals::SIGQUIT,
-    ];
-    let signals = Signals::block(&stop)
+    let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     exit(Reader::new(source, out, sequence, keeper).run(&signals));
 }

@@ -6,7 +6,9 @@
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
 pub mod cli;
+pub mod collect;
 pub mod cursor;
+pub mod dgram;
 pub mod dirwriter;
 pub mod display;
 pub mod error;
@@ -38,5 +40,6 @@ pub mod show;
 pub mod signals;
 pub mod stamp;
 pub mod syncer;
+pub mod syslog;
 pub mod tls;
 pub mod wallclock;

@@ -215,27 +215,9 @@ impl Record {
 
     /// Appends the line, without its LF, to `out`.
     pub fn write(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.priority.facility.name().as_bytes());
-        out.push(b'.');
-        out.extend_from_slice(self.priority.severity.name().as_bytes());
-        out.push(b' ');
-        match self.app.as_slice() {
-            b"" => out.push(b'-'),
-            b"-" => hex(b'-', out), // a real app named `-`
-            app => escape(app, Context::Tag, out),
-        }
-        if !self.procid.is_empty() {
-            out.push(b'[');
-            escape(&self.procid, Context::Tag, out);
-            out.push(b']');
-        }
-        out.extend_from_slice(b": ");
-        escape(&self.message, Context::Message, out);
-        for (i, (key, value)) in self.fields.iter().enumerate() {
-            out.push(if i == 0 { b'\t' } else { b' ' });
-            out.extend_from_slice(key.as_bytes());
-            out.push(b'=');
-            escape(value, Context::Value, out);
+        let mut line = LineWriter::new(out, self.priority, &self.app, &self.procid, &self.message);
+        for (key, value) in &self.fields {
+            line.field(key, value);
         }
     }
 
@@ -363,6 +345,60 @@ pub fn unescape_for_display(text: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&text[i..]);
 }
 
+/// Writes a line from borrowed parts, exactly as `Record::write` does: for
+/// a reader that has the parts of a message at hand and must not allocate
+/// a `Record` for each one.
+pub struct LineWriter<'o> {
+    out: &'o mut Vec<u8>,
+    fields: usize,
+}
+
+impl<'o> LineWriter<'o> {
+    /// Appends the priority, the tag and the message to `out`.
+    pub fn new(
+        out: &'o mut Vec<u8>,
+        priority: Priority,
+        app: &[u8],
+        procid: &[u8],
+        message: &[u8],
+    ) -> LineWriter<'o> {
+        out.extend_from_slice(priority.facility.name().as_bytes());
+        out.push(b'.');
+        out.extend_from_slice(priority.severity.name().as_bytes());
+        out.push(b' ');
+        match app {
+            b"" => out.push(b'-'),
+            b"-" => hex(b'-', out), // a real app named `-`
+            app => escape(app, Context::Tag, out),
+        }
+        if !procid.is_empty() {
+            out.push(b'[');
+            escape(procid, Context::Tag, out);
+            out.push(b']');
+        }
+        out.extend_from_slice(b": ");
+        escape(message, Context::Message, out);
+        LineWriter { out, fields: 0 }
+    }
+
+    /// Appends a field. `key` must be one `Record::push_field` would keep
+    /// as it is (letters, digits, `_`, `-`, `.`).
+    pub fn field(&mut self, key: &str, value: &[u8]) {
+        debug_assert!(
+            !key.is_empty()
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)),
+            "bad key {key:?}"
+        );
+        self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
+        self.fields += 1;
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.push(b'=');
+        escape(value, Context::Value, self.out);
+    }
+}
+
 /// Where escaped text goes, which decides what else must be escaped.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Context {
@@ -378,25 +414,103 @@ pub fn escape_message(bytes: &[u8], out: &mut Vec<u8>) {
 
 fn escape(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
     let mut rest = bytes;
-    while !rest.is_empty() {
-        let (valid, bad) = match std::str::from_utf8(rest) {
-            Ok(s) => (s, 0),
-            Err(e) => {
-                let valid = &rest[..e.valid_up_to()];
-                // SAFETY-free: valid_up_to() bytes are valid UTF-8 by definition.
-                let valid = std::str::from_utf8(valid).unwrap_or_default();
-                (valid, e.error_len().unwrap_or(rest.len() - e.valid_up_to()))
-            }
+    loop {
+        // Runs of printable ASCII that stand for themselves go out whole.
+        let words = match context {
+            Context::Message => plain_words(rest),
+            _ => 0,
         };
-        for c in valid.chars() {
-            escape_char(c, context, out);
+        let plain = words
+            + rest[words..]
+                .iter()
+                .take_while(|&&b| is_plain(b, context))
+                .count();
+        out.extend_from_slice(&rest[..plain]);
+        rest = &rest[plain..];
+        let Some(&first) = rest.first() else {
+            return;
+        };
+        if first.is_ascii() {
+            escape_char(char::from(first), context, out);
+            rest = &rest[1..];
+            continue;
         }
-        let at = valid.len();
-        for &b in &rest[at..at + bad] {
-            hex(b, out);
+        // One UTF-8 sequence, or else one byte of an invalid one (the
+        // others of it are never the start of a valid sequence).
+        let len = match first {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => 0,
+        };
+        let c = rest
+            .get(..len)
+            .and_then(|s| std::str::from_utf8(s).ok())
+            .and_then(|s| s.chars().next());
+        match c {
+            Some(c) => {
+                escape_char(c, context, out);
+                rest = &rest[len..];
+            }
+            None => {
+                hex(first, out);
+                rest = &rest[1..];
+            }
         }
-        rest = &rest[at + bad..];
     }
+}
+
+/// A byte that stands for itself in `context`.
+fn is_plain(b: u8, context: Context) -> bool {
+    PLAIN[context as usize][usize::from(b)]
+}
+
+/// How many leading bytes of `bytes`, in whole 8-byte words, are plain in
+/// a message: printable ASCII but `\\`. Eight at a time, as messages are
+/// mostly that.
+fn plain_words(bytes: &[u8]) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut done = 0;
+    for word in bytes.chunks_exact(8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        let w = u64::from_ne_bytes(w);
+        // Some byte below 0x20, or above 0x7e, or a backslash (exact as
+        // to whether; borrows and carries come only from such a byte).
+        let control = w.wrapping_sub(ONES * 0x20) & !w;
+        let high = w.wrapping_add(ONES) | w;
+        let backslash =
+            (w ^ (ONES * b'\\' as u64)).wrapping_sub(ONES) & !(w ^ (ONES * b'\\' as u64));
+        if (control | high | backslash) & HIGH != 0 {
+            break;
+        }
+        done += 8;
+    }
+    done
+}
+
+/// `is_plain` for every byte, by context: a table, as it is on the hot
+/// path of every reader.
+static PLAIN: [[bool; 256]; 3] = [
+    plain_bytes(Context::Message),
+    plain_bytes(Context::Tag),
+    plain_bytes(Context::Value),
+];
+
+const fn plain_bytes(context: Context) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0x20;
+    while b < 0x7f {
+        let separator = match context {
+            Context::Message => false,
+            Context::Tag => matches!(b, b' ' | b':' | b'[' | b']'),
+            Context::Value => b == b' ',
+        };
+        table[b as usize] = b != b'\\' && !separator;
+        b += 1;
+    }
+    table
 }
 
 fn escape_char(c: char, context: Context, out: &mut Vec<u8>) {
@@ -571,6 +685,31 @@ mod tests {
                 "{}",
                 String::from_utf8_lossy(bad)
             );
+        }
+    }
+
+    #[test]
+    fn plain_words_agrees_with_the_table() {
+        let edges = [
+            0x00, 0x01, 0x1f, 0x20, 0x21, 0x5b, 0x5c, 0x5d, 0x7e, 0x7f, 0x80, 0xfe, 0xff,
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let mut word = [b'a'; 8];
+            // Mostly plain bytes, with an edge byte or two anywhere.
+            for (i, b) in word.iter_mut().enumerate() {
+                let pick = (x >> (i * 8)) as u8;
+                match pick % 4 {
+                    0 => *b = edges[usize::from(pick / 4) % edges.len()],
+                    1 => *b = 0x20 + pick % 0x5f,
+                    _ => {}
+                }
+            }
+            let all = word.iter().all(|&b| is_plain(b, Context::Message));
+            assert_eq!(plain_words(&word), if all { 8 } else { 0 }, "{word:02x?}");
         }
     }
 

@@ -7,7 +7,8 @@ use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
 pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
-/// The signals that stop a program cleanly.
+/// The signals that stop a reader or a writer cleanly: what supervisors
+/// send (TERM; HUP and QUIT from some), and INT from a terminal.
 pub const STOP: [i32; 4] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT];
 
 pub struct Signals {

@@ -1,0 +1,145 @@
+//! syslog-read: receive syslog datagrams (a unix socket such as /dev/log,
+//! UDP, or sockets handed down), write one line per message to stdout.
+
+use std::path::PathBuf;
+use std::process::exit;
+use std::time::Duration;
+
+use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
+use rill::collect::{Collector, Settings};
+use rill::dgram::{Socket, UdpAddr};
+use rill::outbuf::Output;
+use rill::signals::{self, Signals};
+use rill::{listenfds, privilege};
+
+const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--mode OCTAL] [-U] \
+[--max-size SIZE] [--shed-after DURATION]";
+
+/// The largest `--max-size`: more than any datagram the kernel passes.
+const MAX_SIZE_LIMIT: u64 = 16 << 20;
+
+struct Args {
+    unix: Vec<PathBuf>,
+    udp: Vec<UdpAddr>,
+    mode: u32,
+    drop_privileges: bool,
+    max_size: usize,
+    shed_after: Option<Duration>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    use lexopt::prelude::*;
+    let mut args = Args {
+        unix: Vec::new(),
+        udp: Vec::new(),
+        mode: 0o666,
+        drop_privileges: false,
+        max_size: 64 << 10,
+        shed_after: None,
+    };
+    let mut parser = lexopt::Parser::from_env();
+    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+        let option = match &arg {
+            Long(name) => format!("--{name}"),
+            Short(c) => format!("-{c}"),
+            _ => String::new(),
+        };
+        match arg {
+            Long("unix") => args
+                .unix
+                .push(parser.value().map_err(|e| format!("{option}: {e}"))?.into()),
+            Long("udp") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.udp
+                    .push(UdpAddr::parse(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Long("mode") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                let digits = text.strip_prefix("0o").unwrap_or(&text);
+                args.mode = u32::from_str_radix(digits, 8)
+                    .ok()
+                    .filter(|&m| m <= 0o7777)
+                    .ok_or(format!("{option}: {text:?} is not an octal mode"))?;
+            }
+            Short('U') => args.drop_privileges = true,
+            Long("max-size") => {
+                let size = cli::size_value(&mut parser, &option)?;
+                if !(1..=MAX_SIZE_LIMIT).contains(&size) {
+                    return Err(format!("{option}: must be from 1 to {MAX_SIZE_LIMIT}"));
+                }
+                args.max_size = size as usize;
+            }
+            Long("shed-after") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.shed_after =
+                    Some(cli::parse_duration(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Short('h') | Long("help") => {
+                println!("usage: {SYNOPSIS}");
+                exit(0);
+            }
+            _ => return Err(arg.unexpected().to_string()),
+        }
+    }
+    Ok(args)
+}
+
+/// The sockets named on the command line, or else those handed down:
+/// LISTEN_FDS (systemd, nosh), or fd 3 alone (UCSPI-style chain loaders).
+fn open_sockets(args: &Args) -> Vec<Socket> {
+    let fail = |e: String| cli::fatal(EXIT_TEMPORARY, &e);
+    if args.unix.is_empty() && args.udp.is_empty() {
+        let mut fds = listenfds::take();
+        if fds.is_empty() {
+            fds.extend(listenfds::fd3());
+        }
+        if fds.is_empty() {
+            cli::usage(
+                "no socket: give --unix or --udp, or pass sockets (LISTEN_FDS, or fd 3)",
+                SYNOPSIS,
+            );
+        }
+        return fds
+            .into_iter()
+            .map(|fd| Socket::inherited(fd).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
+            .collect();
+    }
+    let unix = args
+        .unix
+        .iter()
+        .map(|path| Socket::unix(path, args.mode).unwrap_or_else(fail));
+    let udp = args
+        .udp
+        .iter()
+        .map(|&addr| Socket::udp(addr).unwrap_or_else(fail));
+    unix.chain(udp).collect()
+}
+
+fn main() {
+    cli::set_program("syslog-read");
+    let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // A vanished reader shows as EPIPE on the write, not as a signal.
+    // SAFETY: setting a disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let signals = Signals::block(&signals::STOP)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let sockets = open_sockets(&args);
+    for socket in &sockets {
+        let buffer = match socket.receive_buffer() {
+            // The kernel reports twice what was set, for its overhead.
+            Some(size) if socket.is_udp() => format!(" (receive buffer {} KiB)", size >> 11),
+            _ => String::new(),
+        };
+        cli::info(&format!("receiving on {}{buffer}", socket.name));
+    }
+    // Before dropping root: reopening stdout goes through /proc/self.
+    let output = Output::stdout();
+    if args.drop_privileges {
+        privilege::drop_to_env().unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e));
+    }
+    let settings = Settings {
+        shed_after: args.shed_after,
+        max_size: args.max_size,
+    };
+    exit(Collector::new(sockets, output, settings).run(&signals));
+}

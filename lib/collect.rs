@@ -1,0 +1,335 @@
+//! Syslog datagrams to reader lines: one small loop over poll(2) that takes
+//! datagrams in batches from its sockets, writes one line for each into a
+//! bounded buffer, and hands the buffer to standard output in large chunks.
+//!
+//! When the output does not keep up, the buffer fills and the sockets are
+//! no longer read: the kernel's queue fills in turn and local senders block
+//! (UDP senders are dropped by the kernel, which counts them; the count is
+//! reported). With `shed_after`, once the output has taken nothing for that
+//! long, datagrams are read and dropped instead, and one line says how
+//! many when the output moves again.
+//!
+//! The reader's own notices are lines too, from `syslog-read[PID]` with
+//! facility syslog and no `fmt` field (every received message has one), so
+//! that no sender can pass for them.
+
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
+use crate::cli;
+use crate::dgram::{self, Batch, Datagram, Socket};
+use crate::outbuf::{CHUNK, Flush, Output};
+use crate::record::{LineWriter, Priority};
+use crate::signals::Signals;
+use crate::syslog;
+
+/// Past this much waiting output, sockets are no longer read.
+const MAX_PENDING: usize = 1 << 20;
+
+/// Lines wait at most this long for more to be written with them.
+const FLUSH_DELAY: Duration = Duration::from_millis(10);
+
+/// At a stop, at most this many bytes of datagrams still queued are taken.
+const MAX_DRAIN: usize = 4 << 20;
+
+/// The syslog facility, and the severities of our notices.
+const SYSLOG: u16 = 5;
+const ERR: u16 = 3;
+const WARNING: u16 = 4;
+
+pub struct Settings {
+    /// Drop datagrams once the output has taken nothing for this long.
+    pub shed_after: Option<Duration>,
+    /// The longest datagram kept whole.
+    pub max_size: usize,
+}
+
+/// What to do with a socket next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Wait for datagrams with poll(2).
+    Poll,
+    /// It may have datagrams waiting: read it.
+    Read,
+    /// Read it again at this time.
+    Rest(Instant),
+}
+
+pub struct Collector {
+    sockets: Vec<Socket>,
+    /// Which sockets to read, to poll, or to leave alone a while.
+    state: Vec<State>,
+    batch: Batch,
+    output: Output,
+    shed_after: Option<Duration>,
+    /// While shedding: how many datagrams were dropped.
+    shed: Option<u64>,
+    /// After a stop signal: how many bytes were taken since.
+    stopping: Option<usize>,
+    /// The signalfd was readable at the last poll.
+    signalled: bool,
+    /// When the oldest line not yet handed to the output must go.
+    flush_due: Option<Instant>,
+    /// Since when the output has taken nothing, while lines wait.
+    stuck_since: Option<Instant>,
+    pid: Vec<u8>,
+}
+
+impl Collector {
+    pub fn new(sockets: Vec<Socket>, output: Output, settings: Settings) -> Collector {
+        let mut buf = [0u8; 20];
+        Collector {
+            state: vec![State::Poll; sockets.len()],
+            sockets,
+            batch: Batch::new(settings.max_size),
+            output,
+            shed_after: settings.shed_after,
+            shed: None,
+            stopping: None,
+            signalled: false,
+            flush_due: None,
+            stuck_since: None,
+            pid: dgram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
+        }
+    }
+
+    /// Runs until a stop signal and all that was received is written;
+    /// returns the exit code.
+    pub fn run(&mut self, signals: &Signals) -> i32 {
+        loop {
+            let now = Instant::now();
+            if std::mem::take(&mut self.signalled) && !signals.take().is_empty() {
+                if self.stopping.is_some() {
+                    return self.give_up("a second stop signal came");
+                }
+                // Take what is queued already (within reason), then stop.
+                self.stopping = Some(0);
+                self.state.fill(State::Read);
+            }
+            self.update_shedding(now);
+            let reading = self.shed.is_some() || self.output.pending() < MAX_PENDING;
+            if reading {
+                self.read_ready();
+            }
+            let pending = self.output.pending();
+            if pending > 0 && self.flush_due.is_none() {
+                self.flush_due = Some(now + FLUSH_DELAY);
+            }
+            let more = reading && self.state.contains(&State::Read);
+            let due = self.stopping.is_some()
+                || pending >= CHUNK
+                || self.stuck_since.is_some()
+                || self.flush_due.is_some_and(|due| due <= now);
+            if pending > 0 && due {
+                match self.output.flush() {
+                    Ok(Flush::Done) => {
+                        self.flush_due = None;
+                        self.stuck_since = None;
+                    }
+                    Ok(Flush::Blocked) if self.output.pending() < pending => {
+                        self.stuck_since = None
+                    }
+                    Ok(Flush::Blocked) => {
+                        self.stuck_since.get_or_insert(now);
+                    }
+                    Err(e) => {
+                        cli::warn(&format!("standard output: {e}"));
+                        return cli::EXIT_TEMPORARY;
+                    }
+                }
+            }
+            if self.stopping.is_some() {
+                if !more && self.output.pending() == 0 {
+                    return 0;
+                }
+                if self.stuck_too_long(now) {
+                    return self.give_up("standard output is stuck");
+                }
+            }
+            // With more to read, only a glance: signals and the other
+            // sockets must not wait behind a flood on one.
+            self.wait(signals, now, more);
+        }
+    }
+
+    fn stuck_too_long(&self, now: Instant) -> bool {
+        match (self.shed_after, self.stuck_since) {
+            (Some(limit), Some(since)) => now.duration_since(since) >= limit,
+            _ => false,
+        }
+    }
+
+    fn update_shedding(&mut self, now: Instant) {
+        let stuck = self.stuck_too_long(now);
+        match self.shed {
+            None if stuck && self.stopping.is_none() => self.shed = Some(0),
+            Some(dropped) if !stuck => {
+                self.shed = None;
+                let limit = self.shed_after.unwrap_or_default();
+                let text = format!(
+                    "dropped {dropped} messages: standard output took nothing for {} or more",
+                    humantime::format_duration(limit)
+                );
+                self.notice(WARNING, &text, Some(("shed", dropped)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes a batch from each socket that may have datagrams.
+    fn read_ready(&mut self) {
+        for i in 0..self.sockets.len() {
+            if self.state[i] != State::Read {
+                continue;
+            }
+            if self.shed.is_none() && self.output.pending() >= MAX_PENDING {
+                break;
+            }
+            let count = match self.batch.receive(&mut self.sockets[i]) {
+                Ok(count) => count,
+                Err(e) => {
+                    self.state[i] = State::Poll;
+                    let text = format!("{}: receiving: {e}", self.sockets[i].name);
+                    self.notice(ERR, &text, None);
+                    continue;
+                }
+            };
+            self.state[i] = match count {
+                _ if count == self.batch.capacity() => State::Read,
+                0 => State::Poll,
+                _ if !self.sockets[i].rest.is_zero() && self.stopping.is_none() => {
+                    State::Rest(Instant::now() + self.sockets[i].rest)
+                }
+                _ => State::Poll,
+            };
+            match &mut self.shed {
+                Some(dropped) => *dropped += count as u64,
+                None => {
+                    for k in 0..count {
+                        let datagram = self.batch.get(k);
+                        write_line(self.output.buf(), &datagram);
+                        if let Some(taken) = &mut self.stopping {
+                            *taken += datagram.bytes.len();
+                        }
+                    }
+                }
+            }
+            let lost = self.sockets[i].take_lost();
+            if lost > 0 {
+                let text = format!(
+                    "{}: the kernel dropped {lost} datagrams: receive buffer full",
+                    self.sockets[i].name
+                );
+                self.notice(WARNING, &text, Some(("kernel", lost)));
+            }
+        }
+        if self.stopping.is_some_and(|taken| taken >= MAX_DRAIN) {
+            self.state.fill(State::Poll);
+        }
+    }
+
+    /// Writes a line of our own: `syslog.SEVERITY syslog-read[PID]: text`.
+    fn notice(&mut self, severity: u16, text: &str, dropped: Option<(&str, u64)>) {
+        let priority = Priority::from_pri(SYSLOG * 8 + severity).unwrap_or(Priority::DEFAULT);
+        let out = self.output.buf();
+        let mut line = LineWriter::new(
+            out,
+            priority,
+            cli::program().as_bytes(),
+            &self.pid,
+            text.as_bytes(),
+        );
+        if let Some((cause, count)) = dropped {
+            let mut buf = [0u8; 20];
+            line.field("dropped", dgram::decimal(count, &mut buf));
+            line.field("cause", cause.as_bytes());
+        }
+        out.push(b'\n');
+    }
+
+    /// Sleeps until a socket has datagrams, the output has room, a signal
+    /// comes, or the output has been stuck long enough to act; or, when
+    /// `glance`, only looks.
+    fn wait(&mut self, signals: &Signals, now: Instant, glance: bool) {
+        let poll_sockets =
+            self.stopping.is_none() && (self.shed.is_some() || self.output.pending() < MAX_PENDING);
+        let mut fds = Vec::with_capacity(self.sockets.len() + 2);
+        fds.push(PollFd::new(signals, PollFlags::IN));
+        if self.stuck_since.is_some() {
+            fds.push(PollFd::new(&self.output, PollFlags::OUT));
+        }
+        let first_socket = fds.len();
+        let mut polled = Vec::with_capacity(self.sockets.len());
+        if poll_sockets {
+            for (i, socket) in self.sockets.iter().enumerate() {
+                if self.state[i] == State::Poll {
+                    fds.push(PollFd::new(socket, PollFlags::IN));
+                    polled.push(i);
+                }
+            }
+        }
+        let shed_at = match (self.shed_after, self.stuck_since) {
+            (Some(limit), Some(since)) if self.shed.is_none() => Some(since + limit),
+            _ => None,
+        };
+        let flush_at = self.flush_due.filter(|_| self.stuck_since.is_none());
+        let rest_until = self.state.iter().filter_map(|s| match s {
+            State::Rest(until) if poll_sockets => Some(*until),
+            _ => None,
+        });
+        let deadline = shed_at
+            .into_iter()
+            .chain(flush_at)
+            .chain(rest_until)
+            .chain(glance.then_some(now))
+            .min();
+        let timeout = deadline.map(|d| {
+            let t = d.saturating_duration_since(now);
+            rustix::time::Timespec {
+                tv_sec: t.as_secs() as i64,
+                tv_nsec: i64::from(t.subsec_nanos()),
+            }
+        });
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
+        }
+        self.signalled = !fds[0].revents().is_empty();
+        for (&i, fd) in polled.iter().zip(&fds[first_socket..]) {
+            if !fd.revents().is_empty() {
+                self.state[i] = State::Read;
+            }
+        }
+        let now = Instant::now();
+        for state in &mut self.state {
+            if matches!(state, State::Rest(until) if *until <= now) {
+                *state = State::Read;
+            }
+        }
+    }
+
+    fn give_up(&self, why: &str) -> i32 {
+        if !self.output.shares_stderr() {
+            cli::warn(&format!(
+                "stopping with {} bytes of lines unwritten: {why}",
+                self.output.pending()
+            ));
+        }
+        cli::EXIT_TEMPORARY
+    }
+}
+
+/// One datagram as one line: the message, its fields, where it came from,
+/// and whether it was cut.
+fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
+    let message = syslog::parse(datagram.bytes);
+    let mut line = message.write_line(out);
+    datagram.origin.write_fields(&mut line);
+    if datagram.len > datagram.bytes.len() {
+        let mut buf = [0u8; 20];
+        line.field("truncated", dgram::decimal(datagram.len as u64, &mut buf));
+    }
+    out.push(b'\n');
+}

@@ -1,0 +1,1058 @@
+//! syslog-read through real sockets, with real senders: util-linux logger,
+//! Python's SysLogHandler, glibc's and musl's syslog(3).
+
+mod common;
+
+use std::ffi::CString;
+use std::fs;
+use std::io::{ErrorKind, Read};
+use std::net::UdpSocket;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::*;
+use rill::record::Record;
+
+const SYSLOG_READ: &str = env!("CARGO_BIN_EXE_syslog-read");
+const LONG: Duration = Duration::from_secs(30);
+
+/// A running syslog-read whose standard output a thread reads, once told.
+struct Reader {
+    child: Option<Child>,
+    out: Arc<Mutex<Vec<u8>>>,
+    reading: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stderr: PathBuf,
+}
+
+impl Reader {
+    fn start(scratch: &Scratch, args: &[&str]) -> Reader {
+        let sockets = args
+            .iter()
+            .filter(|a| ["--unix", "--udp"].contains(a))
+            .count();
+        Reader::spawn(scratch, Command::new(SYSLOG_READ).args(args), sockets, true)
+    }
+
+    /// Starts `command`, which runs syslog-read with `sockets` sockets;
+    /// waits until it receives on all of them.
+    fn spawn(scratch: &Scratch, command: &mut Command, sockets: usize, read: bool) -> Reader {
+        let stderr = scratch.path(&format!("stderr-{}", rand_tag()));
+        let err = fs::File::create(&stderr).expect("stderr file");
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("spawn syslog-read");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let reading = Arc::new(AtomicBool::new(read));
+        let thread = {
+            let (out, reading) = (out.clone(), reading.clone());
+            std::thread::spawn(move || {
+                while !reading.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let mut buf = vec![0u8; 1 << 16];
+                while let Ok(n) = stdout.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    out.lock().expect("lock").extend_from_slice(&buf[..n]);
+                }
+            })
+        };
+        let reader = Reader {
+            child: Some(child),
+            out,
+            reading,
+            thread: Some(thread),
+            stderr,
+        };
+        let ready = wait_until(LONG, || {
+            reader.stderr_text().matches("receiving on").count() >= sockets || reader.exited()
+        });
+        assert!(
+            ready && !reader.exited(),
+            "not ready: {}",
+            reader.stderr_text()
+        );
+        reader
+    }
+
+    fn exited(&self) -> bool {
+        let pid = self.pid();
+        !Path::new(&format!("/proc/{pid}")).exists()
+            || fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| r.trim_start().starts_with('Z'))
+            })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    fn stderr_text(&self) -> String {
+        fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// The port of the `n`th UDP socket it reported.
+    fn udp_port(&self, n: usize) -> u16 {
+        self.stderr_text()
+            .lines()
+            .filter_map(|l| l.split("receiving on udp ").nth(1))
+            .nth(n)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|addr| addr.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .expect("a UDP port on stderr")
+    }
+
+    fn resume(&self) {
+        self.reading.store(true, Ordering::SeqCst);
+    }
+
+    fn lines(&self) -> Vec<String> {
+        let out = self.out.lock().expect("lock");
+        let text = String::from_utf8(out.clone()).expect("output is UTF-8");
+        text.lines().map(str::to_string).collect()
+    }
+
+    /// Waits for at least `n` lines.
+    fn wait_lines(&self, n: usize) -> Vec<String> {
+        wait_until(LONG, || self.lines().len() >= n);
+        let lines = self.lines();
+        assert!(
+            lines.len() >= n,
+            "{} lines, {n} expected: {lines:#?}\n{}",
+            lines.len(),
+            self.stderr_text()
+        );
+        lines
+    }
+
+    /// TERM; the exit status and every line written.
+    fn stop(mut self) -> (ExitStatus, Vec<String>) {
+        self.resume();
+        let mut child = self.child.take().expect("running");
+        signal(&child, rustix::process::Signal::TERM);
+        let status = wait_child(&mut child, LONG);
+        self.thread.take().expect("reader").join().expect("join");
+        (status, self.lines())
+    }
+}
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.reading.store(true, Ordering::SeqCst);
+    }
+}
+
+fn rand_tag() -> String {
+    use std::sync::atomic::AtomicUsize;
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::SeqCst).to_string()
+}
+
+fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// The line holding `marker`, parsed.
+fn find(lines: &[String], marker: &str) -> Record {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("no line with {marker:?} in {lines:#?}"));
+    Record::parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"))
+}
+
+fn field(r: &Record, key: &str) -> Option<String> {
+    r.field(key)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// A process's uid and gid, from /proc.
+fn ids_of(pid: u32) -> (u32, u32) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let id = |key: &str| -> u32 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .expect("id")
+    };
+    (id("Uid:"), id("Gid:"))
+}
+
+/// Runs a sender to completion; returns its pid.
+fn run_sender(command: &mut Command) -> u32 {
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sender");
+    let pid = child.id();
+    let status = wait_child(&mut child, LONG);
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "sender failed: {err}");
+    pid
+}
+
+/// Checks that a local line carries the sender's own credentials.
+fn assert_credentials(r: &Record, pid: u32, uid: u32, gid: u32) {
+    assert_eq!(field(r, "pid"), Some(pid.to_string()), "{r:?}");
+    assert_eq!(field(r, "uid"), Some(uid.to_string()), "{r:?}");
+    assert_eq!(field(r, "gid"), Some(gid.to_string()), "{r:?}");
+}
+
+#[test]
+fn util_linux_logger_in_every_mode() {
+    require("logger");
+    let s = Scratch::new("logger");
+    let sock = s.path("log");
+    let reader = Reader::start(
+        &s,
+        &[
+            "--unix",
+            path_arg(&sock),
+            "--udp",
+            "127.0.0.1:0",
+            "--udp",
+            "[::1]:0",
+        ],
+    );
+    let (port4, port6) = (
+        reader.udp_port(0).to_string(),
+        reader.udp_port(1).to_string(),
+    );
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    );
+    let sock = path_arg(&sock);
+    let logger = |args: &[&str]| run_sender(Command::new("logger").args(args));
+    let local = logger(&["-u", sock, "-t", "plain", "-p", "local3.warning", "m-local"]);
+    let bsd = logger(&["-u", sock, "--rfc3164", "-t", "bsd", "m-3164"]);
+    let ietf = logger(&[
+        "-u",
+        sock,
+        "--rfc5424",
+        "-t",
+        "ietf",
+        "--msgid",
+        "ID47",
+        "m-5424",
+    ]);
+    let with_id = logger(&["-u", sock, "-i", "-t", "withpid", "m-pid"]);
+    let sd = logger(&[
+        "-u",
+        sock,
+        "--rfc5424=notime,notq,nohost",
+        "--sd-id",
+        "x@32473",
+        "--sd-param",
+        "a=\"b c\"",
+        "-t",
+        "sd",
+        "m-sd",
+    ]);
+    logger(&[
+        "-d",
+        "-n",
+        "127.0.0.1",
+        "-P",
+        &port4,
+        "-t",
+        "udp4",
+        "m-udp4",
+    ]);
+    logger(&[
+        "-d",
+        "-n",
+        "::1",
+        "-P",
+        &port6,
+        "--rfc3164",
+        "-t",
+        "udp6",
+        "m-udp6",
+    ]);
+    let lines = reader.wait_lines(7);
+
+    let r = find(&lines, "m-local");
+    assert_eq!(r.priority.to_string(), "local3.warning");
+    assert_eq!(
+        (&r.app[..], &r.message[..]),
+        (&b"plain"[..], &b"m-local"[..])
+    );
+    assert_eq!(field(&r, "fmt").as_deref(), Some("rfc3164"));
+    assert!(
+        field(&r, "time3164").is_some() && field(&r, "host").is_none(),
+        "{r:?}"
+    );
+    assert_credentials(&r, local, uid, gid);
+
+    let r = find(&lines, "m-3164");
+    assert_eq!(
+        (&r.app[..], field(&r, "fmt").as_deref()),
+        (&b"bsd"[..], Some("rfc3164"))
+    );
+    assert!(field(&r, "host").is_some(), "{r:?}");
+    assert_credentials(&r, bsd, uid, gid);
+
+    let r = find(&lines, "m-5424");
+    assert_eq!((&r.app[..], &r.message[..]), (&b"ietf"[..], &b"m-5424"[..]));
+    assert_eq!(field(&r, "fmt").as_deref(), Some("rfc5424"));
+    assert_eq!(field(&r, "msgid").as_deref(), Some("ID47"));
+    assert!(field(&r, "time").is_some_and(|t| t.contains('T')), "{r:?}");
+    assert!(
+        field(&r, "sd").is_some_and(|sd| sd.starts_with("[timeQuality ")),
+        "{r:?}"
+    );
+    assert_credentials(&r, ietf, uid, gid);
+
+    let r = find(&lines, "m-pid");
+    assert_eq!(r.procid, with_id.to_string().into_bytes(), "the tag's pid");
+    assert_credentials(&r, with_id, uid, gid);
+
+    let r = find(&lines, "m-sd");
+    assert_eq!(field(&r, "sd").as_deref(), Some("[x@32473 a=\"b c\"]"));
+    assert!(
+        field(&r, "time").is_none() && field(&r, "host").is_none(),
+        "{r:?}"
+    );
+    assert_credentials(&r, sd, uid, gid);
+
+    let r = find(&lines, "m-udp4");
+    assert_eq!(field(&r, "fmt").as_deref(), Some("rfc5424"));
+    assert!(
+        field(&r, "from").is_some_and(|f| f.starts_with("127.0.0.1:")),
+        "{r:?}"
+    );
+    assert!(
+        field(&r, "pid").is_none() && field(&r, "uid").is_none(),
+        "{r:?}"
+    );
+
+    let r = find(&lines, "m-udp6");
+    assert_eq!(field(&r, "fmt").as_deref(), Some("rfc3164"));
+    assert!(
+        field(&r, "from").is_some_and(|f| f.starts_with("[::1]:")),
+        "{r:?}"
+    );
+
+    let (status, lines) = reader.stop();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(lines.len(), 7, "{lines:#?}");
+}
+
+#[test]
+fn python_sysloghandler() {
+    require("python3");
+    let s = Scratch::new("python");
+    let sock = s.path("log");
+    let reader = Reader::start(&s, &["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"]);
+    let port = reader.udp_port(0);
+    let script = r#"
+import logging, logging.handlers, sys
+address = sys.argv[1] if len(sys.argv) == 2 else (sys.argv[1], int(sys.argv[2]))
+log = logging.getLogger("rill")
+log.addHandler(logging.handlers.SysLogHandler(address=address))
+log.warning("plain from python\nwith a second line")
+handler = log.handlers[0]
+handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+handler.ident = "myapp[42]: "
+log.error("with ident")
+"#;
+    let unix = run_sender(Command::new("python3").args(["-c", script, path_arg(&sock)]));
+    run_sender(Command::new("python3").args(["-c", script, "127.0.0.1", &port.to_string()]));
+    let lines = reader.wait_lines(4);
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw(),
+        rustix::process::getgid().as_raw(),
+    );
+
+    let local: Vec<&String> = lines.iter().filter(|l| l.contains(" uid=")).collect();
+    assert_eq!(local.len(), 2, "{lines:#?}");
+    let r = Record::parse(local[0].as_bytes()).expect("line");
+    // No timestamp, a trailing NUL (trimmed); the text is the sender's.
+    assert_eq!(r.priority.to_string(), "user.warning");
+    assert_eq!(r.message, b"plain from python\nwith a second line");
+    assert_eq!(field(&r, "fmt").as_deref(), Some("none"));
+    assert!(local[0].contains("python\\nwith"), "{}", local[0]);
+    assert_credentials(&r, unix, uid, gid);
+    let r = Record::parse(local[1].as_bytes()).expect("line");
+    assert_eq!(r.priority.to_string(), "user.err");
+    assert_eq!((&r.app[..], &r.procid[..]), (&b"myapp"[..], &b"42"[..]));
+    assert_eq!(r.message, b"rill: with ident");
+    assert_credentials(&r, unix, uid, gid);
+
+    let remote: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.contains(" from=127.0.0.1:"))
+        .collect();
+    assert_eq!(remote.len(), 2, "{lines:#?}");
+    let r = Record::parse(remote[0].as_bytes()).expect("line");
+    assert_eq!(r.message, b"plain from python\nwith a second line");
+}
+
+/// Builds `source` with `compiler` into the scratch directory.
+fn build_c(scratch: &Scratch, compiler: &str, flags: &[&str], source: &str, name: &str) -> PathBuf {
+    require(compiler);
+    let c = scratch.path(&format!("{name}.c"));
+    fs::write(&c, source).expect("write C source");
+    let exe = scratch.path(name);
+    let status = Command::new(compiler)
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(&c)
+        .status()
+        .expect("run the compiler");
+    assert!(status.success(), "{compiler} failed");
+    exe
+}
+
+/// Runs `exe` as uid and gid 65534 in a mount namespace of its own whose
+/// /dev/log is `sock`: syslog(3) knows no other path.
+fn run_with_dev_log(exe: &Path, args: &[&str], sock: &Path) -> u32 {
+    let target = CString::new(path_arg(sock)).expect("path");
+    let mut command = Command::new(exe);
+    command.args(args);
+    // SAFETY: only async-signal-safe system calls between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            let fail = || Err(std::io::Error::last_os_error());
+            if libc::unshare(libc::CLONE_NEWNS) != 0 {
+                return fail();
+            }
+            let none = std::ptr::null();
+            if libc::mount(
+                none,
+                c"/".as_ptr(),
+                none,
+                libc::MS_REC | libc::MS_PRIVATE,
+                none.cast(),
+            ) != 0
+                || libc::mount(
+                    c"tmpfs".as_ptr(),
+                    c"/dev".as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    0,
+                    none.cast(),
+                ) != 0
+                || libc::symlink(target.as_ptr(), c"/dev/log".as_ptr()) != 0
+                || libc::setgroups(0, std::ptr::null()) != 0
+                || libc::setgid(65534) != 0
+                || libc::setuid(65534) != 0
+            {
+                return fail();
+            }
+            Ok(())
+        });
+    }
+    run_sender(&mut command)
+}
+
+const SYSLOG_C: &str = r#"
+#include <string.h>
+#include <syslog.h>
+/* argv[1]: an ident, or - for none; argv[2]: the message. */
+int main(int argc, char **argv) {
+    const char *ident = strcmp(argv[1], "-") ? argv[1] : 0;
+    openlog(ident, ident ? LOG_PID : 0, LOG_LOCAL3);
+    syslog(LOG_WARNING, "%s", argv[2]);
+    closelog();
+    return 0;
+}
+"#;
+
+#[test]
+fn glibc_and_musl_syslog() {
+    require_root();
+    let s = Scratch::new("libc");
+    let glibc = build_c(&s, "cc", &["-O"], SYSLOG_C, "glibc-sender");
+    let musl = build_c(&s, "musl-gcc", &["-O", "-static"], SYSLOG_C, "musl-sender");
+    fs::set_permissions(&s.root, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sock = s.path("log");
+    let reader = Reader::start(&s, &["--unix", path_arg(&sock)]);
+
+    let g1 = run_with_dev_log(&glibc, &["rilltest", "glibc with ident"], &sock);
+    let g2 = run_with_dev_log(&glibc, &["-", "glibc without ident"], &sock);
+    let m1 = run_with_dev_log(&musl, &["rilltest", "musl with ident"], &sock);
+    let m2 = run_with_dev_log(&musl, &["-", "musl without ident"], &sock);
+    let lines = reader.wait_lines(4);
+
+    for (marker, pid) in [("glibc with ident", g1), ("musl with ident", m1)] {
+        let r = find(&lines, marker);
+        assert_eq!(r.priority.to_string(), "local3.warning", "{marker}");
+        assert_eq!(r.app, b"rilltest", "{marker}");
+        assert_eq!(r.procid, pid.to_string().into_bytes(), "{marker}: LOG_PID");
+        assert_eq!(
+            r.message,
+            marker.as_bytes(),
+            "{marker}: musl's LF is trimmed"
+        );
+        assert_eq!(field(&r, "fmt").as_deref(), Some("rfc3164"), "{marker}");
+        assert!(
+            field(&r, "time3164").is_some() && field(&r, "host").is_none(),
+            "{r:?}"
+        );
+        assert_credentials(&r, pid, 65534, 65534);
+    }
+    // glibc names the program; musl sends an empty ident.
+    let r = find(&lines, "glibc without ident");
+    assert_eq!(
+        (&r.app[..], &r.procid[..]),
+        (&b"glibc-sender"[..], &b""[..])
+    );
+    assert_credentials(&r, g2, 65534, 65534);
+    let r = find(&lines, "musl without ident");
+    assert_eq!((&r.app[..], &r.procid[..]), (&b""[..], &b""[..]));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("local3.warning -: musl without ident\t"))
+    );
+    assert_credentials(&r, m2, 65534, 65534);
+}
+
+#[test]
+fn one_datagram_is_exactly_one_line() {
+    let s = Scratch::new("forge");
+    let sock = s.path("log");
+    let reader = Reader::start(&s, &["--unix", path_arg(&sock), "--max-size", "200"]);
+    let client = UnixDatagram::unbound().expect("socket");
+    let long = [b"<13>app: ".as_slice(), &[b'L'; 300]].concat();
+    let datagrams: Vec<&[u8]> = vec![
+        b"<13>app: one\nauth.emerg fake: forged line\r\n",
+        b"<13>app: tab\tuid=0 pid=1\x00nul \x1b[31mred\x7f \\x41 \xff\xfe",
+        b"<13>app: trailing NULs and LFs\n\0\n\0",
+        b"",
+        b"no priority at all",
+        &long,
+    ];
+    for d in &datagrams {
+        client.send_to(d, &sock).expect("send");
+    }
+    let lines = reader.wait_lines(datagrams.len());
+    let (status, lines2) = reader.stop();
+    assert!(status.success());
+    assert_eq!(lines2.len(), datagrams.len(), "{lines2:#?}");
+    let me = std::process::id();
+    let records: Vec<Record> = lines
+        .iter()
+        .map(|l| Record::parse(l.as_bytes()).expect("every line parses"))
+        .collect();
+    assert_eq!(records[0].message, b"one\nauth.emerg fake: forged line\r");
+    assert_eq!(
+        records[1].message,
+        b"tab\tuid=0 pid=1\x00nul \x1b[31mred\x7f \\x41 \xff\xfe"
+    );
+    assert_eq!(
+        field(&records[1], "uid"),
+        Some(rustix::process::getuid().as_raw().to_string())
+    );
+    assert_eq!(
+        field(&records[1], "pid"),
+        Some(me.to_string()),
+        "the forged pid=1 is text"
+    );
+    assert_eq!(records[2].message, b"trailing NULs and LFs");
+    assert_eq!(
+        (records[3].message.len(), field(&records[3], "nopri")),
+        (0, Some("1".into()))
+    );
+    assert_eq!(records[4].message, b"no priority at all");
+    assert_eq!(records[4].priority.to_string(), "user.notice");
+    assert_eq!(
+        field(&records[5], "truncated"),
+        Some(long.len().to_string())
+    );
+    assert_eq!(records[5].message, &long[9..200]);
+    for line in &lines {
+        assert!(line.split('\t').count() <= 2, "one TAB at most: {line}");
+    }
+}
+
+#[test]
+fn the_socket_path() {
+    let s = Scratch::new("path");
+    let run = |args: &[&str]| {
+        Command::new(SYSLOG_READ)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run")
+    };
+    // Not a socket: refused, and left alone.
+    let file = s.path("file");
+    fs::write(&file, "precious").expect("write");
+    let out = run(&["--unix", path_arg(&file)]);
+    assert_eq!(out.status.code(), Some(111));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a socket"));
+    assert_eq!(fs::read_to_string(&file).expect("read"), "precious");
+    // A socket someone receives on: refused.
+    let live = s.path("live");
+    let holder = UnixDatagram::bind(&live).expect("bind");
+    let out = run(&["--unix", path_arg(&live)]);
+    assert_eq!(out.status.code(), Some(111), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another process"));
+    // A stale one is replaced; the mode is 0666 unless told.
+    drop(holder);
+    let reader = Reader::start(&s, &["--unix", path_arg(&live)]);
+    assert_eq!(mode(&live), 0o666);
+    UnixDatagram::unbound()
+        .expect("socket")
+        .send_to(b"<13>x: hi", &live)
+        .expect("send");
+    reader.wait_lines(1);
+    let (status, _) = reader.stop();
+    assert!(status.success());
+    let other = s.path("other");
+    let reader = Reader::start(&s, &["--unix", path_arg(&other), "--mode", "0620"]);
+    assert_eq!(mode(&other), 0o620);
+    drop(reader);
+    // Usage errors.
+    for args in [
+        &[][..],
+        &["--udp", "localhost:514"],
+        &["--unix", "x", "--mode", "999"],
+        &["--unix", "x", "--max-size", "0"],
+        &["--unix", "x", "--shed-after", "soon"],
+        &["--bogus"],
+    ] {
+        let out = Command::new(SYSLOG_READ)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(100), "{args:?}: {out:?}");
+    }
+}
+
+/// Runs syslog-read with `fds` as descriptors 3, 4 ..., through a shell
+/// that sets LISTEN_PID to its own pid and execs (as nosh's and systemd's
+/// socket listeners leave things), or with none of that for fd 3 alone.
+fn spawn_with_fds(s: &Scratch, fds: Vec<OwnedFd>, listen_fds: bool, args: &[&str]) -> Reader {
+    let script = if listen_fds {
+        format!("LISTEN_FDS={} LISTEN_PID=$$ exec \"$0\" \"$@\"", fds.len())
+    } else {
+        "exec \"$0\" \"$@\"".to_string()
+    };
+    let mut command = Command::new("/bin/sh");
+    command.arg("-c").arg(script).arg(SYSLOG_READ).args(args);
+    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
+    // SAFETY: dup2 and fcntl only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            // Out of the way first, then into place from 3 on.
+            let high: Vec<i32> = raw
+                .iter()
+                .map(|&fd| libc::fcntl(fd, libc::F_DUPFD, 100))
+                .collect();
+            for (i, &fd) in high.iter().enumerate() {
+                if fd < 0 || libc::dup2(fd, 3 + i as i32) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let count = fds.len();
+    let reader = Reader::spawn(s, &mut command, count, true);
+    drop(fds);
+    reader
+}
+
+#[test]
+fn inherited_sockets_as_nosh_and_systemd_pass_them() {
+    let s = Scratch::new("inherit");
+    let path = s.path("log");
+    let unix = UnixDatagram::bind(&path).expect("bind");
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+    let port = udp.local_addr().expect("addr").port();
+    let reader = spawn_with_fds(&s, vec![OwnedFd::from(unix), OwnedFd::from(udp)], true, &[]);
+    assert!(
+        reader.stderr_text().contains("receiving on unix"),
+        "{}",
+        reader.stderr_text()
+    );
+    let client = UnixDatagram::unbound().expect("socket");
+    client
+        .send_to(b"<13>a: over the inherited unix socket", &path)
+        .expect("send");
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sender
+        .send_to(b"<13>b: over the inherited UDP socket", ("127.0.0.1", port))
+        .expect("send");
+    let lines = reader.wait_lines(2);
+    let r = find(&lines, "inherited unix");
+    assert_eq!(
+        field(&r, "pid"),
+        Some(std::process::id().to_string()),
+        "credentials asked for"
+    );
+    let r = find(&lines, "inherited UDP");
+    assert_eq!(
+        field(&r, "from"),
+        Some(sender.local_addr().expect("addr").to_string())
+    );
+    let (status, _) = reader.stop();
+    assert!(status.success());
+
+    // Fd 3 alone, no LISTEN_FDS.
+    let path = s.path("log3");
+    let unix = UnixDatagram::bind(&path).expect("bind");
+    let reader = spawn_with_fds(&s, vec![OwnedFd::from(unix)], false, &[]);
+    client.send_to(b"<13>c: over fd 3", &path).expect("send");
+    reader.wait_lines(1);
+
+    // Fd 3 that is no datagram socket: refused.
+    let (r, w) = rustix::pipe::pipe().expect("pipe");
+    drop(w);
+    let mut command = Command::new(SYSLOG_READ);
+    let raw = r.as_raw_fd();
+    // SAFETY: dup2 only, between fork and exec.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::dup2(raw, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = command.stdin(Stdio::null()).output().expect("run");
+    assert_eq!(out.status.code(), Some(100), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("descriptor 3"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn dash_u_drops_root_for_good() {
+    require_root();
+    let s = Scratch::new("dropping");
+    fs::set_permissions(&s.root, fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sock = s.path("log");
+    let mut command = Command::new(SYSLOG_READ);
+    command
+        .args(["-U", "--unix", path_arg(&sock)])
+        .env("UID", "65534")
+        .env("GID", "65533")
+        .env_remove("GIDLIST");
+    let reader = Reader::spawn(&s, &mut command, 1, true);
+    let pid = reader.pid();
+    wait_until(LONG, || ids_of(pid) == (65534, 65533));
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let row = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(
+        row("Uid:").split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["65534"; 4],
+        "{status}"
+    );
+    assert_eq!(
+        row("Gid:").split_whitespace().skip(1).collect::<Vec<_>>(),
+        ["65533"; 4],
+        "{status}"
+    );
+    assert_eq!(
+        row("Groups:")
+            .split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>(),
+        ["65533"],
+        "{status}"
+    );
+    // The socket was bound as root, and still receives.
+    UnixDatagram::unbound()
+        .expect("socket")
+        .send_to(b"<13>x: after -U", &sock)
+        .expect("send");
+    reader.wait_lines(1);
+    let (exit, _) = reader.stop();
+    assert!(exit.success());
+
+    for (uid, gid) in [("0", "0"), ("nobody", "65534")] {
+        let out = Command::new(SYSLOG_READ)
+            .args(["-U", "--unix", path_arg(&s.path("refused"))])
+            .env("UID", uid)
+            .env("GID", gid)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(111), "UID={uid}: {out:?}");
+    }
+}
+
+/// Sends numbered datagrams without blocking until `stop` says; returns
+/// the numbers sent, and whether sends were refused for `blocked_for` on
+/// end at some point (the reader had stopped reading).
+fn send_numbered(
+    client: &UnixDatagram,
+    path: &Path,
+    from: usize,
+    stop: impl Fn(usize, Option<Duration>) -> bool,
+) -> usize {
+    client.set_nonblocking(true).expect("nonblocking");
+    let mut n = from;
+    let mut refused_since: Option<Instant> = None;
+    let start = Instant::now();
+    loop {
+        let refused = refused_since.map(|t| t.elapsed());
+        if stop(n - from, refused) || start.elapsed() > LONG {
+            return n;
+        }
+        let msg = format!("<13>flood[1]: message {n:08} {}", "x".repeat(60));
+        match client.send_to(msg.as_bytes(), path) {
+            Ok(_) => {
+                n += 1;
+                refused_since = None;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                refused_since.get_or_insert_with(Instant::now);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => panic!("send: {e}"),
+        }
+    }
+}
+
+fn numbers(lines: &[String]) -> Vec<usize> {
+    lines
+        .iter()
+        .filter_map(|l| l.split("message ").nth(1))
+        .filter_map(|rest| rest.get(..8))
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_blocked_output_blocks_local_senders_and_loses_nothing() {
+    let s = Scratch::new("blocked");
+    let sock = s.path("log");
+    let reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--unix", path_arg(&sock)]),
+        1,
+        false,
+    );
+    let client = UnixDatagram::unbound().expect("socket");
+    // Nobody reads the output: the sender must end up refused, for good.
+    let sent = send_numbered(&client, &sock, 0, |_, refused| {
+        refused.is_some_and(|r| r > Duration::from_millis(500))
+    });
+    // Not before the 1 MiB buffer is full, nor never.
+    assert!(sent > 4000 && sent < 100_000, "{sent} sent before blocking");
+    reader.resume();
+    let total = send_numbered(&client, &sock, sent, |n, _| n >= 5000);
+    reader.wait_lines(total);
+    let (status, lines) = reader.stop();
+    assert!(status.success());
+    assert_eq!(
+        numbers(&lines),
+        (0..total).collect::<Vec<_>>(),
+        "every message, once, in order"
+    );
+}
+
+/// Lets the output move; waits for the notice of what was dropped for
+/// `cause`, and stops. Every line, and how many were dropped.
+fn resume_until_dropped(reader: Reader, cause: &str) -> (Vec<String>, usize) {
+    reader.resume();
+    let notice = |l: &String| l.contains("\tdropped=");
+    wait_until(LONG, || reader.lines().iter().any(notice));
+    let (status, lines) = reader.stop();
+    assert!(status.success());
+    let line = lines
+        .iter()
+        .find(|l| notice(l))
+        .expect("a line saying how many were dropped");
+    let r = Record::parse(line.as_bytes()).expect("notice parses");
+    assert_eq!(r.priority.to_string(), "syslog.warning", "{line}");
+    assert_eq!(r.app, b"syslog-read");
+    assert_eq!(field(&r, "cause").as_deref(), Some(cause), "{line}");
+    assert!(
+        field(&r, "fmt").is_none(),
+        "no received message looks like a notice"
+    );
+    let dropped: usize = field(&r, "dropped")
+        .and_then(|d| d.parse().ok())
+        .expect("count");
+    assert!(dropped > 0, "{line}");
+    (lines, dropped)
+}
+
+#[test]
+fn shed_after_drops_and_says_how_many() {
+    let s = Scratch::new("shed");
+    let sock = s.path("log");
+    let reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--unix", path_arg(&sock), "--shed-after", "300ms"]),
+        1,
+        false,
+    );
+    let client = UnixDatagram::unbound().expect("socket");
+    let started = Instant::now();
+    // Blocked at first; after 300 ms of a stuck output, taken and dropped.
+    let total = send_numbered(&client, &sock, 0, |_, _| {
+        started.elapsed() > Duration::from_millis(1500)
+    });
+    let (lines, dropped) = resume_until_dropped(reader, "shed");
+    let kept = numbers(&lines);
+    assert_eq!(
+        kept.len() + dropped,
+        total,
+        "each message written or counted"
+    );
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "in order");
+}
+
+#[test]
+fn term_writes_what_was_received() {
+    let s = Scratch::new("term");
+    let sock = s.path("log");
+    let out_file = s.path("out");
+    let mut child = Command::new(SYSLOG_READ)
+        .args(["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"])
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out_file).expect("out"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    assert!(wait_until(LONG, || blocks_term(pid) && sock.exists()));
+    let mut err = child.stderr.take().expect("stderr");
+    let mut text = String::new();
+    let mut buf = [0u8; 256];
+    while !text.contains("receiving on udp") {
+        let n = err.read(&mut buf).expect("stderr");
+        assert!(n > 0, "{text}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let port: u16 = text
+        .split("receiving on udp 127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let unix = UnixDatagram::unbound().expect("socket");
+    for i in 0..2000 {
+        udp.send_to(format!("<13>u: udp {i:05}").as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    }
+    for i in 0..8 {
+        unix.send_to(format!("<13>l: local {i:05}").as_bytes(), &sock)
+            .expect("send");
+    }
+    // At once: what the kernel holds for us is received too.
+    signal(&child, rustix::process::Signal::TERM);
+    let status = wait_child(&mut child, LONG);
+    assert_eq!(status.code(), Some(0));
+    let out = fs::read_to_string(&out_file).expect("output");
+    assert_eq!(
+        out.lines().filter(|l| l.contains(": udp ")).count(),
+        2000,
+        "{out}"
+    );
+    assert_eq!(out.lines().filter(|l| l.contains(": local ")).count(), 8);
+}
+
+#[test]
+fn kernel_drops_on_udp_are_counted_and_said() {
+    let s = Scratch::new("kdrops");
+    let reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--udp", "127.0.0.1:0"]),
+        1,
+        false,
+    );
+    let port = reader.udp_port(0);
+    // Nobody reads the output: the receive buffer fills, then the kernel
+    // drops (as it must: UDP senders never wait).
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let sent = 200_000;
+    for i in 0..sent {
+        sender
+            .send_to(format!("<13>u: {i:07}").as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    }
+    let (lines, dropped) = resume_until_dropped(reader, "kernel");
+    let written = lines.iter().filter(|l| l.contains("\tfmt=")).count();
+    assert!(written > 0);
+    // Loopback loses nothing on the way, but let the kernel have its say.
+    assert!(
+        written + dropped <= sent && written + dropped >= sent - sent / 100,
+        "{written} written + {dropped} dropped, {sent} sent"
+    );
+}
+
+#[test]
+fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
+    let s = Scratch::new("flood");
+    let sock = s.path("log");
+    let mut reader = Reader::start(&s, &["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"]);
+    let port = reader.udp_port(0);
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = {
+        let flooding = flooding.clone();
+        std::thread::spawn(move || {
+            let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            let started = Instant::now();
+            while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+                let _ = sender.send_to(b"<13>flood: x", ("127.0.0.1", port));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let local = UnixDatagram::unbound().expect("socket");
+    local.set_nonblocking(true).expect("nonblocking");
+    local
+        .send_to(b"<13>local: through the flood", &sock)
+        .expect("send");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            reader
+                .lines()
+                .iter()
+                .any(|l| l.contains("through the flood"))
+        }),
+        "a local message waited behind the flood"
+    );
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    let status = wait_child(&mut child, Duration::from_secs(10));
+    flooding.store(false, Ordering::SeqCst);
+    flood.join().expect("flood");
+    assert!(status.success(), "{status:?}");
+}
