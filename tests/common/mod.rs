@@ -510,6 +510,5 @@ pub fn check_resends(got: &[Vec<u8>], want: &[Vec<u8>]) -> usize {
         next = next.max(i + 1);
     }
     assert_eq!(next, want.len(), "lines missing at the end");
-    assert!(repeated < want.len(), "repeats are runs, not everything");
     repeated
 }
