@@ -54,6 +54,12 @@ impl Input {
             .map(|st| fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Fifo)
             .unwrap_or(false);
         let source = if is_pipe {
+            // A writer fills a large pipe while we write the last chunk,
+            // instead of waiting for each 64 KiB to be taken; and a
+            // successor finds more of what we leave in it.
+            if pipe::fcntl_getpipe_size(fd).is_ok_and(|size| size < PIPE_SIZE) {
+                let _ = pipe::fcntl_setpipe_size(fd, PIPE_SIZE);
+            }
             peek_source().unwrap_or(Source::Read)
         } else {
             Source::Read

@@ -674,15 +674,18 @@ fn directories_are_shared_with_s6_log_both_ways() {
 fn a_full_disk_blocks_then_recovers_with_nothing_lost() {
     require_root();
     let s = Scratch::new("full");
-    let mnt = Mount::tmpfs(&s.path("mnt"), "2m");
+    // Room for every line once the filler is gone.
+    let mnt = Mount::tmpfs(&s.path("mnt"), "8m");
     let dir = mnt.path.join("log");
     let filler = mnt.path.join("filler");
     fill(&filler);
     let mut sup = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
     sup.start();
-    let lines = numbered_lines(8_000);
+    // More than cyclog's pipe (1 MiB) and one chunk hold: the producer
+    // must block.
+    let lines = numbered_lines(40_000);
     let payload = joined(&lines);
-    assert!(payload.len() > 300_000);
+    assert!(payload.len() > 2 << 20);
     let mut writer = sup.writer();
     let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
     assert!(

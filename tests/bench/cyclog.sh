@@ -29,11 +29,13 @@ results=$BENCH_DIR/results
 timed() { /usr/bin/time -f "$w %e %U %S %M" -a -o "$results" "$@"; }
 : > "$results"
 for run in $(seq "$RUNS"); do
-	for w in cat multilog s6-log svlogd cyclog; do
+	for w in cat cat+fsync multilog s6-log svlogd cyclog; do
 		rm -rf "$out"; mkdir -p "$out"; sync
 		# The writer alone is timed; cat feeds the pipe as fast as it can.
 		case $w in
 		cat) cat "$input" | timed cat > "$out/file" ;;
+		# The same bytes made as durable as the writers make theirs.
+		cat+fsync) cat "$input" | timed sh -c 'cat > "$1" && sync "$1"' sh "$out/file" ;;
 		multilog) cat "$input" | timed multilog t s16777215 n1000 "$out/log" ;;
 		s6-log) cat "$input" | timed s6-log t s16777216 n1000 "$out/log" ;;
 		svlogd)
@@ -58,13 +60,13 @@ awk '
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	END {
-		split("cat multilog s6-log svlogd cyclog", order, " ")
+		split("cat cat+fsync multilog s6-log svlogd cyclog", order, " ")
 		for (k in order) { w = order[k]; W[w] = median(wall[w]); C[w] = median(cpu[w]); R[w] = median(rss[w]) }
-		printf "| writer | wall s | CPU s | peak RSS KiB | wall vs s6-log | wall vs cat |\n"
-		printf "|---|---|---|---|---|---|\n"
-		for (k = 1; k <= 5; k++) {
+		printf "| writer | wall s | CPU s | peak RSS KiB | wall vs s6-log | wall vs cat | wall vs cat+fsync |\n"
+		printf "|---|---|---|---|---|---|---|\n"
+		for (k = 1; k <= 6; k++) {
 			w = order[k]
-			printf "| %s | %.2f | %.2f | %d | %.2f | %.2f |\n", w, W[w], C[w], R[w], W[w] / W["s6-log"], W[w] / W["cat"]
+			printf "| %s | %.2f | %.2f | %d | %.2f | %.2f | %.2f |\n", w, W[w], C[w], R[w], W[w] / W["s6-log"], W[w] / W["cat"], W[w] / W["cat+fsync"]
 		}
 	}' "$results"
 rm -f "$results"
