@@ -33,10 +33,7 @@ fn parse_args() -> Result<Args, String> {
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let option = match &arg {
-            Long(name) => format!("--{name}"),
-            _ => String::new(),
-        };
+        let option = cli::option_name(&arg);
         match arg {
             Long("max-file-size") => policy.max_file_size = cli::size_value(&mut parser, &option)?,
             Long("max-total-size") => {

@@ -49,10 +49,7 @@ fn parse_args() -> Result<Args, String> {
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let option = match &arg {
-            Long(name) => format!("--{name}"),
-            _ => String::new(),
-        };
+        let option = cli::option_name(&arg);
         let text = |parser: &mut lexopt::Parser| cli::option_text(parser, &option);
         match arg {
             Long("to") => args.url = Some(Url::parse(&text(&mut parser)?)?),

@@ -52,11 +52,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args::default();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let option = match &arg {
-            Long(name) => format!("--{name}"),
-            Short(c) => format!("-{c}"),
-            Value(_) => String::new(),
-        };
+        let option = cli::option_name(&arg);
         match arg {
             Short('f') | Long("follow") => args.follow = true,
             Short('n') | Long("lines") => args.lines = lines_value(&mut parser, &option)?,

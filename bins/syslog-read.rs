@@ -39,11 +39,7 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
-        let option = match &arg {
-            Long(name) => format!("--{name}"),
-            Short(c) => format!("-{c}"),
-            _ => String::new(),
-        };
+        let option = cli::option_name(&arg);
         match arg {
             Long("unix") => args
                 .unix

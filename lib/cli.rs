@@ -97,6 +97,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))
 }
 
+/// An option as the user wrote it (`--name`, `-c`), to name it in
+/// messages; empty for a value.
+pub fn option_name(arg: &lexopt::Arg) -> String {
+    match arg {
+        lexopt::Arg::Long(name) => format!("--{name}"),
+        lexopt::Arg::Short(c) => format!("-{c}"),
+        lexopt::Arg::Value(_) => String::new(),
+    }
+}
+
 /// The value of the option just parsed, as UTF-8, or a usage error naming it.
 pub fn option_text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
     let value = parser.value().map_err(|e| format!("{option}: {e}"))?;
