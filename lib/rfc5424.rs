@@ -95,14 +95,20 @@ pub fn valid_sd_name(id: &str) -> bool {
     !id.is_empty() && id.len() + CLAIM_ROOM <= SD_NAME_MAX && id.bytes().all(is_sd_name_byte)
 }
 
+/// `NAME@NUMBER` as its two parts; an SD-ID without `@` (one IANA
+/// registers) as a name alone.
+fn name_and_number(sd_id: &str) -> (&str, Option<&str>) {
+    match sd_id.split_once('@') {
+        Some((name, number)) => (name, Some(number)),
+        None => (sd_id, None),
+    }
+}
+
 /// The `n`th claim ID of `sd_id` (from 1): `NAME-claimed@NUMBER`, then
 /// `NAME-claimed2@NUMBER` ...; `ID-claimed`, `ID-claimed2` ... for an ID
 /// without `@`.
 fn claim_id(sd_id: &str, n: usize) -> String {
-    let (name, number) = match sd_id.split_once('@') {
-        Some((name, number)) => (name, Some(number)),
-        None => (sd_id, None),
-    };
+    let (name, number) = name_and_number(sd_id);
     let mut id = format!("{name}-claimed");
     if n > 1 {
         id.push_str(&n.to_string());
@@ -312,10 +318,7 @@ fn senders_sd(sd: &[u8], ids: &[IdSpan], sd_id: &str, out: &mut Vec<u8>) -> bool
 
 /// `n` when `id` is `claim_id(sd_id, n)`.
 fn claim_number(id: &[u8], sd_id: &str) -> Option<usize> {
-    let (name, number) = match sd_id.split_once('@') {
-        Some((name, number)) => (name, Some(number)),
-        None => (sd_id, None),
-    };
+    let (name, number) = name_and_number(sd_id);
     let rest = id
         .strip_prefix(name.as_bytes())?
         .strip_prefix(b"-claimed")?;
@@ -325,7 +328,7 @@ fn claim_number(id: &[u8], sd_id: &str) -> Option<usize> {
     };
     match digits {
         [] => Some(1),
-        [b'1'..=b'9', ..] if digits.len() <= 4 && digits.iter().all(u8::is_ascii_digit) => {
+        [b'1'..=b'9', ..] if digits.len() <= 9 && digits.iter().all(u8::is_ascii_digit) => {
             let n = digits
                 .iter()
                 .fold(0, |n, &d| n * 10 + usize::from(d - b'0'));
@@ -745,6 +748,21 @@ mod tests {
         assert!(!valid_sd_name(&"a".repeat(21)));
         assert!(!valid_sd_name("a b") && !valid_sd_name("a]") && !valid_sd_name(""));
         assert_eq!(claim_id(&"a".repeat(20), 9999).len(), SD_NAME_MAX);
+        for (id, n) in [
+            ("rill-claimed@32473", Some(1)),
+            ("rill-claimed2@32473", Some(2)),
+            ("rill-claimed10000@32473", Some(10_000)),
+            ("rill-claimed1@32473", None),
+            ("rill-claimed02@32473", None),
+            ("rill-claimed2x@32473", None),
+            ("rill-claimed@32474", None),
+            ("rill@32473", None),
+        ] {
+            assert_eq!(claim_number(id.as_bytes(), SD_ID), n, "{id}");
+            if let Some(n) = n {
+                assert_eq!(claim_id(SD_ID, n), id);
+            }
+        }
     }
 
     #[test]

@@ -424,17 +424,28 @@ fn syslog_ng_tls_gets_every_field() {
     fields_arrive_intact(Server::SyslogNg, Transport::Tls);
 }
 
-/// Datagrams sent to a real syslog-read (its unix socket and UDP), piped
-/// into a real cyclog, then exported: each server gets each message as it
-/// was sent, with the sender's credentials or address.
-fn through_syslog_read(server: Server) {
-    let s = Scratch::new(&format!("through-syslog-read-{server:?}"));
+/// This process's pid, uid and gid, and as the parameters of rill's SD
+/// element: what syslog-read sees of the tests' local senders.
+fn own_credentials() -> (u32, u32, u32, String) {
     let (pid, uid, gid) = (
         std::process::id(),
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    let creds = format!(r#"pid="{pid}" uid="{uid}" gid="{gid}""#);
+    (
+        pid,
+        uid,
+        gid,
+        format!(r#"pid="{pid}" uid="{uid}" gid="{gid}""#),
+    )
+}
+
+/// Datagrams sent to a real syslog-read (its unix socket and UDP), piped
+/// into a real cyclog, then exported: each server gets each message as it
+/// was sent, with the sender's credentials or address.
+fn through_syslog_read(server: Server) {
+    let s = Scratch::new(&format!("through-syslog-read-{server:?}"));
+    let creds = own_credentials().3;
     let wants = vec![
         (
             &b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 77 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\\]\"] \xef\xbb\xbfevent: line1\nline2"[..],
@@ -588,12 +599,7 @@ fn syslog_ng_gets_what_syslog_read_received() {
 /// message text that looks like fields stays text.
 fn forged_elements_stay_the_senders_claim(server: Server) {
     let s = Scratch::new(&format!("forged-{server:?}"));
-    let (pid, uid, gid) = (
-        std::process::id(),
-        rustix::process::getuid().as_raw(),
-        rustix::process::getgid().as_raw(),
-    );
-    let creds = format!(r#"pid="{pid}" uid="{uid}" gid="{gid}""#);
+    let (pid, uid, gid, creds) = own_credentials();
     let local: Vec<(&[u8], Want)> = vec![
         (
             br#"<13>1 - - forger 1 - [rill@32473 pid="1" uid="4242" gid="4242"] forged credentials"#,
