@@ -66,7 +66,9 @@ fn parse_args() -> Result<Args, String> {
             Long("sd-id") => {
                 let value = text(&mut parser)?;
                 if !valid_sd_name(&value) {
-                    return Err(format!("{option}: {value:?} is not an SD-ID"));
+                    return Err(format!(
+                        "{option}: {value:?} is not an SD-ID of at most 20 characters"
+                    ));
                 }
                 args.sd_id = value;
             }

@@ -15,12 +15,20 @@
 //!   `from` (the sender's address, without the port), else this host;
 //! - APP-NAME: the record's app name, else the default (the cursor's name);
 //!   PROCID: the record's; MSGID: its `msgid` field;
-//! - STRUCTURED-DATA: the record's `sd` field verbatim when well-formed,
-//!   then one element of our own, `[rill@32473 ...]`, holding every other
-//!   field in order (the sender's credentials `pid` `uid` `gid` first among
-//!   them as syslog-read writes them; a kernel record's dictionary; a
-//!   malformed `sd` as `sd="..."`);
+//! - STRUCTURED-DATA: the record's `sd` field (the sender's own) when
+//!   well-formed, then one element of our own, `[rill@32473 ...]`, holding
+//!   every other field in order (the sender's credentials `pid` `uid` `gid`
+//!   first among them as syslog-read writes them; a kernel record's
+//!   dictionary; a malformed `sd` as `sd="..."`);
 //! - MSG: the original message bytes, with a BOM only if it had one.
+//!
+//! Our element is the only one of our SD-ID, and holds only the record's
+//! fields: what rill itself vouches for. An element of that ID in the
+//! sender's `sd` (a forgery, or the element of another rill relaying the
+//! message) is the sender's claim: it is passed on as sent, but under the
+//! first claim ID the SD does not use yet, `rill-claimed@32473`,
+//! `rill-claimed2@32473` ... (`NAME-claimedN@NUMBER` for an SD-ID
+//! `NAME@NUMBER`), never merged with ours.
 //!
 //! Header fields keep to PRINTUSASCII and their lengths (HOSTNAME 255,
 //! APP-NAME 48, PROCID 128, MSGID 32): any other byte becomes `_`, the rest
@@ -77,9 +85,39 @@ impl Defaults {
     }
 }
 
-/// Whether `id` can be an SD-ID.
+/// What an SD-ID gains in its claim IDs: `-claimed` and a number of at
+/// most 4 digits (see `claim_id`).
+const CLAIM_ROOM: usize = "-claimed".len() + 4;
+
+/// Whether `id` can be our SD-ID: an SD-NAME with room left for its claim
+/// IDs.
 pub fn valid_sd_name(id: &str) -> bool {
-    !id.is_empty() && id.len() <= SD_NAME_MAX && id.bytes().all(is_sd_name_byte)
+    !id.is_empty() && id.len() + CLAIM_ROOM <= SD_NAME_MAX && id.bytes().all(is_sd_name_byte)
+}
+
+/// `NAME@NUMBER` as its two parts; an SD-ID without `@` (one IANA
+/// registers) as a name alone.
+fn name_and_number(sd_id: &str) -> (&str, Option<&str>) {
+    match sd_id.split_once('@') {
+        Some((name, number)) => (name, Some(number)),
+        None => (sd_id, None),
+    }
+}
+
+/// The `n`th claim ID of `sd_id` (from 1): `NAME-claimed@NUMBER`, then
+/// `NAME-claimed2@NUMBER` ...; `ID-claimed`, `ID-claimed2` ... for an ID
+/// without `@`.
+fn claim_id(sd_id: &str, n: usize) -> String {
+    let (name, number) = name_and_number(sd_id);
+    let mut id = format!("{name}-claimed");
+    if n > 1 {
+        id.push_str(&n.to_string());
+    }
+    if let Some(number) = number {
+        id.push('@');
+        id.push_str(number);
+    }
+    id
 }
 
 /// Builds messages, remembering the last second's date and time text.
@@ -217,12 +255,11 @@ fn strip_port(from: &[u8]) -> &[u8] {
     }
 }
 
-/// The original's SD when well-formed, then our element with the other
-/// fields (merged into an element of the original with the same SD-ID, as
-/// an SD-ID may appear only once).
+/// The original's SD when well-formed, an element of our SD-ID in it
+/// renamed to a claim ID; then our element with the other fields.
 fn structured_data(r: &Record, sd_id: &str, out: &mut Vec<u8>) {
     let original = r.field("sd").filter(|sd| *sd != b"-");
-    let spans = original.and_then(parse_sd);
+    let ids = original.and_then(parse_sd);
     let mut ours = Vec::new();
     for (key, value) in &r.fields {
         if HEADER_FIELDS.contains(&key.as_str()) {
@@ -230,21 +267,15 @@ fn structured_data(r: &Record, sd_id: &str, out: &mut Vec<u8>) {
         }
         param(key, value, &mut ours);
     }
-    if let (Some(sd), None) = (original, &spans) {
-        param("sd", sd, &mut ours);
-    }
     let start = out.len();
-    if let (Some(sd), Some(spans)) = (original, &spans) {
-        let mut at = 0;
-        if let Some(span) = spans.iter().find(|s| &sd[s.id.clone()] == sd_id.as_bytes()) {
-            // Our params go just before the element's closing bracket.
-            let close = span.end - 1;
-            out.extend_from_slice(&sd[..close]);
-            out.extend_from_slice(&ours);
-            ours.clear();
-            at = close;
+    match (original, &ids) {
+        (Some(sd), Some(ids)) => {
+            if !senders_sd(sd, ids, sd_id, out) {
+                param("sd", sd, &mut ours);
+            }
         }
-        out.extend_from_slice(&sd[at..]);
+        (Some(sd), None) => param("sd", sd, &mut ours),
+        (None, _) => {}
     }
     if !ours.is_empty() {
         out.push(b'[');
@@ -254,6 +285,56 @@ fn structured_data(r: &Record, sd_id: &str, out: &mut Vec<u8>) {
     }
     if out.len() == start {
         out.push(b'-');
+    }
+}
+
+/// Appends the sender's well-formed SD, an element of our SD-ID in it
+/// (there is at most one) renamed to the first claim ID it does not use.
+/// False, with nothing appended, when no claim ID is free within an
+/// SD-NAME's length: the caller keeps the SD as text instead.
+fn senders_sd(sd: &[u8], ids: &[IdSpan], sd_id: &str, out: &mut Vec<u8>) -> bool {
+    let Some(forged) = ids.iter().find(|id| &sd[(*id).clone()] == sd_id.as_bytes()) else {
+        out.extend_from_slice(sd);
+        return true;
+    };
+    // Of the numbers 1 to ids.len() + 1, one is free. One pass, as a
+    // sender may write many elements.
+    let mut used = vec![false; ids.len() + 2];
+    for id in ids {
+        if let Some(n) = claim_number(&sd[id.clone()], sd_id).filter(|&n| n < used.len()) {
+            used[n] = true;
+        }
+    }
+    let free = (1..used.len()).find(|&n| !used[n]).unwrap_or(used.len());
+    let claim = claim_id(sd_id, free);
+    if claim.len() > SD_NAME_MAX {
+        return false;
+    }
+    out.extend_from_slice(&sd[..forged.start]);
+    out.extend_from_slice(claim.as_bytes());
+    out.extend_from_slice(&sd[forged.end..]);
+    true
+}
+
+/// `n` when `id` is `claim_id(sd_id, n)`.
+fn claim_number(id: &[u8], sd_id: &str) -> Option<usize> {
+    let (name, number) = name_and_number(sd_id);
+    let rest = id
+        .strip_prefix(name.as_bytes())?
+        .strip_prefix(b"-claimed")?;
+    let digits = match number {
+        Some(number) => rest.strip_suffix(number.as_bytes())?.strip_suffix(b"@")?,
+        None => rest,
+    };
+    match digits {
+        [] => Some(1),
+        [b'1'..=b'9', ..] if digits.len() <= 9 && digits.iter().all(u8::is_ascii_digit) => {
+            let n = digits
+                .iter()
+                .fold(0, |n, &d| n * 10 + usize::from(d - b'0'));
+            (n > 1).then_some(n)
+        }
+        _ => None,
     }
 }
 
@@ -281,14 +362,12 @@ fn param(key: &str, value: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Where an SD-ELEMENT is: its whole span and its SD-ID's.
-struct Span {
-    id: std::ops::Range<usize>,
-    end: usize,
-}
+/// Where an SD-ELEMENT's SD-ID is.
+type IdSpan = std::ops::Range<usize>;
 
-/// The elements of well-formed STRUCTURED-DATA (not NILVALUE), or `None`.
-fn parse_sd(sd: &[u8]) -> Option<Vec<Span>> {
+/// Where the SD-IDs of well-formed STRUCTURED-DATA (not NILVALUE) are, in
+/// order, or `None`.
+fn parse_sd(sd: &[u8]) -> Option<Vec<IdSpan>> {
     let mut spans = Vec::new();
     let mut i = 0;
     let name = |i: &mut usize| {
@@ -306,7 +385,7 @@ fn parse_sd(sd: &[u8]) -> Option<Vec<Span>> {
         let id = name(&mut i)?;
         if spans
             .iter()
-            .any(|s: &Span| sd[s.id.clone()] == sd[id.clone()])
+            .any(|s: &IdSpan| sd[s.clone()] == sd[id.clone()])
         {
             return None;
         }
@@ -336,7 +415,7 @@ fn parse_sd(sd: &[u8]) -> Option<Vec<Span>> {
                 _ => return None,
             }
         }
-        spans.push(Span { id, end: i });
+        spans.push(id);
     }
     std::str::from_utf8(sd).ok()?;
     (!spans.is_empty()).then_some(spans)
@@ -575,18 +654,11 @@ mod tests {
     }
 
     #[test]
-    fn a_bad_sd_is_kept_as_a_param_and_ours_merges_into_a_same_id() {
+    fn a_bad_sd_is_kept_as_a_param() {
         let mut r = Record::new(Priority::parse("user.info").unwrap(), b"m");
         r.push_field("sd", "[broken");
         r.push_field("uid", "5");
         assert!(build(None, &r.to_line()).ends_with(" [rill@32473 uid=\"5\" sd=\"[broken\"] m"));
-        let mut r = Record::new(Priority::parse("user.info").unwrap(), b"m");
-        r.push_field("sd", "[a@1 x=\"1\"][rill@32473 uid=\"1\"]");
-        r.push_field("from", "10.0.0.1:514");
-        assert!(
-            build(None, &r.to_line())
-                .ends_with(" [a@1 x=\"1\"][rill@32473 uid=\"1\" from=\"10.0.0.1:514\"] m")
-        );
         for bad in [
             &b"[a@1 x=\"1\"] "[..],
             b"[a@1 x=1]",
@@ -598,6 +670,99 @@ mod tests {
             assert!(parse_sd(bad).is_none(), "{}", String::from_utf8_lossy(bad));
         }
         assert_eq!(parse_sd(b"[a@1 x=\"\\\"\"][b]").unwrap().len(), 2);
+    }
+
+    fn build_with_sd(sd: &str, sd_id: &str) -> String {
+        let mut r = Record::new(Priority::parse("user.info").unwrap(), b"m");
+        r.push_field("sd", sd);
+        r.push_field("uid", "5");
+        r.push_field("from", "10.0.0.1:514");
+        let d = Defaults {
+            sd_id: sd_id.to_string(),
+            ..defaults()
+        };
+        let mut out = Vec::new();
+        Builder::default().build(None, &r.to_line(), &d, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        let sd_at = text.match_indices(' ').nth(5).unwrap().0 + 1;
+        text[sd_at..text.len() - 2].to_string()
+    }
+
+    #[test]
+    fn a_senders_element_of_our_id_becomes_a_claim_never_merged_with_ours() {
+        let ours = "[rill@32473 uid=\"5\" from=\"10.0.0.1:514\"]";
+        assert_eq!(
+            build_with_sd(
+                "[a@1 x=\"1\"][rill@32473 uid=\"0\" from=\"1.2.3.4\"]",
+                SD_ID
+            ),
+            format!("[a@1 x=\"1\"][rill-claimed@32473 uid=\"0\" from=\"1.2.3.4\"]{ours}")
+        );
+        // Relayed through rill machines: each claim ID once, in place.
+        assert_eq!(
+            build_with_sd(
+                "[rill-claimed@32473 uid=\"1\"][rill@32473 uid=\"2\"][rill-claimed2@32473 uid=\"3\"]",
+                SD_ID
+            ),
+            format!(
+                "[rill-claimed@32473 uid=\"1\"][rill-claimed3@32473 uid=\"2\"][rill-claimed2@32473 uid=\"3\"]{ours}"
+            )
+        );
+        // Another SD-ID of ours; one without `@`; an element that only
+        // looks like ours.
+        assert_eq!(
+            build_with_sd("[me@9 uid=\"0\"][rill@32473 uid=\"0\"]", "me@9"),
+            "[me-claimed@9 uid=\"0\"][rill@32473 uid=\"0\"][me@9 uid=\"5\" from=\"10.0.0.1:514\"]"
+        );
+        assert_eq!(
+            build_with_sd("[origin ip=\"1\"]", "origin"),
+            "[origin-claimed ip=\"1\"][origin uid=\"5\" from=\"10.0.0.1:514\"]"
+        );
+        assert_eq!(
+            build_with_sd("[Rill@32473 uid=\"0\"]", SD_ID),
+            format!("[Rill@32473 uid=\"0\"]{ours}")
+        );
+    }
+
+    #[test]
+    fn sd_with_no_free_claim_id_is_kept_as_text() {
+        let id = "a".repeat(20);
+        let mut sd = format!("[{id} x=\"1\"]");
+        for n in 1..=9999 {
+            sd.push_str(&format!("[{}]", claim_id(&id, n)));
+        }
+        let got = build_with_sd(&sd, &id);
+        let head = format!(r#"[{id} uid="5" from="10.0.0.1:514" sd="[{id} x=\"1\"\]["#);
+        assert!(got.starts_with(&head), "{}", &got[..200]);
+        assert_eq!(
+            got.matches('[').count(),
+            1 + 10_000,
+            "one element, the rest text"
+        );
+    }
+
+    #[test]
+    fn our_sd_id_leaves_room_for_its_claim_ids() {
+        assert!(valid_sd_name(SD_ID));
+        assert!(valid_sd_name(&"a".repeat(20)));
+        assert!(!valid_sd_name(&"a".repeat(21)));
+        assert!(!valid_sd_name("a b") && !valid_sd_name("a]") && !valid_sd_name(""));
+        assert_eq!(claim_id(&"a".repeat(20), 9999).len(), SD_NAME_MAX);
+        for (id, n) in [
+            ("rill-claimed@32473", Some(1)),
+            ("rill-claimed2@32473", Some(2)),
+            ("rill-claimed10000@32473", Some(10_000)),
+            ("rill-claimed1@32473", None),
+            ("rill-claimed02@32473", None),
+            ("rill-claimed2x@32473", None),
+            ("rill-claimed@32474", None),
+            ("rill@32473", None),
+        ] {
+            assert_eq!(claim_number(id.as_bytes(), SD_ID), n, "{id}");
+            if let Some(n) = n {
+                assert_eq!(claim_id(SD_ID, n), id);
+            }
+        }
     }
 
     #[test]

@@ -424,20 +424,29 @@ fn syslog_ng_tls_gets_every_field() {
     fields_arrive_intact(Server::SyslogNg, Transport::Tls);
 }
 
-/// Datagrams sent to a real syslog-read (its unix socket and UDP), piped
-/// into a real cyclog, then exported: each server gets each message as it
-/// was sent, with the sender's credentials or address.
-fn through_syslog_read(server: Server) {
-    let s = Scratch::new(&format!("through-syslog-read-{server:?}"));
-    let log = s.path("log");
-    let sock = s.path("dev-log");
+/// This process's pid, uid and gid, and as the parameters of rill's SD
+/// element: what syslog-read sees of the tests' local senders.
+fn own_credentials() -> (u32, u32, u32, String) {
     let (pid, uid, gid) = (
         std::process::id(),
         rustix::process::getuid().as_raw(),
         rustix::process::getgid().as_raw(),
     );
-    let creds = format!(r#"pid="{pid}" uid="{uid}" gid="{gid}""#);
-    let mut wants = vec![
+    (
+        pid,
+        uid,
+        gid,
+        format!(r#"pid="{pid}" uid="{uid}" gid="{gid}""#),
+    )
+}
+
+/// Datagrams sent to a real syslog-read (its unix socket and UDP), piped
+/// into a real cyclog, then exported: each server gets each message as it
+/// was sent, with the sender's credentials or address.
+fn through_syslog_read(server: Server) {
+    let s = Scratch::new(&format!("through-syslog-read-{server:?}"));
+    let creds = own_credentials().3;
+    let wants = vec![
         (
             &b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog 77 ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"App\\]\"] \xef\xbb\xbfevent: line1\nline2"[..],
             Want {
@@ -475,7 +484,7 @@ fn through_syslog_read(server: Server) {
             ),
         ),
     ];
-    let udp = [(
+    let udp = vec![(
         &b"<189>123: *Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured"[..],
         Want {
             hostname: "127.0.0.1".into(),
@@ -488,6 +497,23 @@ fn through_syslog_read(server: Server) {
         },
     )];
 
+    via_syslog_read(&s, server, wants, udp);
+}
+
+/// Sends `local` datagrams to a real syslog-read's unix socket and `udp`
+/// ones to its UDP socket (`PORT` in a wanted SD is the sender's port),
+/// pipes its lines into a real cyclog, exports them to `server` over TCP,
+/// and checks that the server got each message as wanted; returns what it
+/// got.
+fn via_syslog_read(
+    s: &Scratch,
+    server: Server,
+    local: Vec<(&[u8], Want)>,
+    udp: Vec<(&[u8], Want)>,
+) -> Vec<Fields> {
+    let log = s.path("log");
+    let sock = s.path("dev-log");
+    let mut wants = local;
     let reader_err = s.path("syslog-read.stderr");
     let mut reader = Command::new(env!("CARGO_BIN_EXE_syslog-read"))
         .args([
@@ -553,6 +579,7 @@ fn through_syslog_read(server: Server) {
     let err = e.stderr();
     assert_eq!(e.stop(), 0, "{err}");
     check_fields(server, &got, &wants);
+    got
 }
 
 #[test]
@@ -563,6 +590,142 @@ fn rsyslog_gets_what_syslog_read_received() {
 #[test]
 fn syslog_ng_gets_what_syslog_read_received() {
     through_syslog_read(Server::SyslogNg);
+}
+
+/// Senders who write rill's own element, `[rill@32473 ...]`, over the
+/// unix socket and UDP: each server gets rill's element with rill's values
+/// only, each once, and the sender's element as it was sent but under the
+/// first free claim ID, `rill-claimed@32473`, `rill-claimed2@32473` ...;
+/// message text that looks like fields stays text.
+fn forged_elements_stay_the_senders_claim(server: Server) {
+    let s = Scratch::new(&format!("forged-{server:?}"));
+    let (pid, uid, gid, creds) = own_credentials();
+    let local: Vec<(&[u8], Want)> = vec![
+        (
+            br#"<13>1 - - forger 1 - [rill@32473 pid="1" uid="4242" gid="4242"] forged credentials"#,
+            Want {
+                procid: "1".into(),
+                hostname: HOST.into(),
+                ..want(
+                    13,
+                    "forger",
+                    &format!(
+                        r#"[rill-claimed@32473 pid="1" uid="4242" gid="4242"][rill@32473 fmt="rfc5424" {creds}]"#
+                    ),
+                    b"forged credentials",
+                )
+            },
+        ),
+        (
+            // As a chain of rill relays would send it: an older claim, the
+            // last relay's element, another element.
+            br#"<13>1 - - relayed - - [rill-claimed@32473 uid="7"][rill@32473 uid="0" from="10.9.8.7:514"][x@32473 a="b"] relayed claims"#,
+            want(
+                13,
+                "relayed",
+                &format!(
+                    r#"[rill-claimed@32473 uid="7"][rill-claimed2@32473 uid="0" from="10.9.8.7:514"][x@32473 a="b"][rill@32473 fmt="rfc5424" {creds}]"#
+                ),
+                b"relayed claims",
+            ),
+        ),
+        (
+            b"<13>Nov  1 03:04:05 texter: x\tuid=0 pid=1 gid=0 from=10.0.0.1:514",
+            want(
+                13,
+                "texter",
+                &format!(r#"[rill@32473 fmt="rfc3164" time3164="11-01T03:04:05" {creds}]"#),
+                b"x\tuid=0 pid=1 gid=0 from=10.0.0.1:514",
+            ),
+        ),
+    ];
+    let udp: Vec<(&[u8], Want)> = vec![(
+        br#"<13>1 - - remote - - [rill@32473 uid="0" from="10.0.0.1:514"] forged address"#,
+        Want {
+            hostname: "127.0.0.1".into(),
+            ..want(
+                13,
+                "remote",
+                r#"[rill-claimed@32473 uid="0" from="10.0.0.1:514"][rill@32473 fmt="rfc5424" from="127.0.0.1:PORT"]"#,
+                b"forged address",
+            )
+        },
+    )];
+    let got = via_syslog_read(&s, server, local, udp);
+    for g in &got {
+        let sd = String::from_utf8_lossy(g.get("structured-data").expect("structured-data"));
+        let elements = sd_elements(&sd);
+        let ids: Vec<&str> = elements.iter().map(|(id, _)| id.as_str()).collect();
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "{server:?}: an SD-ID twice: {sd}");
+        let (_, ours) = elements
+            .iter()
+            .find(|(id, _)| id == "rill@32473")
+            .unwrap_or_else(|| panic!("{server:?}: no rill@32473 in {sd}"));
+        for key in ["pid", "uid", "gid", "from"] {
+            let values: Vec<&String> = ours
+                .iter()
+                .filter(|(k, _)| k == key)
+                .map(|(_, v)| v)
+                .collect();
+            assert!(values.len() <= 1, "{server:?}: {key} twice in {sd}");
+            let real = match key {
+                "pid" => pid.to_string(),
+                "uid" => uid.to_string(),
+                "gid" => gid.to_string(),
+                _ => "127.0.0.1:".to_string(),
+            };
+            assert!(
+                values.iter().all(|v| v.starts_with(&real)),
+                "{server:?}: {key} not rill's own in {sd}"
+            );
+        }
+    }
+}
+
+/// STRUCTURED-DATA as (SD-ID, [(name, value)]), values unescaped; enough
+/// for well-formed SD as the servers show it.
+fn sd_elements(sd: &str) -> Vec<(String, Vec<(String, String)>)> {
+    let mut elements = Vec::new();
+    let mut chars = sd.chars().peekable();
+    while chars.next() == Some('[') {
+        let mut id = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == ' ' || c == ']' {
+                break;
+            }
+            id.push(c);
+            chars.next();
+        }
+        let mut params = Vec::new();
+        while chars.next() == Some(' ') {
+            let name: String = chars.by_ref().take_while(|&c| c != '=').collect();
+            assert_eq!(chars.next(), Some('"'), "{sd}");
+            let mut value = String::new();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => value.extend(chars.next()),
+                    '"' => break,
+                    c => value.push(c),
+                }
+            }
+            params.push((name, value));
+        }
+        elements.push((id, params));
+    }
+    elements
+}
+
+#[test]
+fn rsyslog_gets_only_rills_own_values_under_its_sd_id() {
+    forged_elements_stay_the_senders_claim(Server::Rsyslog);
+}
+
+#[test]
+fn syslog_ng_gets_only_rills_own_values_under_its_sd_id() {
+    forged_elements_stay_the_senders_claim(Server::SyslogNg);
 }
 
 /// The messages as received, in order.

@@ -1056,3 +1056,121 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     flood.join().expect("flood");
     assert!(status.success(), "{status:?}");
 }
+
+/// An element of rill's own SD-ID, as a forger (or another rill relaying)
+/// writes it.
+const FORGED_SD: &str = r#"[rill@32473 pid="1" uid="4242" gid="4242" from="10.0.0.1:514"]"#;
+
+/// Senders who write rill's SD element, or text that looks like fields,
+/// over the unix socket (`udp` false) or UDP: each line's trusted fields
+/// (`pid` `uid` `gid`, or `from`) are the kernel's, each once; what the
+/// sender wrote stays in `sd` and the message, as sent; and exported to a
+/// real rsyslog, rill's element holds rill's values only, the sender's
+/// element passed on under `rill-claimed@32473`.
+fn forged_fields_stay_the_senders_claim(udp: bool) {
+    let s = Scratch::new(if udp { "forged-udp" } else { "forged-unix" });
+    let sock = s.path("log");
+    let args = match udp {
+        true => ["--udp", "127.0.0.1:0"],
+        false => ["--unix", path_arg(&sock)],
+    };
+    let reader = Reader::start(&s, &args);
+    let forged = format!("<13>1 - - forger 1 - {FORGED_SD} forged element");
+    let text = "<13>texter: x\tuid=4242 pid=1 gid=4242 from=10.0.0.1:514 sd=[rill@32473]";
+    let unix = UnixDatagram::unbound().expect("socket");
+    let net = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for d in [&forged, text] {
+        match udp {
+            true => net.send_to(d.as_bytes(), ("127.0.0.1", reader.udp_port(0))),
+            false => unix.send_to(d.as_bytes(), &sock),
+        }
+        .expect("send");
+    }
+    reader.wait_lines(2);
+    let (status, lines) = reader.stop();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+
+    let from = format!("127.0.0.1:{}", net.local_addr().expect("address").port());
+    let (uid, gid) = (
+        rustix::process::getuid().as_raw().to_string(),
+        rustix::process::getgid().as_raw().to_string(),
+    );
+    let trusted: Vec<(&str, String)> = match udp {
+        true => vec![("from", from.clone())],
+        false => vec![
+            ("pid", std::process::id().to_string()),
+            ("uid", uid.clone()),
+            ("gid", gid.clone()),
+        ],
+    };
+    for line in &lines {
+        let r = Record::parse(line.as_bytes()).expect("a reader line");
+        let mut keys: Vec<&str> = r.fields.iter().map(|(k, _)| k.as_str()).collect();
+        keys.sort_unstable();
+        let all = keys.len();
+        keys.dedup();
+        assert_eq!(keys.len(), all, "a field twice: {line}");
+        for key in ["pid", "uid", "gid", "from"] {
+            let want = trusted
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.clone());
+            assert_eq!(field(&r, key), want, "{key} in {line}");
+        }
+    }
+    let r = find(&lines, "forged element");
+    assert_eq!(field(&r, "sd").as_deref(), Some(FORGED_SD), "kept as sent");
+    let r = find(&lines, "texter");
+    assert_eq!(r.message, &text.as_bytes()[12..], "text stays text");
+
+    let log = s.path("logdir");
+    let lines: Vec<Vec<u8>> = lines.into_iter().map(String::into_bytes).collect();
+    cyclog_write(&log, &[], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "syslog", &log);
+    let got = export_to_rsyslog(&s, &cursors, 2);
+    let forwarded = got
+        .iter()
+        .find(|g| g.get("msg").map(Vec::as_slice) == Some(b"forged element"))
+        .unwrap_or_else(|| panic!("not forwarded: {got:#?}"));
+    let rills: String = trusted
+        .iter()
+        .map(|(k, v)| format!(r#" {k}="{v}""#))
+        .collect();
+    assert_eq!(
+        String::from_utf8_lossy(&forwarded["structured-data"]),
+        format!(
+            r#"{}[rill@32473 fmt="rfc5424"{rills}]"#,
+            FORGED_SD.replace("[rill@", "[rill-claimed@")
+        )
+    );
+}
+
+/// Exports the cursors in `cursors` to a real rsyslog over UDP until it
+/// has `n` messages; what it received.
+fn export_to_rsyslog(s: &Scratch, cursors: &Path, n: usize) -> Vec<receivers::Fields> {
+    use receivers::{Receiver, Server, Transport};
+    let receiver = Receiver::start(Server::Rsyslog, Transport::Udp, &s.path("rsyslog"), None);
+    let mut export = Command::new(env!("CARGO_BIN_EXE_export-to-remote"))
+        .args(["--to", &receiver.url()])
+        .arg(cursors)
+        .stdin(Stdio::null())
+        .stderr(fs::File::create(s.path("export.stderr")).expect("stderr"))
+        .spawn()
+        .expect("spawn export-to-remote");
+    let got = receiver.wait_for(n, LONG);
+    signal(&export, rustix::process::Signal::TERM);
+    assert!(wait_child(&mut export, LONG).success());
+    got
+}
+
+#[test]
+fn a_forged_rill_element_over_the_unix_socket_stays_the_senders_claim() {
+    forged_fields_stay_the_senders_claim(false);
+}
+
+#[test]
+fn a_forged_rill_element_over_udp_stays_the_senders_claim() {
+    forged_fields_stay_the_senders_claim(true);
+}
