@@ -19,6 +19,20 @@ const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until T
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
 [--tai-plus-10] [--no-pager] DIR...|-";
 
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "-f, --follow  show lines as they are written
+-n, --lines [N|all]  the last N lines only (10)
+-S, --since TIME  lines from TIME on
+-U, --until TIME  lines up to TIME
+-p, --priority PRIORITY  lines of these severities only
+-g, --grep TEXT  lines containing TEXT only
+--case-sensitive[=yes|no]  whether --grep minds case
+-o, --output short|verbose  the output format
+--utc  times in UTC
+--raw  the stored lines, stamps and all
+--tai-plus-10  daemontools' stamps (TAI + 10 s)
+--no-pager  never start a pager";
+
 /// Which lines of the window `-n` asks for.
 #[derive(Clone, Copy, Default)]
 enum Lines {
@@ -51,7 +65,7 @@ fn parse_args() -> Result<Args, String> {
     use lexopt::prelude::*;
     let mut args = Args::default();
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
             Short('f') | Long("follow") => args.follow = true,
@@ -89,13 +103,11 @@ fn parse_args() -> Result<Args, String> {
             Long("raw") => args.raw = true,
             Long("tai-plus-10") => args.daemontools = true,
             Long("no-pager") => args.no_pager = true,
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 1),
+            Long("version") => cli::version(),
             Value(v) if v == "-" => args.stdin = true,
             Value(dir) => args.dirs.push(PathBuf::from(dir)),
-            _ => return Err(arg.unexpected().to_string()),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     match (args.stdin, args.dirs.is_empty()) {
