@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::display::{Layout, Stamps};
 use rill::filter::{Filter, Grep, Severities};
+use rill::logdirs::{self, Kind};
 use rill::pager::Pager;
 use rill::show::{Output, Show};
 use rill::signals::{self, Signals};
@@ -140,9 +141,36 @@ fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, Strin
     }
 }
 
+/// Refuses a DIR that is a directory but not a log directory, naming the
+/// log directories inside it, if any. What cannot be read is left to the
+/// reader, which warns and shows the others.
+fn check_log_directories(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let Ok(Kind::Other { below }) = logdirs::examine(dir) else {
+            continue;
+        };
+        let shown = dir.display();
+        let hint = if below.is_empty() {
+            "and no log directory in it; name log directories (logdir(5))".to_string()
+        } else {
+            let names: Vec<String> = below.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "the log directories in it: {} (all of them: log-show {}/*)",
+                names.join(" "),
+                shown.to_string().trim_end_matches('/')
+            )
+        };
+        cli::usage(
+            &format!("{shown}: not a log directory (no current, no @ archive); {hint}"),
+            SYNOPSIS,
+        );
+    }
+}
+
 fn main() {
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    check_log_directories(&args.dirs);
     let zone = if args.utc { Zone::Utc } else { Zone::Local };
     let convention = if args.daemontools {
         Convention::Daemontools
