@@ -277,6 +277,12 @@ fn supervised(sup: Supervisor) {
         wait_until(LONG, || messages(&local, "first").len() == 1),
         "first message not logged"
     );
+    // UDP datagrams sent before the reader binds are lost: wait for it.
+    assert!(
+        wait_until(LONG, || std::net::UdpSocket::bind(("127.0.0.1", port))
+            .is_err()),
+        "the UDP reader never bound its port"
+    );
     let out = Command::new("logger")
         .args(["-d", "-n", "127.0.0.1", "-P", &port.to_string(), "over udp"])
         .status();
