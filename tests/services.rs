@@ -746,15 +746,17 @@ fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
         "message not logged"
     );
     let hints = read_hints(child.stdout.as_mut().expect("stdout"));
-    let shown = run_hints_as_printed(&hints);
-    assert!(
-        shown.contains("hello from the local socket"),
-        "{hints:?}\n{shown}"
-    );
+    // Checked after the stop, so that a failure leaves no pipeline running.
+    let hints_worked = std::panic::catch_unwind(|| run_hints_as_printed(&hints));
     // Ctrl-C: SIGINT to the foreground process group.
     let pgid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process_group(pgid, rustix::process::Signal::INT).expect("SIGINT");
     let status = wait_child(&mut child, LONG);
+    let shown = hints_worked.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        shown.contains("hello from the local socket"),
+        "{hints:?}\n{shown}"
+    );
     assert!(status.success(), "make run exited {status:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out).expect("read");
