@@ -698,6 +698,36 @@ fn the_installed_setup_reads_the_edited_copies() {
         .expect("id");
     assert_eq!(String::from_utf8_lossy(&groups.stdout).trim(), "rt-cp-log");
 
+    // nosh's bundles: the log bundle's link follows the edited LOG_DIR.
+    let nosh = s.path("var/local/sv");
+    fs::create_dir_all(&nosh).expect("nosh dir");
+    let status = Command::new("cp")
+        .arg("-RP")
+        .arg(top().join("services/nosh/."))
+        .arg(&nosh)
+        .status();
+    assert!(status.expect("cp").success());
+    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+        let env = nosh.join(service).join("service/env");
+        for key in [
+            "READER_USER",
+            "LOG_USER",
+            "LOG_DIR",
+            "STATE_FILE",
+            "CURSORS",
+        ] {
+            if let Ok(value) = fs::read_to_string(sv.join(service).join("env").join(key)) {
+                fs::write(env.join(key), value).expect("edit");
+            }
+        }
+    }
+    let out = setup(&[&nosh]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        fs::read_link(nosh.join("cyclog@klogd/main")).expect("link"),
+        s.path("log/klogd")
+    );
+
     // A setting left out, or a directory with no service: said, exit 100.
     fs::remove_file(sv.join("udp-syslog/env/LOG_USER")).expect("rm");
     let out = setup(&[&sv]);
