@@ -13,6 +13,16 @@ const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [-
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
 [--delete-when-full] DIR...";
 
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass SIZE (16M)
+--max-total-size SIZE  delete the oldest archives past SIZE in all (1G)
+--max-files N  keep at most N archives
+--rotate-every DURATION  rotate a non-empty current this often
+--margin SIZE  room kept for a line's stamp and a partial line (512)
+--max-line SIZE  split lines longer than SIZE (64k)
+--processor COMMAND  run COMMAND on each full file, as multilog's !
+--delete-when-full  on a full disk, delete the oldest archives instead of waiting";
+
 struct Args {
     policy: Policy,
     dirs: Vec<OsString>,
@@ -32,7 +42,7 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
             Long("max-file-size") => policy.max_file_size = cli::size_value(&mut parser, &option)?,
@@ -63,12 +73,10 @@ fn parse_args() -> Result<Args, String> {
             }
             Long("processor") => policy.processor = Some(cli::option_text(&mut parser, &option)?),
             Long("delete-when-full") => policy.delete_when_full = true,
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
+            Long("version") => cli::version(),
             Value(dir) => dirs.push(dir),
-            _ => return Err(arg.unexpected().to_string()),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     if dirs.is_empty() {

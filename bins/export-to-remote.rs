@@ -19,6 +19,17 @@ const SYNOPSIS: &str = "export-to-remote [--to URL] [--ca FILE] [--cert FILE --k
 [--server-name NAME] [--hostname NAME] [--priority FACILITY.SEVERITY] [--sd-id ID] \
 [--max-backoff DURATION] CURSORS";
 
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "--to URL  the server: udp://, tcp:// or tls://HOST:PORT (else descriptor 7)
+--ca FILE  with tls://: the certificates to trust
+--cert FILE  with tls://: this client's certificate, with --key
+--key FILE  with tls://: this client's private key, with --cert
+--server-name NAME  with tls://: the name the server's certificate must have
+--hostname NAME  the HOSTNAME of the messages (this host's name)
+--priority FACILITY.SEVERITY  the priority of lines without one (daemon.notice)
+--sd-id ID  the SD-ID of rill's fields (rill@32473)
+--max-backoff DURATION  the longest wait between reconnections (60s)";
+
 /// The descriptor a UCSPI client leaves connected to the server.
 const UCSPI_FD: i32 = 7;
 
@@ -48,11 +59,14 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         let text = |parser: &mut lexopt::Parser| cli::option_text(parser, &option);
         match arg {
-            Long("to") => args.url = Some(Url::parse(&text(&mut parser)?)?),
+            Long("to") => {
+                let value = text(&mut parser)?;
+                args.url = Some(Url::parse(&value).map_err(|e| format!("{option}: {e}"))?);
+            }
             Long("ca") => args.tls.ca = Some(text(&mut parser)?.into()),
             Long("cert") => args.tls.cert = Some(text(&mut parser)?.into()),
             Long("key") => args.tls.key = Some(text(&mut parser)?.into()),
@@ -60,8 +74,9 @@ fn parse_args() -> Result<Args, String> {
             Long("hostname") => args.hostname = Some(text(&mut parser)?),
             Long("priority") => {
                 let value = text(&mut parser)?;
-                args.priority = Priority::parse(&value)
-                    .ok_or(format!("{option}: {value:?} is not facility.severity"))?;
+                args.priority = Priority::parse(&value).ok_or(format!(
+                    "{option}: {value:?} is not FACILITY.SEVERITY (try daemon.notice, local0.info)"
+                ))?;
             }
             Long("sd-id") => {
                 let value = text(&mut parser)?;
@@ -77,17 +92,20 @@ fn parse_args() -> Result<Args, String> {
                 let d = cli::parse_duration(&value).map_err(|e| format!("{option}: {e}"))?;
                 args.max_backoff = d.max(Duration::from_secs(1));
             }
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
+            Long("version") => cli::version(),
             Value(dir) => dirs.push(PathBuf::from(dir)),
-            _ => return Err(arg.unexpected().to_string()),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     args.cursors = match <[PathBuf; 1]>::try_from(dirs) {
         Ok([dir]) => dir,
-        Err(_) => return Err("one directory of cursors is required".into()),
+        Err(dirs) => {
+            return Err(format!(
+                "one directory of cursors is required (given {})",
+                dirs.len()
+            ));
+        }
     };
     let tls_options = args.tls.ca.is_some()
         || args.tls.cert.is_some()

@@ -15,6 +15,9 @@ use rustix::event::{PollFd, PollFlags};
 
 const SYNOPSIS: &str = "follow-log-directories CURSORS";
 
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "";
+
 /// The most bytes of lines gathered before they are written.
 const BATCH: usize = 256 * 1024;
 /// The share of each cursor in a round.
@@ -24,19 +27,20 @@ fn parse_args() -> Result<PathBuf, String> {
     use lexopt::prelude::*;
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         match arg {
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 1),
+            Long("version") => cli::version(),
             Value(dir) => dirs.push(PathBuf::from(dir)),
-            _ => return Err(arg.unexpected().to_string()),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     match <[PathBuf; 1]>::try_from(dirs) {
         Ok([dir]) => Ok(dir),
-        Err(_) => Err("one directory of cursors is required".into()),
+        Err(dirs) => Err(format!(
+            "one directory of cursors is required (given {})",
+            dirs.len()
+        )),
     }
 }
 

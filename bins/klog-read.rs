@@ -12,11 +12,18 @@ use rill::outbuf::Output;
 use rill::privilege;
 use rill::signals::{self, Signals};
 
-const SYNOPSIS: &str = "klog-read [--device PATH] [--state FILE] [-U]";
+const SYNOPSIS: &str = "klog-read [--device PATH] [--state FILE [--fresh]] [-U]";
+
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "--device PATH  read PATH instead of the kernel log
+--state FILE  remember the last record written in FILE; go on after it
+--fresh  with --state: ignore what FILE says (even if unreadable), write the whole kernel log
+-U  drop root after opening, to $UID and $GID";
 
 struct Args {
     device: Option<PathBuf>,
     state: Option<PathBuf>,
+    fresh: bool,
     drop_privileges: bool,
 }
 
@@ -25,26 +32,24 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         device: None,
         state: None,
+        fresh: false,
         drop_privileges: false,
     };
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
+        let option = cli::option_name(&arg);
         match arg {
-            Long("device") => {
-                let path = parser.value().map_err(|e| format!("--device: {e}"))?;
-                args.device = Some(PathBuf::from(path));
-            }
-            Long("state") => {
-                let path = parser.value().map_err(|e| format!("--state: {e}"))?;
-                args.state = Some(PathBuf::from(path));
-            }
+            Long("device") => args.device = Some(cli::option_path(&mut parser, &option)?),
+            Long("state") => args.state = Some(cli::option_path(&mut parser, &option)?),
+            Long("fresh") => args.fresh = true,
             Short('U') => args.drop_privileges = true,
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
-            _ => return Err(arg.unexpected().to_string()),
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
+            Long("version") => cli::version(),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
+    }
+    if args.fresh && args.state.is_none() {
+        return Err("--fresh: only with --state FILE".into());
     }
     Ok(args)
 }
@@ -52,6 +57,11 @@ fn parse_args() -> Result<Args, String> {
 fn main() {
     cli::set_program("klog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    let target = args
+        .drop_privileges
+        .then(privilege::target_from_env)
+        .transpose()
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
     // Always taken, so that the variables do not reach anyone else.
     let inherited = listenfds::take().into_iter().next();
     // Open what needs privileges first: the source (a FIFO waits here for
@@ -70,14 +80,15 @@ fn main() {
             if let Err(e) = source.rewind() {
                 cli::fatal(EXIT_TEMPORARY, &e.to_string());
             }
-            kmsgstate::resume_from(path)
+            kmsgstate::resume_from(path, args.fresh)
+                .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e))
         }
         None => (Sequence::fresh(), None),
     };
-    if args.drop_privileges
-        && let Err(e) = privilege::drop_to_env()
+    if let Some(target) = &target
+        && let Err(e) = privilege::drop_to(target)
     {
-        cli::fatal(EXIT_USAGE, &e);
+        cli::fatal(EXIT_TEMPORARY, &e);
     }
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));

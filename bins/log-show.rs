@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::display::{Layout, Stamps};
 use rill::filter::{Filter, Grep, Severities};
+use rill::logdirs::{self, Kind};
 use rill::pager::Pager;
 use rill::show::{Output, Show};
 use rill::signals::{self, Signals};
@@ -18,6 +19,20 @@ use rill::wallclock::{self, Convention, TimeWriter, Zone};
 const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
 [--tai-plus-10] [--no-pager] DIR...|-";
+
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "-f, --follow  show lines as they are written
+-n, --lines [N|all]  the last N lines only (10)
+-S, --since TIME  lines from TIME on
+-U, --until TIME  lines up to TIME
+-p, --priority PRIORITY  lines of these severities only
+-g, --grep TEXT  lines containing TEXT only
+--case-sensitive[=yes|no]  whether --grep minds case
+-o, --output short|verbose  the output format
+--utc  times in UTC
+--raw  the stored lines, stamps and all
+--tai-plus-10  daemontools' stamps (TAI + 10 s)
+--no-pager  never start a pager";
 
 /// Which lines of the window `-n` asks for.
 #[derive(Clone, Copy, Default)]
@@ -51,7 +66,7 @@ fn parse_args() -> Result<Args, String> {
     use lexopt::prelude::*;
     let mut args = Args::default();
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
             Short('f') | Long("follow") => args.follow = true,
@@ -89,13 +104,11 @@ fn parse_args() -> Result<Args, String> {
             Long("raw") => args.raw = true,
             Long("tai-plus-10") => args.daemontools = true,
             Long("no-pager") => args.no_pager = true,
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 1),
+            Long("version") => cli::version(),
             Value(v) if v == "-" => args.stdin = true,
             Value(dir) => args.dirs.push(PathBuf::from(dir)),
-            _ => return Err(arg.unexpected().to_string()),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     match (args.stdin, args.dirs.is_empty()) {
@@ -128,9 +141,36 @@ fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, Strin
     }
 }
 
+/// Refuses a DIR that is a directory but not a log directory, naming the
+/// log directories inside it, if any. What cannot be read is left to the
+/// reader, which warns and shows the others.
+fn check_log_directories(dirs: &[PathBuf]) {
+    for dir in dirs {
+        let Ok(Kind::Other { below }) = logdirs::examine(dir) else {
+            continue;
+        };
+        let shown = dir.display();
+        let hint = if below.is_empty() {
+            "and no log directory in it; name log directories (logdir(5))".to_string()
+        } else {
+            let names: Vec<String> = below.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "the log directories in it: {} (all of them: log-show {}/*)",
+                names.join(" "),
+                shown.to_string().trim_end_matches('/')
+            )
+        };
+        cli::usage(
+            &format!("{shown}: not a log directory (no current, no @ archive); {hint}"),
+            SYNOPSIS,
+        );
+    }
+}
+
 fn main() {
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    check_log_directories(&args.dirs);
     let zone = if args.utc { Zone::Utc } else { Zone::Local };
     let convention = if args.daemontools {
         Convention::Daemontools

@@ -15,6 +15,14 @@ use rill::{listenfds, privilege};
 const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--mode OCTAL] [-U] \
 [--max-size SIZE] [--shed-after DURATION]";
 
+/// `--help`: each option of the man page, as it writes it.
+const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (repeatable)
+--udp ADDR  receive UDP on ADDR, HOST:PORT or [IPV6]:PORT (repeatable)
+--mode OCTAL  the mode of the --unix sockets (0666)
+-U  drop root after opening, to $UID and $GID
+--max-size SIZE  the largest message kept whole (64k)
+--shed-after DURATION  drop what waits longer than DURATION on a blocked output";
+
 /// The largest `--max-size`: more than any datagram the kernel passes.
 const MAX_SIZE_LIMIT: u64 = 16 << 20;
 
@@ -38,12 +46,10 @@ fn parse_args() -> Result<Args, String> {
         shed_after: None,
     };
     let mut parser = lexopt::Parser::from_env();
-    while let Some(arg) = parser.next().map_err(|e| e.to_string())? {
+    while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
-            Long("unix") => args
-                .unix
-                .push(parser.value().map_err(|e| format!("{option}: {e}"))?.into()),
+            Long("unix") => args.unix.push(cli::option_path(&mut parser, &option)?),
             Long("udp") => {
                 let text = cli::option_text(&mut parser, &option)?;
                 args.udp
@@ -55,13 +61,17 @@ fn parse_args() -> Result<Args, String> {
                 args.mode = u32::from_str_radix(digits, 8)
                     .ok()
                     .filter(|&m| m <= 0o7777)
-                    .ok_or(format!("{option}: {text:?} is not an octal mode"))?;
+                    .ok_or(format!(
+                        "{option}: {text:?} is not an octal mode (try 0666, 0620)"
+                    ))?;
             }
             Short('U') => args.drop_privileges = true,
             Long("max-size") => {
                 let size = cli::size_value(&mut parser, &option)?;
                 if !(1..=MAX_SIZE_LIMIT).contains(&size) {
-                    return Err(format!("{option}: must be from 1 to {MAX_SIZE_LIMIT}"));
+                    return Err(format!(
+                        "{option}: {size} is out of range: from 1 to {MAX_SIZE_LIMIT} (16M)"
+                    ));
                 }
                 args.max_size = size as usize;
             }
@@ -70,34 +80,48 @@ fn parse_args() -> Result<Args, String> {
                 args.shed_after =
                     Some(cli::parse_duration(&text).map_err(|e| format!("{option}: {e}"))?);
             }
-            Short('h') | Long("help") => {
-                println!("usage: {SYNOPSIS}");
-                exit(0);
-            }
-            _ => return Err(arg.unexpected().to_string()),
+            Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
+            Long("version") => cli::version(),
+            _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
     Ok(args)
 }
+
+const HOW_TO_GIVE_SOCKETS: &str = "give --unix PATH (e.g. --unix /dev/log) or --udp ADDR, \
+or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 
 /// The sockets named on the command line, or else those handed down:
 /// LISTEN_FDS (systemd, nosh), or fd 3 alone (UCSPI-style chain loaders).
 fn open_sockets(args: &Args) -> Vec<Socket> {
     let fail = |e: String| cli::fatal(EXIT_TEMPORARY, &e);
     if args.unix.is_empty() && args.udp.is_empty() {
-        let mut fds = listenfds::take();
+        let listen_fds = listenfds::take();
+        let handed_down = !listen_fds.is_empty();
+        let fds = if handed_down {
+            listen_fds
+        } else {
+            listenfds::fd3().into_iter().collect()
+        };
         if fds.is_empty() {
-            fds.extend(listenfds::fd3());
-        }
-        if fds.is_empty() {
-            cli::usage(
-                "no socket: give --unix or --udp, or pass sockets (LISTEN_FDS, or fd 3)",
-                SYNOPSIS,
-            );
+            cli::usage(&format!("no socket: {HOW_TO_GIVE_SOCKETS}"), SYNOPSIS);
         }
         return fds
             .into_iter()
-            .map(|fd| Socket::inherited(fd).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
+            .map(|fd| {
+                Socket::inherited(fd).unwrap_or_else(|e| {
+                    let text = if handed_down {
+                        format!("a socket passed with LISTEN_FDS: {e}")
+                    } else {
+                        let why = e.strip_prefix("descriptor 3: ").unwrap_or(&e);
+                        format!(
+                            "no socket: no --unix or --udp, no LISTEN_FDS, and descriptor 3 \
+                             is open but not a datagram socket ({why}); {HOW_TO_GIVE_SOCKETS}"
+                        )
+                    };
+                    cli::usage(&text, SYNOPSIS)
+                })
+            })
             .collect();
     }
     let unix = args
@@ -111,9 +135,23 @@ fn open_sockets(args: &Args) -> Vec<Socket> {
     unix.chain(udp).collect()
 }
 
+/// Removes the socket files this run made, when it gives up before
+/// receiving on them: no one should mistake them for a live reader.
+fn remove_sockets(paths: &[PathBuf]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 fn main() {
     cli::set_program("syslog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // Checked before any socket is made, so that a failure leaves none.
+    let target = args
+        .drop_privileges
+        .then(privilege::target_from_env)
+        .transpose()
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
     // A vanished reader shows as EPIPE on the write, not as a signal.
     // SAFETY: setting a disposition before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
@@ -130,8 +168,11 @@ fn main() {
     }
     // Before dropping root: reopening stdout goes through /proc/self.
     let output = Output::stdout();
-    if args.drop_privileges {
-        privilege::drop_to_env().unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e));
+    if let Some(target) = &target
+        && let Err(e) = privilege::drop_to(target)
+    {
+        remove_sockets(&args.unix);
+        cli::fatal(EXIT_TEMPORARY, &e);
     }
     let settings = Settings {
         shed_after: args.shed_after,

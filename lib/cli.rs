@@ -48,6 +48,32 @@ pub fn usage(text: &str, synopsis: &str) -> ! {
     std::process::exit(EXIT_USAGE)
 }
 
+/// The version every program prints for `--version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `--help`: the synopsis, then each option (`options`: one per line, the
+/// option as the man page writes it, two spaces, what it does).
+pub fn help(synopsis: &str, options: &str, section: u8) -> ! {
+    let mut text = format!("usage: {synopsis}\n\noptions:\n");
+    for line in options.lines().chain(COMMON_OPTIONS.lines()) {
+        text.push_str("  ");
+        text.push_str(line);
+        text.push('\n');
+    }
+    text.push_str(&format!("\nSee {}({section}).\n", program()));
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    std::process::exit(0)
+}
+
+const COMMON_OPTIONS: &str = "-h, --help  show this help and exit
+--version  show the version and exit";
+
+/// `--version`: `prog (rill) VERSION` on stdout, exit 0.
+pub fn version() -> ! {
+    let _ = writeln!(std::io::stdout().lock(), "{} (rill) {VERSION}", program());
+    std::process::exit(0)
+}
+
 /// SIZE: decimal, `0x` hexadecimal, optionally with a binary-unit suffix
 /// `k`, `M`, `G` or `T` (also written `K`, `KiB`, `MB` ...).
 pub fn parse_size(text: &str) -> Result<u64, String> {
@@ -94,7 +120,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
-    humantime::parse_duration(text).map_err(|e| format!("{text:?} is not a duration ({e})"))
+    humantime::parse_duration(text).map_err(|_| {
+        format!(
+            "{text:?} is not a duration (try 90s, 30min, 1h 30m, 2days, or a number of seconds)"
+        )
+    })
 }
 
 /// An option as the user wrote it (`--name`, `-c`), to name it in
@@ -107,12 +137,39 @@ pub fn option_name(arg: &lexopt::Arg) -> String {
     }
 }
 
+/// What lexopt says of a command line it cannot take, in our words: the
+/// option, and what was wrong with it.
+pub fn lexopt_error(e: lexopt::Error) -> String {
+    match e {
+        lexopt::Error::MissingValue { option: Some(o) } => format!("{o}: needs a value"),
+        lexopt::Error::UnexpectedValue { option, value } => {
+            format!("{option}: takes no value (given {value:?})")
+        }
+        lexopt::Error::UnexpectedOption(o) => format!("{o}: unknown option (see --help)"),
+        lexopt::Error::UnexpectedArgument(a) => format!("{a:?}: unexpected argument (see --help)"),
+        e => e.to_string(),
+    }
+}
+
 /// The value of the option just parsed, as UTF-8, or a usage error naming it.
 pub fn option_text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
-    let value = parser.value().map_err(|e| format!("{option}: {e}"))?;
+    let value = parser
+        .value()
+        .map_err(|_| format!("{option}: needs a value"))?;
     value
         .into_string()
         .map_err(|v| format!("{option}: {v:?} is not valid UTF-8"))
+}
+
+/// The value of the option just parsed, as a path, or a usage error naming it.
+pub fn option_path(
+    parser: &mut lexopt::Parser,
+    option: &str,
+) -> Result<std::path::PathBuf, String> {
+    let value = parser
+        .value()
+        .map_err(|_| format!("{option}: needs a value"))?;
+    Ok(value.into())
 }
 
 #[cfg(test)]
@@ -142,6 +199,10 @@ mod tests {
         assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
         assert_eq!(parse_duration("30min"), Ok(Duration::from_secs(1800)));
-        assert!(parse_duration("soon").is_err());
+        let said = parse_duration("banana").unwrap_err();
+        assert!(
+            said.contains("\"banana\"") && said.contains("90s"),
+            "{said}"
+        );
     }
 }

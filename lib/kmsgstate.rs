@@ -115,26 +115,42 @@ impl StateFile {
 }
 
 /// Where to go on from, after what `path` says, and the keeper that will
-/// update it. Without a boot id, or with a state file that cannot be read,
-/// a reader starts afresh: it may write records again, never skip one.
-pub fn resume_from(path: &Path) -> (Sequence, Option<Keeper>) {
+/// update it. Without a boot id, a reader starts afresh: it may write
+/// records again, never skip one. A state file that exists but cannot be
+/// read is an error, unless `fresh`: writing the whole ring buffer again
+/// must be asked for, not happen behind the reader's back; with `fresh`,
+/// what the file says is ignored and it is replaced.
+pub fn resume_from(
+    path: &Path,
+    fresh: bool,
+) -> std::result::Result<(Sequence, Option<Keeper>), String> {
     let boot = match boot_id(Path::new(BOOT_ID)) {
         Ok(boot) => boot,
         Err(e) => {
             crate::cli::warn(&format!("{BOOT_ID}: {e}; not using a state file"));
-            return (Sequence::fresh(), None);
+            return Ok((Sequence::fresh(), None));
         }
     };
     let file = StateFile::new(path);
-    let saved = file.load().unwrap_or_else(|e| {
-        crate::cli::warn(&format!("{e}; starting afresh"));
+    let saved = if fresh {
+        crate::cli::info(&format!(
+            "--fresh: not reading {}; writing the whole kernel log",
+            file.name()
+        ));
         None
-    });
+    } else {
+        file.load().map_err(|e| {
+            format!(
+                "unable to read the state file {e}: fix or remove it, or give --fresh \
+                 to write the whole kernel log again"
+            )
+        })?
+    };
     if let Some(saved) = saved.as_ref().filter(|s| s.boot == boot) {
         crate::cli::info(&format!("same boot: going on after seq {}", saved.seq));
     }
     let sequence = Sequence::resume(saved.as_ref(), &boot);
-    (sequence, Some(Keeper::new(file, boot)))
+    Ok((sequence, Some(Keeper::new(file, boot))))
 }
 
 /// Which records to write, given where the last reader got to.

@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod lineout;
 pub mod listenfds;
 pub mod logdir;
+pub mod logdirs;
 pub mod logread;
 pub mod logset;
 pub mod merge;

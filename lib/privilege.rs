@@ -4,12 +4,22 @@
 
 use std::env;
 
-/// Becomes `$UID`/`$GID` (supplementary groups: `$GIDLIST`, else just
-/// `$GID`), for good: refuses if that would leave the process root.
-pub fn drop_to_env() -> Result<(), String> {
+/// Who to become: the ids the environment names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<libc::gid_t>,
+}
+
+/// `$UID`/`$GID` (supplementary groups: `$GIDLIST`, else just `$GID`), read
+/// and checked before anything is opened, so that a service set up wrong
+/// fails at once and leaves nothing behind. Refuses uid 0.
+pub fn target_from_env() -> Result<Target, String> {
     let number = |name: &str| -> Result<u32, String> {
-        let value = env::var(name)
-            .map_err(|_| format!("-U: ${name} is not set (use chpst -U or s6-envuidgid)"))?;
+        let value = env::var(name).map_err(|_| {
+            format!("-U: ${name} is not set (run under chpst -U, s6-envuidgid or envuidgid)")
+        })?;
         value
             .trim()
             .parse::<u32>()
@@ -25,11 +35,18 @@ pub fn drop_to_env() -> Result<(), String> {
             .map(|g| {
                 g.trim()
                     .parse::<libc::gid_t>()
-                    .map_err(|_| format!("-U: bad $GIDLIST {list:?}"))
+                    .map_err(|_| format!("-U: $GIDLIST={list:?} is not a list of numbers"))
             })
             .collect::<Result<_, _>>()?,
         _ => vec![gid],
     };
+    Ok(Target { uid, gid, groups })
+}
+
+/// Becomes `target`, for good.
+pub fn drop_to(target: &Target) -> Result<(), String> {
+    let Target { uid, gid, groups } = target;
+    let (uid, gid) = (*uid, *gid);
     // SAFETY: plain system calls with valid arguments; glibc applies setgid
     // and setuid to every thread, and we check the outcome after.
     unsafe {

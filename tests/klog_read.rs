@@ -334,19 +334,56 @@ fn the_state_skips_what_was_written_in_this_boot_only() {
         fs::read_to_string(&state).expect("state"),
         format!("klog-read boot={boot} seq=2\n")
     );
+}
 
-    // A damaged state: said, and everything written again, never skipped.
+/// A state file that cannot be read must not make klog-read write the whole
+/// ring buffer again behind the reader's back: it fails (111), writing
+/// nothing and leaving the file as it was, until told to start afresh.
+#[test]
+fn an_unreadable_state_is_fatal_unless_fresh_is_given() {
+    let s = Scratch::new("badstate");
+    let state = s.path("klog.state");
+    let args = ["--state", path_arg(&state)];
+    let boot = boot_id();
+    for damage in ["damaged", "a directory"] {
+        if damage == "damaged" {
+            fs::write(&state, "klog-read boot=").expect("state");
+        } else {
+            fs::remove_file(&state).expect("rm");
+            fs::create_dir(&state).expect("mkdir");
+        }
+        let done = Running::start(
+            &mut klog_read(&[&args[..], &["--device", "/dev/null"]].concat()),
+            &s,
+        )
+        .finish();
+        assert_eq!(done.code, Some(111), "{damage}: {}", done.stderr);
+        assert!(done.lines.is_empty(), "{damage}: {:?}", done.lines);
+        assert!(
+            done.stderr.contains("unable to read the state file")
+                && done.stderr.contains(path_arg(&state))
+                && done.stderr.contains("--fresh"),
+            "{damage}: {}",
+            done.stderr
+        );
+    }
+    assert!(state.is_dir(), "left as it was");
+    fs::remove_dir(&state).expect("rmdir");
     fs::write(&state, "klog-read boot=").expect("state");
-    let done = through_fifo(&s, &args, &records(0..=1));
-    assert_eq!(done.code, Some(0));
-    assert_eq!(done.lines, record_lines(0..=1));
-    assert!(
-        done.stderr
-            .contains("not a klog-read state file; starting afresh"),
-        "{}",
-        done.stderr
+
+    let done = through_fifo(&s, &[&args[..], &["--fresh"]].concat(), &records(0..=1));
+    assert_eq!(done.code, Some(0), "{}", done.stderr);
+    assert_eq!(done.lines, record_lines(0..=1), "afresh: everything");
+    assert_eq!(
+        fs::read_to_string(&state).expect("state"),
+        format!("klog-read boot={boot} seq=1\n"),
+        "the state is kept from there"
     );
     assert!(!s.path("klog.state.new").exists());
+
+    let done = Running::start(&mut klog_read(&["--fresh"]), &s).finish();
+    assert_eq!(done.code, Some(100), "{}", done.stderr);
+    assert!(done.stderr.contains("--fresh: only with --state"));
 }
 
 #[test]
@@ -372,7 +409,7 @@ fn a_descriptor_handed_down_with_listen_fds_is_read() {
 fn usage_and_open_errors() {
     let s = Scratch::new("usage");
     for (args, code, says) in [
-        (&["--bogus"][..], 100, "invalid option '--bogus'"),
+        (&["--bogus"][..], 100, "--bogus: unknown option"),
         (&["extra"][..], 100, "unexpected argument"),
         (&["--device"][..], 100, "--device"),
         (

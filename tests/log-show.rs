@@ -607,6 +607,48 @@ fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
     }
 }
 
+/// A directory that is not a log directory, such as the one holding them
+/// all, is refused (100) with its name, what it lacks and the log
+/// directories found in it, instead of showing nothing and exiting 0.
+#[test]
+fn a_directory_that_is_not_a_log_directory_is_named_with_those_below_it() {
+    let s = Scratch::new("parent");
+    let parent = s.path("rill");
+    write_file(&parent.join("klogd"), "current", &[(Some(1), "kernel")]);
+    write_file(&parent.join("ntpd"), &archive(5), &[(Some(2), "ntp")]);
+    fs::create_dir_all(parent.join("not-started")).expect("empty log directory");
+    fs::create_dir_all(parent.join("other/deeper")).expect("other");
+    for args in [&[arg(&parent)][..], &["-n", "5", arg(&parent)][..]] {
+        let r = run(args);
+        assert_eq!((r.code, r.out.as_str()), (100, ""), "{args:?}: {}", r.err);
+        assert!(
+            r.err.contains(&format!(
+                "log-show: fatal: {}: not a log directory",
+                parent.display()
+            )),
+            "{}",
+            r.err
+        );
+        assert!(
+            r.err.contains(&format!(
+                "{} {}",
+                parent.join("klogd").display(),
+                parent.join("ntpd").display()
+            )) && !r.err.contains("not-started")
+                && !r.err.contains("deeper"),
+            "{}",
+            r.err
+        );
+    }
+    let r = run(&[arg(&parent.join("other"))]);
+    assert_eq!(r.code, 100, "{}", r.err);
+    assert!(r.err.contains("no log directory in it"), "{}", r.err);
+    // An empty directory is a log service not started yet: nothing to show.
+    let r = run(&[arg(&parent.join("not-started")), arg(&parent.join("klogd"))]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert!(r.out.contains("kernel"), "{}", r.out);
+}
+
 #[test]
 fn control_bytes_and_invalid_utf8_are_shown_escaped() {
     let s = Scratch::new("escape");

@@ -123,6 +123,7 @@ fn test_source(s: &Scratch, sup: Supervisor, udp_port: u16) -> (PathBuf, Account
         let reader = match service {
             "klogd" => format!("rt-{t}-klogd"),
             "export" => format!("rt-{t}-export"),
+            "udp-syslog" => format!("rt-{t}-udp-syslogd"),
             _ => format!("rt-{t}-syslogd"),
         };
         let logger = format!("rt-{t}-{service}-log");
@@ -276,6 +277,12 @@ fn supervised(sup: Supervisor) {
         wait_until(LONG, || messages(&local, "first").len() == 1),
         "first message not logged"
     );
+    // UDP datagrams sent before the reader binds are lost: wait for it.
+    assert!(
+        wait_until(LONG, || std::net::UdpSocket::bind(("127.0.0.1", port))
+            .is_err()),
+        "the UDP reader never bound its port"
+    );
     let out = Command::new("logger")
         .args(["-d", "-n", "127.0.0.1", "-P", &port.to_string(), "over udp"])
         .status();
@@ -295,6 +302,13 @@ fn supervised(sup: Supervisor) {
         reader[0].1,
         uid_of(&format!("rt-{}-syslogd", sup.tag())),
         "syslog-read's owner"
+    );
+    let udp_reader = processes_with(&format!("--udp 127.0.0.1:{port}"));
+    assert_eq!(udp_reader.len(), 1, "{udp_reader:?}");
+    assert_eq!(
+        udp_reader[0].1,
+        uid_of(&format!("rt-{}-udp-syslogd", sup.tag())),
+        "the UDP syslog-read's owner: not the local one's"
     );
     let log_text = local.display().to_string();
     let loggers: Vec<_> = processes_with(&log_text)
@@ -559,6 +573,179 @@ fn the_definitions_come_from_one_source() {
     }
 }
 
+/// syslog-read(8): the local and the UDP reader each run as their own user,
+/// so that a flood from the network cannot touch local logging; so does
+/// every other reader.
+#[test]
+fn each_service_reads_as_its_own_user() {
+    let src = top().join("services/src");
+    let mut readers: Vec<(String, String)> = Vec::new();
+    for entry in fs::read_dir(&src).expect("services/src") {
+        let service = entry.expect("entry").path();
+        let user = fs::read_to_string(service.join("env/READER_USER")).expect("READER_USER");
+        let name = service
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        readers.push((user.trim().to_string(), name));
+    }
+    readers.sort();
+    for pair in readers.windows(2) {
+        assert_ne!(
+            pair[0].0, pair[1].0,
+            "{} and {} share a user",
+            pair[0].1, pair[1].1
+        );
+    }
+}
+
+/// What README says: make install, copy a supervisor's services, edit their
+/// env/, run the installed setup on the copies. It reads what was edited,
+/// leaves the other services of the directory alone, and says exactly
+/// what it needs when something is missing.
+#[test]
+fn the_installed_setup_reads_the_edited_copies() {
+    require_root();
+    require("useradd");
+    let s = Scratch::new("setup-copies");
+    // make install's services, as the Makefile copies them.
+    let installed = s.path("share/rill/services");
+    fs::create_dir_all(&installed).expect("share");
+    for what in ["src", "runit", "generate", "setup"] {
+        let status = Command::new("cp")
+            .arg("-RP")
+            .arg(top().join("services").join(what))
+            .arg(&installed)
+            .status();
+        assert!(status.expect("cp").success());
+    }
+    // cp -R .../runit/* /etc/sv/, beside a service of someone else's.
+    let sv = s.path("etc/sv");
+    fs::create_dir_all(sv.join("getty-5")).expect("other service");
+    fs::write(sv.join("getty-5/run"), "#!/bin/sh\n").expect("run");
+    for entry in fs::read_dir(installed.join("runit")).expect("runit") {
+        let status = Command::new("cp")
+            .arg("-R")
+            .arg(entry.expect("entry").path())
+            .arg(&sv)
+            .status();
+        assert!(status.expect("cp").success());
+    }
+    let mut users = Vec::new();
+    let set = |service: &str, key: &str, value: &str| {
+        fs::write(sv.join(service).join("env").join(key), format!("{value}\n")).expect("edit")
+    };
+    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+        let short = &service[..3];
+        let (reader, logger) = (format!("rt-cp-{short}"), format!("rt-cp-{short}-log"));
+        set(service, "READER_USER", &reader);
+        set(service, "LOG_USER", &logger);
+        set(
+            service,
+            "LOG_DIR",
+            &s.path(&format!("log/{service}")).display().to_string(),
+        );
+        users.extend([reader, logger]);
+    }
+    set(
+        "klogd",
+        "STATE_FILE",
+        &s.path("state/klogd/state").display().to_string(),
+    );
+    set(
+        "export",
+        "CURSORS",
+        &s.path("cursors").display().to_string(),
+    );
+    let accounts = Accounts {
+        users,
+        group: "rt-cp-log".into(),
+    };
+    let setup = |args: &[&Path]| {
+        Command::new(installed.join("setup"))
+            .args(args)
+            .env("LOG_GROUP", &accounts.group)
+            .output()
+            .expect("setup")
+    };
+    for _ in 0..2 {
+        let out = setup(&[&sv]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && stderr.is_empty(), "{out:?}");
+    }
+    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+        let dir = s.path(&format!("log/{service}"));
+        let owner = rustix::fs::stat(&dir).expect("log directory").st_uid;
+        assert_eq!(
+            owner,
+            uid_of(&format!("rt-cp-{}-log", &service[..3])),
+            "{service}"
+        );
+        if service != "export" {
+            let link = fs::read_link(s.path(&format!("cursors/{service}/main"))).expect("cursor");
+            assert_eq!(link, dir, "{service}'s cursor");
+        }
+    }
+    assert!(s.path("state/klogd").is_dir());
+    assert!(
+        !s.path("cursors/getty-5").exists(),
+        "someone else's service"
+    );
+    let groups = Command::new("id")
+        .args(["-gn", "rt-cp-exp"])
+        .output()
+        .expect("id");
+    assert_eq!(String::from_utf8_lossy(&groups.stdout).trim(), "rt-cp-log");
+
+    // nosh's bundles: the log bundle's link follows the edited LOG_DIR.
+    let nosh = s.path("var/local/sv");
+    fs::create_dir_all(&nosh).expect("nosh dir");
+    let status = Command::new("cp")
+        .arg("-RP")
+        .arg(top().join("services/nosh/."))
+        .arg(&nosh)
+        .status();
+    assert!(status.expect("cp").success());
+    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+        let env = nosh.join(service).join("service/env");
+        for key in [
+            "READER_USER",
+            "LOG_USER",
+            "LOG_DIR",
+            "STATE_FILE",
+            "CURSORS",
+        ] {
+            if let Ok(value) = fs::read_to_string(sv.join(service).join("env").join(key)) {
+                fs::write(env.join(key), value).expect("edit");
+            }
+        }
+    }
+    let out = setup(&[&nosh]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        fs::read_link(nosh.join("cyclog@klogd/main")).expect("link"),
+        s.path("log/klogd")
+    );
+
+    // A setting left out, or a directory with no service: said, exit 100.
+    fs::remove_file(sv.join("udp-syslog/env/LOG_USER")).expect("rm");
+    let out = setup(&[&sv]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(100), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: missing",
+            sv.join("udp-syslog/env/LOG_USER").display()
+        )),
+        "{stderr}"
+    );
+    let out = setup(&[&sv.join("getty-5")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(100), "{stderr}");
+    assert!(stderr.contains("no service in it"), "{stderr}");
+}
+
 /// make run: started, fed with logger, its log found, stopped with SIGINT,
 /// no process left.
 #[test]
@@ -588,20 +775,75 @@ fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
         wait_until(LONG, || messages(&log, "hello from make run").len() == 1),
         "message not logged"
     );
+    let hints = read_hints(child.stdout.as_mut().expect("stdout"));
+    // Checked after the stop, so that a failure leaves no pipeline running.
+    let hints_worked = std::panic::catch_unwind(|| run_hints_as_printed(&hints));
     // Ctrl-C: SIGINT to the foreground process group.
     let pgid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process_group(pgid, rustix::process::Signal::INT).expect("SIGINT");
     let status = wait_child(&mut child, LONG);
+    let shown = hints_worked.unwrap_or_else(|e| std::panic::resume_unwind(e));
+    assert!(
+        shown.contains("hello from the local socket"),
+        "{hints:?}\n{shown}"
+    );
     assert!(status.success(), "make run exited {status:?}");
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out).expect("read");
-    assert!(
-        out.contains("logger -u") && out.contains("stopped"),
-        "{out}"
-    );
+    assert!(out.contains("stopped"), "{out}");
     let left = processes_with(&run.display().to_string());
     assert!(left.is_empty(), "processes left: {left:?}");
     let _ = std::io::stdout().flush();
+}
+
+/// The commands make run prints, up to the line that ends them.
+fn read_hints(out: &mut impl std::io::Read) -> Vec<String> {
+    let mut reader = std::io::BufReader::new(out);
+    let mut hints = Vec::new();
+    let mut line = String::new();
+    while std::io::BufRead::read_line(&mut reader, &mut line).expect("read") > 0 {
+        if line.starts_with("Ctrl-C stops everything") {
+            break;
+        }
+        if let Some(command) = line.strip_prefix("  ") {
+            hints.push(command.trim_end().to_string());
+        }
+        line.clear();
+    }
+    hints
+}
+
+/// Runs the local logger hint and the first log-show hint exactly as
+/// printed, from another directory, with a PATH holding no rill program,
+/// as a user would paste them; what log-show showed.
+fn run_hints_as_printed(hints: &[String]) -> String {
+    let find = |start: &str| {
+        hints
+            .iter()
+            .find(|h| h.contains(start) && !h.contains(" -f "))
+            .unwrap_or_else(|| panic!("no {start} hint in {hints:?}"))
+    };
+    let pasted = |command: &str| {
+        Command::new("sh")
+            .args(["-c", command])
+            .current_dir("/")
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+            .output()
+            .expect("sh")
+    };
+    let logger = pasted(find("logger -u"));
+    assert!(logger.status.success(), "{logger:?}");
+    let mut shown = String::new();
+    assert!(
+        wait_until(LONG, || {
+            let out = pasted(find("log-show "));
+            assert!(out.status.success(), "{:?}: {out:?}", find("log-show "));
+            shown = String::from_utf8_lossy(&out.stdout).into_owned();
+            shown.contains("hello from the local socket")
+        }),
+        "the hint's message never shown: {shown}"
+    );
+    shown
 }
 
 use std::os::unix::process::CommandExt;

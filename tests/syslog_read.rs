@@ -800,16 +800,104 @@ fn dash_u_drops_root_for_good() {
     reader.wait_lines(1);
     let (exit, _) = reader.stop();
     assert!(exit.success());
+}
 
-    for (uid, gid) in [("0", "0"), ("nobody", "65534")] {
+/// -U without a usable $UID and $GID is a usage error (100) in syslog-read
+/// as in klog-read, said before any socket is made: no socket file is left
+/// behind for a reader that never ran.
+#[test]
+fn minus_u_without_usable_ids_fails_as_usage_and_leaves_no_socket() {
+    let s = Scratch::new("minusu-bad");
+    let refused = s.path("refused");
+    for (uid, gid, says) in [
+        (None, None, "$UID is not set"),
+        (Some("0"), Some("0"), "refusing to go on as root"),
+        (Some("nobody"), Some("65534"), "\"nobody\" is not a number"),
+    ] {
+        let mut command = Command::new(SYSLOG_READ);
+        command
+            .args(["-U", "--unix", path_arg(&refused)])
+            .env_remove("UID")
+            .env_remove("GID")
+            .stdin(Stdio::null());
+        if let (Some(uid), Some(gid)) = (uid, gid) {
+            command.env("UID", uid).env("GID", gid);
+        }
+        let out = command.output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(100), "UID={uid:?}: {stderr}");
+        assert!(stderr.contains(says), "UID={uid:?}: {stderr}");
+        assert!(!refused.exists(), "UID={uid:?}: socket file left behind");
+    }
+}
+
+/// Without a socket, syslog-read says what is missing and how to give it,
+/// also when descriptor 3 is open on something that is not a socket.
+#[test]
+fn no_socket_says_what_is_missing_and_how_to_give_it() {
+    let s = Scratch::new("nosocket");
+    let file = s.path("not-a-socket");
+    fs::write(&file, "").expect("file");
+    for fd3 in [false, true] {
+        let mut command = Command::new("sh");
+        let script = if fd3 {
+            "exec \"$0\" 3<\"$1\""
+        } else {
+            "exec \"$0\" 3<&-"
+        };
+        command
+            .args(["-c", script, SYSLOG_READ, path_arg(&file)])
+            .env_remove("LISTEN_FDS")
+            .stdin(Stdio::null());
+        let out = command.output().expect("run");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(100), "fd 3 open: {fd3}: {stderr}");
+        assert!(
+            stderr.contains("no socket")
+                && stderr.contains("--unix PATH")
+                && stderr.contains("--udp ADDR")
+                && stderr.contains("LISTEN_FDS"),
+            "fd 3 open: {fd3}: {stderr}"
+        );
+        if fd3 {
+            assert!(
+                stderr.contains("descriptor 3 is open but not a datagram socket"),
+                "{stderr}"
+            );
+        }
+    }
+}
+
+/// A bad value names the option, what was given and what is expected.
+#[test]
+fn bad_values_name_the_option_the_value_and_what_is_expected() {
+    for (args, says) in [
+        (
+            &["--shed-after", "banana"][..],
+            &["--shed-after", "\"banana\"", "not a duration", "90s"][..],
+        ),
+        (
+            &["--max-size", "0"][..],
+            &["--max-size", "0", "from 1 to"][..],
+        ),
+        (&["--mode", "999"][..], &["--mode", "\"999\"", "octal"][..]),
+        (
+            &["--udp", "banana"][..],
+            &["--udp", "\"banana\"", "HOST:PORT"][..],
+        ),
+        (&["--unix"][..], &["--unix", "needs a value"][..]),
+    ] {
         let out = Command::new(SYSLOG_READ)
-            .args(["-U", "--unix", path_arg(&s.path("refused"))])
-            .env("UID", uid)
-            .env("GID", gid)
+            .args(args)
             .stdin(Stdio::null())
             .output()
             .expect("run");
-        assert_eq!(out.status.code(), Some(111), "UID={uid}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(100), "{args:?}: {stderr}");
+        for word in says {
+            assert!(stderr.contains(word), "{args:?}: {word}: {stderr}");
+        }
+        assert!(!stderr.contains(" at 0"), "{args:?}: {stderr}");
     }
 }
 
