@@ -368,6 +368,8 @@ fn archives_starting_with(dir: &Path, magic: &[u8]) -> usize {
 
 #[test]
 fn a_follower_lagging_behind_compressing_rotations_gets_every_line_once_in_order() {
+    require("gzip");
+    require("zstd");
     for (processor, magic) in [
         ("gzip", &[0x1f, 0x8b][..]),
         ("zstd -q -c", &[0x28, 0xb5, 0x2f, 0xfd][..]),

@@ -762,6 +762,8 @@ fn compress(dir: &Path, name: &str, program: &str) {
 
 #[test]
 fn lines_in_gzip_and_zstd_archives_are_shown_with_since_and_last() {
+    require("gzip");
+    require("zstd");
     let s = Scratch::new("compressed");
     let d = s.path("log");
     trap(&d, 1);
@@ -811,6 +813,7 @@ fn lines_in_gzip_and_zstd_archives_are_shown_with_since_and_last() {
 
 #[test]
 fn a_damaged_compressed_archive_is_named_with_the_lines_it_leaves_out() {
+    require("gzip");
     let s = Scratch::new("compressed-cut");
     let d = s.path("log");
     let many: Vec<String> = (0..3000).map(|i| format!("line{i:05}")).collect();
@@ -838,6 +841,7 @@ fn a_damaged_compressed_archive_is_named_with_the_lines_it_leaves_out() {
 
 #[test]
 fn follow_goes_on_across_compressing_rotations_even_when_left_behind() {
+    require("gzip");
     let s = Scratch::new("follow-gzip");
     let dir = s.path("log");
     let mut cyclog = Supervised::new(
