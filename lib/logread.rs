@@ -727,10 +727,10 @@ impl Reader {
         self.notices.push(Notice::Skipped { file, why });
     }
 
-    /// For an archive, " (stamped before <its name>)": what its lines are.
+    /// For an archive, ", stamped before <its name>,": which lines it holds.
     fn before_name(&self, slot: Slot) -> String {
         match slot {
-            Slot::Archive(stamp) => format!(", up to {stamp},"),
+            Slot::Archive(stamp) => format!(", stamped before {stamp},"),
             _ => String::new(),
         }
     }
