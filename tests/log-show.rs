@@ -902,3 +902,28 @@ fn follow_goes_on_across_compressing_rotations_even_when_left_behind() {
     cyclog.close_input();
     assert!(cyclog.wait(LONG).success(), "{}", cyclog.stderr_text());
 }
+
+#[test]
+fn a_multilog_directory_gzipped_by_its_processor_is_shown_whole() {
+    require("multilog");
+    require("gzip");
+    let s = Scratch::new("multilog-gzip");
+    let dir = s.path("log");
+    let lines: Vec<String> = (0..20_000).map(|i| format!("m{i:05}")).collect();
+    let input = format!("{}\n", lines.join("\n"));
+    let ran = run_piped(
+        "multilog",
+        &["t", "s4096", "n1000", "!gzip", arg(&dir)],
+        &[],
+        input.as_bytes(),
+    );
+    assert_eq!(ran.code, 0, "multilog: {}", ran.stderr);
+    let gzipped = archives(&dir)
+        .iter()
+        .filter(|a| fs::read(dir.join(a)).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b])))
+        .count();
+    assert!(gzipped > 10, "{:?}", archives(&dir));
+    let r = run(&["-n", "all", arg(&dir)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.last_words(), lines);
+}
