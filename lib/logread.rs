@@ -11,7 +11,9 @@
 //! archive can be renamed from `.u` to `.s` while it is read, and `current`
 //! is renamed to an archive (or to `previous`) while it is read. The reader
 //! reads the open file to its end, then finds it again by its inode to know
-//! what comes after it.
+//! what comes after it; a file gone meanwhile (through a processor, which
+//! writes a new file, or deleted by the size cap) is placed by stamps: the
+//! archive it became is the oldest named after its last line.
 //!
 //! An archive a processor compressed (gzip, zstd) is read decompressed, as
 //! it streams (see `compressed`): its lines are the lines it held before,
@@ -524,17 +526,25 @@ impl Reader {
         Ok(())
     }
 
-    /// The oldest archive named after `stamp`: every line in it is stamped
-    /// before its name, so it is the one a file whose last line was
-    /// stamped `stamp` became.
+    /// Where a file read to its end, whose last line was stamped `stamp`,
+    /// stands among the archives, found by stamps alone (its inode is
+    /// gone): the oldest archive named after `stamp` is the one it became,
+    /// unless that one starts after `stamp` (the file's own archive is
+    /// deleted already): then the file stands just before it.
     fn archive_after(&self, stamp: Option<Stamp>) -> Result<Option<Slot>> {
         let Some(stamp) = stamp else { return Ok(None) };
         let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
-        Ok(archives
-            .iter()
-            .map(|(a, _)| a.stamp)
-            .find(|&name| name > stamp)
-            .map(Slot::Archive))
+        let Some(next) = archives.iter().map(|(a, _)| a.stamp).find(|&n| n > stamp) else {
+            return Ok(None);
+        };
+        let first = match self.open_file(Slot::Archive(next))? {
+            Some((file, _)) => first_stamp(file.as_fd()).unwrap_or(None),
+            None => None,
+        };
+        Ok(Some(Slot::Archive(match first {
+            Some(first) if first > stamp => stamp,
+            _ => next,
+        })))
     }
 
     fn slot_of(&self, ino: (u64, u64)) -> Result<Option<Slot>> {
@@ -1272,6 +1282,22 @@ mod tests {
                 &got[i.min(got.len())..(i + 6).min(got.len())]
             );
         }
+    }
+
+    #[test]
+    fn a_current_whose_archive_is_deleted_while_read_is_followed_by_the_next_archive() {
+        let d = dir("deleted-archive");
+        write(&d, "current", &lines(&[1, 2], "x"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["x1", "x2"]);
+        // Rotated, rotated again, and its archive deleted by the size cap,
+        // all while the reader held it open.
+        stdfs::rename(d.0.join("current"), d.0.join(archive(3))).unwrap();
+        write(&d, "current", &lines(&[4, 5], "y"));
+        stdfs::rename(d.0.join("current"), d.0.join(archive(6))).unwrap();
+        write(&d, "current", &lines(&[7], "z"));
+        stdfs::remove_file(d.0.join(archive(3))).unwrap();
+        assert_eq!(read_all(&mut r), ["y4", "y5", "z7"]);
     }
 
     fn gzip(body: &str) -> Vec<u8> {
