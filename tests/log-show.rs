@@ -927,3 +927,31 @@ fn a_multilog_directory_gzipped_by_its_processor_is_shown_whole() {
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     assert_eq!(r.last_words(), lines);
 }
+
+#[test]
+fn a_zstd_archive_of_several_frames_is_shown_whole() {
+    require("zstd");
+    let s = Scratch::new("zstd-frames");
+    let d = s.path("log");
+    let frame = |lines: &[(Option<u64>, &str)]| {
+        write_file(&d, "part", lines);
+        compress(&d, "part", "zstd");
+        fs::read(d.join("part")).expect("frame")
+    };
+    let mut bytes = frame(&[(Some(1), "f1"), (Some(2), "f2")]);
+    // A skippable frame (RFC 8878, 3.1.2) between two frames.
+    bytes.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, b'j', b'u', b'n', b'k']);
+    bytes.extend(frame(&[
+        (Some(3), "f3"),
+        (None, "f3-more"),
+        (Some(4), "f4"),
+    ]));
+    fs::remove_file(d.join("part")).expect("part");
+    fs::write(d.join(archive(5)), bytes).expect("archive");
+    write_file(&d, "current", &[(Some(6), "c6")]);
+    let r = run(&["-n", "all", arg(&d)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.last_words(), ["f1", "f2", "f3", "f3-more", "f4", "c6"]);
+    let r = run(&["-n", "4", arg(&d)]);
+    assert_eq!(r.last_words(), ["f3", "f3-more", "f4", "c6"]);
+}
