@@ -19,7 +19,7 @@ MANPAGES := $(wildcard man/*.[1-8])
 
 # What the tests and benchmarks run, as command:Debian-package.
 PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
-	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
+	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip zstd:zstd \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
 	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps
 # Packages with nothing to check by command (syslog-ng-core's libraries).

@@ -327,9 +327,7 @@ fn read_cursor(c: &mut Cursor, share: usize, out: &mut impl Consumer) -> Result<
                     None => String::new(),
                 }
             )),
-            Notice::Skipped { file } => {
-                cli::warn(&format!("{file}: compressed; its lines are skipped"))
-            }
+            Notice::Skipped { file, why } => cli::warn(&format!("{file}: {why}")),
         }
     }
     Ok(any)

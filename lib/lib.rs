@@ -7,6 +7,7 @@
 
 pub mod cli;
 pub mod collect;
+pub mod compressed;
 pub mod cursor;
 pub mod dgram;
 pub mod dirwriter;

@@ -11,7 +11,14 @@
 //! archive can be renamed from `.u` to `.s` while it is read, and `current`
 //! is renamed to an archive (or to `previous`) while it is read. The reader
 //! reads the open file to its end, then finds it again by its inode to know
-//! what comes after it.
+//! what comes after it; a file gone meanwhile (through a processor, which
+//! writes a new file, or deleted by the size cap) is placed by stamps: the
+//! archive it became is the oldest named after its last line.
+//!
+//! An archive a processor compressed (gzip, zstd) is read decompressed, as
+//! it streams (see `compressed`): its lines are the lines it held before,
+//! so a position inside it holds as well. One that cannot be read (another
+//! compression, or damaged data) is said, with the lines it leaves out.
 
 use std::ops::ControlFlow;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -20,6 +27,7 @@ use std::path::Path;
 use rustix::fs::{self, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
+use crate::compressed::{Decoded, Format};
 use crate::error::{Context, Result};
 use crate::logdir::{self, Archive, CURRENT, PREFIX_LEN, PREVIOUS};
 use crate::stamp::Stamp;
@@ -59,8 +67,9 @@ pub enum Notice {
     /// it was read to its end: the lines after `after` and before `upto`
     /// are gone.
     Lost { after: Stamp, upto: Option<Stamp> },
-    /// An archive that is not stamped text (a processor compressed it).
-    Skipped { file: String },
+    /// A file, or its rest, that could not be read: `why` says why and
+    /// which lines are left out.
+    Skipped { file: String, why: String },
 }
 
 /// The files of a directory, in reading order.
@@ -77,6 +86,14 @@ struct Open {
     ino: (u64, u64),
     /// A line was returned from this file.
     returned: bool,
+    /// Its content decompressed, if a processor compressed it.
+    decoded: Option<Box<Decoded>>,
+    /// The stamp of the last line read from it (returned or skipped).
+    last: Option<Stamp>,
+    /// Lines read from it.
+    lines: u64,
+    /// Its data went bad: why; the rest of it is not read.
+    broken: Option<String>,
 }
 
 /// A line found by `seek_last`, in the file it was found in.
@@ -84,7 +101,9 @@ struct Found {
     slot: Slot,
     file: OwnedFd,
     name: String,
-    offset: u64,
+    /// Where the line starts in the file; `None` in a compressed file,
+    /// read again from its start.
+    offset: Option<u64>,
     stamp: Stamp,
 }
 
@@ -213,9 +232,11 @@ impl Reader {
         };
         self.seek(Position::Since(found.stamp))?;
         // The scanned file itself: by name, `current` may be another by now.
-        if self.take_file(found.slot, found.file, found.name.clone())? {
+        if let Some(offset) = found.offset
+            && self.take_file(found.slot, found.file, found.name.clone())?
+        {
             let open = self.open.as_ref().expect("just taken");
-            fs::seek(&open.fd, fs::SeekFrom::Start(found.offset)).context(|| found.name)?;
+            fs::seek(&open.fd, fs::SeekFrom::Start(offset)).context(|| found.name)?;
             self.skip = Skip::Nothing;
         }
         Ok(())
@@ -247,15 +268,38 @@ impl Reader {
             let Some((file, name)) = self.open_file(slot)? else {
                 continue;
             };
-            if is_compressed(file.as_fd()) {
-                continue;
+            let format = Format::of(file.as_fd()).context(|| name.clone())?;
+            if format != Format::Plain && !format.decodable() {
+                continue; // said when it is read
             }
-            let first = logdir::first_stamp(file.as_fd()).context(|| name.clone())?;
+            let first = first_stamp(file.as_fd()).context(|| name.clone())?;
             if let (Some(first), Some(until)) = (first, until)
                 && first > until
             {
                 unplaced = 0;
                 continue;
+            }
+            if format.decodable() {
+                let mut last = LastLines {
+                    n,
+                    since,
+                    until,
+                    taken: &mut taken,
+                    unplaced: &mut unplaced,
+                };
+                match last.in_decoded(file.as_fd(), format, keep) {
+                    ControlFlow::Continue(()) => continue,
+                    ControlFlow::Break(None) => return Ok(None),
+                    ControlFlow::Break(Some(stamp)) => {
+                        return Ok(Some(Found {
+                            slot,
+                            file,
+                            name,
+                            offset: None,
+                            stamp,
+                        }));
+                    }
+                }
             }
             let whole = slot != Slot::Current;
             let found = lines_backwards(file.as_fd(), whole, |raw, offset| {
@@ -296,7 +340,7 @@ impl Reader {
                         slot,
                         file,
                         name,
-                        offset,
+                        offset: Some(offset),
                         stamp,
                     }));
                 }
@@ -313,6 +357,10 @@ impl Reader {
                 let (from, to) = (self.start, self.start + at);
                 self.start = to + 1;
                 let stamp = logdir::parse_line(&self.buf[from..to]).map(|(s, _)| s);
+                if let Some(open) = &mut self.open {
+                    open.lines += 1;
+                    open.last = stamp.or(open.last);
+                }
                 if self.skipped(stamp) {
                     continue;
                 }
@@ -339,7 +387,11 @@ impl Reader {
             if self.fill()? {
                 continue;
             }
-            if self.start < self.end {
+            if let Some(why) = self.open.as_mut().and_then(|o| o.broken.take()) {
+                // What is left of a line cut by the damage is no line.
+                self.start = self.end;
+                self.say_broken(why);
+            } else if self.start < self.end {
                 // A finished file whose last line has no LF: take it whole.
                 self.buf.truncate(self.end);
                 self.buf.push(b'\n');
@@ -395,9 +447,12 @@ impl Reader {
 
     /// Reads more of the open file; whether anything came.
     fn fill(&mut self) -> Result<bool> {
-        let Some(open) = &self.open else {
+        let Some(open) = &mut self.open else {
             return Ok(false);
         };
+        if open.broken.is_some() {
+            return Ok(false);
+        }
         if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
@@ -405,6 +460,16 @@ impl Reader {
         }
         if self.buf.len() < self.end + READ {
             self.buf.resize(self.end + READ, 0);
+        }
+        let slot = open.slot;
+        if let Some(decoded) = &mut open.decoded {
+            return Ok(fill_decoded(
+                decoded,
+                &mut self.buf,
+                &mut self.end,
+                self.start,
+                &mut open.broken,
+            ));
         }
         loop {
             match rustix::io::read(&open.fd, &mut self.buf[self.end..]) {
@@ -414,7 +479,7 @@ impl Reader {
                     return Ok(true);
                 }
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(e).context(|| self.file_name(open.slot)),
+                Err(e) => return Err(e).context(|| self.file_name(slot)),
             }
         }
     }
@@ -442,14 +507,44 @@ impl Reader {
                 file_end: true,
             };
         }
+        let last = open.last.or(match self.pos {
+            Position::After { stamp, .. } => Some(stamp),
+            _ => None,
+        });
         self.left = Some(match open.slot {
             // The renamed current is an archive now (or `previous`): placed
-            // by its inode, so that it is not read twice. Not found (already
-            // processed and gone): what comes next is the new current.
-            Slot::Current => self.slot_of(open.ino)?.unwrap_or(Slot::Previous),
+            // by its inode, so that it is not read twice.
+            Slot::Current => match self.slot_of(open.ino)? {
+                Some(slot) => slot,
+                // Gone through a processor (a new inode, compressed
+                // perhaps): the archive it became is the first named after
+                // its last line; later rotations may have made more since.
+                None => self.archive_after(last)?.unwrap_or(Slot::Previous),
+            },
             slot => slot,
         });
         Ok(())
+    }
+
+    /// Where a file read to its end, whose last line was stamped `stamp`,
+    /// stands among the archives, found by stamps alone (its inode is
+    /// gone): the oldest archive named after `stamp` is the one it became,
+    /// unless that one starts after `stamp` (the file's own archive is
+    /// deleted already): then the file stands just before it.
+    fn archive_after(&self, stamp: Option<Stamp>) -> Result<Option<Slot>> {
+        let Some(stamp) = stamp else { return Ok(None) };
+        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let Some(next) = archives.iter().map(|(a, _)| a.stamp).find(|&n| n > stamp) else {
+            return Ok(None);
+        };
+        let first = match self.open_file(Slot::Archive(next))? {
+            Some((file, _)) => first_stamp(file.as_fd()).unwrap_or(None),
+            None => None,
+        };
+        Ok(Some(Slot::Archive(match first {
+            Some(first) if first > stamp => stamp,
+            _ => next,
+        })))
     }
 
     fn slot_of(&self, ino: (u64, u64)) -> Result<Option<Slot>> {
@@ -508,7 +603,7 @@ impl Reader {
                     break;
                 }
                 if let Some(after) = self.check_loss.take() {
-                    self.note_loss(after, slot)?;
+                    self.note_loss(after)?;
                 }
                 return Ok(true);
             }
@@ -547,19 +642,40 @@ impl Reader {
         }
     }
 
-    /// Reads from a slot's file next, if it is stamped text.
+    /// Reads from a slot's file next, if it is stamped text (compressed
+    /// or not).
     fn take_file(&mut self, slot: Slot, fd: OwnedFd, name: String) -> Result<bool> {
-        if is_compressed(fd.as_fd()) {
-            self.notices.push(Notice::Skipped { file: name });
-            self.left = Some(slot);
-            return Ok(false);
-        }
+        // `current` is never compressed: it may be empty or being written.
+        let format = match slot {
+            Slot::Current => Format::Plain,
+            _ => Format::of(fd.as_fd()).context(|| name.clone())?,
+        };
+        let decoded = match format {
+            Format::Plain => None,
+            f if f.decodable() => Some(Box::new(
+                Decoded::open(fd.as_fd(), f).context(|| name.clone())?,
+            )),
+            f => {
+                let why = format!(
+                    "{}-compressed, which is not read: its lines{} are skipped",
+                    f.name(),
+                    self.before_name(slot)
+                );
+                self.notices.push(Notice::Skipped { file: name, why });
+                self.left = Some(slot);
+                return Ok(false);
+            }
+        };
         let st = fs::fstat(&fd).context(|| name.clone())?;
         self.open = Some(Open {
             slot,
             fd,
             ino: (st.st_dev, st.st_ino),
             returned: false,
+            decoded,
+            last: None,
+            lines: 0,
+            broken: None,
         });
         self.start = 0;
         self.end = 0;
@@ -594,13 +710,39 @@ impl Reader {
 
     /// On resuming inside a file: if the first file left starts after the
     /// position, the file that held it is gone, and with it the rest of it.
-    fn note_loss(&mut self, after: Stamp, slot: Slot) -> Result<()> {
+    fn note_loss(&mut self, after: Stamp) -> Result<()> {
         let open = self.open.as_ref().expect("just opened");
-        let first = logdir::first_stamp(open.fd.as_fd()).context(|| self.file_name(slot))?;
+        // Damaged from its start: said as it is read.
+        let first = first_stamp(open.fd.as_fd()).unwrap_or(None);
         if first.is_some_and(|f| f > after) {
             self.notices.push(Notice::Lost { after, upto: first });
         }
         Ok(())
+    }
+
+    /// Says that the rest of the open file could not be read, and which
+    /// lines that leaves out.
+    fn say_broken(&mut self, why: String) {
+        let Some(open) = &self.open else { return };
+        let after = match open.last {
+            Some(stamp) => format!(" after line {} (the one stamped {stamp})", open.lines),
+            None if open.lines > 0 => format!(" after line {}", open.lines),
+            None => String::new(),
+        };
+        let why = format!(
+            "{why}: its lines{after}{} are skipped",
+            self.before_name(open.slot)
+        );
+        let file = self.file_name(open.slot);
+        self.notices.push(Notice::Skipped { file, why });
+    }
+
+    /// For an archive, ", stamped before <its name>,": which lines it holds.
+    fn before_name(&self, slot: Slot) -> String {
+        match slot {
+            Slot::Archive(stamp) => format!(", stamped before {stamp},"),
+            _ => String::new(),
+        }
     }
 
     fn drop_partial_line(&mut self) -> Result<()> {
@@ -683,15 +825,184 @@ fn lines_backwards<T>(
     }
 }
 
-/// gzip, bzip2, xz or zstd magic at the start of a file.
-fn is_compressed(file: BorrowedFd<'_>) -> bool {
-    let mut magic = [0u8; 4];
-    let got = logdir::read_exact_at(file, &mut magic, 0).unwrap_or(0);
-    let m = &magic[..got];
-    m.starts_with(&[0x1f, 0x8b])
-        || m.starts_with(b"BZh")
-        || m.starts_with(&[0xfd, b'7', b'z', b'X'])
-        || m.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+/// The longest line taken from a decompressed file: past it (a line
+/// longer than any writer makes), the data is taken as damaged, so that
+/// a small file cannot make the reader hold an unbounded line.
+const MAX_DECODED_LINE: usize = 64 * 1024 * 1024;
+
+/// Decodes more of a compressed file into `buf[end..]`; whether anything
+/// came. Damaged data (or a line past `MAX_DECODED_LINE`) sets `broken`:
+/// the file ends there.
+fn fill_decoded(
+    decoded: &mut Decoded,
+    buf: &mut [u8],
+    end: &mut usize,
+    start: usize,
+    broken: &mut Option<String>,
+) -> bool {
+    use std::io::Read;
+    if *end - start >= MAX_DECODED_LINE && !buf[start..*end].contains(&b'\n') {
+        *broken = Some(format!(
+            "a line longer than {} MiB in decompressed data",
+            MAX_DECODED_LINE >> 20
+        ));
+        return false;
+    }
+    loop {
+        match decoded.read(&mut buf[*end..]) {
+            Ok(0) => return false,
+            Ok(n) => {
+                *end += n;
+                return true;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                *broken = Some(format!("compressed data damaged or cut short ({e})"));
+                return false;
+            }
+        }
+    }
+}
+
+/// The stamp of the first line of a file, compressed or not.
+fn first_stamp(file: BorrowedFd<'_>) -> std::io::Result<Option<Stamp>> {
+    let mut prefix = [0u8; PREFIX_LEN];
+    let got = crate::compressed::read_head(file, &mut prefix)?;
+    Ok(logdir::parse_line(&prefix[..got]).map(|(s, _)| s))
+}
+
+/// `seek_last` through a compressed file, which is read forwards: the
+/// same count as `lines_backwards` gives, kept in memory bounded by `n`.
+struct LastLines<'a> {
+    n: u64,
+    since: Option<Stamp>,
+    until: Option<Stamp>,
+    /// Lines taken in the newer files.
+    taken: &'a mut u64,
+    /// Lines without a stamp at the start of the newer files: they go
+    /// with the last stamped line of this one.
+    unplaced: &'a mut u64,
+}
+
+impl LastLines<'_> {
+    /// Break(Some(stamp)): the first of the last `n` is the line stamped
+    /// `stamp` here; Break(None): there are fewer from the window's start;
+    /// Continue: go on to the older files. Damaged data ends the file
+    /// early: what was read counts (reading it says the rest).
+    fn in_decoded(
+        &mut self,
+        file: BorrowedFd<'_>,
+        format: Format,
+        keep: &mut impl FnMut(&Line<'_>) -> bool,
+    ) -> ControlFlow<Option<Stamp>> {
+        use std::collections::VecDeque;
+        let need = self.n - *self.taken;
+        // Stamped lines in the window, each with the lines kept that go
+        // with it: only the last of them that can still be needed.
+        let mut groups: VecDeque<(Stamp, u64)> = VecDeque::new();
+        let mut sum = 0u64;
+        let mut open_group: Option<(Stamp, u64)> = None;
+        let mut lead = 0u64;
+        let mut before_since = false;
+        let mut close =
+            |group: (Stamp, u64), groups: &mut VecDeque<(Stamp, u64)>, sum: &mut u64| {
+                let (stamp, count) = group;
+                if self.until.is_some_and(|u| stamp > u) {
+                    return;
+                }
+                if self.since.is_some_and(|s| stamp < s) {
+                    before_since = true;
+                    groups.clear();
+                    *sum = 0;
+                    return;
+                }
+                if count > 0 {
+                    groups.push_back(group);
+                    *sum += count;
+                }
+                while groups.front().is_some_and(|f| *sum - f.1 >= need) {
+                    *sum -= groups.pop_front().map_or(0, |f| f.1);
+                }
+            };
+        let each = |raw: &[u8]| match logdir::parse_line(raw) {
+            Some((stamp, text)) => {
+                if let Some(group) = open_group.take() {
+                    close(group, &mut groups, &mut sum);
+                }
+                let kept = keep(&Line {
+                    stamp: Some(stamp),
+                    text,
+                });
+                open_group = Some((stamp, u64::from(kept)));
+            }
+            None => {
+                let kept = keep(&Line {
+                    stamp: None,
+                    text: raw,
+                });
+                match &mut open_group {
+                    Some((_, count)) => *count += u64::from(kept),
+                    None => lead += u64::from(kept),
+                }
+            }
+        };
+        let _ = lines_forward(file, format, each);
+        match open_group {
+            Some((stamp, count)) => {
+                let carried = std::mem::take(self.unplaced);
+                close((stamp, count + carried), &mut groups, &mut sum);
+            }
+            None => lead += std::mem::take(self.unplaced),
+        }
+        if sum >= need
+            && let Some(&(stamp, _)) = groups.front()
+        {
+            return ControlFlow::Break(Some(stamp));
+        }
+        if before_since {
+            return ControlFlow::Break(None);
+        }
+        *self.taken += sum;
+        *self.unplaced = lead;
+        ControlFlow::Continue(())
+    }
+}
+
+/// Hands `each` the lines of a compressed file, first to last, decoding
+/// as it goes; a last line without LF is a line. Stops at damaged data
+/// (the error) or a line past `MAX_DECODED_LINE`.
+fn lines_forward(
+    file: BorrowedFd<'_>,
+    format: Format,
+    mut each: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
+    let mut decoded = Decoded::open(file, format)?;
+    let mut buf = vec![0u8; READ];
+    let (mut start, mut end) = (0, 0);
+    let mut broken = None;
+    loop {
+        while let Some(at) = memchr::memchr(b'\n', &buf[start..end]) {
+            each(&buf[start..start + at]);
+            start += at + 1;
+        }
+        buf.copy_within(start..end, 0);
+        (start, end) = (0, end - start);
+        if buf.len() < end + READ {
+            buf.resize(end + READ, 0);
+        }
+        if !fill_decoded(&mut decoded, &mut buf, &mut end, start, &mut broken) {
+            break;
+        }
+    }
+    match broken {
+        Some(why) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
+        None => {
+            if end > start {
+                each(&buf[start..end]);
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Wakes a follower when watched directories change (inotify).
@@ -974,13 +1285,97 @@ mod tests {
     }
 
     #[test]
-    fn compressed_archives_are_skipped_and_said() {
-        let d = dir("gzip");
-        stdfs::write(d.0.join(archive(3)), b"\x1f\x8b\x08binary").unwrap();
-        write(&d, "current", &lines(&[4], "c"));
+    fn a_current_whose_archive_is_deleted_while_read_is_followed_by_the_next_archive() {
+        let d = dir("deleted-archive");
+        write(&d, "current", &lines(&[1, 2], "x"));
         let mut r = Reader::open(&d.0).unwrap();
-        assert_eq!(read_all(&mut r), ["c4"]);
-        assert!(matches!(r.take_notices()[..], [Notice::Skipped { .. }]));
+        assert_eq!(read_all(&mut r), ["x1", "x2"]);
+        // Rotated, rotated again, and its archive deleted by the size cap,
+        // all while the reader held it open.
+        stdfs::rename(d.0.join("current"), d.0.join(archive(3))).unwrap();
+        write(&d, "current", &lines(&[4, 5], "y"));
+        stdfs::rename(d.0.join("current"), d.0.join(archive(6))).unwrap();
+        write(&d, "current", &lines(&[7], "z"));
+        stdfs::remove_file(d.0.join(archive(3))).unwrap();
+        assert_eq!(read_all(&mut r), ["y4", "y5", "z7"]);
+    }
+
+    fn gzip(body: &str) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(body.as_bytes()).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn gzip_archives_are_read_and_other_compressions_skipped_and_said() {
+        let d = dir("gzip");
+        stdfs::write(d.0.join(archive(3)), gzip(&lines(&[1, 2], "a"))).unwrap();
+        stdfs::write(d.0.join(archive(5)), b"BZh91AY&SY").unwrap();
+        write(&d, "current", &lines(&[6], "c"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["a1", "a2", "c6"]);
+        let notices = r.take_notices();
+        assert!(
+            matches!(&notices[..], [Notice::Skipped { why, .. }] if why.starts_with("bzip2")),
+            "{notices:?}"
+        );
+        // Resuming inside the compressed archive.
+        r.seek(Position::After {
+            stamp: stamp(1),
+            same: 1,
+            file_end: false,
+        })
+        .unwrap();
+        assert_eq!(read_all(&mut r), ["a2", "c6"]);
+        assert!(matches!(&r.take_notices()[..], [Notice::Skipped { .. }]));
+        assert_eq!(last(&mut r, 2, None, None), ["a2", "c6"]);
+    }
+
+    #[test]
+    fn a_cut_compressed_archive_gives_its_whole_lines_and_says_the_rest() {
+        let d = dir("gzip-cut");
+        let whole = gzip(&lines(&(1..=2000).collect::<Vec<_>>(), "a"));
+        stdfs::write(d.0.join(archive(2001)), &whole[..whole.len() / 2]).unwrap();
+        write(&d, "current", &lines(&[2002], "c"));
+        let mut r = Reader::open(&d.0).unwrap();
+        let got = read_all(&mut r);
+        assert!(got.len() > 2 && got.len() < 2001, "{}", got.len());
+        let n = got.len() - 1;
+        assert_eq!(got[n - 1], format!("a{n}"), "whole lines only");
+        assert_eq!(got[n], "c2002");
+        let notices = r.take_notices();
+        let [Notice::Skipped { file, why }] = &notices[..] else {
+            panic!("{notices:?}")
+        };
+        assert!(file.ends_with(&archive(2001)), "{file}");
+        assert!(why.contains(&format!("after line {n} ")), "{why}");
+        assert!(why.contains(&stamp(2001).to_string()), "{why}");
+    }
+
+    #[test]
+    fn a_current_processed_into_compressed_archives_while_read_is_read_on_exactly() {
+        let d = dir("processed");
+        write(&d, "current", &lines(&[1, 2], "x"));
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["x1", "x2"]);
+        // Two rotations through a processor while the reader holds the
+        // first current open: each becomes `previous`, then a compressed
+        // archive under a new inode, and `previous` goes.
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(lines(&[3], "x").as_bytes())
+            .unwrap();
+        let rotate = |rotation: u64, body: &str, next: &str| {
+            stdfs::rename(d.0.join("current"), d.0.join("previous")).unwrap();
+            write(&d, "current", next);
+            stdfs::write(d.0.join(archive(rotation)), gzip(body)).unwrap();
+            stdfs::remove_file(d.0.join("previous")).unwrap();
+        };
+        rotate(4, &lines(&[1, 2, 3], "x"), &lines(&[5, 6], "y"));
+        rotate(7, &lines(&[5, 6], "y"), &lines(&[8], "z"));
+        assert_eq!(read_all(&mut r), ["x3", "y5", "y6", "z8"]);
     }
 
     fn last(r: &mut Reader, n: u64, since: Option<u64>, until: Option<u64>) -> Vec<String> {

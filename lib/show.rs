@@ -217,9 +217,9 @@ impl<'a> Show<'a> {
                 text,
             } => return self.line(source, stamp, text, keep_last),
             Event::Notice {
-                notice: Notice::Skipped { file },
+                notice: Notice::Skipped { file, why },
                 ..
-            } => cli::warn(&format!("{file}: compressed; not shown")),
+            } => cli::warn(&format!("{file}: {why}")),
             Event::Notice {
                 source,
                 notice: Notice::Lost { after, upto },

@@ -352,3 +352,80 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(out.status.code(), Some(111));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("follow-log-directories: fatal: "));
 }
+
+/// The lines of the file `name` of a log directory, `@stamp text` (plain text only).
+fn stamped_lines(dir: &Path, name: &str) -> Vec<Vec<u8>> {
+    file_lines(&dir.join(name))
+}
+
+/// The archives of `dir` whose content begins with `magic`.
+fn archives_starting_with(dir: &Path, magic: &[u8]) -> usize {
+    archives(dir)
+        .iter()
+        .filter(|a| fs::read(dir.join(a)).is_ok_and(|b| b.starts_with(magic)))
+        .count()
+}
+
+#[test]
+fn a_follower_lagging_behind_compressing_rotations_gets_every_line_once_in_order() {
+    require("gzip");
+    require("zstd");
+    for (processor, magic) in [
+        ("gzip", &[0x1f, 0x8b][..]),
+        ("zstd -q -c", &[0x28, 0xb5, 0x2f, 0xfd][..]),
+    ] {
+        let s = Scratch::new("follow-compressed");
+        let log = s.path("log");
+        let cursors = s.path("cursors");
+        let args = ["--max-file-size", "4096", "--processor", processor];
+        let lines = numbered_lines(3000);
+        // All in `current` (no rotation yet, however loaded the machine).
+        cyclog_write(&log, &[], &lines[..600]);
+        // The cursor in the middle of `current`, before the follower ever
+        // ran (as nosh writes it): after the line in its middle.
+        let current = stamped_lines(&log, "current");
+        let mid = &current[current.len() / 2];
+        let first = lines
+            .iter()
+            .position(|l| mid.ends_with(l))
+            .expect("a line of the log")
+            + 1;
+        cursor_dir(&cursors, "app", &log);
+        fs::write(cursors.join("app/last"), format!("{}\n", s_of(mid))).expect("last");
+        // That current is rotated and compressed, then more after it.
+        for part in lines[600..2400].chunks(600) {
+            cyclog_write(&log, &args, part);
+        }
+        // Every archive compressed, the one the cursor is in among them.
+        let all = archives(&log).len();
+        assert!(
+            all >= 2 && archives_starting_with(&log, magic) == all,
+            "{processor}: {:?}",
+            archives(&log)
+        );
+        let out = s.path("out");
+        let f = Follow::start(&cursors, &out);
+        f.wait_lines(2400 - first);
+        let err = f.stderr();
+        assert_eq!(f.stop(), 0, "{err}");
+        // Stopped at the end of `current`, which is compressed in turn.
+        for part in lines[2400..].chunks(300) {
+            cyclog_write(&log, &args, part);
+        }
+        let f = Follow::start(&cursors, &out);
+        f.wait_lines(3000 - first);
+        let err = f.stderr();
+        assert_eq!(f.stop(), 0, "{err}");
+        assert!(!err.contains("warning"), "{processor}: {err}");
+        let got: Vec<Vec<u8>> = file_lines(&out)
+            .into_iter()
+            .map(|l| l.get(26..).unwrap_or_default().to_vec())
+            .collect();
+        assert_same_lines(&got, &lines[first..], processor);
+    }
+}
+
+/// The 24 hex digits of a stamped line's stamp.
+fn s_of(line: &[u8]) -> String {
+    String::from_utf8_lossy(&line[1..25]).into_owned()
+}

@@ -790,3 +790,210 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
     assert_eq!(code, 0);
     assert!(direct.contains("plain"), "{direct:?}");
 }
+
+/// Compresses a file of a log directory in place, keeping its name, as a
+/// processor's output becomes the archive: `gzip` or `zstd` (real ones).
+fn compress(dir: &Path, name: &str, program: &str) {
+    let path = dir.join(name);
+    let plain = fs::read(&path).expect("file to compress");
+    let ran = run_piped(program, &["-c"], &[], &plain);
+    assert_eq!(ran.code, 0, "{program}: {}", ran.stderr);
+    assert!(ran.stdout.len() > 4 && ran.stdout != plain);
+    fs::write(&path, ran.stdout).expect("compressed file");
+}
+
+#[test]
+fn lines_in_gzip_and_zstd_archives_are_shown_with_since_and_last() {
+    require("gzip");
+    require("zstd");
+    let s = Scratch::new("compressed");
+    let d = s.path("log");
+    trap(&d, 1);
+    write_file(
+        &d,
+        &archive(5),
+        &[(Some(2), "a2"), (Some(3), "a3"), (Some(4), "a4")],
+    );
+    compress(&d, &archive(5), "gzip");
+    write_file(
+        &d,
+        &archive(10),
+        &[
+            (Some(6), "a6"),
+            (Some(7), "a7"),
+            (None, "a7-more"),
+            (Some(8), "a8"),
+            (Some(9), "a9"),
+        ],
+    );
+    compress(&d, &archive(10), "zstd");
+    write_file(&d, "current", &[(Some(11), "a11"), (Some(13), "a13")]);
+    let texts = |args: &[&str]| -> Vec<String> {
+        let r = run(&[args, &[arg(&d)]].concat());
+        assert_eq!((r.code, r.err.as_str()), (0, ""), "{args:?}");
+        r.last_words()
+    };
+    let all = [
+        "a2", "a3", "a4", "a6", "a7", "a7-more", "a8", "a9", "a11", "a13",
+    ];
+    // --since skips archives by their names: the trap is never opened.
+    assert_eq!(texts(&["--since", &label(2, 0)]), all);
+    assert_eq!(texts(&["--since", &label(7, 0)]), all[4..]);
+    assert_eq!(
+        texts(&["--since", &label(4, 0), "--until", &label(6, 0)]),
+        ["a4", "a6"]
+    );
+    assert_eq!(texts(&["-n", "3"]), ["a9", "a11", "a13"]);
+    assert_eq!(texts(&["-n", "6"]), all[4..]);
+    assert_eq!(texts(&["-n", "8"]), all[2..]);
+    assert_eq!(
+        texts(&["-n", "2", "--until", &label(8, 0)]),
+        ["a7-more", "a8"]
+    );
+    assert_eq!(texts(&["-n", "9", "--since", &label(3, 0)]), all[1..]);
+}
+
+#[test]
+fn a_damaged_compressed_archive_is_named_with_the_lines_it_leaves_out() {
+    require("gzip");
+    let s = Scratch::new("compressed-cut");
+    let d = s.path("log");
+    let many: Vec<String> = (0..3000).map(|i| format!("line{i:05}")).collect();
+    let body: Vec<(Option<u64>, &str)> = many.iter().map(|t| (Some(2), t.as_str())).collect();
+    write_file(&d, &archive(5), &body);
+    compress(&d, &archive(5), "gzip");
+    let whole = fs::read(d.join(archive(5))).expect("archive");
+    fs::write(d.join(archive(5)), &whole[..whole.len() / 2]).expect("cut");
+    write_file(&d, "current", &[(Some(6), "after")]);
+    let r = run(&["--since", &label(2, 0), arg(&d)]);
+    let words = r.last_words();
+    assert!(words.len() > 1 && words.len() < 3001, "{}", words.len());
+    let n = words.len() - 1;
+    assert_eq!(words[..n], many[..n], "whole lines, in order");
+    assert_eq!(words[n], "after", "the rest is shown");
+    assert!(
+        r.err.contains(&archive(5))
+            && r.err.contains(&format!("after line {n} "))
+            && r.err.contains("are skipped"),
+        "{}",
+        r.err
+    );
+    assert_eq!(r.err.lines().count(), 1, "{}", r.err);
+}
+
+#[test]
+fn follow_goes_on_across_compressing_rotations_even_when_left_behind() {
+    require("gzip");
+    let s = Scratch::new("follow-gzip");
+    let dir = s.path("log");
+    let mut cyclog = Supervised::new(
+        CYCLOG,
+        &["--processor", "gzip", arg(&dir)],
+        s.path("cyclog.err"),
+    );
+    cyclog.start();
+    let mut want: Vec<String> = Vec::new();
+    let written =
+        || fs::read(dir.join("current")).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
+    // 50 lines, once they are all in `current`.
+    let batch = |cyclog: &mut Supervised, want: &mut Vec<String>, tag: &str| {
+        let lines: Vec<String> = (0..50).map(|i| format!("{tag}-{i:02}")).collect();
+        cyclog.send(format!("{}\n", lines.join("\n")).as_bytes());
+        want.extend(lines);
+        assert!(wait_until(LONG, || written() == 50), "{tag}: not written");
+    };
+    batch(&mut cyclog, &mut want, "first");
+    let follower = Follower::start(&["-f", "-n", "all", arg(&dir)]);
+    follower.wait_for(50);
+    // Rotations while it reads along, each one compressed.
+    let mut rotations = 0;
+    let mut rotate = |cyclog: &mut Supervised| {
+        rotations += 1;
+        cyclog.signal(Signal::ALARM);
+        assert!(
+            wait_until(LONG, || {
+                archives(&dir).len() == rotations && !dir.join("previous").exists()
+            }),
+            "rotation {rotations} never processed"
+        );
+    };
+    rotate(&mut cyclog);
+    batch(&mut cyclog, &mut want, "second");
+    follower.wait_for(want.len());
+    // Left behind: stopped, holding its current open, while that current
+    // and two after it are rotated and compressed.
+    common::signal(&follower.child, Signal::STOP);
+    for tag in ["third", "fourth", "fifth"] {
+        rotate(&mut cyclog);
+        batch(&mut cyclog, &mut want, tag);
+    }
+    common::signal(&follower.child, Signal::CONT);
+    follower.wait_for(want.len());
+    assert_eq!(
+        archives(&dir)
+            .iter()
+            .filter(|a| fs::read(dir.join(a)).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b])))
+            .count(),
+        4
+    );
+    let (code, err, shown) = follower.stop(Signal::TERM);
+    assert_eq!((code, err.as_str()), (0, ""));
+    let want: Vec<Vec<u8>> = want.into_iter().map(String::into_bytes).collect();
+    let got: Vec<Vec<u8>> = shown.iter().map(|l| text_of(l).into_bytes()).collect();
+    assert_same_lines(&got, &want, "followed");
+    cyclog.close_input();
+    assert!(cyclog.wait(LONG).success(), "{}", cyclog.stderr_text());
+}
+
+#[test]
+fn a_multilog_directory_gzipped_by_its_processor_is_shown_whole() {
+    require("multilog");
+    require("gzip");
+    let s = Scratch::new("multilog-gzip");
+    let dir = s.path("log");
+    let lines: Vec<String> = (0..20_000).map(|i| format!("m{i:05}")).collect();
+    let input = format!("{}\n", lines.join("\n"));
+    let ran = run_piped(
+        "multilog",
+        &["t", "s4096", "n1000", "!gzip", arg(&dir)],
+        &[],
+        input.as_bytes(),
+    );
+    assert_eq!(ran.code, 0, "multilog: {}", ran.stderr);
+    let gzipped = archives(&dir)
+        .iter()
+        .filter(|a| fs::read(dir.join(a)).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b])))
+        .count();
+    assert!(gzipped > 10, "{:?}", archives(&dir));
+    let r = run(&["-n", "all", arg(&dir)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.last_words(), lines);
+}
+
+#[test]
+fn a_zstd_archive_of_several_frames_is_shown_whole() {
+    require("zstd");
+    let s = Scratch::new("zstd-frames");
+    let d = s.path("log");
+    let frame = |lines: &[(Option<u64>, &str)]| {
+        write_file(&d, "part", lines);
+        compress(&d, "part", "zstd");
+        fs::read(d.join("part")).expect("frame")
+    };
+    let mut bytes = frame(&[(Some(1), "f1"), (Some(2), "f2")]);
+    // A skippable frame (RFC 8878, 3.1.2) between two frames.
+    bytes.extend_from_slice(&[0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, b'j', b'u', b'n', b'k']);
+    bytes.extend(frame(&[
+        (Some(3), "f3"),
+        (None, "f3-more"),
+        (Some(4), "f4"),
+    ]));
+    fs::remove_file(d.join("part")).expect("part");
+    fs::write(d.join(archive(5)), bytes).expect("archive");
+    write_file(&d, "current", &[(Some(6), "c6")]);
+    let r = run(&["-n", "all", arg(&d)]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(r.last_words(), ["f1", "f2", "f3", "f3-more", "f4", "c6"]);
+    let r = run(&["-n", "4", arg(&d)]);
+    assert_eq!(r.last_words(), ["f3", "f3-more", "f4", "c6"]);
+}
