@@ -812,6 +812,11 @@ impl<T> Client<T> {
                 self.phase = Phase::Ended(End::ServerClosed);
                 Event::ServerClose
             }
+            // librelp answers `close` with an empty rsp, no code at all.
+            (Command::Rsp, txnr) if self.is_close_answer(txnr) => {
+                self.phase = Phase::Ended(End::Closed);
+                Event::Closed
+            }
             (Command::Rsp, txnr) if txnr != Txnr::HINT => match Response::parse(&frame.data) {
                 Ok(response) => self.response(txnr, response),
                 Err(e) => self.protocol_error(e),
@@ -841,10 +846,6 @@ impl<T> Client<T> {
                     Event::Refused { txnr, response }
                 }
             }
-            Phase::Closing { txnr: close } if txnr == close && self.in_flight.is_empty() => {
-                self.phase = Phase::Ended(End::Closed);
-                Event::Closed
-            }
             _ => {
                 let awaited = match (&self.phase, self.in_flight.front()) {
                     (Phase::Opening { txnr }, _) => txnr.to_string(),
@@ -855,6 +856,13 @@ impl<T> Client<T> {
                 self.protocol_error(format!("answer to transaction {txnr}, awaited: {awaited}"))
             }
         }
+    }
+
+    /// Whether an answer to `txnr` is the one to our `close`: it comes
+    /// after every message's.
+    fn is_close_answer(&self, txnr: Txnr) -> bool {
+        matches!(self.phase, Phase::Closing { txnr: close } if close == txnr)
+            && self.in_flight.is_empty()
     }
 
     fn opened(&mut self, response: Response) -> Event<T> {
@@ -1348,6 +1356,13 @@ mod tests {
         );
         assert_eq!(c.state(), State::Ended(End::Closed));
         assert!(c.into_unanswered().is_empty());
+    }
+
+    #[test]
+    fn close_answered_by_an_empty_rsp_as_librelp_does_is_closed() {
+        let mut c = opened(ClientConfig::default());
+        c.close().unwrap();
+        assert_eq!(c.received(b"2 rsp 0\n"), vec![Event::Closed]);
     }
 
     #[test]

@@ -1,0 +1,374 @@
+//! `rill::relp` against the real RELP server: rsyslog's imrelp (librelp),
+//! private configuration on 127.0.0.1 and an ephemeral port, writing each
+//! message it parsed as a flat JSON line. A small blocking client drives
+//! the session over a plain TcpStream: the library does no I/O itself.
+
+mod common;
+
+use std::fs;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::receivers::{Fields, Transport, free_port, parse_flat_json};
+use common::*;
+use rill::relp::{Client, ClientConfig, End, Event, State, Unanswered, Window};
+use rustix::process::{Pid, Signal, kill_process};
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// rsyslog with imrelp, in its own directory.
+struct Rsyslog {
+    dir: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Rsyslog {
+    fn start(dir: &Path) -> Rsyslog {
+        require("rsyslogd");
+        fs::create_dir_all(dir).expect("rsyslog directory");
+        let mut server = Rsyslog {
+            dir: dir.to_path_buf(),
+            port: free_port(Transport::Tcp),
+            child: None,
+        };
+        let fields = [
+            "pri",
+            "hostname",
+            "app-name",
+            "procid",
+            "msgid",
+            "structured-data",
+            "msg",
+        ]
+        .iter()
+        .map(|f| format!("property(name=\"{f}\" format=\"jsonf\")"))
+        .collect::<Vec<_>>()
+        .join(" constant(value=\",\") ");
+        let conf = format!(
+            "global(workDirectory=\"{dir}\" parser.escapeControlCharactersOnReceive=\"off\")\n\
+             module(load=\"imrelp\")\n\
+             template(name=\"j\" type=\"list\") {{ constant(value=\"{{\") {fields} constant(value=\"}}\\n\") }}\n\
+             ruleset(name=\"r\" queue.type=\"direct\") {{ action(type=\"omfile\" file=\"{out}\" template=\"j\") }}\n\
+             input(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"r\")\n",
+            dir = dir.display(),
+            out = server.out().display(),
+            port = server.port,
+        );
+        fs::write(dir.join("rsyslog.conf"), conf).expect("rsyslog configuration");
+        server.restart();
+        server
+    }
+
+    fn out(&self) -> PathBuf {
+        self.dir.join("received.json")
+    }
+
+    fn restart(&mut self) {
+        let err = fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("rsyslog.stderr"))
+            .expect("stderr file");
+        let child = Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(self.dir.join("rsyslog.conf"))
+            .arg("-i")
+            .arg(self.dir.join("rsyslog.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(err.try_clone().expect("dup")))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .expect("start rsyslogd");
+        self.child = Some(child);
+    }
+
+    fn pid(&self) -> Pid {
+        let child = self.child.as_ref().expect("rsyslog running");
+        Pid::from_raw(child.id() as i32).expect("pid")
+    }
+
+    fn stderr(&self) -> String {
+        fs::read_to_string(self.dir.join("rsyslog.stderr")).unwrap_or_default()
+    }
+
+    /// Stops every thread of rsyslog (SIGSTOP), and waits until each is
+    /// stopped: from then on it reads nothing and answers nothing.
+    fn freeze(&self) {
+        kill_process(self.pid(), Signal::STOP).expect("SIGSTOP rsyslog");
+        let tasks = format!("/proc/{}/task", self.pid().as_raw_nonzero());
+        let frozen = wait_until(LONG, || {
+            fs::read_dir(&tasks).expect("rsyslog's threads").all(|t| {
+                let stat =
+                    fs::read_to_string(t.expect("thread").path().join("stat")).unwrap_or_default();
+                // The state follows the command name in parentheses.
+                stat.rsplit_once(") ")
+                    .is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+            })
+        });
+        assert!(frozen, "rsyslog's threads never all stopped");
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            wait_child(&mut child, LONG);
+        }
+    }
+
+    fn lines(&self) -> usize {
+        fs::read(self.out()).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Fields> {
+        wait_until(LONG, || self.lines() >= n);
+        fs::read(self.out())
+            .unwrap_or_default()
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| parse_flat_json(l).expect("rsyslog's JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for Rsyslog {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A blocking RELP client over TCP, for the tests: the library decides,
+/// this moves the bytes. Tags are the messages' indexes.
+struct Session {
+    stream: TcpStream,
+    client: Client<usize>,
+    /// The connection's end was seen (EOF or an error).
+    gone: bool,
+}
+
+impl Session {
+    /// Connects (waiting for the server to listen) and opens the session.
+    fn open(server: &Rsyslog, config: ClientConfig) -> Session {
+        let mut stream = None;
+        wait_until(LONG, || {
+            stream = TcpStream::connect(("127.0.0.1", server.port)).ok();
+            stream.is_some()
+        });
+        let stream = stream.unwrap_or_else(|| {
+            panic!(
+                "rsyslog with imrelp never listened on {} (is rsyslog-relp installed? \
+                 `make deps` as root installs it): {}",
+                server.port,
+                server.stderr()
+            )
+        });
+        stream
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
+        let mut session = Session {
+            stream,
+            client: Client::new(config),
+            gone: false,
+        };
+        session.flush();
+        let events = session.events_until(|e| !e.is_empty());
+        match &events[..] {
+            [Event::Opened { server: offers }] => {
+                let software = offers.get("relp_software").unwrap_or_default();
+                assert!(
+                    software.iter().any(|v| v == "librelp"),
+                    "imrelp's offers: {offers:?}"
+                );
+            }
+            _ => panic!("open answered with {events:?}: {}", server.stderr()),
+        }
+        assert_eq!(session.client.state(), State::Open);
+        session
+    }
+
+    /// Writes everything the client has to send.
+    fn flush(&mut self) {
+        let out = self.client.output().to_vec();
+        self.stream.write_all(&out).expect("write to imrelp");
+        self.client.consumed(out.len());
+    }
+
+    /// Reads what came (at most one read), or notes the connection's end.
+    fn read(&mut self) -> Vec<Event<usize>> {
+        let mut buf = [0; 65536];
+        match self.stream.read(&mut buf) {
+            Ok(0) => {
+                self.gone = true;
+                Vec::new()
+            }
+            Ok(n) => self.client.received(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Vec::new(),
+            Err(_) => {
+                self.gone = true;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Reads until `done` holds for what came, or the connection ended.
+    fn events_until(&mut self, mut done: impl FnMut(&[Event<usize>]) -> bool) -> Vec<Event<usize>> {
+        let start = Instant::now();
+        let mut events = Vec::new();
+        while !done(&events) && !self.gone {
+            assert!(start.elapsed() < LONG, "no answer in {LONG:?}: {events:?}");
+            events.extend(self.read());
+        }
+        events
+    }
+
+    /// Sends every message, each as soon as the window has room; returns
+    /// the tags acknowledged, in the order of the acks.
+    fn send_all(&mut self, messages: &[Vec<u8>], first_tag: usize) -> Vec<usize> {
+        let mut next = 0;
+        let mut acked = Vec::new();
+        let mut most_in_flight = 0;
+        let start = Instant::now();
+        while acked.len() < messages.len() {
+            assert!(
+                start.elapsed() < LONG,
+                "acked {} of {}",
+                acked.len(),
+                messages.len()
+            );
+            while next < messages.len() && self.client.can_send(messages[next].len()) {
+                self.client
+                    .send(&messages[next], first_tag + next)
+                    .expect("room in the window");
+                next += 1;
+            }
+            most_in_flight = most_in_flight.max(self.client.in_flight());
+            self.flush();
+            for event in self.read() {
+                match event {
+                    Event::Acked { tag, .. } => acked.push(tag),
+                    e => panic!("while sending: {e:?}"),
+                }
+            }
+            assert!(!self.gone, "imrelp closed the connection");
+        }
+        assert!(most_in_flight > 1, "the window was never used");
+        acked
+    }
+
+    /// Closes the session: every message answered, then `Closed`.
+    fn close(mut self) {
+        self.client.close().expect("close an open session");
+        self.flush();
+        let events = self.events_until(|e| e.contains(&Event::Closed));
+        assert_eq!(events, vec![Event::Closed]);
+        assert_eq!(self.client.state(), State::Ended(End::Closed));
+    }
+}
+
+/// RFC 5424 messages, each one different, some with UTF-8 and LF inside.
+fn messages(from: usize, count: usize) -> Vec<Vec<u8>> {
+    (from..from + count)
+        .map(|i| {
+            format!(
+                "<{pri}>1 2026-11-30T20:00:00.{i:06}Z testhost relp-test {i} ID{i} [x@32473 i=\"{i}\"] message {i} \u{e9}t\u{e9}{pad}",
+                pri = 8 + i % 184,
+                pad = "-".repeat(i % 97),
+            )
+            .into_bytes()
+        })
+        .collect()
+}
+
+/// What rsyslog must have parsed from `messages(from, count)`, in order.
+fn assert_written(got: &[Fields], from: usize, count: usize) {
+    assert_eq!(got.len(), count, "messages written");
+    for (i, g) in (from..).zip(got) {
+        let field =
+            |k: &str| String::from_utf8_lossy(g.get(k).map_or(&[][..], Vec::as_slice)).into_owned();
+        assert_eq!(field("pri"), (8 + i % 184).to_string(), "PRI of {i}");
+        assert_eq!(field("hostname"), "testhost");
+        assert_eq!(field("app-name"), "relp-test");
+        assert_eq!(field("procid"), i.to_string());
+        assert_eq!(field("msgid"), format!("ID{i}"));
+        assert_eq!(field("structured-data"), format!("[x@32473 i=\"{i}\"]"));
+        assert_eq!(
+            field("msg"),
+            format!("message {i} \u{e9}t\u{e9}{}", "-".repeat(i % 97)),
+            "message {i}"
+        );
+    }
+}
+
+fn config(messages: usize) -> ClientConfig {
+    ClientConfig {
+        window: Window {
+            messages,
+            ..Window::default()
+        },
+        ..ClientConfig::default()
+    }
+}
+
+#[test]
+fn imrelp_answers_200_to_every_message_of_a_window_and_writes_each_once() {
+    let scratch = Scratch::new("relp-window");
+    let server = Rsyslog::start(&scratch.path("rsyslog"));
+    let all = messages(0, 300);
+    let mut session = Session::open(&server, config(32));
+    let acked = session.send_all(&all, 0);
+    assert_eq!(
+        acked,
+        (0..300).collect::<Vec<_>>(),
+        "acks in the order sent"
+    );
+    session.close();
+    assert_written(&server.wait_for(300), 0, 300);
+}
+
+#[test]
+fn imrelp_killed_mid_window_leaves_exactly_the_unanswered_messages_to_resend() {
+    let scratch = Scratch::new("relp-kill");
+    let mut server = Rsyslog::start(&scratch.path("rsyslog"));
+    let all = messages(0, 80);
+    let mut session = Session::open(&server, config(40));
+    let acked = session.send_all(&all[..50], 0);
+    assert_eq!(acked, (0..50).collect::<Vec<_>>());
+    // Written before the kill, so that the count below is exact.
+    assert_eq!(server.wait_for(50).len(), 50);
+
+    server.freeze();
+    for (i, m) in all.iter().enumerate().skip(50) {
+        session.client.send(m, i).expect("room in the window");
+    }
+    session.flush();
+    server.kill9();
+    let events = session.events_until(|_| false);
+    assert!(events.is_empty(), "a killed server answered: {events:?}");
+    let unanswered = session.client.into_unanswered();
+    assert_eq!(
+        unanswered,
+        (50..80)
+            .map(|i| Unanswered {
+                message: all[i].clone(),
+                tag: i
+            })
+            .collect::<Vec<_>>(),
+        "exactly the unanswered messages, in order"
+    );
+
+    // A new session sends them again, first, with TXNRs from 1 again.
+    server.restart();
+    let mut session = Session::open(&server, config(40));
+    let again: Vec<Vec<u8>> = unanswered.iter().map(|u| u.message.clone()).collect();
+    let acked = session.send_all(&again, 50);
+    assert_eq!(acked, (50..80).collect::<Vec<_>>());
+    session.close();
+    assert_written(&server.wait_for(80), 0, 80);
+}
