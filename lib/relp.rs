@@ -136,26 +136,30 @@ pub enum Command {
     Close,
     Rsp,
     ServerClose,
-    /// Letters only, 1 to 32 of them (checked by `Command::parse`).
-    Other(String),
+    /// Any other name (only `Command::parse` makes one).
+    Other(OtherName),
 }
 
 impl Command {
     /// A command from its name; None unless 1 to 32 ASCII letters.
     pub fn parse(name: &[u8]) -> Option<Command> {
-        if name.is_empty() || name.len() > MAX_COMMAND || !name.iter().all(u8::is_ascii_alphabetic)
-        {
-            return None;
-        }
-        Some(match name {
+        let valid = !name.is_empty()
+            && name.len() <= MAX_COMMAND
+            && name.iter().all(u8::is_ascii_alphabetic);
+        valid.then(|| Command::known_valid(name))
+    }
+
+    /// A command from a name already checked to be 1 to 32 letters.
+    fn known_valid(name: &[u8]) -> Command {
+        match name {
             b"open" => Command::Open,
             b"syslog" => Command::Syslog,
             b"close" => Command::Close,
             b"rsp" => Command::Rsp,
             b"serverclose" => Command::ServerClose,
             // Letters only: valid UTF-8.
-            _ => Command::Other(String::from_utf8_lossy(name).into_owned()),
-        })
+            _ => Command::Other(OtherName(String::from_utf8_lossy(name).into_owned())),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -165,10 +169,14 @@ impl Command {
             Command::Close => "close",
             Command::Rsp => "rsp",
             Command::ServerClose => "serverclose",
-            Command::Other(name) => name,
+            Command::Other(name) => &name.0,
         }
     }
 }
+
+/// A command name RELP does not define: 1 to 32 ASCII letters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OtherName(String);
 
 /// One frame, received or to send.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -352,11 +360,9 @@ impl FrameReader {
     }
 
     fn finish(&mut self) -> Frame {
-        // The command was checked letter by letter on the way in.
-        let command = Command::parse(&self.command).unwrap_or(Command::Rsp);
         let frame = Frame {
             txnr: Txnr(self.txnr),
-            command,
+            command: Command::known_valid(&self.command),
             data: std::mem::take(&mut self.data),
         };
         self.state = ReadState::Txnr;
@@ -953,7 +959,7 @@ mod tests {
             frame(1, Command::Open, b"relp_version=0\ncommands=syslog"),
             frame(2, Command::Syslog, b"a\nb\0\xff\n"),
             frame(0, Command::ServerClose, b""),
-            frame(3, Command::Other("starttls".into()), b""),
+            frame(3, Command::parse(b"starttls").unwrap(), b""),
             frame(Txnr::MAX, Command::Rsp, b"200 OK"),
         ];
         assert_eq!(parse_all(&encoded(&frames)), Ok(frames));
@@ -1319,7 +1325,7 @@ mod tests {
             (0, Command::Rsp, b"200 OK"),
             (2, Command::Syslog, b"<13>1 - forged"),
             (2, Command::Rsp, b"OK"),
-            (0, Command::Other("abort".into()), b""),
+            (0, Command::parse(b"abort").unwrap(), b""),
         ] {
             let mut c = opened(ClientConfig::default());
             c.send(b"a", 1).unwrap();

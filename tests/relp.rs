@@ -113,6 +113,15 @@ impl Rsyslog {
         assert!(frozen, "rsyslog's threads never all stopped");
     }
 
+    /// Stops rsyslog as a supervisor would (TERM), waiting for its exit.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = Pid::from_raw(child.id() as i32).expect("pid");
+            kill_process(pid, Signal::TERM).expect("TERM rsyslog");
+            wait_child(&mut child, LONG);
+        }
+    }
+
     fn kill9(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -371,4 +380,19 @@ fn imrelp_killed_mid_window_leaves_exactly_the_unanswered_messages_to_resend() {
     assert_eq!(acked, (50..80).collect::<Vec<_>>());
     session.close();
     assert_written(&server.wait_for(80), 0, 80);
+}
+
+#[test]
+fn imrelp_stopping_says_serverclose_after_answering_every_message() {
+    let scratch = Scratch::new("relp-serverclose");
+    let mut server = Rsyslog::start(&scratch.path("rsyslog"));
+    let all = messages(0, 20);
+    let mut session = Session::open(&server, config(8));
+    assert_eq!(session.send_all(&all, 0), (0..20).collect::<Vec<_>>());
+    server.stop();
+    let events = session.events_until(|e| !e.is_empty());
+    assert_eq!(events, vec![Event::ServerClose], "{}", server.stderr());
+    assert_eq!(session.client.state(), State::Ended(End::ServerClosed));
+    assert!(session.client.into_unanswered().is_empty());
+    assert_written(&server.wait_for(20), 0, 20);
 }
