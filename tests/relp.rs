@@ -14,7 +14,10 @@ use std::time::{Duration, Instant};
 
 use common::receivers::{Fields, Transport, free_port, parse_flat_json};
 use common::*;
-use rill::relp::{Client, ClientConfig, End, Event, State, Unanswered, Window};
+use rill::relp::{
+    Client, ClientConfig, Command as RelpCommand, DEFAULT_MAX_DATA, End, Event, FrameReader,
+    Offers, Response, State, Txnr, Unanswered, Window, write_frame,
+};
 use rustix::process::{Pid, Signal, kill_process};
 
 const LONG: Duration = Duration::from_secs(60);
@@ -395,4 +398,124 @@ fn imrelp_stopping_says_serverclose_after_answering_every_message() {
     assert_eq!(session.client.state(), State::Ended(End::ServerClosed));
     assert!(session.client.into_unanswered().is_empty());
     assert_written(&server.wait_for(20), 0, 20);
+}
+
+/// rsyslog as the client (omrelp) of a small server built on the codec,
+/// as syslog-read's RELP input will be: every frame of librelp's client
+/// reads, in TXNR sequence from 1, and its `open` offers what we expect.
+#[test]
+fn the_frame_codec_serves_rsyslogs_omrelp_client_as_a_server() {
+    let scratch = Scratch::new("relp-omrelp");
+    let dir = scratch.path("rsyslog");
+    fs::create_dir_all(&dir).expect("rsyslog directory");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let relp_port = listener.local_addr().expect("addr").port();
+    let tcp_port = free_port(Transport::Tcp);
+    fs::write(
+        dir.join("rsyslog.conf"),
+        format!(
+            "global(workDirectory=\"{dir}\")\n\
+             module(load=\"imtcp\")\nmodule(load=\"omrelp\")\n\
+             ruleset(name=\"r\") {{ action(type=\"omrelp\" target=\"127.0.0.1\" port=\"{relp_port}\" \
+             template=\"RSYSLOG_SyslogProtocol23Format\") }}\n\
+             input(type=\"imtcp\" port=\"{tcp_port}\" address=\"127.0.0.1\" ruleset=\"r\")\n",
+            dir = dir.display()
+        ),
+    )
+    .expect("rsyslog configuration");
+    let mut rsyslog = Rsyslog {
+        dir: dir.clone(),
+        port: tcp_port,
+        child: None,
+    };
+    rsyslog.restart();
+    let mut input = None;
+    wait_until(LONG, || {
+        input = TcpStream::connect(("127.0.0.1", tcp_port)).ok();
+        input.is_some()
+    });
+    let mut input = input.unwrap_or_else(|| panic!("imtcp never listened: {}", rsyslog.stderr()));
+    let count = 200;
+    for i in 0..count {
+        let line = format!("<13>1 2026-11-30T20:00:00Z testhost app - - - message {i}\n");
+        input.write_all(line.as_bytes()).expect("write to imtcp");
+    }
+
+    let mut conn = None;
+    wait_until(LONG, || {
+        conn = listener.accept().ok().map(|(s, _)| s);
+        conn.is_some()
+    });
+    let mut conn = conn.unwrap_or_else(|| panic!("omrelp never connected: {}", rsyslog.stderr()));
+    conn.set_nonblocking(false).expect("blocking");
+    conn.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    let mut reader = FrameReader::new(DEFAULT_MAX_DATA);
+    let mut expected = Txnr::FIRST;
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut opened = false;
+    let start = Instant::now();
+    let mut buf = [0; 65536];
+    while got.len() < count {
+        assert!(
+            start.elapsed() < LONG,
+            "{} of {count}: {}",
+            got.len(),
+            rsyslog.stderr()
+        );
+        let n = match conn.read(&mut buf) {
+            Ok(0) => panic!("omrelp closed after {} messages", got.len()),
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => panic!("reading omrelp: {e}"),
+        };
+        let mut answers = Vec::new();
+        for frame in reader.frames(&buf[..n]).expect("librelp's frames") {
+            assert_eq!(frame.txnr, expected, "TXNRs in sequence");
+            expected = expected.next();
+            let response = match frame.command {
+                RelpCommand::Open => {
+                    let offers = Offers::parse(&frame.data);
+                    assert_eq!(offers.get("relp_version"), Some(&["0".to_string()][..]));
+                    assert!(
+                        offers
+                            .get("commands")
+                            .is_some_and(|c| c.contains(&"syslog".to_string())),
+                        "omrelp's offers: {offers:?}"
+                    );
+                    opened = true;
+                    let mut data = Vec::new();
+                    Offers::client().write(&mut data);
+                    Response {
+                        code: Response::OK,
+                        text: b"OK".to_vec(),
+                        data,
+                    }
+                }
+                RelpCommand::Syslog => {
+                    assert!(opened, "syslog before open");
+                    got.push(frame.data);
+                    Response {
+                        code: Response::OK,
+                        text: b"OK".to_vec(),
+                        data: Vec::new(),
+                    }
+                }
+                c => panic!("unexpected {c:?} from omrelp"),
+            };
+            let mut data = Vec::new();
+            response.write(&mut data);
+            write_frame(&mut answers, frame.txnr, &RelpCommand::Rsp, &data);
+        }
+        conn.write_all(&answers).expect("answer omrelp");
+    }
+    for (i, message) in got.iter().enumerate() {
+        let text = String::from_utf8_lossy(message);
+        assert!(
+            text.starts_with("<13>1 2026-11-30T20:00:00")
+                && text.contains(&format!(" app - - - message {i}")),
+            "message {i}: {text}"
+        );
+    }
 }
