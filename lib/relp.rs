@@ -81,6 +81,8 @@
 use std::collections::VecDeque;
 use std::fmt;
 
+use crate::rfc5424::write_decimal;
+
 /// librelp's and imrelp's default maximum DATA of a frame.
 pub const DEFAULT_MAX_DATA: usize = 128 * 1024;
 
@@ -190,11 +192,11 @@ pub struct Frame {
 /// makes only valid ones); `data` may be any octets, at most 999999999.
 pub fn write_frame(out: &mut Vec<u8>, txnr: Txnr, command: &Command, data: &[u8]) {
     debug_assert!(data.len() <= Txnr::MAX as usize);
-    out.extend_from_slice(txnr.0.to_string().as_bytes());
+    write_decimal(u64::from(txnr.0), out);
     out.push(b' ');
     out.extend_from_slice(command.name().as_bytes());
     out.push(b' ');
-    out.extend_from_slice(data.len().to_string().as_bytes());
+    write_decimal(data.len() as u64, out);
     if !data.is_empty() {
         out.push(b' ');
         out.extend_from_slice(data);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::receivers::{Fields, Transport, free_port, parse_flat_json};
+use common::receivers::{Certs, Fields, Transport, free_port, parse_flat_json};
 use common::*;
 use rill::relp::{
     Client, ClientConfig, Command as RelpCommand, DEFAULT_MAX_DATA, End, Event, FrameReader,
@@ -31,6 +31,12 @@ struct Rsyslog {
 
 impl Rsyslog {
     fn start(dir: &Path) -> Rsyslog {
+        Rsyslog::start_with(dir, None)
+    }
+
+    /// As `start`; with `certs`, RELP over TLS, each side showing a
+    /// certificate from the CA (imrelp insists on the client's).
+    fn start_with(dir: &Path, certs: Option<&Certs>) -> Rsyslog {
         require("rsyslogd");
         fs::create_dir_all(dir).expect("rsyslog directory");
         let mut server = Rsyslog {
@@ -56,8 +62,14 @@ impl Rsyslog {
              module(load=\"imrelp\")\n\
              template(name=\"j\" type=\"list\") {{ constant(value=\"{{\") {fields} constant(value=\"}}\\n\") }}\n\
              ruleset(name=\"r\" queue.type=\"direct\") {{ action(type=\"omfile\" file=\"{out}\" template=\"j\") }}\n\
-             input(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"r\")\n",
+             input(type=\"imrelp\" port=\"{port}\" address=\"127.0.0.1\" ruleset=\"r\"{tls})\n",
             dir = dir.display(),
+            tls = certs.map_or(String::new(), |c| format!(
+                " tls=\"on\" tls.authMode=\"certvalid\" tls.cacert=\"{}\" tls.mycert=\"{}\" tls.myprivkey=\"{}\"",
+                c.ca.display(),
+                c.cert.display(),
+                c.key.display()
+            )),
             out = server.out().display(),
             port = server.port,
         );
@@ -147,6 +159,28 @@ impl Rsyslog {
     }
 }
 
+/// A connection to rsyslog, once it listens, reads timing out (so that
+/// the tests' deadlines hold).
+fn connect(server: &Rsyslog) -> TcpStream {
+    let mut stream = None;
+    wait_until(LONG, || {
+        stream = TcpStream::connect(("127.0.0.1", server.port)).ok();
+        stream.is_some()
+    });
+    let stream = stream.unwrap_or_else(|| {
+        panic!(
+            "rsyslog with imrelp never listened on {} (is rsyslog-relp installed? \
+             `make deps` as root installs it): {}",
+            server.port,
+            server.stderr()
+        )
+    });
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("read timeout");
+    stream
+}
+
 impl Drop for Rsyslog {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -156,10 +190,14 @@ impl Drop for Rsyslog {
     }
 }
 
-/// A blocking RELP client over TCP, for the tests: the library decides,
+/// TCP, or TLS over TCP.
+trait Stream: Read + Write {}
+impl<S: Read + Write> Stream for S {}
+
+/// A blocking RELP client over TCP or TLS, for the tests: the library decides,
 /// this moves the bytes. Tags are the messages' indexes.
 struct Session {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     client: Client<usize>,
     /// The connection's end was seen (EOF or an error).
     gone: bool,
@@ -168,22 +206,26 @@ struct Session {
 impl Session {
     /// Connects (waiting for the server to listen) and opens the session.
     fn open(server: &Rsyslog, config: ClientConfig) -> Session {
-        let mut stream = None;
-        wait_until(LONG, || {
-            stream = TcpStream::connect(("127.0.0.1", server.port)).ok();
-            stream.is_some()
-        });
-        let stream = stream.unwrap_or_else(|| {
-            panic!(
-                "rsyslog with imrelp never listened on {} (is rsyslog-relp installed? \
-                 `make deps` as root installs it): {}",
-                server.port,
-                server.stderr()
-            )
-        });
-        stream
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .expect("read timeout");
+        Session::start(Box::new(connect(server)), server, config)
+    }
+
+    /// As `open`, over TLS: the server's certificate checked with the CA,
+    /// the client's from the same CA.
+    fn open_tls(server: &Rsyslog, config: ClientConfig, certs: &Certs) -> Session {
+        let tls = rill::tls::client_config(&rill::tls::Options {
+            ca: Some(certs.ca.clone()),
+            cert: Some(certs.client_cert.clone()),
+            key: Some(certs.client_key.clone()),
+            server_name: None,
+        })
+        .expect("TLS client configuration");
+        let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+        let tls = rustls::ClientConnection::new(tls, name).expect("TLS session");
+        let stream = rustls::StreamOwned::new(tls, connect(server));
+        Session::start(Box::new(stream), server, config)
+    }
+
+    fn start(stream: Box<dyn Stream>, server: &Rsyslog, config: ClientConfig) -> Session {
         let mut session = Session {
             stream,
             client: Client::new(config),
@@ -342,6 +384,18 @@ fn imrelp_answers_200_to_every_message_of_a_window_and_writes_each_once() {
     );
     session.close();
     assert_written(&server.wait_for(300), 0, 300);
+}
+
+#[test]
+fn imrelp_over_tls_answers_200_to_every_message_and_writes_each_once() {
+    let scratch = Scratch::new("relp-tls");
+    let certs = Certs::make(&scratch.path("certs"));
+    let server = Rsyslog::start_with(&scratch.path("rsyslog"), Some(&certs));
+    let all = messages(0, 100);
+    let mut session = Session::open_tls(&server, config(16), &certs);
+    assert_eq!(session.send_all(&all, 0), (0..100).collect::<Vec<_>>());
+    session.close();
+    assert_written(&server.wait_for(100), 0, 100);
 }
 
 #[test]
