@@ -72,6 +72,14 @@
 //!   the unanswered lines stay after the cursor, for the next start.
 //! - Window and `max_data` become options (`--relp-window`,
 //!   `--relp-window-bytes`), with these defaults, in the man page.
+//! - `relp+tls://`: imrelp with a certificate (`tls="on"`, `tls.mycert`)
+//!   insists on the client's, whatever its `tls.authMode`: the exporter
+//!   needs `--cert` and `--key` there, and should say so when the
+//!   handshake fails for want of one. librelp's certificate-less TLS is
+//!   anonymous Diffie-Hellman (gnutls `+ANON-DH`), which rustls does not
+//!   speak: say that it is unsupported, rather than fail obscurely.
+//! - librelp answers `close` with an empty `rsp` (no code): taken as the
+//!   close's answer here.
 //! - syslog-read as an imrelp-like server will share `FrameReader`,
 //!   `write_frame`, `Response` and `Offers`: a server answers `open` with
 //!   `Response { code: 200, text: "OK", data: offers }` and each `syslog`
