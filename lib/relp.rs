@@ -354,7 +354,13 @@ impl FrameReader {
             },
             ReadState::Trailer if octet == b'\n' => return Ok(Some(self.finish())),
             ReadState::Trailer => return Err(unexpected(octet, "trailer")),
-            ReadState::Data => unreachable!("DATA is read in bulk by next_frame"),
+            // next_frame reads DATA in bulk; an octet at a time is as right.
+            ReadState::Data => {
+                self.data.push(octet);
+                if self.data.len() == self.datalen {
+                    self.state = ReadState::Trailer;
+                }
+            }
             ReadState::Broken => return Err(FrameError::AfterError),
         }
         Ok(None)
