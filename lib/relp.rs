@@ -851,30 +851,32 @@ impl<T> Client<T> {
     }
 
     fn response(&mut self, txnr: Txnr, response: Response) -> Event<T> {
-        match self.phase {
-            Phase::Opening { txnr: open } if txnr == open => self.opened(response),
-            _ if self.in_flight.front().is_some_and(|f| f.txnr == txnr) => {
-                if response.ok() {
-                    let Some(done) = self.in_flight.pop_front() else {
-                        unreachable!("front checked above");
-                    };
-                    self.in_flight_bytes -= done.message.len();
-                    Event::Acked {
-                        txnr,
-                        tag: done.tag,
-                    }
-                } else {
-                    self.phase = Phase::Ended(End::Refused);
-                    Event::Refused { txnr, response }
+        if matches!(self.phase, Phase::Opening { txnr: open } if open == txnr) {
+            return self.opened(response);
+        }
+        match self.in_flight.pop_front() {
+            Some(done) if done.txnr == txnr && response.ok() => {
+                self.in_flight_bytes -= done.message.len();
+                Event::Acked {
+                    txnr,
+                    tag: done.tag,
                 }
             }
-            _ => {
-                let awaited = match (&self.phase, self.in_flight.front()) {
+            Some(refused) if refused.txnr == txnr => {
+                self.in_flight.push_front(refused);
+                self.phase = Phase::Ended(End::Refused);
+                Event::Refused { txnr, response }
+            }
+            other => {
+                let awaited = match (&self.phase, &other) {
                     (Phase::Opening { txnr }, _) => txnr.to_string(),
                     (_, Some(f)) => f.txnr.to_string(),
                     (Phase::Closing { txnr }, None) => txnr.to_string(),
                     _ => "none".to_string(),
                 };
+                if let Some(unanswered) = other {
+                    self.in_flight.push_front(unanswered);
+                }
                 self.protocol_error(format!("answer to transaction {txnr}, awaited: {awaited}"))
             }
         }
