@@ -22,8 +22,9 @@ PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip zstd:zstd \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
 	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps
-# Packages with nothing to check by command (syslog-ng-core's libraries).
-EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
+# Packages with nothing to check by command (syslog-ng-core's libraries,
+# rsyslog's imrelp for tests/relp.rs).
+EXTRA_PACKAGES := rsyslog-gnutls rsyslog-relp libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
 # rsyslog): unpacked, never installed, under PEERS_PREFIX/package, as
 # command:package. The tests look there too (RILL_PEERS overrides it).

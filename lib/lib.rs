@@ -36,6 +36,7 @@ pub mod pieces;
 pub mod privilege;
 pub mod processor;
 pub mod record;
+pub mod relp;
 pub mod remote;
 pub mod rfc5424;
 pub mod show;
