@@ -5,7 +5,7 @@
 //! renamed to its archive name, and the directory synced, in that order; a
 //! crash at any point leaves every line in exactly one file.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -136,13 +136,7 @@ impl DirWriter {
         }
         w.settle_processor_leftovers(policy)?;
         let record = w.intent.read();
-        let current = fs::openat(
-            &w.dir,
-            CURRENT,
-            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(logdir::MODE_WRITING),
-        )
-        .context(|| format!("{}/{CURRENT}", w.name))?;
+        let current = open_current_file(w.dir.as_fd(), &w.name)?;
         let st = fs::fstat(&current).context(|| format!("{}/{CURRENT}", w.name))?;
         w.size = st.st_size as u64;
         let last = logdir::last_stamp(current.as_fd(), w.size, 1 << 20)
@@ -494,13 +488,7 @@ impl DirWriter {
     }
 
     fn open_current(&mut self) -> Result<()> {
-        let current = fs::openat(
-            &self.dir,
-            CURRENT,
-            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(logdir::MODE_WRITING),
-        )
-        .context(|| format!("{}/{CURRENT}", self.name))?;
+        let current = open_current_file(self.dir.as_fd(), &self.name)?;
         fs::fchmod(&current, Mode::from_raw_mode(logdir::MODE_WRITING))
             .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.size = fs::fstat(&current)
@@ -649,13 +637,8 @@ impl DirWriter {
 
     /// The archive stamp for `previous`: just after its last line.
     fn previous_stamp(&mut self) -> Result<Stamp> {
-        let file = fs::openat(
-            &self.dir,
-            PREVIOUS,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .context(|| format!("{}/{PREVIOUS}", self.name))?;
+        let file = logdir::open_file(self.dir.as_fd(), PREVIOUS, OFlags::RDONLY, 0)
+            .context(|| format!("unable to open {}/{PREVIOUS}", self.name))?;
         let size = fs::fstat(&file)
             .context(|| format!("{}/{PREVIOUS}", self.name))?
             .st_size as u64;
@@ -668,9 +651,11 @@ impl DirWriter {
     }
 
     fn archive_leftover(&mut self, file: &str, stamp: Stamp) -> Result<()> {
-        let complete = fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
-            .map(|st| st.st_mode & 0o100 != 0)
-            .unwrap_or(false);
+        // Readers open archives: a link renamed into one would hand them
+        // whatever it points to.
+        let st = logdir::check_regular(self.dir.as_fd(), file)
+            .context(|| format!("unable to archive {}/{file}", self.name))?;
+        let complete = st.st_mode & 0o100 != 0;
         let archive = Archive { stamp, complete };
         fs::renameat(&self.dir, file, &self.dir, archive.name())
             .context(|| format!("{}: renaming {file} to {}", self.name, archive.name()))?;
@@ -780,6 +765,17 @@ impl DirWriter {
         }
         self.run_processor(policy);
     }
+}
+
+/// Opens (creating it) `current`, never through a symbolic link.
+fn open_current_file(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    logdir::open_file(
+        dir,
+        CURRENT,
+        OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
+        logdir::MODE_WRITING,
+    )
+    .context(|| format!("unable to open {name}/{CURRENT}"))
 }
 
 /// How long ago a stamp was, by the real-time clock (zero if in the future).

@@ -23,13 +23,8 @@ pub fn spawn(
     name: &str,
 ) -> Result<Child> {
     let open = |file: &str, flags: OFlags| {
-        fs::openat(
-            dir,
-            file,
-            flags | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(|| format!("{name}/{file}"))
+        logdir::open_file(dir, file, flags, 0o644)
+            .context(|| format!("unable to open {name}/{file}"))
     };
     let input = open(PREVIOUS, OFlags::RDONLY)?;
     let output = open(PROCESSED, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)?;
@@ -74,13 +69,8 @@ pub fn finish(dir: BorrowedFd<'_>, stamp: crate::stamp::Stamp, name: &str) -> Re
         stamp,
         complete: true,
     };
-    let processed = fs::openat(
-        dir,
-        PROCESSED,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("{name}/{PROCESSED}"))?;
+    let processed = logdir::open_file(dir, PROCESSED, OFlags::RDONLY, 0)
+        .context(|| format!("unable to open {name}/{PROCESSED}"))?;
     fs::fsync(&processed).context(|| format!("{name}/{PROCESSED}: fsync"))?;
     fs::fchmod(&processed, Mode::from_raw_mode(logdir::MODE_FINISHED))
         .context(|| format!("{name}/{PROCESSED}: chmod"))?;

@@ -787,3 +787,148 @@ fn fill(path: &Path) {
     let block = vec![0u8; 4096];
     while f.write_all(&block).is_ok() {}
 }
+
+// ---------------------------------------------------------------------------
+// The log directory's own files (item cyclog-dir): symbolic links are never
+// followed, and rotation costs the same however many archives are kept.
+// ---------------------------------------------------------------------------
+
+/// An outside file that a planted symbolic link points to, and what it held.
+struct Victim {
+    path: std::path::PathBuf,
+    text: &'static [u8],
+}
+
+impl Victim {
+    fn new(s: &Scratch, name: &str) -> Victim {
+        let path = s.path(name);
+        let text = b"outside the log directory\n";
+        fs::write(&path, text).expect("victim");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        Victim { path, text }
+    }
+
+    fn assert_untouched(&self, what: &str) {
+        assert_eq!(
+            fs::read(&self.path).expect("victim"),
+            self.text,
+            "{what}: the file outside was written"
+        );
+        assert_eq!(
+            mode(&self.path),
+            0o600,
+            "{what}: the file outside was chmod'ed"
+        );
+    }
+}
+
+#[test]
+fn symbolic_links_in_the_log_directory_are_refused_never_followed() {
+    let s = Scratch::new("symlinks");
+    for file in ["current", "cyclog.state", "lock", "previous", "processed"] {
+        let victim = Victim::new(&s, &format!("victim-{file}"));
+        let dir = s.path(&format!("log-{file}"));
+        fs::create_dir(&dir).expect("log directory");
+        std::os::unix::fs::symlink(&victim.path, dir.join(file)).expect("symlink");
+        let (code, err) = run(
+            &["--max-file-size", "4096", dir_arg(&dir)],
+            &joined(&numbered_lines(500)),
+        );
+        assert_eq!(code, 111, "{file}: {err}");
+        assert!(
+            err.starts_with("cyclog: fatal: ")
+                && err.contains(&format!(
+                    "/{file}: it is a symbolic link, refusing to follow it"
+                )),
+            "{file}: {err}"
+        );
+        victim.assert_untouched(file);
+        // Nothing was renamed into an archive either (an archive that is a
+        // link would hand the outside file to every reader).
+        assert!(archives(&dir).is_empty(), "{file}: {:?}", archives(&dir));
+        assert!(
+            fs::symlink_metadata(dir.join(file))
+                .expect("the link stays")
+                .file_type()
+                .is_symlink(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_dangling_current_link_creates_nothing_outside() {
+    let s = Scratch::new("dangling");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let outside = s.path("would-be-created");
+    std::os::unix::fs::symlink(&outside, dir.join("current")).expect("symlink");
+    let (code, err) = run(&[dir_arg(&dir)], b"line\n");
+    assert_eq!(code, 111, "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!outside.exists(), "created a file through the link");
+}
+
+#[test]
+fn a_current_that_is_not_a_regular_file_is_refused() {
+    let s = Scratch::new("fifo");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let status = Command::new("mkfifo")
+        .arg(dir.join("current"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    // Writing into a pipe nobody reads would block for ever: bounded here.
+    let mut child = Command::new(CYCLOG)
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&joined(&numbered_lines(100_000)));
+    });
+    let status = wait_child(&mut child, LONG);
+    feeder.join().expect("feeder");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(111), "{err}");
+    assert!(err.contains("/current: it is not a regular file"), "{err}");
+}
+
+#[test]
+fn the_processor_files_are_never_followed_as_links() {
+    let s = Scratch::new("procfiles");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let victim = Victim::new(&s, "victim-state");
+    std::os::unix::fs::symlink(&victim.path, dir.join("state")).expect("symlink");
+    // Copies its state through: a followed link would leak the outside file.
+    let script = "cat && cat <&4 >&5";
+    let args = [
+        "--max-file-size",
+        "4096",
+        "--processor",
+        script,
+        dir_arg(&dir),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    sup.send(&joined(&numbered_lines(200)));
+    let refused = || sup.stderr_text().contains("/state: it is a symbolic link");
+    assert!(wait_until(LONG, refused), "{}", sup.stderr_text());
+    sup.signal(Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    victim.assert_untouched("state");
+    assert!(dir.join("previous").exists(), "the original was lost");
+    assert!(
+        fs::symlink_metadata(dir.join("state"))
+            .expect("state")
+            .file_type()
+            .is_symlink(),
+        "state was replaced by what the processor copied from outside"
+    );
+}
