@@ -5,7 +5,8 @@
 //! renamed to its archive name, and the directory synced, in that order; a
 //! crash at any point leaves every line in exactly one file.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -72,6 +73,48 @@ enum Processing {
     },
 }
 
+/// The archives of the directory, oldest first, with their sizes: listed
+/// once at start, then kept up to date at each rotation and deletion, so
+/// that what a rotation costs does not grow with the number kept. Listed
+/// again only when a deletion finds an archive gone (removed by hand).
+#[derive(Default)]
+struct Kept {
+    archives: VecDeque<(Archive, u64)>,
+    bytes: u64,
+}
+
+impl Kept {
+    fn new(listed: Vec<(Archive, u64)>) -> Kept {
+        let bytes = listed.iter().map(|(_, size)| size).sum();
+        Kept {
+            archives: listed.into(),
+            bytes,
+        }
+    }
+
+    fn add(&mut self, archive: Archive, size: u64) {
+        self.bytes += size;
+        // Newer than every other but for a clock set back: keep the order.
+        let at = self
+            .archives
+            .partition_point(|(a, _)| a.stamp < archive.stamp);
+        self.archives.insert(at, (archive, size));
+    }
+
+    fn count(&self) -> u64 {
+        self.archives.len() as u64
+    }
+}
+
+/// Why the oldest archive could not be deleted.
+enum DeleteError {
+    /// No archive is known.
+    NoneKept,
+    /// Neither of its names is there: the list is out of date.
+    Gone,
+    Failed(String),
+}
+
 /// What was found at open, for `recover` to act on.
 struct Found {
     record: Option<Record>,
@@ -101,6 +144,7 @@ pub struct DirWriter {
     idle_failing: bool,
     processing: Option<Processing>,
     found: Option<Found>,
+    kept: Kept,
 }
 
 /// Output is written to `current` in pieces of about this size.
@@ -129,20 +173,16 @@ impl DirWriter {
             idle_failing: false,
             processing: None,
             found: None,
+            kept: Kept::default(),
         };
         let archives = logdir::list_archives(w.dir.as_fd()).context(|| w.name.clone())?;
         if let Some((newest, _)) = archives.last() {
             w.clock.observe(newest.stamp);
         }
+        w.kept = Kept::new(archives);
         w.settle_processor_leftovers(policy)?;
         let record = w.intent.read();
-        let current = fs::openat(
-            &w.dir,
-            CURRENT,
-            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(logdir::MODE_WRITING),
-        )
-        .context(|| format!("{}/{CURRENT}", w.name))?;
+        let current = open_current_file(w.dir.as_fd(), &w.name)?;
         let st = fs::fstat(&current).context(|| format!("{}/{CURRENT}", w.name))?;
         w.size = st.st_size as u64;
         let last = logdir::last_stamp(current.as_fd(), w.size, 1 << 20)
@@ -212,7 +252,9 @@ impl DirWriter {
                 stamp: self.clock.tick(),
                 complete: false,
             };
+            let size = self.size;
             self.rename_current(&archive.name())?;
+            self.kept.add(archive.clone(), size);
             cli::info(&format!(
                 "{}: kept an unfinished current as {}",
                 self.name,
@@ -444,18 +486,19 @@ impl DirWriter {
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
-            let to = Archive {
+            let archive = Archive {
                 stamp,
                 complete: true,
-            }
-            .name();
+            };
             syncer.finish(Job {
                 dir_name: self.name.clone(),
                 dir,
                 file,
                 from: unfinished,
-                to,
+                to: archive.name(),
             });
+            // Known by its final name, though it may still be `.u` a while.
+            self.kept.add(archive, self.size);
             self.forget_current();
         }
         self.rotate_wanted = false;
@@ -494,13 +537,7 @@ impl DirWriter {
     }
 
     fn open_current(&mut self) -> Result<()> {
-        let current = fs::openat(
-            &self.dir,
-            CURRENT,
-            OFlags::RDWR | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(logdir::MODE_WRITING),
-        )
-        .context(|| format!("{}/{CURRENT}", self.name))?;
+        let current = open_current_file(self.dir.as_fd(), &self.name)?;
         fs::fchmod(&current, Mode::from_raw_mode(logdir::MODE_WRITING))
             .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.size = fs::fstat(&current)
@@ -554,38 +591,79 @@ impl DirWriter {
     }
 
     /// Deletes the oldest archives while over the count or total-size cap.
-    pub fn enforce_caps(&self, policy: &Policy) {
-        let archives = match logdir::list_archives(self.dir.as_fd()) {
-            Ok(a) => a,
-            Err(e) => return cli::warn(&format!("{}: {e}", self.name)),
-        };
-        let mut total: u64 = self.size + archives.iter().map(|(_, size)| size).sum::<u64>();
-        let mut count = archives.len() as u64;
-        for (archive, size) in &archives {
-            let over_count = policy.max_files.is_some_and(|max| count > max);
-            if !over_count && total <= policy.max_total_size {
-                break;
+    pub fn enforce_caps(&mut self, policy: &Policy) {
+        let mut listed_again = false;
+        loop {
+            let over_count = policy.max_files.is_some_and(|max| self.kept.count() > max);
+            if !over_count && self.size + self.kept.bytes <= policy.max_total_size {
+                return;
             }
-            if let Err(e) = fs::unlinkat(&self.dir, archive.name(), AtFlags::empty()) {
-                cli::warn(&format!(
-                    "{}/{}: {}",
-                    self.name,
-                    archive.name(),
-                    std::io::Error::from(e)
-                ));
-                break;
+            match self.delete_oldest() {
+                Ok(_) => {}
+                Err(DeleteError::Gone) if !listed_again => {
+                    listed_again = true;
+                    if let Err(e) = self.list_again() {
+                        return cli::warn(&e.to_string());
+                    }
+                }
+                Err(DeleteError::Gone | DeleteError::NoneKept) => return,
+                Err(DeleteError::Failed(why)) => return cli::warn(&why),
             }
-            total -= size;
-            count -= 1;
         }
     }
 
     /// Deletes the oldest archive to free space; its name, if there was one.
-    pub fn make_room(&self) -> Option<String> {
-        let archives = logdir::list_archives(self.dir.as_fd()).ok()?;
-        let (oldest, _) = archives.first()?;
-        fs::unlinkat(&self.dir, oldest.name(), AtFlags::empty()).ok()?;
-        Some(oldest.name())
+    pub fn make_room(&mut self) -> Option<String> {
+        match self.delete_oldest() {
+            Ok(name) => Some(name),
+            Err(DeleteError::Gone) => {
+                self.list_again().ok()?;
+                self.delete_oldest().ok()
+            }
+            Err(DeleteError::NoneKept | DeleteError::Failed(_)) => None,
+        }
+    }
+
+    /// Deletes the oldest archive known, by the name it has now: one just
+    /// rotated may still be `.u` (or a `.u` found at start since renamed
+    /// `.s` by this writer's syncer).
+    fn delete_oldest(&mut self) -> std::result::Result<String, DeleteError> {
+        let Some((archive, size)) = self.kept.archives.front().cloned() else {
+            return Err(DeleteError::NoneKept);
+        };
+        let other = Archive {
+            complete: !archive.complete,
+            ..archive.clone()
+        };
+        let mut deleted = None;
+        for name in [archive.name(), other.name()] {
+            match fs::unlinkat(&self.dir, &name, AtFlags::empty()) {
+                Ok(()) => {
+                    deleted = Some(name);
+                    break;
+                }
+                Err(rustix::io::Errno::NOENT) => continue,
+                Err(e) => {
+                    let e = std::io::Error::from(e);
+                    return Err(DeleteError::Failed(format!(
+                        "unable to delete {}/{name}: {e}",
+                        self.name
+                    )));
+                }
+            }
+        }
+        let name = deleted.ok_or(DeleteError::Gone)?;
+        self.kept.archives.pop_front();
+        self.kept.bytes -= size;
+        Ok(name)
+    }
+
+    /// Lists the archives again, after finding the list out of date.
+    fn list_again(&mut self) -> Result<()> {
+        let listed = logdir::list_archives(self.dir.as_fd())
+            .context(|| format!("unable to list the archives of {}", self.name))?;
+        self.kept = Kept::new(listed);
+        Ok(())
     }
 
     /// Takes back the last chunk written: it was not consumed after all.
@@ -649,13 +727,8 @@ impl DirWriter {
 
     /// The archive stamp for `previous`: just after its last line.
     fn previous_stamp(&mut self) -> Result<Stamp> {
-        let file = fs::openat(
-            &self.dir,
-            PREVIOUS,
-            OFlags::RDONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .context(|| format!("{}/{PREVIOUS}", self.name))?;
+        let file = logdir::open_file(self.dir.as_fd(), PREVIOUS, OFlags::RDONLY, 0)
+            .context(|| format!("unable to open {}/{PREVIOUS}", self.name))?;
         let size = fs::fstat(&file)
             .context(|| format!("{}/{PREVIOUS}", self.name))?
             .st_size as u64;
@@ -668,12 +741,15 @@ impl DirWriter {
     }
 
     fn archive_leftover(&mut self, file: &str, stamp: Stamp) -> Result<()> {
-        let complete = fs::statat(&self.dir, file, AtFlags::SYMLINK_NOFOLLOW)
-            .map(|st| st.st_mode & 0o100 != 0)
-            .unwrap_or(false);
+        // Readers open archives: a link renamed into one would hand them
+        // whatever it points to.
+        let st = logdir::check_regular(self.dir.as_fd(), file)
+            .context(|| format!("unable to archive {}/{file}", self.name))?;
+        let complete = st.st_mode & 0o100 != 0;
         let archive = Archive { stamp, complete };
         fs::renameat(&self.dir, file, &self.dir, archive.name())
             .context(|| format!("{}: renaming {file} to {}", self.name, archive.name()))?;
+        self.kept.add(archive.clone(), st.st_size as u64);
         cli::info(&format!(
             "{}: archived a leftover {file} as {}",
             self.name,
@@ -736,7 +812,8 @@ impl DirWriter {
             return self.processor_failed(&format!("processor {status}"), stamp, failures);
         }
         match processor::finish(self.dir.as_fd(), stamp, &self.name) {
-            Ok(_) => {
+            Ok((archive, size)) => {
+                self.kept.add(archive, size);
                 self.processing = None;
                 self.enforce_caps(policy);
             }
@@ -780,6 +857,17 @@ impl DirWriter {
         }
         self.run_processor(policy);
     }
+}
+
+/// Opens (creating it) `current`, never through a symbolic link.
+fn open_current_file(dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    logdir::open_file(
+        dir,
+        CURRENT,
+        OFlags::RDWR | OFlags::APPEND | OFlags::CREATE,
+        logdir::MODE_WRITING,
+    )
+    .context(|| format!("unable to open {name}/{CURRENT}"))
 }
 
 /// How long ago a stamp was, by the real-time clock (zero if in the future).

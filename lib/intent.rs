@@ -25,10 +25,10 @@
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
-use rustix::fs::{self, Mode, OFlags};
+use rustix::fs::{self, OFlags};
 
 use crate::error::{Context, Result};
-use crate::logdir::{WRITER_STATE, read_exact_at};
+use crate::logdir::{WRITER_STATE, open_file, read_exact_at};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
@@ -92,13 +92,8 @@ pub struct IntentFile {
 
 impl IntentFile {
     pub fn open(dir: BorrowedFd<'_>, dir_name: &str) -> Result<IntentFile> {
-        let fd = fs::openat(
-            dir,
-            WRITER_STATE,
-            OFlags::RDWR | OFlags::CREATE | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(|| format!("{dir_name}/{WRITER_STATE}"))?;
+        let fd = open_file(dir, WRITER_STATE, OFlags::RDWR | OFlags::CREATE, 0o644)
+            .context(|| format!("unable to open {dir_name}/{WRITER_STATE}"))?;
         // Give the record its space now, so that rewriting it in place needs
         // none later, when the disk may be full.
         let size = fs::fstat(&fd)

@@ -21,6 +21,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::fs::{self, AtFlags, FlockOperation, Mode, OFlags};
 
+use crate::error::Context;
 use crate::stamp::{LABEL_LEN, Stamp};
 
 pub const CURRENT: &str = "current";
@@ -120,18 +121,60 @@ pub fn list_archives(dir: BorrowedFd<'_>) -> io::Result<Vec<(Archive, u64)>> {
 
 /// Opens a log directory's `lock` (creating it) and takes it, without
 /// waiting. `Ok(None)`: another writer holds it.
-pub fn lock(dir: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
-    let fd = fs::openat(
+pub fn lock(dir: BorrowedFd<'_>, dir_name: &str) -> crate::error::Result<Option<OwnedFd>> {
+    let fd = open_file(
         dir,
         LOCK,
-        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::CLOEXEC,
-        Mode::from_raw_mode(0o644),
-    )?;
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE,
+        0o644,
+    )
+    .context(|| format!("unable to open {dir_name}/{LOCK}"))?;
     match fs::flock(&fd, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => Ok(Some(fd)),
         Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e).context(|| format!("unable to lock {dir_name}/{LOCK}")),
     }
+}
+
+/// Opens (`flags` may create, with `mode`) a file of a log directory that a
+/// writer writes, changes or hands to its processor: never through a
+/// symbolic link, which could point anywhere outside the directory, and
+/// only a regular file (a FIFO or device planted there would block or
+/// swallow the log). Nonblocking, so that a FIFO is refused rather than
+/// waited on; the flag means nothing to the regular file returned.
+pub fn open_file(dir: BorrowedFd<'_>, file: &str, flags: OFlags, mode: u32) -> io::Result<OwnedFd> {
+    let flags = flags | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match fs::openat(dir, file, flags, Mode::from_raw_mode(mode)) {
+        Ok(fd) => fd,
+        // With O_NOFOLLOW, ELOOP says the name itself is a symbolic link.
+        Err(rustix::io::Errno::LOOP) => return Err(refusal(SYMLINK)),
+        // A FIFO without a reader, opened for writing without blocking.
+        Err(rustix::io::Errno::NXIO) => return Err(refusal(NOT_REGULAR)),
+        Err(e) => return Err(e.into()),
+    };
+    let st = fs::fstat(&fd)?;
+    if fs::FileType::from_raw_mode(st.st_mode) != fs::FileType::RegularFile {
+        return Err(refusal(NOT_REGULAR));
+    }
+    Ok(fd)
+}
+
+/// Fails unless `file` in `dir` is a regular file (not following a link):
+/// for a file about to be renamed into an archive, which readers open.
+pub fn check_regular(dir: BorrowedFd<'_>, file: &str) -> io::Result<fs::Stat> {
+    let st = fs::statat(dir, file, AtFlags::SYMLINK_NOFOLLOW)?;
+    match fs::FileType::from_raw_mode(st.st_mode) {
+        fs::FileType::RegularFile => Ok(st),
+        fs::FileType::Symlink => Err(refusal(SYMLINK)),
+        _ => Err(refusal(NOT_REGULAR)),
+    }
+}
+
+const SYMLINK: &str = "it is a symbolic link, refusing to follow it";
+const NOT_REGULAR: &str = "it is not a regular file";
+
+fn refusal(why: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why)
 }
 
 /// Opens a directory for use as a log directory (following a symlink to one).

@@ -91,7 +91,9 @@ fn open_each<'a>(
             return Err(open_error(cli::EXIT_USAGE, format!("{name}: named twice")));
         }
         seen.push((st.st_dev, st.st_ino));
-        let lock = match logdir::lock(dir.as_fd()).map_err(fail)? {
+        let lock = match logdir::lock(dir.as_fd(), &name)
+            .map_err(|e| open_error(cli::EXIT_TEMPORARY, e.to_string()))?
+        {
             Some(lock) => lock,
             None => {
                 let text = format!("{name}: locked: another writer is using this log directory");

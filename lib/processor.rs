@@ -23,13 +23,8 @@ pub fn spawn(
     name: &str,
 ) -> Result<Child> {
     let open = |file: &str, flags: OFlags| {
-        fs::openat(
-            dir,
-            file,
-            flags | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(|| format!("{name}/{file}"))
+        logdir::open_file(dir, file, flags, 0o644)
+            .context(|| format!("unable to open {name}/{file}"))
     };
     let input = open(PREVIOUS, OFlags::RDONLY)?;
     let output = open(PROCESSED, OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC)?;
@@ -68,19 +63,21 @@ pub fn spawn(
 }
 
 /// After a successful run: `processed` becomes the archive `stamp`, the new
-/// state replaces the old, and `previous` goes.
-pub fn finish(dir: BorrowedFd<'_>, stamp: crate::stamp::Stamp, name: &str) -> Result<Archive> {
+/// state replaces the old, and `previous` goes. The archive and its size.
+pub fn finish(
+    dir: BorrowedFd<'_>,
+    stamp: crate::stamp::Stamp,
+    name: &str,
+) -> Result<(Archive, u64)> {
     let archive = Archive {
         stamp,
         complete: true,
     };
-    let processed = fs::openat(
-        dir,
-        PROCESSED,
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .context(|| format!("{name}/{PROCESSED}"))?;
+    let processed = logdir::open_file(dir, PROCESSED, OFlags::RDONLY, 0)
+        .context(|| format!("unable to open {name}/{PROCESSED}"))?;
+    let size = fs::fstat(&processed)
+        .context(|| format!("{name}/{PROCESSED}"))?
+        .st_size as u64;
     fs::fsync(&processed).context(|| format!("{name}/{PROCESSED}: fsync"))?;
     fs::fchmod(&processed, Mode::from_raw_mode(logdir::MODE_FINISHED))
         .context(|| format!("{name}/{PROCESSED}: chmod"))?;
@@ -92,7 +89,7 @@ pub fn finish(dir: BorrowedFd<'_>, stamp: crate::stamp::Stamp, name: &str) -> Re
     }
     fs::fsync(dir).context(|| format!("{name}: fsync"))?;
     fs::unlinkat(dir, PREVIOUS, AtFlags::empty()).context(|| format!("{name}/{PREVIOUS}"))?;
-    Ok(archive)
+    Ok((archive, size))
 }
 
 /// After a failed run: its partial output goes; `previous` stays.

@@ -787,3 +787,283 @@ fn fill(path: &Path) {
     let block = vec![0u8; 4096];
     while f.write_all(&block).is_ok() {}
 }
+
+// ---------------------------------------------------------------------------
+// The log directory's own files (item cyclog-dir): symbolic links are never
+// followed, and rotation costs the same however many archives are kept.
+// ---------------------------------------------------------------------------
+
+/// An outside file that a planted symbolic link points to, and what it held.
+struct Victim {
+    path: std::path::PathBuf,
+    text: &'static [u8],
+}
+
+impl Victim {
+    fn new(s: &Scratch, name: &str) -> Victim {
+        let path = s.path(name);
+        let text = b"outside the log directory\n";
+        fs::write(&path, text).expect("victim");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod");
+        Victim { path, text }
+    }
+
+    fn assert_untouched(&self, what: &str) {
+        assert_eq!(
+            fs::read(&self.path).expect("victim"),
+            self.text,
+            "{what}: the file outside was written"
+        );
+        assert_eq!(
+            mode(&self.path),
+            0o600,
+            "{what}: the file outside was chmod'ed"
+        );
+    }
+}
+
+#[test]
+fn symbolic_links_in_the_log_directory_are_refused_never_followed() {
+    let s = Scratch::new("symlinks");
+    for file in ["current", "cyclog.state", "lock", "previous", "processed"] {
+        let victim = Victim::new(&s, &format!("victim-{file}"));
+        let dir = s.path(&format!("log-{file}"));
+        fs::create_dir(&dir).expect("log directory");
+        std::os::unix::fs::symlink(&victim.path, dir.join(file)).expect("symlink");
+        let (code, err) = run(
+            &["--max-file-size", "4096", dir_arg(&dir)],
+            &joined(&numbered_lines(500)),
+        );
+        assert_eq!(code, 111, "{file}: {err}");
+        assert!(
+            err.starts_with("cyclog: fatal: ")
+                && err.contains(&format!(
+                    "/{file}: it is a symbolic link, refusing to follow it"
+                )),
+            "{file}: {err}"
+        );
+        victim.assert_untouched(file);
+        // Nothing was renamed into an archive either (an archive that is a
+        // link would hand the outside file to every reader).
+        assert!(archives(&dir).is_empty(), "{file}: {:?}", archives(&dir));
+        assert!(
+            fs::symlink_metadata(dir.join(file))
+                .expect("the link stays")
+                .file_type()
+                .is_symlink(),
+            "{file}"
+        );
+    }
+}
+
+#[test]
+fn a_dangling_current_link_creates_nothing_outside() {
+    let s = Scratch::new("dangling");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let outside = s.path("would-be-created");
+    std::os::unix::fs::symlink(&outside, dir.join("current")).expect("symlink");
+    let (code, err) = run(&[dir_arg(&dir)], b"line\n");
+    assert_eq!(code, 111, "{err}");
+    assert!(err.contains("symbolic link"), "{err}");
+    assert!(!outside.exists(), "created a file through the link");
+}
+
+#[test]
+fn a_current_that_is_not_a_regular_file_is_refused() {
+    let s = Scratch::new("fifo");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let status = Command::new("mkfifo")
+        .arg(dir.join("current"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    // Writing into a pipe nobody reads would block for ever: bounded here.
+    let mut child = Command::new(CYCLOG)
+        .arg(&dir)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&joined(&numbered_lines(100_000)));
+    });
+    let status = wait_child(&mut child, LONG);
+    feeder.join().expect("feeder");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut err)
+        .expect("stderr");
+    assert_eq!(status.code(), Some(111), "{err}");
+    assert!(err.contains("/current: it is not a regular file"), "{err}");
+}
+
+#[test]
+fn the_processor_files_are_never_followed_as_links() {
+    let s = Scratch::new("procfiles");
+    let dir = s.path("log");
+    fs::create_dir(&dir).expect("log directory");
+    let victim = Victim::new(&s, "victim-state");
+    std::os::unix::fs::symlink(&victim.path, dir.join("state")).expect("symlink");
+    // Copies its state through: a followed link would leak the outside file.
+    let script = "cat && cat <&4 >&5";
+    let args = [
+        "--max-file-size",
+        "4096",
+        "--processor",
+        script,
+        dir_arg(&dir),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    sup.send(&joined(&numbered_lines(200)));
+    let refused = || sup.stderr_text().contains("/state: it is a symbolic link");
+    assert!(wait_until(LONG, refused), "{}", sup.stderr_text());
+    sup.signal(Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    victim.assert_untouched("state");
+    assert!(dir.join("previous").exists(), "the original was lost");
+    assert!(
+        fs::symlink_metadata(dir.join("state"))
+            .expect("state")
+            .file_type()
+            .is_symlink(),
+        "state was replaced by what the processor copied from outside"
+    );
+}
+/// Stat and directory-read calls made by one cyclog run (its threads too),
+/// counted by strace.
+fn stat_calls(args: &[&str], input: &[u8], scratch: &Scratch, tag: &str) -> u64 {
+    require("strace");
+    let summary = scratch.path(&format!("strace-{tag}"));
+    let summary_arg = summary.to_str().expect("UTF-8 path");
+    let all = [
+        &[
+            "-f",
+            "-qq",
+            "-c",
+            "-o",
+            summary_arg,
+            "-e",
+            "trace=/stat|getdents",
+            CYCLOG,
+        ][..],
+        args,
+    ]
+    .concat();
+    let (code, err) = run_with_input("strace", &all, input);
+    assert_eq!(code, 0, "{tag}: {err}");
+    let text = fs::read_to_string(&summary).expect("strace summary");
+    // Rows: % time, seconds, usecs/call, calls, [errors,] syscall.
+    text.lines()
+        .filter_map(|row| {
+            let words: Vec<&str> = row.split_whitespace().collect();
+            let name = words.last()?;
+            if *name == "total" || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return None;
+            }
+            words.get(3)?.parse::<u64>().ok()
+        })
+        .sum()
+}
+
+/// Makes `count` small old archives in a new log directory `dir`.
+fn plant_archives(dir: &Path, count: u64) {
+    fs::create_dir_all(dir).expect("log directory");
+    for i in 0..count {
+        // Stamps of 1970 (TAI64 label 4000000000000000 + i): older than any
+        // line written now.
+        let stamp = format!("@{:016x}{:08x}", 0x4000_0000_0000_0000u64 + i, 0);
+        let line = format!("{stamp} planted archive {i}\n");
+        let path = dir.join(format!("{stamp}.s"));
+        fs::write(&path, line).expect("archive");
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o744)).expect("chmod");
+    }
+}
+
+#[test]
+fn rotation_does_not_look_at_every_archive_kept() {
+    let s = Scratch::new("rotcost");
+    const KEPT: u64 = 2_000;
+    let lines = numbered_lines(4_000);
+    let input = joined(&lines);
+    let mut calls = Vec::new();
+    for (tag, planted) in [("few", 0), ("many", KEPT)] {
+        let dir = s.path(&format!("log-{tag}"));
+        plant_archives(&dir, planted);
+        // Keep them all, and then one more each rotation: the count cap
+        // deletes the oldest at every rotation of the "many" run.
+        let keep = (planted + 1).to_string();
+        let args = [
+            "--max-file-size",
+            "4096",
+            "--max-total-size",
+            "1G",
+            "--max-files",
+            &keep,
+            dir_arg(&dir),
+        ];
+        calls.push(stat_calls(&args, &input, &s, tag));
+        let names = archives(&dir);
+        match tag {
+            "few" => assert!(names.len() == 1, "{names:?}"),
+            _ => {
+                assert_eq!(names.len() as u64, KEPT + 1);
+                // The oldest went, exactly as many as rotations were made.
+                assert!(!names.iter().any(|n| n.contains("planted")));
+                let first_kept = fs::read_to_string(dir.join(&names[0])).expect("archive");
+                assert!(!first_kept.contains("planted archive 0\n"), "{first_kept}");
+            }
+        }
+    }
+    let got = texts(&read_logdir(&s.path("log-many")));
+    assert_same_lines(&got[got.len() - lines.len()..], &lines, "many");
+    // About 100 rotations: looking at each archive at each would be 200,000
+    // calls. Listing them once at start is allowed.
+    let (few, many) = (calls[0], calls[1]);
+    assert!(
+        many <= few + KEPT + 100,
+        "rotation cost grows with the archives kept: {few} stat and directory \
+         calls with none kept, {many} with {KEPT}"
+    );
+}
+
+#[test]
+fn archives_removed_by_hand_are_noticed_and_the_count_cap_still_holds() {
+    let s = Scratch::new("byhand");
+    let dir = s.path("log");
+    let args = ["--max-file-size", "4096", "--max-files", "5", dir_arg(&dir)];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    let lines = numbered_lines(2_000);
+    let (first, rest) = lines.split_at(600);
+    sup.send(&joined(first));
+    assert!(
+        wait_until(LONG, || {
+            let names = archives(&dir);
+            // Finished (`.s`): the syncer renames no more of them.
+            sup.drained() && names.len() == 5 && names.iter().all(|n| n.ends_with(".s"))
+        }),
+        "{:?} {}",
+        archives(&dir),
+        sup.stderr_text()
+    );
+    // The oldest three go behind cyclog's back, then a newer one as well.
+    let names = archives(&dir);
+    for name in names[..3].iter().chain(&names[4..]) {
+        // Gone already only if cyclog rotated once more and deleted it.
+        let _ = fs::remove_file(dir.join(name));
+    }
+    sup.send(&joined(rest));
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert_eq!(archives(&dir).len(), 5, "{:?}", archives(&dir));
+    let got = texts(&read_logdir(&dir));
+    assert_same_lines(&got, &lines[lines.len() - got.len()..], "newest lines");
+    assert!(
+        !sup.stderr_text().contains("warning"),
+        "{}",
+        sup.stderr_text()
+    );
+}

@@ -3,10 +3,14 @@
 # LINES lines of 100 bytes through a pipe into each, 16 MiB files, on the
 # disk of BENCH_DIR. Reports the median of RUNS runs of each: wall time,
 # CPU time and peak resident memory of the writer itself, and ratios.
+# Then the rotation case: ROT_LINES lines into 4 KiB files, up to 10,000
+# of them kept (ROT_LINES=0 skips it), median of ROT_RUNS runs.
 set -eu
 
 LINES=${LINES:-2000000}
 RUNS=${RUNS:-5}
+ROT_LINES=${ROT_LINES:-150000}
+ROT_RUNS=${ROT_RUNS:-3}
 top=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_DIR=${BENCH_DIR:-$top/target/bench}
 CYCLOG=${CYCLOG:-$top/target/release/cyclog}
@@ -67,6 +71,47 @@ awk '
 		for (k = 1; k <= 6; k++) {
 			w = order[k]
 			printf "| %s | %.2f | %.2f | %d | %.2f | %.2f | %.2f |\n", w, W[w], C[w], R[w], W[w] / W["s6-log"], W[w] / W["cat"], W[w] / W["cat+fsync"]
+		}
+	}' "$results"
+rm -f "$results"
+
+[ "$ROT_LINES" -gt 0 ] || exit 0
+# Many small files: a rotation every 30 or so lines, every archive kept
+# (s6-log and multilog: at most 10,000, as cyclog is told). What a rotation
+# costs, and whether it grows with the archives already there.
+rot_input=$BENCH_DIR/rot-input
+head -n "$ROT_LINES" "$input" > "$rot_input"
+: > "$results"
+for run in $(seq "$ROT_RUNS"); do
+	for w in multilog s6-log cyclog; do
+		rm -rf "$out"; mkdir -p "$out"; sync
+		case $w in
+		multilog) timed multilog t s4096 n10000 "$out/log" < "$rot_input" ;;
+		s6-log) timed s6-log t s4096 n10000 "$out/log" < "$rot_input" ;;
+		cyclog) timed "$CYCLOG" --max-file-size 4096 --max-files 10000 "$out/log" < "$rot_input" ;;
+		esac
+		echo "$w archives $(ls "$out/log" | grep -c '^@')" >> "$BENCH_DIR/rot-counts"
+	done
+done
+rm -rf "$out"
+echo
+echo "$ROT_LINES lines of 100 bytes, 4 KiB files, up to 10,000 kept, median of $ROT_RUNS runs"
+sort -u "$BENCH_DIR/rot-counts" | sed 's/^/  /'; rm -f "$BENCH_DIR/rot-counts"
+awk '
+	{ wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4); rss[$1] = rss[$1] " " $5 }
+	function median(list,    a, n, i, j, t) {
+		n = split(list, a, " ")
+		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	END {
+		split("multilog s6-log cyclog", order, " ")
+		printf "| writer | wall s | CPU s | peak RSS KiB | CPU vs s6-log |\n"
+		printf "|---|---|---|---|---|\n"
+		S = median(cpu["s6-log"])
+		for (k = 1; k <= 3; k++) {
+			w = order[k]; C = median(cpu[w])
+			printf "| %s | %.2f | %.2f | %d | %.2f |\n", w, median(wall[w]), C, median(rss[w]), C / S
 		}
 	}' "$results"
 rm -f "$results"
