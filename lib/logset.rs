@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::input::{CHUNK, Fill, Input};
 use crate::intent::chunk_hash;
 use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
+use crate::pieces::Chunk;
 use crate::signals::{self, Signals};
 use crate::stamp::Stamp;
 use crate::syncer::Syncer;
@@ -170,6 +171,7 @@ impl LogSet {
             .iter()
             .filter_map(|d| d.pending_chunk())
             .map(|(len, _)| len)
+            .filter(|&len| len > 0)
             .max();
         if let Some(len) = need
             && self.input_ready(Some(Duration::ZERO))
@@ -245,7 +247,8 @@ impl LogSet {
         let Some(chunk) = &mut self.inflight else {
             return Ok(());
         };
-        let data = &self.input.buffered()[..chunk.len];
+        // The byte after the chunk goes with it: it decides a split at its end.
+        let data = Chunk::head(self.input.buffered(), chunk.len);
         let now = Stamp::now();
         for (i, dir) in self.dirs.iter_mut().enumerate() {
             if chunk.done[i] {
@@ -294,14 +297,14 @@ impl LogSet {
                 len = len.min(dir.skip() as usize);
                 measures.push(None);
             } else {
-                let m = dir.measure(data, &self.policy);
+                let m = dir.measure(Chunk::whole(data), &self.policy);
                 len = len.min(m.stop);
                 measures.push(Some(m));
             }
         }
         for (dir, m) in self.dirs.iter().zip(measures.iter_mut()) {
             if m.is_some_and(|m| m.stop != len) {
-                *m = Some(dir.measure(&data[..len], &self.policy));
+                *m = Some(dir.measure(Chunk::head(data, len), &self.policy));
             }
         }
         let hash = if measures.iter().any(Option::is_some) {

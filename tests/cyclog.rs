@@ -163,6 +163,113 @@ fn long_lines_are_split_and_each_piece_stamped() {
     assert_ordered(&dir, &got);
 }
 
+/// Runs cyclog over `input` to EOF, at most `LONG`: a cyclog that hangs
+/// fails the test (and is killed) instead of hanging it.
+fn run_bounded(args: &[&str], input: &[u8], err: &Path) -> i32 {
+    let mut child = Command::new(CYCLOG)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(err).expect("stderr file"))
+        .spawn()
+        .expect("spawn cyclog");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let status = wait_child(&mut child, LONG);
+    feeder.join().expect("feeder");
+    status.code().unwrap_or(-1)
+}
+
+/// The text of every line, joined as it came in (split lines rejoined).
+fn all_text(lines: &[LogLine]) -> Vec<u8> {
+    lines.iter().flat_map(|l| l.text.iter().copied()).collect()
+}
+
+#[test]
+fn a_line_longer_than_the_file_size_is_split_at_it_and_rotation_goes_on() {
+    let s = Scratch::new("longline");
+    let dir = s.path("log");
+    // The line limit is what fits in an empty 4096-byte file: 4069 bytes.
+    let mut input = vec![b'a'; 10_000];
+    input.extend_from_slice(b"\nshort\n");
+    input.extend(std::iter::repeat_n(b'b', 9_000));
+    let code = run_bounded(
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        &input,
+        &s.path("stderr"),
+    );
+    let err = fs::read_to_string(s.path("stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    let lens: Vec<usize> = got.iter().map(|l| l.text.len()).collect();
+    assert_eq!(lens, [4069, 4069, 1862, 5, 4069, 4069, 862], "pieces");
+    let mut want = vec![b'a'; 10_000];
+    want.extend_from_slice(b"short");
+    want.extend(std::iter::repeat_n(b'b', 9_000));
+    assert!(all_text(&got) == want, "bytes lost, added or out of order");
+    for name in archives(&dir) {
+        let size = fs::metadata(dir.join(&name)).expect("stat").len();
+        assert!(size <= 4096, "{name}: {size} bytes");
+    }
+    assert!(archives(&dir).len() >= 5, "{:?}", archives(&dir));
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn a_17_mib_write_without_newline_is_kept_whole_at_the_default_sizes() {
+    let s = Scratch::new("17mib");
+    let dir = s.path("log");
+    let len = (17 << 20) + 5;
+    let input: Vec<u8> = (0..len).map(|i| b'a' + (i % 23) as u8).collect();
+    let code = run_bounded(&[dir_arg(&dir)], &input, &s.path("stderr"));
+    let err = fs::read_to_string(s.path("stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert!(
+        got.iter()
+            .all(|l| l.text.len() == 65536 || l.text.len() == 5),
+        "not split at the default 64 KiB"
+    );
+    assert!(all_text(&got) == input, "bytes lost, added or out of order");
+    assert!(!archives(&dir).is_empty(), "never rotated");
+    assert_ordered(&dir, &got);
+}
+
+/// The pipe delivers a line up to exactly the line limit, then the rest:
+/// the line is split there (its LF written before the rest), the rotation
+/// it calls for happens, and TERM stops cyclog at once, with exit 0.
+#[test]
+fn a_line_arriving_exactly_at_the_limit_then_more_is_split_and_term_stops() {
+    let s = Scratch::new("atlimit");
+    let dir = s.path("log");
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        s.path("stderr"),
+    );
+    sup.start();
+    sup.send(&[b'a'; 4069]);
+    let current = dir.join("current");
+    let written = || fs::metadata(&current).is_ok_and(|m| m.len() == 4095);
+    assert!(wait_until(LONG, || sup.drained() && written()));
+    sup.send(b"bbb\nccc");
+    assert!(
+        wait_until(LONG, || sup.drained() && archives(&dir).len() == 1),
+        "no rotation after the split line: {}",
+        sup.stderr_text()
+    );
+    sup.signal(Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    let got = read_logdir(&dir);
+    assert_eq!(
+        texts(&got),
+        vec![vec![b'a'; 4069], b"bbb".to_vec(), b"ccc".to_vec()]
+    );
+    assert_ordered(&dir, &got);
+}
+
 #[test]
 fn every_directory_gets_every_byte() {
     let s = Scratch::new("multi");
