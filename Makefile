@@ -21,7 +21,7 @@ MANPAGES := $(wildcard man/*.[1-8])
 PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s6 svlogd:runit \
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
-	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps
+	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps strace:strace
 # Packages with nothing to check by command (syslog-ng-core's libraries).
 EXTRA_PACKAGES := rsyslog-gnutls libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
@@ -76,7 +76,7 @@ private-peers:
 	done
 
 test: deps-ready
-	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked
+	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked --no-fail-fast
 	mandoc -Tlint $(MANPAGES)
 	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
 

@@ -380,7 +380,14 @@ impl DirWriter {
 
     /// Records that nothing is in flight. A failure only weakens recovery
     /// after a kill -9, so it is reported, not fatal.
+    ///
+    /// Not while a chunk the last writer wrote is still to be skipped: it is
+    /// in the pipe until consumed, and only its `Pending` record tells the
+    /// next writer that `current` has it already.
     pub fn record_idle(&mut self) {
+        if self.skip > 0 {
+            return;
+        }
         self.unconsumed = None;
         match self.intent.write(Record::Idle { size: self.size }) {
             Ok(()) => self.idle_failing = false,
@@ -394,8 +401,10 @@ impl DirWriter {
         }
     }
 
+    /// No processor at work, and no chunk still to skip: the `Pending`
+    /// record of that chunk names `current`, which must stay where it is.
     fn can_rotate(&self) -> bool {
-        self.processing.is_none()
+        self.processing.is_none() && self.skip == 0
     }
 
     /// Asks for a rotation at the next line boundary (SIGALRM, the timer).

@@ -276,11 +276,10 @@ impl LogSet {
             .consume(chunk.len)
             .map_err(|e| Error::new("standard input", e))?;
         for (dir, measure) in self.dirs.iter_mut().zip(&chunk.measures) {
-            if let Some(m) = measure {
-                dir.record_idle();
-                if m.rotate && m.stop == chunk.len {
-                    dir.request_rotation();
-                }
+            // Also where the chunk was skipped: it is consumed now.
+            dir.record_idle();
+            if measure.is_some_and(|m| m.rotate && m.stop == chunk.len) {
+                dir.request_rotation();
             }
         }
         Ok(())
