@@ -128,6 +128,8 @@ fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, Strin
     }
 }
 
+rill::block_signals_before_main!(&signals::STOP);
+
 fn main() {
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

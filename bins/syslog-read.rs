@@ -111,6 +111,8 @@ fn open_sockets(args: &Args) -> Vec<Socket> {
     unix.chain(udp).collect()
 }
 
+rill::block_signals_before_main!(&signals::STOP);
+
 fn main() {
     cli::set_program("syslog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

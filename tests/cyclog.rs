@@ -336,6 +336,46 @@ fn stop_signals_and_alarm_lose_nothing() {
     assert_ordered(&dir, &read_logdir(&dir));
 }
 
+/// Runs cyclog under strace, which sends it `signal` at the first poll(2)
+/// of its life: the Rust runtime's check of descriptors 0 to 2, before
+/// `main`. The same instant every time, however loaded the machine.
+fn run_signalled_at_start(signal: &str, args: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    let ran = run_piped(
+        "strace",
+        &[
+            &["-qq", "-o", "/dev/null", "-e", "trace=poll"],
+            &["-e", &format!("inject=poll:signal={signal}:when=1"), CYCLOG][..],
+            args,
+        ]
+        .concat(),
+        &[],
+        input,
+    );
+    let code = (ran.code != -1).then_some(ran.code);
+    (code, ran.stderr)
+}
+
+#[test]
+fn a_signal_before_main_waits_for_cyclog_instead_of_killing_it() {
+    require("strace");
+    let s = Scratch::new("early");
+    // ALRM: a rotation asked for with nothing to rotate; the run goes on.
+    let dir = s.path("alrm");
+    let (code, err) = run_signalled_at_start("SIGALRM", &[dir_arg(&dir)], b"one\ntwo\n");
+    assert_eq!(code, Some(0), "killed by an early SIGALRM: {err}");
+    assert_eq!(
+        texts(&read_logdir(&dir)),
+        [b"one".to_vec(), b"two".to_vec()]
+    );
+    // TERM: a clean stop, writing what the pipe held.
+    for signal in ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] {
+        let dir = s.path(signal);
+        let (code, err) = run_signalled_at_start(signal, &[dir_arg(&dir)], b"held\n");
+        assert_eq!(code, Some(0), "{signal} before main: {err}");
+        assert_eq!(mode(&dir.join("current")), 0o744, "{signal}");
+    }
+}
+
 /// The supervisor's pipe outlives the logger: kill -9 at any moment, then
 /// restart, and the log ends up with every line exactly once.
 #[test]
