@@ -74,6 +74,7 @@ fn parse_args() -> Result<Args, String> {
     if dirs.is_empty() {
         return Err("no log directory named".into());
     }
+    logset::refuse_script_words(&dirs)?;
     clamp_like_nosh(&mut policy);
     Ok(Args { policy, dirs })
 }

@@ -546,6 +546,82 @@ fn bad_arguments_and_unusable_directories() {
     assert_eq!(code, 100, "{err}");
 }
 
+/// Runs cyclog in `cwd` (relative directory names land there) over `input`.
+fn run_in(cwd: &Path, args: &[&str], input: &[u8]) -> (i32, String) {
+    let mut child = Command::new(CYCLOG)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cyclog");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
+}
+
+/// A multilog or s6-log command line given to cyclog: its actions are
+/// refused, each named, instead of becoming directories.
+#[test]
+fn multilog_and_s6_log_script_words_are_refused_not_made_directories() {
+    let s = Scratch::new("script");
+    let cwd = s.path("cwd");
+    fs::create_dir(&cwd).expect("mkdir");
+    for script in [
+        vec!["t", "s1000000", "n5", "./main"],
+        vec!["=./status", "d"],
+        vec!["s6log", "T", "./main"],
+        vec!["./main", "e"],
+        vec!["!gzip", "./main"],
+        vec!["?gzip -9", "./main"],
+        vec!["+*fatal*", "./main"],
+        vec!["-", "./main"],
+        vec!["S15000000", "./main"],
+        vec!["l2000", "./main"],
+        vec!["r2000", "./main"],
+        vec!["E500", "./main"],
+        vec!["^80", "./main"],
+        vec!["f", "./main"],
+        vec!["1", "./main"],
+        vec!["2", "./main"],
+    ] {
+        let (code, err) = run_in(&cwd, &script, b"line\n");
+        assert_eq!(code, 100, "{script:?}: {err}");
+        assert!(err.starts_with("cyclog: fatal: "), "{script:?}: {err}");
+        assert!(
+            err.contains("script") && err.contains("multilog"),
+            "{script:?}: {err}"
+        );
+        let word = script
+            .iter()
+            .find(|w| !w.starts_with('.') && **w != "s6log");
+        let word = word.expect("a script word");
+        assert!(
+            err.contains(&format!("{word:?}")),
+            "{script:?} does not name {word}: {err}"
+        );
+        let made: Vec<_> = fs::read_dir(&cwd).expect("read cwd").collect();
+        assert!(made.is_empty(), "{script:?} made {made:?}");
+    }
+    // Names like those, but no action of either, are directories; and so is
+    // any name written with ./ in front.
+    let names = [
+        "log", "main", "s1x", "test", "n", "ssh", "./t", "./s100", "./=x",
+    ];
+    let (code, err) = run_in(&cwd, &names, b"line\n");
+    assert_eq!(code, 0, "{err}");
+    for name in names {
+        assert_eq!(
+            texts(&read_logdir(&cwd.join(name))),
+            [b"line".to_vec()],
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn stamps_read_as_now_by_s6_tai64nlocal() {
     require("s6-tai64nlocal");
