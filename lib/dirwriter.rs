@@ -313,6 +313,8 @@ impl DirWriter {
         let (col, rotate_due) = (self.col, self.rotate_due);
         match self.append(chunk, now, out, policy) {
             Ok(()) => {
+                // Recovery trusts out_len: it must be what was written.
+                debug_assert_eq!(self.size, at + out_len, "{}: not as measured", self.name);
                 self.unconsumed = Some((at, col));
                 Ok(())
             }

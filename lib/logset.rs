@@ -356,6 +356,12 @@ impl LogSet {
                 *m = Some(dir.measure(Chunk::head(data, len), &self.policy));
             }
         }
+        // Every chunk moves something: input, output or a rotation; one that
+        // moved nothing would be planned again and again, and cyclog spin.
+        debug_assert!(
+            len > 0 || measures.iter().flatten().any(|m| m.out_len > 0 || m.rotate),
+            "a chunk that does nothing"
+        );
         let hash = if measures.iter().any(Option::is_some) {
             chunk_hash(&data[..len])
         } else {
