@@ -704,6 +704,9 @@ fn rotate_every_makes_timed_archives_and_no_empty_ones() {
     );
     sup.start();
     sup.send(b"one\n");
+    // Started means signals held, from before main: the directory may not
+    // be made yet.
+    assert!(wait_until(LONG, || dir.join("current").exists()));
     assert!(
         wait_until(LONG, || archives(&dir).len() == 1),
         "no timed rotation"
