@@ -78,7 +78,7 @@ private-peers:
 	done
 
 test: deps-ready
-	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked
+	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked --no-fail-fast
 	mandoc -Tlint $(MANPAGES)
 	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
 

@@ -82,6 +82,7 @@ fn parse_args() -> Result<Args, String> {
     if dirs.is_empty() {
         return Err("no log directory named".into());
     }
+    logset::refuse_script_words(&dirs)?;
     clamp_like_nosh(&mut policy);
     Ok(Args { policy, dirs })
 }
@@ -109,12 +110,23 @@ fn clamp_like_nosh(policy: &mut Policy) {
     clamp("--margin", &mut policy.margin, 512, 8192);
 }
 
+/// Taken through the signalfd: the stop signals, ALRM to rotate, CHLD when
+/// a processor ends.
+const SIGNALS: [i32; 6] = [
+    signals::SIGTERM,
+    signals::SIGINT,
+    signals::SIGHUP,
+    signals::SIGQUIT,
+    signals::SIGALRM,
+    signals::SIGCHLD,
+];
+rill::block_signals_before_main!(&SIGNALS);
+
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
-    let signals =
-        Signals::block(&[&signals::STOP[..], &[signals::SIGALRM, signals::SIGCHLD]].concat())
-            .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let signals = Signals::block(&SIGNALS)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let dirs = logset::open_all(&args.dirs, &args.policy)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
     let mut set = LogSet::new(Input::stdin(), dirs, args.policy)

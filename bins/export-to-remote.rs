@@ -124,6 +124,8 @@ fn hostname() -> String {
     if name.is_empty() { "-".into() } else { name }
 }
 
+rill::block_signals_before_main!(&[signals::SIGTERM, signals::SIGINT, signals::SIGHUP]);
+
 fn main() {
     cli::set_program("export-to-remote");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

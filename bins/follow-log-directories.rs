@@ -96,6 +96,8 @@ impl Batch {
     }
 }
 
+rill::block_signals_before_main!(&[signals::SIGTERM, signals::SIGINT, signals::SIGHUP]);
+
 fn main() {
     cli::set_program("follow-log-directories");
     let root = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

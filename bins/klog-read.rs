@@ -54,6 +54,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+rill::block_signals_before_main!(&signals::STOP);
+
 fn main() {
     cli::set_program("klog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

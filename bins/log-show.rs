@@ -167,6 +167,8 @@ fn check_log_directories(dirs: &[PathBuf]) {
     }
 }
 
+rill::block_signals_before_main!(&signals::STOP);
+
 fn main() {
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

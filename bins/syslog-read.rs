@@ -143,6 +143,8 @@ fn remove_sockets(paths: &[PathBuf]) {
     }
 }
 
+rill::block_signals_before_main!(&signals::STOP);
+
 fn main() {
     cli::set_program("syslog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));

@@ -16,7 +16,7 @@ use crate::cli;
 use crate::error::{Context, Error, Result};
 use crate::intent::{IntentFile, Record, chunk_hash};
 use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
-use crate::pieces::Pieces;
+use crate::pieces::{Chunk, Pieces};
 use crate::processor;
 use crate::stamp::{LabelWriter, Stamp, StampClock};
 use crate::syncer::{Job, Syncer};
@@ -279,12 +279,12 @@ impl DirWriter {
         Ok(())
     }
 
-    /// How much of `data` to write before this directory must rotate.
-    pub fn measure(&self, data: &[u8], policy: &Policy) -> Measure {
+    /// How much of `chunk` to write before this directory must rotate.
+    pub fn measure(&self, chunk: Chunk, policy: &Policy) -> Measure {
         let can_rotate = self.can_rotate();
         let mut size = self.size;
         let mut out_len = 0;
-        for piece in Pieces::new(data, self.col, policy.line_limit()) {
+        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
             let n = piece.out_len();
             if piece.starts_line
                 && can_rotate
@@ -311,7 +311,7 @@ impl DirWriter {
             }
         }
         Measure {
-            stop: data.len(),
+            stop: chunk.data.len(),
             rotate: false,
             out_len,
         }
@@ -322,11 +322,12 @@ impl DirWriter {
         self.skip
     }
 
-    /// Stamps and appends `data` (a chunk measured to `out_len`), all or
-    /// nothing: on error `current` is cut back to where it was.
+    /// Stamps and appends `chunk` (measured to `out_len`), all or nothing:
+    /// on error `current` is cut back to where it was. A chunk of no input
+    /// bytes may still have output: the split of a line left at the limit.
     pub fn write(
         &mut self,
-        data: &[u8],
+        chunk: Chunk,
         hash: u64,
         out_len: u64,
         now: Stamp,
@@ -334,16 +335,16 @@ impl DirWriter {
         policy: &Policy,
     ) -> Result<()> {
         if self.skip > 0 {
-            self.skip = self.skip.saturating_sub(data.len() as u64);
+            self.skip = self.skip.saturating_sub(chunk.data.len() as u64);
             return Ok(());
         }
-        if data.is_empty() {
+        if out_len == 0 {
             return Ok(());
         }
         self.ensure_current()?;
         let at = self.size;
         let record = Record::Pending {
-            len: data.len() as u64,
+            len: chunk.data.len() as u64,
             hash,
             at,
             out_len,
@@ -352,8 +353,10 @@ impl DirWriter {
             .write(record)
             .context(|| format!("{}/{}", self.name, logdir::WRITER_STATE))?;
         let (col, rotate_due) = (self.col, self.rotate_due);
-        match self.append(data, now, out, policy) {
+        match self.append(chunk, now, out, policy) {
             Ok(()) => {
+                // Recovery trusts out_len: it must be what was written.
+                debug_assert_eq!(self.size, at + out_len, "{}: not as measured", self.name);
                 self.unconsumed = Some((at, col));
                 Ok(())
             }
@@ -370,13 +373,14 @@ impl DirWriter {
 
     fn append(
         &mut self,
-        data: &[u8],
+        chunk: Chunk,
         now: Stamp,
         out: &mut Vec<u8>,
         policy: &Policy,
     ) -> Result<()> {
         out.clear();
-        let mut pieces = Pieces::new(data, self.col, policy.line_limit());
+        let data = chunk.data;
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
         for piece in pieces.by_ref() {
             if piece.starts_line {
                 let stamp = self.clock.next_at(now);
@@ -420,7 +424,14 @@ impl DirWriter {
 
     /// Records that nothing is in flight. A failure only weakens recovery
     /// after a kill -9, so it is reported, not fatal.
+    ///
+    /// Not while a chunk the last writer wrote is still to be skipped: it is
+    /// in the pipe until consumed, and only its `Pending` record tells the
+    /// next writer that `current` has it already.
     pub fn record_idle(&mut self) {
+        if self.skip > 0 {
+            return;
+        }
         self.unconsumed = None;
         match self.intent.write(Record::Idle { size: self.size }) {
             Ok(()) => self.idle_failing = false,
@@ -434,8 +445,10 @@ impl DirWriter {
         }
     }
 
+    /// No processor at work, and no chunk still to skip: the `Pending`
+    /// record of that chunk names `current`, which must stay where it is.
     fn can_rotate(&self) -> bool {
-        self.processing.is_none()
+        self.processing.is_none() && self.skip == 0
     }
 
     /// Asks for a rotation at the next line boundary (SIGALRM, the timer).

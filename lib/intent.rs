@@ -15,6 +15,11 @@
 //! - `Idle` matching `current`'s size: `current` is ours and whole, even if
 //!   it ends in the middle of a line (the rest of that line is in the pipe).
 //!
+//! A writer that skips a chunk on restart keeps its predecessor's `Pending`
+//! record, and its `current` where it is (no rotation), until that chunk is
+//! consumed: an `Idle` written before would tell a third writer that the
+//! chunk, still in the pipe, was never written.
+//!
 //! The one case this cannot tell apart: killed between consuming a chunk and
 //! recording `Idle` (two system calls apart), when the next chunk in the pipe
 //! is byte for byte the same. The writer then skips that second copy.

@@ -9,6 +9,7 @@ use rustix::fs::{self, FileType, Mode, OFlags, SeekFrom};
 use rustix::io::Errno;
 
 use crate::error::{Context, Error, Result};
+use crate::signals;
 
 pub const DEV_KMSG: &str = "/dev/kmsg";
 pub const PROC_KMSG: &str = "/proc/kmsg";
@@ -63,7 +64,15 @@ impl Source {
         } else {
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC
         };
-        let fd = fs::open(path, flags, Mode::empty()).context(|| name.clone())?;
+        // A FIFO's open waits for a writer: let a stop signal end the wait
+        // (the signals are blocked from the start, see signals.rs).
+        let open = || fs::open(path, flags, Mode::empty());
+        let fd = if is_fifo {
+            signals::unblocked_during(&signals::STOP, open)
+        } else {
+            open()
+        }
+        .context(|| name.clone())?;
         Source::from_fd(fd, name)
     }
 

@@ -9,6 +9,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -21,12 +22,62 @@ use crate::error::Error;
 use crate::input::{CHUNK, Fill, Input};
 use crate::intent::chunk_hash;
 use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
+use crate::pieces::Chunk;
 use crate::signals::{self, Signals};
 use crate::stamp::Stamp;
 use crate::syncer::Syncer;
 
 /// At a stop signal, at most this much more input is taken before stopping.
 const MAX_DRAIN: usize = 4 << 20;
+
+/// Refuses a word of a multilog or s6-log script given as a directory: such
+/// a command line would otherwise make directories named `t` or `s1000000`.
+/// Both peers take a directory only as a word starting with `.` or `/`, so
+/// such a word is always a directory here too; others are refused only
+/// when they are one of the peers' actions (svlogd's script is a file in
+/// the directory, not words).
+pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), String> {
+    for dir in dirs {
+        if let Some(action) = script_action(dir.as_bytes()) {
+            let word = dir.to_string_lossy();
+            return Err(format!(
+                "{word:?} is {action}, not a directory: cyclog does not take \
+                 multilog or s6-log script actions yet (see cyclog(8) for its options; \
+                 a directory of that name is written ./{word})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The multilog or s6-log action `word` is, if it is one.
+fn script_action(word: &[u8]) -> Option<&'static str> {
+    let number = |rest: &[u8]| !rest.is_empty() && rest.iter().all(u8::is_ascii_digit);
+    let (&first, rest) = word.split_first()?;
+    Some(match first {
+        b'.' | b'/' => return None,
+        b't' if rest.is_empty() => {
+            "multilog's and s6-log's t (TAI64N stamps: cyclog always stamps)"
+        }
+        b'T' if rest.is_empty() => "s6-log's T (ISO 8601 stamps)",
+        b'e' if rest.is_empty() => "multilog's and s6-log's e (copy to standard error)",
+        b'2' if rest.is_empty() => "s6-log's 2 (alert on standard error)",
+        b'1' if rest.is_empty() => "s6-log's 1 (copy to standard output)",
+        b'f' if rest.is_empty() => "s6-log's f (select the lines not yet acted on)",
+        b's' if number(rest) => "multilog's and s6-log's sSIZE (cyclog's --max-file-size)",
+        b'n' if number(rest) => "multilog's and s6-log's nCOUNT (cyclog's --max-files)",
+        b'S' if number(rest) => "s6-log's STOTAL (cyclog's --max-total-size)",
+        b'l' if number(rest) => "s6-log's lTOLERANCE (cyclog's --margin)",
+        b'r' if number(rest) => "s6-log's rCOOLDOWN (retry interval)",
+        b'E' if number(rest) => "s6-log's ESIZE (alert size)",
+        b'^' if number(rest) => "s6-log's ^SIZE (status file size)",
+        b'!' => "multilog's and s6-log's !PROCESSOR (cyclog's --processor)",
+        b'?' => "s6-log's ?PROCESSOR (cyclog's --processor)",
+        b'+' | b'-' => "multilog's and s6-log's +PATTERN or -PATTERN (line selection)",
+        b'=' => "multilog's and s6-log's =FILE (status file)",
+        _ => return None,
+    })
+}
 
 /// Why the set could not be opened: exit code and message.
 pub struct OpenError {
@@ -172,6 +223,7 @@ impl LogSet {
             .iter()
             .filter_map(|d| d.pending_chunk())
             .map(|(len, _)| len)
+            .filter(|&len| len > 0)
             .max();
         if let Some(len) = need
             && self.input_ready(Some(Duration::ZERO))
@@ -247,7 +299,8 @@ impl LogSet {
         let Some(chunk) = &mut self.inflight else {
             return Ok(());
         };
-        let data = &self.input.buffered()[..chunk.len];
+        // The byte after the chunk goes with it: it decides a split at its end.
+        let data = Chunk::head(self.input.buffered(), chunk.len);
         let now = Stamp::now();
         for (i, dir) in self.dirs.iter_mut().enumerate() {
             if chunk.done[i] {
@@ -275,11 +328,10 @@ impl LogSet {
             .consume(chunk.len)
             .map_err(|e| Error::new("standard input", e))?;
         for (dir, measure) in self.dirs.iter_mut().zip(&chunk.measures) {
-            if let Some(m) = measure {
-                dir.record_idle();
-                if m.rotate && m.stop == chunk.len {
-                    dir.request_rotation();
-                }
+            // Also where the chunk was skipped: it is consumed now.
+            dir.record_idle();
+            if measure.is_some_and(|m| m.rotate && m.stop == chunk.len) {
+                dir.request_rotation();
             }
         }
         Ok(())
@@ -296,16 +348,22 @@ impl LogSet {
                 len = len.min(dir.skip() as usize);
                 measures.push(None);
             } else {
-                let m = dir.measure(data, &self.policy);
+                let m = dir.measure(Chunk::whole(data), &self.policy);
                 len = len.min(m.stop);
                 measures.push(Some(m));
             }
         }
         for (dir, m) in self.dirs.iter().zip(measures.iter_mut()) {
             if m.is_some_and(|m| m.stop != len) {
-                *m = Some(dir.measure(&data[..len], &self.policy));
+                *m = Some(dir.measure(Chunk::head(data, len), &self.policy));
             }
         }
+        // Every chunk moves something: input, output or a rotation; one that
+        // moved nothing would be planned again and again, and cyclog spin.
+        debug_assert!(
+            len > 0 || measures.iter().flatten().any(|m| m.out_len > 0 || m.rotate),
+            "a chunk that does nothing"
+        );
         let hash = if measures.iter().any(Option::is_some) {
             chunk_hash(&data[..len])
         } else {

@@ -15,6 +15,70 @@ pub struct Signals {
     fd: OwnedFd,
 }
 
+/// Blocks `signals` before `main`, in the first code of ours the process
+/// runs: a signal that comes while it starts (a supervisor's ALRM or TERM
+/// right after the exec) waits for the signalfd instead of killing it.
+/// Blocking at the top of `main` is too late: the C library's and Rust's own
+/// start-up (a millisecond and more on a loaded machine) come before it.
+///
+/// Put it at the top level of a program's file, with the signals it will
+/// take through [`Signals::block`] (no others, or they would never arrive):
+///
+/// ```ignore
+/// rill::block_signals_before_main!(&rill::signals::STOP);
+/// ```
+#[macro_export]
+macro_rules! block_signals_before_main {
+    ($signals:expr) => {
+        // The dynamic loader or the static start-up code calls each function
+        // of an executable's .preinit_array before any constructor and main.
+        #[used]
+        #[unsafe(link_section = ".preinit_array")]
+        static BLOCK_SIGNALS_BEFORE_MAIN: extern "C" fn() = {
+            extern "C" fn block() {
+                $crate::signals::block_now($signals);
+            }
+            block
+        };
+    };
+}
+
+/// Blocks `signals` for the calling thread (all there is, before `main`),
+/// and so for every thread it starts. Nothing else: no allocation, no std,
+/// so that it can run before the runtime is set up.
+pub fn block_now(signals: &[i32]) {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use;
+    // sigprocmask only reads it. It cannot fail with these arguments.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Runs `f` with `signals` unblocked, for a wait that they must be able to
+/// end by their default action (a blocking open(2) of a FIFO that has no
+/// writer yet, before the program has anything to lose). A signal that
+/// came while they were blocked acts at once.
+pub fn unblocked_during<T>(signals: &[i32], f: impl FnOnce() -> T) -> T {
+    // SAFETY: as in block_now; the old mask is saved and put back.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &signal in signals {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, &mut old);
+        let result = f();
+        libc::sigprocmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        result
+    }
+}
+
 impl Signals {
     /// Blocks `signals` for the whole process and returns their signalfd.
     /// Their dispositions are reset first: a signal inherited as ignored

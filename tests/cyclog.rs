@@ -163,6 +163,113 @@ fn long_lines_are_split_and_each_piece_stamped() {
     assert_ordered(&dir, &got);
 }
 
+/// Runs cyclog over `input` to EOF, at most `LONG`: a cyclog that hangs
+/// fails the test (and is killed) instead of hanging it.
+fn run_bounded(args: &[&str], input: &[u8], err: &Path) -> i32 {
+    let mut child = Command::new(CYCLOG)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stderr(fs::File::create(err).expect("stderr file"))
+        .spawn()
+        .expect("spawn cyclog");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let status = wait_child(&mut child, LONG);
+    feeder.join().expect("feeder");
+    status.code().unwrap_or(-1)
+}
+
+/// The text of every line, joined as it came in (split lines rejoined).
+fn all_text(lines: &[LogLine]) -> Vec<u8> {
+    lines.iter().flat_map(|l| l.text.iter().copied()).collect()
+}
+
+#[test]
+fn a_line_longer_than_the_file_size_is_split_at_it_and_rotation_goes_on() {
+    let s = Scratch::new("longline");
+    let dir = s.path("log");
+    // The line limit is what fits in an empty 4096-byte file: 4069 bytes.
+    let mut input = vec![b'a'; 10_000];
+    input.extend_from_slice(b"\nshort\n");
+    input.extend(std::iter::repeat_n(b'b', 9_000));
+    let code = run_bounded(
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        &input,
+        &s.path("stderr"),
+    );
+    let err = fs::read_to_string(s.path("stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    let lens: Vec<usize> = got.iter().map(|l| l.text.len()).collect();
+    assert_eq!(lens, [4069, 4069, 1862, 5, 4069, 4069, 862], "pieces");
+    let mut want = vec![b'a'; 10_000];
+    want.extend_from_slice(b"short");
+    want.extend(std::iter::repeat_n(b'b', 9_000));
+    assert!(all_text(&got) == want, "bytes lost, added or out of order");
+    for name in archives(&dir) {
+        let size = fs::metadata(dir.join(&name)).expect("stat").len();
+        assert!(size <= 4096, "{name}: {size} bytes");
+    }
+    assert!(archives(&dir).len() >= 5, "{:?}", archives(&dir));
+    assert_ordered(&dir, &got);
+}
+
+#[test]
+fn a_17_mib_write_without_newline_is_kept_whole_at_the_default_sizes() {
+    let s = Scratch::new("17mib");
+    let dir = s.path("log");
+    let len = (17 << 20) + 5;
+    let input: Vec<u8> = (0..len).map(|i| b'a' + (i % 23) as u8).collect();
+    let code = run_bounded(&[dir_arg(&dir)], &input, &s.path("stderr"));
+    let err = fs::read_to_string(s.path("stderr")).unwrap_or_default();
+    assert_eq!(code, 0, "{err}");
+    let got = read_logdir(&dir);
+    assert!(
+        got.iter()
+            .all(|l| l.text.len() == 65536 || l.text.len() == 5),
+        "not split at the default 64 KiB"
+    );
+    assert!(all_text(&got) == input, "bytes lost, added or out of order");
+    assert!(!archives(&dir).is_empty(), "never rotated");
+    assert_ordered(&dir, &got);
+}
+
+/// The pipe delivers a line up to exactly the line limit, then the rest:
+/// the line is split there (its LF written before the rest), the rotation
+/// it calls for happens, and TERM stops cyclog at once, with exit 0.
+#[test]
+fn a_line_arriving_exactly_at_the_limit_then_more_is_split_and_term_stops() {
+    let s = Scratch::new("atlimit");
+    let dir = s.path("log");
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &["--max-file-size", "4096", dir_arg(&dir)],
+        s.path("stderr"),
+    );
+    sup.start();
+    sup.send(&[b'a'; 4069]);
+    let current = dir.join("current");
+    let written = || fs::metadata(&current).is_ok_and(|m| m.len() == 4095);
+    assert!(wait_until(LONG, || sup.drained() && written()));
+    sup.send(b"bbb\nccc");
+    assert!(
+        wait_until(LONG, || sup.drained() && archives(&dir).len() == 1),
+        "no rotation after the split line: {}",
+        sup.stderr_text()
+    );
+    sup.signal(Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    let got = read_logdir(&dir);
+    assert_eq!(
+        texts(&got),
+        vec![vec![b'a'; 4069], b"bbb".to_vec(), b"ccc".to_vec()]
+    );
+    assert_ordered(&dir, &got);
+}
+
 #[test]
 fn every_directory_gets_every_byte() {
     let s = Scratch::new("multi");
@@ -229,6 +336,46 @@ fn stop_signals_and_alarm_lose_nothing() {
     assert_ordered(&dir, &read_logdir(&dir));
 }
 
+/// Runs cyclog under strace, which sends it `signal` at the first poll(2)
+/// of its life: the Rust runtime's check of descriptors 0 to 2, before
+/// `main`. The same instant every time, however loaded the machine.
+fn run_signalled_at_start(signal: &str, args: &[&str], input: &[u8]) -> (Option<i32>, String) {
+    let ran = run_piped(
+        "strace",
+        &[
+            &["-qq", "-o", "/dev/null", "-e", "trace=poll"],
+            &["-e", &format!("inject=poll:signal={signal}:when=1"), CYCLOG][..],
+            args,
+        ]
+        .concat(),
+        &[],
+        input,
+    );
+    let code = (ran.code != -1).then_some(ran.code);
+    (code, ran.stderr)
+}
+
+#[test]
+fn a_signal_before_main_waits_for_cyclog_instead_of_killing_it() {
+    require("strace");
+    let s = Scratch::new("early");
+    // ALRM: a rotation asked for with nothing to rotate; the run goes on.
+    let dir = s.path("alrm");
+    let (code, err) = run_signalled_at_start("SIGALRM", &[dir_arg(&dir)], b"one\ntwo\n");
+    assert_eq!(code, Some(0), "killed by an early SIGALRM: {err}");
+    assert_eq!(
+        texts(&read_logdir(&dir)),
+        [b"one".to_vec(), b"two".to_vec()]
+    );
+    // TERM: a clean stop, writing what the pipe held.
+    for signal in ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] {
+        let dir = s.path(signal);
+        let (code, err) = run_signalled_at_start(signal, &[dir_arg(&dir)], b"held\n");
+        assert_eq!(code, Some(0), "{signal} before main: {err}");
+        assert_eq!(mode(&dir.join("current")), 0o744, "{signal}");
+    }
+}
+
 /// The supervisor's pipe outlives the logger: kill -9 at any moment, then
 /// restart, and the log ends up with every line exactly once.
 #[test]
@@ -284,6 +431,70 @@ fn kill_9_torture_loses_and_repeats_nothing() {
     assert_ordered(&dir, &got);
 }
 
+/// Runs cyclog on `input` (a pipe's read end) under strace, killed (-9) as
+/// it makes its first splice(2): the call that takes a written chunk out of
+/// the pipe never runs. So a kill lands, every time, in the window between
+/// writing a chunk and consuming it.
+fn run_killed_at_consume(args: &[&str], input: &std::os::fd::OwnedFd, err: &Path) {
+    let mut child = Command::new("strace")
+        .args(["-qq", "-o", "/dev/null"])
+        .args(["-e", "trace=splice"])
+        .args(["-e", "inject=splice:error=EIO:signal=SIGKILL:when=1"])
+        .arg(CYCLOG)
+        .args(args)
+        .stdin(Stdio::from(input.try_clone().expect("dup")))
+        .stderr(
+            fs::File::options()
+                .create(true)
+                .append(true)
+                .open(err)
+                .expect("stderr file"),
+        )
+        .spawn()
+        .expect("spawn strace");
+    let status = wait_child(&mut child, LONG);
+    assert!(!status.success(), "cyclog was not killed at its consume");
+}
+
+/// The chunk a killed writer left written but not consumed is skipped by
+/// the next one, and stays skipped if that one is killed too before it
+/// consumed it: after its recovery, and after the rotation the chunk asked
+/// for, `cyclog.state` must still say so.
+#[test]
+fn a_chunk_written_twice_over_two_kills_is_in_the_log_once() {
+    require("strace");
+    let s = Scratch::new("twokills");
+    let dir = s.path("log");
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let mut write = fs::File::from(write);
+    let lines = numbered_lines(400);
+    write.write_all(&joined(&lines)).expect("fill the pipe");
+    let args = ["--max-file-size", "4096", dir_arg(&dir)];
+    let err = s.path("stderr");
+    // The first writes a chunk that fills current, and dies before consuming it.
+    run_killed_at_consume(&args, &read, &err);
+    // The second finds it written, so skips it, rotates, and dies too.
+    run_killed_at_consume(&args, &read, &err);
+    drop(write);
+    let mut last = Command::new(CYCLOG)
+        .args(args)
+        .stdin(Stdio::from(read))
+        .stderr(
+            fs::File::options()
+                .append(true)
+                .open(&err)
+                .expect("stderr file"),
+        )
+        .spawn()
+        .expect("spawn cyclog");
+    let status = wait_child(&mut last, LONG);
+    let err = fs::read_to_string(&err).unwrap_or_default();
+    assert!(status.success(), "{err}");
+    let got = read_logdir(&dir);
+    assert_same_lines(&texts(&got), &lines, "after two kills before a consume");
+    assert_ordered(&dir, &got);
+}
+
 #[test]
 fn a_second_writer_is_refused_at_once() {
     let s = Scratch::new("lock");
@@ -333,6 +544,82 @@ fn bad_arguments_and_unusable_directories() {
     assert!(!ok.exists(), "the first directory was left behind");
     let (code, err) = run(&[dir_arg(&ok), dir_arg(&ok)], b"x\n");
     assert_eq!(code, 100, "{err}");
+}
+
+/// Runs cyclog in `cwd` (relative directory names land there) over `input`.
+fn run_in(cwd: &Path, args: &[&str], input: &[u8]) -> (i32, String) {
+    let mut child = Command::new(CYCLOG)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cyclog");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.code().unwrap_or(-1), err)
+}
+
+/// A multilog or s6-log command line given to cyclog: its actions are
+/// refused, each named, instead of becoming directories.
+#[test]
+fn multilog_and_s6_log_script_words_are_refused_not_made_directories() {
+    let s = Scratch::new("script");
+    let cwd = s.path("cwd");
+    fs::create_dir(&cwd).expect("mkdir");
+    for script in [
+        vec!["t", "s1000000", "n5", "./main"],
+        vec!["=./status", "d"],
+        vec!["s6log", "T", "./main"],
+        vec!["./main", "e"],
+        vec!["!gzip", "./main"],
+        vec!["?gzip -9", "./main"],
+        vec!["+*fatal*", "./main"],
+        vec!["-", "./main"],
+        vec!["S15000000", "./main"],
+        vec!["l2000", "./main"],
+        vec!["r2000", "./main"],
+        vec!["E500", "./main"],
+        vec!["^80", "./main"],
+        vec!["f", "./main"],
+        vec!["1", "./main"],
+        vec!["2", "./main"],
+    ] {
+        let (code, err) = run_in(&cwd, &script, b"line\n");
+        assert_eq!(code, 100, "{script:?}: {err}");
+        assert!(err.starts_with("cyclog: fatal: "), "{script:?}: {err}");
+        assert!(
+            err.contains("script") && err.contains("multilog"),
+            "{script:?}: {err}"
+        );
+        let word = script
+            .iter()
+            .find(|w| !w.starts_with('.') && **w != "s6log");
+        let word = word.expect("a script word");
+        assert!(
+            err.contains(&format!("{word:?}")),
+            "{script:?} does not name {word}: {err}"
+        );
+        let made: Vec<_> = fs::read_dir(&cwd).expect("read cwd").collect();
+        assert!(made.is_empty(), "{script:?} made {made:?}");
+    }
+    // Names like those, but no action of either, are directories; and so is
+    // any name written with ./ in front.
+    let names = [
+        "log", "main", "s1x", "test", "n", "ssh", "./t", "./s100", "./=x",
+    ];
+    let (code, err) = run_in(&cwd, &names, b"line\n");
+    assert_eq!(code, 0, "{err}");
+    for name in names {
+        assert_eq!(
+            texts(&read_logdir(&cwd.join(name))),
+            [b"line".to_vec()],
+            "{name}"
+        );
+    }
 }
 
 #[test]
@@ -417,6 +704,9 @@ fn rotate_every_makes_timed_archives_and_no_empty_ones() {
     );
     sup.start();
     sup.send(b"one\n");
+    // Started means signals held, from before main: the directory may not
+    // be made yet.
+    assert!(wait_until(LONG, || dir.join("current").exists()));
     assert!(
         wait_until(LONG, || archives(&dir).len() == 1),
         "no timed rotation"
@@ -714,6 +1004,11 @@ fn a_full_disk_blocks_then_recovers_with_nothing_lost() {
         sup.stderr_text()
     );
     sup.start();
+    // Space returns only once the new cyclog has met the full disk too: it
+    // must then carry on by itself (on a loaded machine it may not have
+    // tried a write before the filler went, and had nothing to report).
+    let full_again = || sup.stderr_text().matches("No space left").count() == 2;
+    assert!(wait_until(LONG, full_again), "{}", sup.stderr_text());
     fs::remove_file(&filler).expect("free space");
     producer.join().expect("producer");
     sup.close_input();

@@ -596,9 +596,18 @@ fn minus_u_drops_root_after_opening_the_kernel_log() {
             .env_remove("GIDLIST"),
         &s,
     );
-    running.ready();
-    let status =
-        fs::read_to_string(format!("/proc/{}/status", running.child.id())).expect("status");
+    // Ready only means the signals are held, from before main on; -U comes
+    // after the kernel log is open.
+    let proc_status = format!("/proc/{}/status", running.child.id());
+    let dropped = || {
+        fs::read_to_string(&proc_status).is_ok_and(|status| {
+            status
+                .lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534"))
+        })
+    };
+    assert!(wait_until(LONG, dropped), "root never dropped");
+    let status = fs::read_to_string(&proc_status).expect("status");
     let ids = |key: &str| {
         status
             .lines()
