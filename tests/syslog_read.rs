@@ -54,20 +54,24 @@ impl Reader {
             .spawn()
             .expect("spawn syslog-read");
         let mut stdout = child.stdout.take().expect("stdout");
+        // As cyclog's input pipe is: a full output buffer can go at once.
+        // SAFETY: a plain fcntl on a descriptor we own.
+        unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
         let out = Arc::new(Mutex::new(Vec::new()));
         let reading = Arc::new(AtomicBool::new(read));
         let thread = {
             let (out, reading) = (out.clone(), reading.clone());
             std::thread::spawn(move || {
-                while !reading.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                let mut buf = vec![0u8; 1 << 16];
-                while let Ok(n) = stdout.read(&mut buf) {
-                    if n == 0 {
-                        break;
+                // Large reads: a resumed reader empties the pipe at once.
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    while !reading.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
                     }
-                    out.lock().expect("lock").extend_from_slice(&buf[..n]);
+                    match stdout.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => out.lock().expect("lock").extend_from_slice(&buf[..n]),
+                    }
                 }
             })
         };
@@ -121,6 +125,11 @@ impl Reader {
 
     fn resume(&self) {
         self.reading.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops reading its output (after the read under way, if any).
+    fn pause(&self) {
+        self.reading.store(false, Ordering::SeqCst);
     }
 
     fn lines(&self) -> Vec<String> {
@@ -1055,4 +1064,186 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     flooding.store(false, Ordering::SeqCst);
     flood.join().expect("flood");
     assert!(status.success(), "{status:?}");
+}
+
+/// A small deterministic generator (xorshift64*), seeded from the clock;
+/// the seed is printed so that a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn from_clock() -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("random seed {seed:#x}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+
+    fn millis(&mut self, max: u64) -> Duration {
+        Duration::from_millis(self.below(max + 1))
+    }
+}
+
+/// Floods `port` with numbered datagrams until `flooding` is cleared;
+/// returns how many were sent.
+fn udp_flood(port: u16, flooding: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let started = Instant::now();
+        let mut n = 0;
+        while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+            let msg = format!("<13>flood[1]: message {n:08} {}", "x".repeat(60));
+            match sender.send_to(msg.as_bytes(), ("127.0.0.1", port)) {
+                Ok(_) => n += 1,
+                // The local queue is full for a moment: not sent, not counted.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        n
+    })
+}
+
+/// Floods the unix socket at `path` with numbered datagrams, waiting while
+/// it is full, until `flooding` is cleared; returns how many were sent.
+fn unix_flood(path: PathBuf, flooding: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let client = UnixDatagram::unbound().expect("socket");
+        send_numbered(&client, &path, 0, |_, _| !flooding.load(Ordering::SeqCst))
+    })
+}
+
+/// The line of /proc/net/udp for the socket bound to 127.0.0.1:`port`.
+fn udp_socket_line(port: u16) -> String {
+    let local = format!(" 0100007F:{port:04X} ");
+    let table = fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let line = table.lines().find(|l| l.contains(&local));
+    line.unwrap_or_default().to_string()
+}
+
+/// The numbers below `sent` not in `kept`, as ranges (first, last).
+fn missing_ranges(kept: &[usize], sent: usize) -> Vec<(usize, usize)> {
+    let mut seen = vec![false; sent];
+    kept.iter()
+        .filter(|&&n| n < sent)
+        .for_each(|&n| seen[n] = true);
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for n in (0..sent).filter(|&n| !seen[n]) {
+        match ranges.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    ranges
+}
+
+/// The output is blocked and let go again and again, at random moments and
+/// for random times, while a flood comes in; then the flood ends and the
+/// output is let go for good. Reading must always resume: a datagram sent
+/// last arrives, and every datagram sent is written or said dropped.
+fn blocking_the_output_at_random_never_stops_reading(unix: bool) {
+    let s = Scratch::new(if unix { "unblock-unix" } else { "unblock-udp" });
+    let sock = s.path("log");
+    // Large datagrams allowed: batches of a few, so that a unix socket's
+    // short queue fills whole batches too.
+    let mut args = vec!["--max-size", "1M"];
+    match unix {
+        true => args.extend(["--unix", path_arg(&sock)]),
+        false => args.extend(["--udp", "127.0.0.1:0"]),
+    }
+    let reader = Reader::start(&s, &args);
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = match unix {
+        true => unix_flood(sock.clone(), flooding.clone()),
+        false => udp_flood(reader.udp_port(0), flooding.clone()),
+    };
+    let mut rng = Rng::from_clock();
+    let rounds = 40;
+    for _ in 0..rounds {
+        reader.pause();
+        std::thread::sleep(rng.millis(250));
+        reader.resume();
+        std::thread::sleep(rng.millis(100));
+    }
+    flooding.store(false, Ordering::SeqCst);
+    let sent = flood.join().expect("flood");
+    // Whatever state the reader was left in, a new datagram gets through
+    // (sent again until it does: the kernel may drop one while the queue
+    // is still full).
+    let last = "<13>flood[1]: the last one";
+    let unix_client = UnixDatagram::unbound().expect("socket");
+    let udp_client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut lasts = 0;
+    let arrived = wait_until(LONG, || {
+        lasts += 1;
+        if unix {
+            unix_client.send_to(last.as_bytes(), &sock).expect("send");
+        } else {
+            udp_client
+                .send_to(last.as_bytes(), ("127.0.0.1", reader.udp_port(0)))
+                .expect("send");
+        }
+        wait_until(Duration::from_millis(500), || {
+            reader.lines().iter().any(|l| l.contains("the last one"))
+        })
+    });
+    assert!(
+        arrived,
+        "reading never resumed: {} of {sent} lines; stderr: {}",
+        numbers(&reader.lines()).len(),
+        reader.stderr_text()
+    );
+    // What the kernel counted for the socket, to show on a failure.
+    let kernel_said = match unix {
+        true => String::new(),
+        false => udp_socket_line(reader.udp_port(0)),
+    };
+    let (status, lines) = reader.stop();
+    assert!(status.success(), "{status:?}");
+    let kept = numbers(&lines);
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+    let dropped: usize = lines
+        .iter()
+        .filter(|l| l.contains("\tdropped="))
+        .map(|l| {
+            let r = Record::parse(l.as_bytes()).expect("notice parses");
+            assert_eq!(field(&r, "cause").as_deref(), Some("kernel"), "{l}");
+            field(&r, "dropped")
+                .and_then(|d| d.parse::<usize>().ok())
+                .expect("count")
+        })
+        .sum();
+    if unix {
+        assert_eq!(dropped, 0, "local senders wait, never dropped");
+        assert_eq!(kept, (0..sent).collect::<Vec<_>>(), "every message");
+    } else {
+        let missing = missing_ranges(&kept, sent);
+        let lasts_lost = lasts - lines.iter().filter(|l| l.contains("the last one")).count();
+        assert_eq!(
+            kept.len() + dropped,
+            sent + lasts_lost,
+            "each datagram written or said dropped ({} written, {dropped} said dropped; \
+             missing {missing:?}; the kernel's socket line: {kernel_said})",
+            kept.len(),
+        );
+    }
+}
+
+#[test]
+fn reading_udp_resumes_whenever_the_output_is_let_go() {
+    blocking_the_output_at_random_never_stops_reading(false);
+}
+
+#[test]
+fn reading_the_unix_socket_resumes_whenever_the_output_is_let_go() {
+    blocking_the_output_at_random_never_stops_reading(true);
 }
