@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::receivers::{Fields, Receiver, Server, Transport};
 use common::*;
 use rill::record::Record;
 
@@ -1246,4 +1247,178 @@ fn reading_udp_resumes_whenever_the_output_is_let_go() {
 #[test]
 fn reading_the_unix_socket_resumes_whenever_the_output_is_let_go() {
     blocking_the_output_at_random_never_stops_reading(true);
+}
+
+/// What rsyslog and syslog-ng parse from each of `datagrams`, in order.
+fn peers_parse(s: &Scratch, datagrams: &[&[u8]]) -> Vec<(Server, Vec<Fields>)> {
+    [Server::Rsyslog, Server::SyslogNg]
+        .into_iter()
+        .map(|server| {
+            let dir = s.path(&format!("{server:?}"));
+            let receiver = Receiver::start(server, Transport::Udp, &dir, None);
+            let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            for (n, datagram) in datagrams.iter().enumerate() {
+                // One at a time: a server's threads need not keep order.
+                sender
+                    .send_to(datagram, ("127.0.0.1", receiver.port))
+                    .expect("send");
+                wait_until(LONG, || receiver.count() > n);
+            }
+            let got = receiver.wait_for(datagrams.len(), LONG);
+            assert_eq!(got.len(), datagrams.len(), "{server:?}: {got:?}");
+            (server, got)
+        })
+        .collect()
+}
+
+/// What syslog-read writes for each of `datagrams`, in order, parsed.
+fn syslog_read_parses(s: &Scratch, datagrams: &[&[u8]]) -> Vec<Record> {
+    let reader = Reader::start(s, &["--udp", "127.0.0.1:0"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for datagram in datagrams {
+        sender
+            .send_to(datagram, ("127.0.0.1", reader.udp_port(0)))
+            .expect("send");
+    }
+    reader.wait_lines(datagrams.len());
+    let (status, lines) = reader.stop();
+    assert!(status.success());
+    lines
+        .iter()
+        .map(|l| Record::parse(l.as_bytes()).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// A value as a peer parsed it: its field, or (`sequenceId`) a parameter
+/// of its structured data; rsyslog's message keeps the space after the
+/// tag, which is not part of the text; rsyslog's `-` is nothing.
+fn peer_value(fields: &Fields, key: &str) -> String {
+    let text = |k: &str| String::from_utf8_lossy(fields.get(k).map_or(&[][..], |v| v)).into_owned();
+    match key {
+        "msg" => text("msg").trim_start().to_string(),
+        "sequenceId" => text("structured-data")
+            .split("sequenceId=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string(),
+        _ => Some(text(key)).filter(|t| t != "-").unwrap_or_default(),
+    }
+}
+
+/// One datagram: what syslog-read must make of it, and which of its parts
+/// each peer reads the same.
+struct Reading {
+    datagram: &'static [u8],
+    app: &'static str,
+    procid: &'static str,
+    message: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    /// (peer, the peer's key, our key: `app`, `procid`, `message` or a field).
+    agree: &'static [(Server, &'static str, &'static str)],
+}
+
+const BOTH_TAG: &[(Server, &str, &str)] = &[
+    (Server::Rsyslog, "app-name", "app"),
+    (Server::Rsyslog, "procid", "procid"),
+    (Server::Rsyslog, "msg", "message"),
+    (Server::SyslogNg, "app-name", "app"),
+    (Server::SyslogNg, "procid", "procid"),
+    (Server::SyslogNg, "msg", "message"),
+];
+
+/// RFC 3164 as relays and network devices send it. Neither peer reads
+/// Cisco's zone or uptime (rsyslog takes the sequence number for the tag,
+/// syslog-ng the zone, or the uptime's hours, leaving the device's own
+/// tag in the message); syslog-ng reads the sequence number as we do.
+const READINGS: &[Reading] = &[
+    Reading {
+        datagram: b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+        app: "app6",
+        procid: "66",
+        message: "relayed message",
+        fields: &[("host", "vm"), ("time3164", "11-30T18:42:37")],
+        agree: &[
+            (Server::Rsyslog, "app-name", "app"),
+            (Server::Rsyslog, "procid", "procid"),
+            (Server::Rsyslog, "msg", "message"),
+            (Server::Rsyslog, "hostname", "host"),
+            (Server::SyslogNg, "app-name", "app"),
+            (Server::SyslogNg, "procid", "procid"),
+            (Server::SyslogNg, "msg", "message"),
+            (Server::SyslogNg, "hostname", "host"),
+        ],
+    },
+    Reading {
+        datagram: b"<14>Jan  1 00:00:00 app:nospace",
+        app: "app",
+        procid: "",
+        message: "nospace",
+        fields: &[("time3164", "01-01T00:00:00")],
+        agree: BOTH_TAG,
+    },
+    Reading {
+        datagram: b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[
+            ("time3164", "01-08T19:46:03.295"),
+            ("zone", "UTC"),
+            ("seq", "644"),
+            ("unsynced", "*"),
+        ],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+    Reading {
+        datagram: b"<189>12: 00:10:03: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[("uptime", "00:10:03"), ("seq", "12")],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+    Reading {
+        datagram: b"<189>13: 1d02h: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[("uptime", "1d02h"), ("seq", "13")],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+];
+
+#[test]
+fn legacy_headers_read_as_rsyslog_and_syslog_ng_read_them() {
+    let s = Scratch::new("headers");
+    let datagrams: Vec<&[u8]> = READINGS.iter().map(|r| r.datagram).collect();
+    let ours = syslog_read_parses(&s, &datagrams);
+    let peers = peers_parse(&s, &datagrams);
+    for (n, (reading, r)) in READINGS.iter().zip(&ours).enumerate() {
+        let sent = String::from_utf8_lossy(reading.datagram);
+        let ours_of = |key: &str| -> String {
+            match key {
+                "app" => String::from_utf8_lossy(&r.app).into_owned(),
+                "procid" => String::from_utf8_lossy(&r.procid).into_owned(),
+                "message" => String::from_utf8_lossy(&r.message).into_owned(),
+                _ => field(r, key).unwrap_or_default(),
+            }
+        };
+        assert_eq!(ours_of("app"), reading.app, "{sent}");
+        assert_eq!(ours_of("procid"), reading.procid, "{sent}");
+        assert_eq!(ours_of("message"), reading.message, "{sent}");
+        assert_eq!(field(r, "fmt").as_deref(), Some("rfc3164"), "{sent}");
+        for (key, value) in reading.fields {
+            assert_eq!(field(r, key).as_deref(), Some(*value), "{sent}: {key}");
+        }
+        for (server, theirs, key) in reading.agree {
+            let (_, got) = peers.iter().find(|(s, _)| s == server).expect("peer");
+            assert_eq!(
+                peer_value(&got[n], theirs),
+                ours_of(key),
+                "{sent}: {server:?}'s {theirs} against our {key}: {:?}",
+                got[n]
+            );
+        }
+    }
 }
