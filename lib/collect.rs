@@ -128,8 +128,10 @@ impl Collector {
             if pending > 0 && self.flush_due.is_none() {
                 self.flush_due = Some(now + FLUSH_DELAY);
             }
+            // A blocked output is polled: when it wakes us, it has room.
             let due = self.stopping.is_some()
                 || pending >= CHUNK
+                || self.blocked
                 || self.stuck_since.is_some()
                 || self.flush_due.is_some_and(|due| due <= now);
             if pending > 0 && due {

@@ -32,6 +32,8 @@ struct Reader {
     reading: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stderr: PathBuf,
+    /// The read end of its output pipe (the thread holds it open).
+    pipe: std::os::fd::RawFd,
 }
 
 impl Reader {
@@ -55,9 +57,7 @@ impl Reader {
             .spawn()
             .expect("spawn syslog-read");
         let mut stdout = child.stdout.take().expect("stdout");
-        // As cyclog's input pipe is: a full output buffer can go at once.
-        // SAFETY: a plain fcntl on a descriptor we own.
-        unsafe { libc::fcntl(stdout.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        let pipe = stdout.as_raw_fd();
         let out = Arc::new(Mutex::new(Vec::new()));
         let reading = Arc::new(AtomicBool::new(read));
         let thread = {
@@ -82,6 +82,7 @@ impl Reader {
             reading,
             thread: Some(thread),
             stderr,
+            pipe,
         };
         let ready = wait_until(LONG, || {
             reader.stderr_text().matches("receiving on").count() >= sockets || reader.exited()
@@ -126,6 +127,14 @@ impl Reader {
 
     fn resume(&self) {
         self.reading.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes its output pipe 1 MiB, as cyclog's input pipe is: a full
+    /// output buffer can then go at once.
+    fn enlarge_pipe(&self) {
+        // SAFETY: fcntl on a descriptor the reading thread keeps open.
+        let rc = unsafe { libc::fcntl(self.pipe, libc::F_SETPIPE_SZ, 1 << 20) };
+        assert!(rc >= 0, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
     }
 
     /// Stops reading its output (after the read under way, if any).
@@ -1162,6 +1171,7 @@ fn blocking_the_output_at_random_never_stops_reading(unix: bool) {
         false => args.extend(["--udp", "127.0.0.1:0"]),
     }
     let reader = Reader::start(&s, &args);
+    reader.enlarge_pipe();
     let flooding = Arc::new(AtomicBool::new(true));
     let flood = match unix {
         true => unix_flood(sock.clone(), flooding.clone()),
