@@ -584,9 +584,13 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
             Some((Time::Legacy(time), None, after))
         }
         Some((time, after)) => Some((time, None, after)),
-        None if clock_mark.is_none() => {
-            uptime(stamped).map(|(up, after)| (Time::None, Some(up), after))
-        }
+        // An uptime, only in a device's header too: `12:00:00: text` from
+        // anyone else stays text.
+        None if clock_mark.is_none() => uptime(stamped)
+            .filter(|(_, after)| {
+                seq.is_some() || skip_spaces(after.get(1..).unwrap_or_default()).starts_with(b"%")
+            })
+            .map(|(up, after)| (Time::None, Some(up), after)),
         None => None,
     };
     let timed =
@@ -754,6 +758,10 @@ mod tests {
             (
                 b"<189>3w4d: %SYS-5-CONFIG_I: x",
                 "local7.notice %SYS-5-CONFIG_I: x\tfmt=rfc3164 uptime=3w4d",
+            ),
+            (
+                b"<13>12:00:00: the clock, then text",
+                "user.notice -: 12:00:00: the clock, then text\tfmt=none",
             ),
             // A zone only in a device's header: a local sender's tag stays.
             (
