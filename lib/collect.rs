@@ -57,6 +57,14 @@ enum State {
     Rest(Instant),
 }
 
+/// One wait: the sockets to poll, whether to poll the output, and when to
+/// stop waiting regardless.
+struct Plan {
+    sockets: Vec<usize>,
+    output: bool,
+    deadline: Option<Instant>,
+}
+
 pub struct Collector {
     sockets: Vec<Socket>,
     /// Which sockets to read, to poll, or to leave alone a while.
@@ -72,6 +80,9 @@ pub struct Collector {
     signalled: bool,
     /// When the oldest line not yet handed to the output must go.
     flush_due: Option<Instant>,
+    /// The last flush left lines the output would not take: wait for it
+    /// to be writable.
+    blocked: bool,
     /// Since when the output has taken nothing, while lines wait.
     stuck_since: Option<Instant>,
     pid: Vec<u8>,
@@ -90,6 +101,7 @@ impl Collector {
             stopping: None,
             signalled: false,
             flush_due: None,
+            blocked: false,
             stuck_since: None,
             pid: dgram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
@@ -109,29 +121,32 @@ impl Collector {
                 self.state.fill(State::Read);
             }
             self.update_shedding(now);
-            let reading = self.shed.is_some() || self.output.pending() < MAX_PENDING;
-            if reading {
+            if self.taking() {
                 self.read_ready();
             }
             let pending = self.output.pending();
             if pending > 0 && self.flush_due.is_none() {
                 self.flush_due = Some(now + FLUSH_DELAY);
             }
-            let more = reading && self.state.contains(&State::Read);
+            // A blocked output is polled: when it wakes us, it has room.
             let due = self.stopping.is_some()
                 || pending >= CHUNK
+                || self.blocked
                 || self.stuck_since.is_some()
                 || self.flush_due.is_some_and(|due| due <= now);
             if pending > 0 && due {
                 match self.output.flush() {
                     Ok(Flush::Done) => {
                         self.flush_due = None;
+                        self.blocked = false;
                         self.stuck_since = None;
                     }
                     Ok(Flush::Blocked) if self.output.pending() < pending => {
+                        self.blocked = true;
                         self.stuck_since = None
                     }
                     Ok(Flush::Blocked) => {
+                        self.blocked = true;
                         self.stuck_since.get_or_insert(now);
                     }
                     Err(e) => {
@@ -141,6 +156,7 @@ impl Collector {
                 }
             }
             if self.stopping.is_some() {
+                let more = self.taking() && self.state.contains(&State::Read);
                 if !more && self.output.pending() == 0 {
                     return 0;
                 }
@@ -148,10 +164,13 @@ impl Collector {
                     return self.give_up("standard output is stuck");
                 }
             }
-            // With more to read, only a glance: signals and the other
-            // sockets must not wait behind a flood on one.
-            self.wait(signals, now, more);
+            self.wait(signals);
         }
+    }
+
+    /// Whether sockets are read: while the output has room, or to shed.
+    fn taking(&self) -> bool {
+        self.shed.is_some() || self.output.pending() < MAX_PENDING
     }
 
     fn stuck_too_long(&self, now: Instant) -> bool {
@@ -249,44 +268,64 @@ impl Collector {
         out.push(b'\n');
     }
 
+    /// What the next poll(2) waits for, from the state as it is now: every
+    /// way forward is in it. While sockets are taken, each one is either
+    /// polled, due at a time, or (with more to read) due now; while they
+    /// are not, lines wait, and the output is polled or due now.
+    fn plan(&self, now: Instant) -> Plan {
+        let mut plan = Plan {
+            sockets: Vec::new(),
+            output: self.blocked && self.output.pending() > 0,
+            deadline: None,
+        };
+        let mut due = |at: Instant| {
+            plan.deadline = Some(plan.deadline.map_or(at, |d: Instant| d.min(at)));
+        };
+        if self.taking() {
+            for (i, state) in self.state.iter().enumerate() {
+                match *state {
+                    // With more to read, only a glance: signals and the
+                    // other sockets must not wait behind a flood on one.
+                    State::Read => due(now),
+                    // At a stop, only what was queued already is taken.
+                    State::Poll if self.stopping.is_some() => {}
+                    State::Poll => plan.sockets.push(i),
+                    State::Rest(until) => due(until),
+                }
+            }
+        } else if !plan.output {
+            // Not blocked, yet lines wait: write them now.
+            due(now);
+        }
+        if let (Some(limit), Some(since), None) = (self.shed_after, self.stuck_since, self.shed) {
+            due(since + limit);
+        }
+        if let Some(flush) = self.flush_due.filter(|_| !plan.output) {
+            due(flush);
+        }
+        debug_assert!(
+            !plan.sockets.is_empty() || plan.output || plan.deadline.is_some(),
+            "a wait for signals alone"
+        );
+        plan
+    }
+
     /// Sleeps until a socket has datagrams, the output has room, a signal
-    /// comes, or the output has been stuck long enough to act; or, when
-    /// `glance`, only looks.
-    fn wait(&mut self, signals: &Signals, now: Instant, glance: bool) {
-        let poll_sockets =
-            self.stopping.is_none() && (self.shed.is_some() || self.output.pending() < MAX_PENDING);
+    /// comes, or the plan's deadline.
+    fn wait(&mut self, signals: &Signals) {
+        let plan = self.plan(Instant::now());
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
         fds.push(PollFd::new(signals, PollFlags::IN));
-        if self.stuck_since.is_some() {
+        if plan.output {
             fds.push(PollFd::new(&self.output, PollFlags::OUT));
         }
         let first_socket = fds.len();
-        let mut polled = Vec::with_capacity(self.sockets.len());
-        if poll_sockets {
-            for (i, socket) in self.sockets.iter().enumerate() {
-                if self.state[i] == State::Poll {
-                    fds.push(PollFd::new(socket, PollFlags::IN));
-                    polled.push(i);
-                }
-            }
+        for &i in &plan.sockets {
+            fds.push(PollFd::new(&self.sockets[i], PollFlags::IN));
         }
-        let shed_at = match (self.shed_after, self.stuck_since) {
-            (Some(limit), Some(since)) if self.shed.is_none() => Some(since + limit),
-            _ => None,
-        };
-        let flush_at = self.flush_due.filter(|_| self.stuck_since.is_none());
-        let rest_until = self.state.iter().filter_map(|s| match s {
-            State::Rest(until) if poll_sockets => Some(*until),
-            _ => None,
-        });
-        let deadline = shed_at
-            .into_iter()
-            .chain(flush_at)
-            .chain(rest_until)
-            .chain(glance.then_some(now))
-            .min();
-        let timeout = deadline.map(|d| {
-            let t = d.saturating_duration_since(now);
+        // Measured after the plan: the time it took is not slept again.
+        let timeout = plan.deadline.map(|d| {
+            let t = d.saturating_duration_since(Instant::now());
             rustix::time::Timespec {
                 tv_sec: t.as_secs() as i64,
                 tv_nsec: i64::from(t.subsec_nanos()),
@@ -297,7 +336,7 @@ impl Collector {
             Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
         }
         self.signalled = !fds[0].revents().is_empty();
-        for (&i, fd) in polled.iter().zip(&fds[first_socket..]) {
+        for (&i, fd) in plan.sockets.iter().zip(&fds[first_socket..]) {
             if !fd.revents().is_empty() {
                 self.state[i] = State::Read;
             }

@@ -38,6 +38,10 @@ const MAX_REST: Duration = Duration::from_millis(2);
 /// Datagrams taken by one recvmmsg(2).
 const MAX_BATCH: usize = 64;
 
+/// Under a flood that never lets a UDP socket drain, its kernel drops are
+/// still counted after this many full batches.
+const DROPS_EVERY: u32 = 256;
+
 /// Room for each datagram's ancillary data: the credentials, a security
 /// label if the socket passes one, and descriptors a sender may push on
 /// us (they are closed at once).
@@ -96,6 +100,8 @@ pub struct Socket {
     /// last seen, and how many of those are not yet reported.
     drops: u32,
     lost: u64,
+    /// Full batches taken since the drops were last counted.
+    uncounted: u32,
     /// How long to leave it alone once drained.
     pub rest: Duration,
 }
@@ -206,6 +212,7 @@ impl Socket {
             name,
             drops: 0,
             lost: 0,
+            uncounted: 0,
             rest: Duration::ZERO,
         };
         match kind {
@@ -250,6 +257,7 @@ impl Socket {
 
     /// Asks the kernel how many datagrams it dropped since the last time.
     fn count_drops(&mut self) {
+        self.uncounted = 0;
         if let Some(counter) = kernel_drops(&self.fd) {
             self.lost += u64::from(counter.wrapping_sub(self.drops));
             self.drops = counter;
@@ -484,16 +492,21 @@ impl Batch {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::EINTR) => continue,
-                Some(libc::EAGAIN) => return Ok(0),
+                Some(libc::EAGAIN) => break,
                 _ => return Err(e),
             }
         }
         for i in 0..self.count {
             self.close_passed_fds(i);
         }
-        if self.udp && self.count < n {
-            // Drained: the time to see whether the kernel dropped any.
-            socket.count_drops();
+        if self.udp {
+            // Drained (with none left, or fewer than asked for): the time
+            // to see whether the kernel dropped any. A flood that never
+            // lets it drain is looked at now and then too.
+            socket.uncounted += 1;
+            if self.count < n || socket.uncounted >= DROPS_EVERY {
+                socket.count_drops();
+            }
         }
         Ok(self.count)
     }

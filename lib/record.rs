@@ -196,21 +196,11 @@ impl Record {
             .map(|(_, v)| v.as_slice())
     }
 
-    /// Adds a field. `key` must be non-empty ASCII letters, digits, `_`,
-    /// `-` or `.`; anything else in it is replaced by `_`.
+    /// Adds a field; a `key` that is not `is_key` is made one
+    /// (`key_from`).
     pub fn push_field(&mut self, key: &str, value: impl AsRef<[u8]>) {
-        let key = key
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "_-.".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>();
-        let key = if key.is_empty() { "_".to_string() } else { key };
-        self.fields.push((key, value.as_ref().to_vec()));
+        self.fields
+            .push((key_from(key).into_owned(), value.as_ref().to_vec()));
     }
 
     /// Appends the line, without its LF, to `out`.
@@ -261,6 +251,10 @@ impl Record {
                 let key = std::str::from_utf8(&field[..eq]).map_err(|_| ParseError("bad key"))?;
                 if key.is_empty() {
                     return Err(ParseError("empty key"));
+                }
+                // What the writer would not write is no line of ours.
+                if !is_key(key) {
+                    return Err(ParseError("bad key"));
                 }
                 record
                     .fields
@@ -381,22 +375,43 @@ impl<'o> LineWriter<'o> {
         LineWriter { out, fields: 0 }
     }
 
-    /// Appends a field. `key` must be one `Record::push_field` would keep
-    /// as it is (letters, digits, `_`, `-`, `.`).
+    /// Appends a field; a `key` that is not `is_key` is made one
+    /// (`key_from`), so that every line written parses back.
     pub fn field(&mut self, key: &str, value: &[u8]) {
-        debug_assert!(
-            !key.is_empty()
-                && key
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b)),
-            "bad key {key:?}"
-        );
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += 1;
-        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(key_from(key).as_bytes());
         self.out.push(b'=');
         escape(value, Context::Value, self.out);
     }
+}
+
+/// Whether `key` is a field key: one or more ASCII letters, digits, `_`,
+/// `-` and `.`. The one definition, for writing and parsing alike.
+pub fn is_key(key: &str) -> bool {
+    !key.is_empty() && key.bytes().all(is_key_byte)
+}
+
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_-.".contains(&b)
+}
+
+/// `key` as a field key: itself when `is_key`; else each character that
+/// may not be in a key replaced by `_` (and `_` for an empty key).
+pub fn key_from(key: &str) -> std::borrow::Cow<'_, str> {
+    if is_key(key) {
+        return key.into();
+    }
+    if key.is_empty() {
+        return "_".into();
+    }
+    key.chars()
+        .map(|c| match u8::try_from(c) {
+            Ok(b) if is_key_byte(b) => c,
+            _ => '_',
+        })
+        .collect::<String>()
+        .into()
 }
 
 /// Where escaped text goes, which decides what else must be escaped.
@@ -634,6 +649,92 @@ mod tests {
             text.ends_with("\tsd=[a\\x20b=\"c\"]\\t bad_key_="),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_key_is_letters_digits_underscore_dash_and_dot() {
+        for good in [
+            "a",
+            "uid",
+            "time3164",
+            "SUBSYSTEM",
+            "x-y.z_0",
+            "_",
+            ".",
+            "-",
+        ] {
+            assert!(is_key(good), "{good}");
+            assert_eq!(key_from(good), good);
+        }
+        for (bad, made) in [
+            ("", "_"),
+            ("boo[t", "boo_t"),
+            ("a b", "a_b"),
+            ("a=b", "a_b"),
+            ("a\tb", "a_b"),
+            ("caf\u{e9}", "caf_"),
+            ("x\\y", "x_y"),
+            ("]", "_"),
+        ] {
+            assert!(!is_key(bad), "{bad:?}");
+            assert_eq!(key_from(bad), made, "{bad:?}");
+            assert!(is_key(&key_from(bad)));
+        }
+    }
+
+    #[test]
+    fn a_line_with_a_key_the_writer_refuses_does_not_parse() {
+        for bad in [
+            &b"user.notice -: x\tboo[t=1"[..],
+            b"user.notice -: x\ta=1 b:c=2",
+            b"user.notice -: x\tcaf\xc3\xa9=1",
+            b"user.notice -: x\ta\\b=1",
+        ] {
+            assert_eq!(
+                Record::parse(bad),
+                Err(ParseError("bad key")),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    /// Parse, write, parse: the same record, for any key a line may hold,
+    /// and any key a writer is handed.
+    #[test]
+    fn hostile_keys_round_trip() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet: Vec<char> = "aZ09_-.[]= \t\\:\"\u{e9}\u{0}\u{7f}\u{202e}x"
+            .chars()
+            .collect();
+        for _ in 0..50_000 {
+            let key: String = (0..next() % 6)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            // As a writer is handed it.
+            let mut r = Record::new(Priority::DEFAULT, b"m");
+            r.push_field(&key, b"v");
+            let line = round_trip(&r);
+            let mut out = Vec::new();
+            LineWriter::new(&mut out, Priority::DEFAULT, b"", b"", b"m").field(&key, b"v");
+            assert_eq!(out, line, "{key:?}");
+            // As a line may hold it: parsed, it is written and read back
+            // the same, its key unchanged.
+            let mut text = b"user.notice -: m\t".to_vec();
+            text.extend_from_slice(key.as_bytes());
+            text.extend_from_slice(b"=v");
+            if let Ok(parsed) = Record::parse(&text) {
+                let again = Record::parse(&parsed.to_line());
+                assert_eq!(again.as_ref(), Ok(&parsed), "{key:?}");
+                assert!(parsed.fields.iter().all(|(k, _)| is_key(k)), "{key:?}");
+            }
+        }
     }
 
     #[test]

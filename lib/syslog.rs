@@ -10,7 +10,11 @@
 //! - `rfc5424`: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG]`,
 //!   every part as the RFC has it;
 //! - `rfc3164`: a legacy header, each part optional:
-//!   `<PRI>[SEQ: ][TIMESTAMP [HOSTNAME ]][TAG[[PID]]: ]MSG`;
+//!   `<PRI>[SEQ: ][TIMESTAMP [HOSTNAME ]][TAG[[PID]]: ]MSG`, where a
+//!   network device's TIMESTAMP may be `[*|.]Mmm dd hh:mm:ss[.f] [ZONE]:`
+//!   or an uptime (`00:10:03:`, `1d02h:`), and after a timestamp the TAG
+//!   may end without its colon-space: `TAG[PID] MSG` (rsyslog's default
+//!   forwarding template) or `TAG:MSG`;
 //! - `none`: no header; the message is everything after the PRI, or the
 //!   whole datagram when it has no valid PRI.
 
@@ -43,6 +47,8 @@ pub struct LegacyTime<'a> {
     pub day: u8,
     /// `hh:mm:ss` and any fraction, as sent.
     pub clock: &'a [u8],
+    /// The zone a network device names after it (`UTC`), as sent.
+    pub zone: Option<&'a [u8]>,
 }
 
 impl LegacyTime<'_> {
@@ -87,6 +93,9 @@ pub struct Message<'a> {
     pub sd: Option<&'a [u8]>,
     /// A network device's sequence number (`<PRI>123: ...`).
     pub seq: Option<&'a [u8]>,
+    /// A network device's uptime in place of a timestamp (`00:10:03`,
+    /// `1d02h`), as sent.
+    pub uptime: Option<&'a [u8]>,
     /// A network device's mark before its timestamp: `*` (clock never
     /// synchronised) or `.` (synchronisation lost).
     pub clock_mark: Option<u8>,
@@ -129,6 +138,7 @@ impl<'a> Message<'a> {
             msgid: None,
             sd: None,
             seq: None,
+            uptime: None,
             clock_mark: None,
             bom: false,
             text,
@@ -143,9 +153,15 @@ impl<'a> Message<'a> {
         match self.time {
             Time::None => {}
             Time::Full(time) => line.field("time", time),
-            Time::Legacy(time) => line.field("time3164", time.normalized(&mut [0; 32])),
+            Time::Legacy(time) => {
+                line.field("time3164", time.normalized(&mut [0; 32]));
+                if let Some(zone) = time.zone {
+                    line.field("zone", zone);
+                }
+            }
         }
         let optional = [
+            ("uptime", self.uptime),
             ("host", self.host),
             ("msgid", self.msgid),
             ("sd", self.sd),
@@ -370,6 +386,7 @@ fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
         month,
         day: day as u8,
         clock: &t[i..i + len],
+        zone: None,
     };
     Some((time, &t[i + len..]))
 }
@@ -413,9 +430,21 @@ fn sequence(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&bytes[..n], skip_spaces(&bytes[n + 2..])))
 }
 
+/// How a TAG may end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TagEnd {
+    /// Only with its colon: `name: `, `name[pid]: `, or `name:` at the end.
+    Colon,
+    /// Also as rsyslog and syslog-ng read it after a timestamp:
+    /// `name[pid] MSG` (no colon: rsyslog's forwarding template) and
+    /// `name:MSG` (no space).
+    Loose,
+}
+
 /// A TAG: `name: `, `name[pid]: ` (the name may be empty, as musl sends
-/// without an ident), then the message.
-fn tag(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
+/// without an ident), then the message; with `TagEnd::Loose`, also
+/// `name[pid] ` and `name:` with the message right after the colon.
+fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
     const MAX_NAME: usize = 64;
     const MAX_PID: usize = 32;
     let printable = |b: &u8| (0x21..0x7f).contains(b);
@@ -442,20 +471,93 @@ fn tag(bytes: &[u8]) -> Option<(&[u8], &[u8], &[u8])> {
         procid = &after[..n];
         rest = &after[n + 1..];
     }
-    match rest {
-        [b':'] => Some((name, procid, &rest[1..])),
-        [b':', b' ', text @ ..] => Some((name, procid, text)),
+    match (rest, end) {
+        ([b':'], _) => Some((name, procid, &rest[1..])),
+        ([b':', b' ', text @ ..], _) => Some((name, procid, text)),
+        // Not `a::b`, which is an IPv6 address.
+        ([b':', next, ..], TagEnd::Loose) if !name.is_empty() && *next != b':' => {
+            Some((name, procid, &rest[1..]))
+        }
+        ([] | [b' ', ..], TagEnd::Loose) if !name.is_empty() && !procid.is_empty() => {
+            Some((name, procid, rest.get(1..).unwrap_or_default()))
+        }
         _ => None,
     }
 }
 
-/// A HOSTNAME in a legacy header: a name or an address.
+/// A HOSTNAME in a legacy header: a name or an address; a colon only in
+/// an IPv6 address (`fe80::1%eth0`), so that `app:text` is no host name.
 fn is_hostname(token: &[u8]) -> bool {
-    !token.is_empty()
+    let plain = !token.is_empty()
         && token.len() <= 255
         && token
             .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b))
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b));
+    if !plain || !token.contains(&b':') {
+        return plain;
+    }
+    let address = token.split(|&b| b == b'%').next().unwrap_or_default();
+    std::str::from_utf8(address).is_ok_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// A network device's zone after its timestamp, ` UTC:`: up to six
+/// capital letters and a colon; returns it and what follows it. Only
+/// where the header is a device's (a sequence number, a clock mark, or a
+/// `%FACILITY-SEVERITY-MNEMONIC` tag next), so that a local sender's
+/// `CRON: text` keeps its tag.
+fn device_zone(rest: &[u8], device: bool) -> Option<(&[u8], &[u8])> {
+    let after_space = rest.strip_prefix(b" ")?;
+    let n = after_space
+        .iter()
+        .take(7)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    if !(1..=6).contains(&n) {
+        return None;
+    }
+    let after = &after_space[n..];
+    let text = match after {
+        [b':'] => &after[1..],
+        [b':', b' ', ..] => skip_spaces(&after[1..]),
+        _ => return None,
+    };
+    (device || text.starts_with(b"%")).then_some((&after_space[..n], after))
+}
+
+/// A network device's uptime in place of a timestamp, then its colon:
+/// `hh:mm:ss[.fraction]` (the first day), or two counts of units, the
+/// larger first: `1d02h`, `3w4d`, `1y2w`. Returns it and the rest from
+/// the colon on.
+fn uptime(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr(b' ', bytes).unwrap_or(bytes.len());
+    let word = bytes[..end].strip_suffix(b":")?;
+    let is_clock = clock(word) == Some(word.len());
+    (is_clock || is_unit_pair(word)).then(|| (word, &bytes[word.len()..]))
+}
+
+/// `1d02h`: a count and a unit, twice, the units from large to small.
+fn is_unit_pair(word: &[u8]) -> bool {
+    let mut units = [0u8; 2];
+    let mut rest = word;
+    for unit in &mut units {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        match rest.get(n) {
+            Some(&u @ (b'y' | b'w' | b'd' | b'h')) if (1..=3).contains(&n) => *unit = u,
+            _ => return false,
+        }
+        rest = &rest[n + 1..];
+    }
+    rest.is_empty() && rank(units[0]) > rank(units[1])
+}
+
+/// The size of an uptime unit, for their order.
+fn rank(unit: u8) -> u8 {
+    match unit {
+        b'y' => 4,
+        b'w' => 3,
+        b'd' => 2,
+        _ => 1,
+    }
 }
 
 fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
@@ -469,18 +571,41 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
         [mark @ (b'*' | b'.'), after @ ..] => (Some(*mark), after),
         _ => (None, after_seq),
     };
+    let device = seq.is_some() || clock_mark.is_some();
+    let timed = match any_time(stamped) {
+        Some((Time::Legacy(mut time), after)) => {
+            let after = match device_zone(after, device) {
+                Some((zone, after)) => {
+                    time.zone = Some(zone);
+                    after
+                }
+                None => after,
+            };
+            Some((Time::Legacy(time), None, after))
+        }
+        Some((time, after)) => Some((time, None, after)),
+        // An uptime, only in a device's header too: `12:00:00: text` from
+        // anyone else stays text.
+        None if clock_mark.is_none() => uptime(stamped)
+            .filter(|(_, after)| {
+                seq.is_some() || skip_spaces(after.get(1..).unwrap_or_default()).starts_with(b"%")
+            })
+            .map(|(up, after)| (Time::None, Some(up), after)),
+        None => None,
+    };
     let timed =
-        any_time(stamped).and_then(|(time, after)| after_time(after).map(|after| (time, after)));
+        timed.and_then(|(time, up, after)| after_time(after).map(|after| (time, up, after)));
     let body = match timed {
-        Some((time, after)) => {
+        Some((time, up, after)) => {
             m.time = time;
+            m.uptime = up;
             m.seq = seq;
             m.clock_mark = clock_mark;
             m.format = Format::Rfc3164;
             // RFC 3164: a HOSTNAME follows, unless the sender left it out
             // (local senders do) and the TAG follows at once.
             match token(after).or_else(|| (!after.is_empty()).then_some((after, &b""[..]))) {
-                Some((host, rest)) if tag(after).is_none() && is_hostname(host) => {
+                Some((host, rest)) if tag(after, TagEnd::Colon).is_none() && is_hostname(host) => {
                     m.host = Some(host);
                     rest
                 }
@@ -489,7 +614,13 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
         }
         None => start,
     };
-    match tag(body) {
+    // After a timestamp, a TAG as the peers read it; with no header, only
+    // one that says it is one (`http://example.com` is text).
+    let end = match m.format {
+        Format::Rfc3164 => TagEnd::Loose,
+        _ => TagEnd::Colon,
+    };
+    match tag(body, end) {
         Some((app, procid, text)) => {
             m.app = app;
             m.procid = procid;
@@ -606,6 +737,64 @@ mod tests {
             (
                 b"<13> Nov  1 12:00:00 router1 %LINK-3-UPDOWN: Interface up",
                 "user.notice %LINK-3-UPDOWN: Interface up\tfmt=rfc3164 time3164=11-01T12:00:00 host=router1",
+            ),
+            // Cisco IOS: a zone after the time; an uptime for a timestamp.
+            (
+                b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 time3164=01-08T19:46:03.295 zone=UTC seq=644 unsynced=*",
+            ),
+            (
+                b"<189>Jan  8 19:46:03 CET: %LINK-3-UPDOWN: up",
+                "local7.notice %LINK-3-UPDOWN: up\tfmt=rfc3164 time3164=01-08T19:46:03 zone=CET",
+            ),
+            (
+                b"<189>12: 00:10:03: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 uptime=00:10:03 seq=12",
+            ),
+            (
+                b"<189>13: 1d02h: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 uptime=1d02h seq=13",
+            ),
+            (
+                b"<189>3w4d: %SYS-5-CONFIG_I: x",
+                "local7.notice %SYS-5-CONFIG_I: x\tfmt=rfc3164 uptime=3w4d",
+            ),
+            (
+                b"<13>12:00:00: the clock, then text",
+                "user.notice -: 12:00:00: the clock, then text\tfmt=none",
+            ),
+            // A zone only in a device's header: a local sender's tag stays.
+            (
+                b"<13>Nov 21 02:03:04 CRON: job: done",
+                "user.notice CRON: job: done\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            // Tags as rsyslog and syslog-ng read them after a timestamp:
+            // no colon after [pid] (rsyslog's forwarding), no space after
+            // the colon.
+            (
+                b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+                "local3.err app6[66]: relayed message\tfmt=rfc3164 time3164=11-30T18:42:37 host=vm",
+            ),
+            (
+                b"<13>Nov 21 02:03:04 app6[66]",
+                "user.notice app6[66]: \tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            (
+                b"<14>Jan  1 00:00:00 app:nospace",
+                "user.info app: nospace\tfmt=rfc3164 time3164=01-01T00:00:00",
+            ),
+            (
+                b"<14>Jan  1 00:00:00 host app:two words",
+                "user.info app: two words\tfmt=rfc3164 time3164=01-01T00:00:00 host=host",
+            ),
+            // A colon in a host name only as in an IPv6 address.
+            (
+                b"<13>Nov 21 02:03:04 fe80::1%eth0 app: x",
+                "user.notice app: x\tfmt=rfc3164 time3164=11-21T02:03:04 host=fe80::1%eth0",
+            ),
+            (
+                b"<13>Nov 21 02:03:04 ::1",
+                "user.notice -: \tfmt=rfc3164 time3164=11-21T02:03:04 host=::1",
             ),
             // A full timestamp in a legacy header (rsyslog's high precision).
             (
@@ -742,6 +931,10 @@ mod tests {
         b"*",
         b"%SYS-5-X: ",
         b"\t",
+        b" UTC:",
+        b"1d02h:",
+        b"00:10:03:",
+        b"::1",
     ];
 
     const TEMPLATES: &[&[u8]] = &[
@@ -750,6 +943,10 @@ mod tests {
         b"<156>Nov  1 02:03:04 myident[23240]: hello",
         b"<189>123: *Mar  1 18:46:11.123: %SYS-5-X: text",
         b"<14>Nov 21 02:03:04 host app: text\n\0",
+        b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+        b"<14>Jan  1 00:00:00 app:nospace",
+        b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: text",
+        b"<189>13: 1d02h: %SYS-5-CONFIG_I: text",
     ];
 
     /// Random bytes never panic the parser, and every line is one line of

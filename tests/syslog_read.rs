@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::receivers::{Fields, Receiver, Server, Transport};
 use common::*;
 use rill::record::Record;
 
@@ -31,6 +32,8 @@ struct Reader {
     reading: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     stderr: PathBuf,
+    /// The read end of its output pipe (the thread holds it open).
+    pipe: std::os::fd::RawFd,
 }
 
 impl Reader {
@@ -54,20 +57,22 @@ impl Reader {
             .spawn()
             .expect("spawn syslog-read");
         let mut stdout = child.stdout.take().expect("stdout");
+        let pipe = stdout.as_raw_fd();
         let out = Arc::new(Mutex::new(Vec::new()));
         let reading = Arc::new(AtomicBool::new(read));
         let thread = {
             let (out, reading) = (out.clone(), reading.clone());
             std::thread::spawn(move || {
-                while !reading.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                let mut buf = vec![0u8; 1 << 16];
-                while let Ok(n) = stdout.read(&mut buf) {
-                    if n == 0 {
-                        break;
+                // Large reads: a resumed reader empties the pipe at once.
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    while !reading.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
                     }
-                    out.lock().expect("lock").extend_from_slice(&buf[..n]);
+                    match stdout.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => out.lock().expect("lock").extend_from_slice(&buf[..n]),
+                    }
                 }
             })
         };
@@ -77,6 +82,7 @@ impl Reader {
             reading,
             thread: Some(thread),
             stderr,
+            pipe,
         };
         let ready = wait_until(LONG, || {
             reader.stderr_text().matches("receiving on").count() >= sockets || reader.exited()
@@ -121,6 +127,19 @@ impl Reader {
 
     fn resume(&self) {
         self.reading.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes its output pipe 1 MiB, as cyclog's input pipe is: a full
+    /// output buffer can then go at once.
+    fn enlarge_pipe(&self) {
+        // SAFETY: fcntl on a descriptor the reading thread keeps open.
+        let rc = unsafe { libc::fcntl(self.pipe, libc::F_SETPIPE_SZ, 1 << 20) };
+        assert!(rc >= 0, "F_SETPIPE_SZ: {}", std::io::Error::last_os_error());
+    }
+
+    /// Stops reading its output (after the read under way, if any).
+    fn pause(&self) {
+        self.reading.store(false, Ordering::SeqCst);
     }
 
     fn lines(&self) -> Vec<String> {
@@ -1261,4 +1280,361 @@ fn a_forged_rill_element_over_the_unix_socket_stays_the_senders_claim() {
 #[test]
 fn a_forged_rill_element_over_udp_stays_the_senders_claim() {
     forged_fields_stay_the_senders_claim(true);
+}
+
+/// A small deterministic generator (xorshift64*), seeded from the clock;
+/// the seed is printed so that a failure can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn from_clock() -> Rng {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+            | 1;
+        eprintln!("random seed {seed:#x}");
+        Rng(seed)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % n
+    }
+
+    fn millis(&mut self, max: u64) -> Duration {
+        Duration::from_millis(self.below(max + 1))
+    }
+}
+
+/// Floods `port` with numbered datagrams until `flooding` is cleared;
+/// returns how many were sent.
+fn udp_flood(port: u16, flooding: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let started = Instant::now();
+        let mut n = 0;
+        while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+            let msg = format!("<13>flood[1]: message {n:08} {}", "x".repeat(60));
+            match sender.send_to(msg.as_bytes(), ("127.0.0.1", port)) {
+                Ok(_) => n += 1,
+                // The local queue is full for a moment: not sent, not counted.
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {}
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        n
+    })
+}
+
+/// Floods the unix socket at `path` with numbered datagrams, waiting while
+/// it is full, until `flooding` is cleared; returns how many were sent.
+fn unix_flood(path: PathBuf, flooding: Arc<AtomicBool>) -> JoinHandle<usize> {
+    std::thread::spawn(move || {
+        let client = UnixDatagram::unbound().expect("socket");
+        send_numbered(&client, &path, 0, |_, _| !flooding.load(Ordering::SeqCst))
+    })
+}
+
+/// The line of /proc/net/udp for the socket bound to 127.0.0.1:`port`.
+fn udp_socket_line(port: u16) -> String {
+    let local = format!(" 0100007F:{port:04X} ");
+    let table = fs::read_to_string("/proc/net/udp").unwrap_or_default();
+    let line = table.lines().find(|l| l.contains(&local));
+    line.unwrap_or_default().to_string()
+}
+
+/// The numbers below `sent` not in `kept`, as ranges (first, last).
+fn missing_ranges(kept: &[usize], sent: usize) -> Vec<(usize, usize)> {
+    let mut seen = vec![false; sent];
+    kept.iter()
+        .filter(|&&n| n < sent)
+        .for_each(|&n| seen[n] = true);
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for n in (0..sent).filter(|&n| !seen[n]) {
+        match ranges.last_mut() {
+            Some((_, last)) if *last + 1 == n => *last = n,
+            _ => ranges.push((n, n)),
+        }
+    }
+    ranges
+}
+
+/// The output is blocked and let go again and again, at random moments and
+/// for random times, while a flood comes in; then the flood ends and the
+/// output is let go for good. Reading must always resume: a datagram sent
+/// last arrives, and every datagram sent is written or said dropped.
+fn blocking_the_output_at_random_never_stops_reading(unix: bool) {
+    let s = Scratch::new(if unix { "unblock-unix" } else { "unblock-udp" });
+    let sock = s.path("log");
+    // Large datagrams allowed: batches of a few, so that a unix socket's
+    // short queue fills whole batches too.
+    let mut args = vec!["--max-size", "1M"];
+    match unix {
+        true => args.extend(["--unix", path_arg(&sock)]),
+        false => args.extend(["--udp", "127.0.0.1:0"]),
+    }
+    let reader = Reader::start(&s, &args);
+    reader.enlarge_pipe();
+    let flooding = Arc::new(AtomicBool::new(true));
+    let flood = match unix {
+        true => unix_flood(sock.clone(), flooding.clone()),
+        false => udp_flood(reader.udp_port(0), flooding.clone()),
+    };
+    let mut rng = Rng::from_clock();
+    let rounds = 40;
+    for _ in 0..rounds {
+        reader.pause();
+        std::thread::sleep(rng.millis(250));
+        reader.resume();
+        std::thread::sleep(rng.millis(100));
+    }
+    flooding.store(false, Ordering::SeqCst);
+    let sent = flood.join().expect("flood");
+    // Whatever state the reader was left in, a new datagram gets through
+    // (sent again until it does: the kernel may drop one while the queue
+    // is still full).
+    let last = "<13>flood[1]: the last one";
+    let unix_client = UnixDatagram::unbound().expect("socket");
+    let udp_client = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let mut lasts = 0;
+    let arrived = wait_until(LONG, || {
+        lasts += 1;
+        if unix {
+            unix_client.send_to(last.as_bytes(), &sock).expect("send");
+        } else {
+            udp_client
+                .send_to(last.as_bytes(), ("127.0.0.1", reader.udp_port(0)))
+                .expect("send");
+        }
+        wait_until(Duration::from_millis(500), || {
+            reader.lines().iter().any(|l| l.contains("the last one"))
+        })
+    });
+    assert!(
+        arrived,
+        "reading never resumed: {} of {sent} lines; stderr: {}",
+        numbers(&reader.lines()).len(),
+        reader.stderr_text()
+    );
+    // What the kernel counted for the socket, to show on a failure.
+    let kernel_said = match unix {
+        true => String::new(),
+        false => udp_socket_line(reader.udp_port(0)),
+    };
+    let (status, lines) = reader.stop();
+    assert!(status.success(), "{status:?}");
+    let kept = numbers(&lines);
+    assert!(kept.windows(2).all(|w| w[0] < w[1]), "in order, each once");
+    let dropped: usize = lines
+        .iter()
+        .filter(|l| l.contains("\tdropped="))
+        .map(|l| {
+            let r = Record::parse(l.as_bytes()).expect("notice parses");
+            assert_eq!(field(&r, "cause").as_deref(), Some("kernel"), "{l}");
+            field(&r, "dropped")
+                .and_then(|d| d.parse::<usize>().ok())
+                .expect("count")
+        })
+        .sum();
+    if unix {
+        assert_eq!(dropped, 0, "local senders wait, never dropped");
+        assert_eq!(kept, (0..sent).collect::<Vec<_>>(), "every message");
+    } else {
+        let missing = missing_ranges(&kept, sent);
+        let lasts_lost = lasts - lines.iter().filter(|l| l.contains("the last one")).count();
+        assert_eq!(
+            kept.len() + dropped,
+            sent + lasts_lost,
+            "each datagram written or said dropped ({} written, {dropped} said dropped; \
+             missing {missing:?}; the kernel's socket line: {kernel_said})",
+            kept.len(),
+        );
+    }
+}
+
+#[test]
+fn reading_udp_resumes_whenever_the_output_is_let_go() {
+    blocking_the_output_at_random_never_stops_reading(false);
+}
+
+#[test]
+fn reading_the_unix_socket_resumes_whenever_the_output_is_let_go() {
+    blocking_the_output_at_random_never_stops_reading(true);
+}
+
+/// What rsyslog and syslog-ng parse from each of `datagrams`, in order.
+fn peers_parse(s: &Scratch, datagrams: &[&[u8]]) -> Vec<(Server, Vec<Fields>)> {
+    [Server::Rsyslog, Server::SyslogNg]
+        .into_iter()
+        .map(|server| {
+            let dir = s.path(&format!("{server:?}"));
+            let receiver = Receiver::start(server, Transport::Udp, &dir, None);
+            let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            for (n, datagram) in datagrams.iter().enumerate() {
+                // One at a time: a server's threads need not keep order.
+                sender
+                    .send_to(datagram, ("127.0.0.1", receiver.port))
+                    .expect("send");
+                wait_until(LONG, || receiver.count() > n);
+            }
+            let got = receiver.wait_for(datagrams.len(), LONG);
+            assert_eq!(got.len(), datagrams.len(), "{server:?}: {got:?}");
+            (server, got)
+        })
+        .collect()
+}
+
+/// What syslog-read writes for each of `datagrams`, in order, parsed.
+fn syslog_read_parses(s: &Scratch, datagrams: &[&[u8]]) -> Vec<Record> {
+    let reader = Reader::start(s, &["--udp", "127.0.0.1:0"]);
+    let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for datagram in datagrams {
+        sender
+            .send_to(datagram, ("127.0.0.1", reader.udp_port(0)))
+            .expect("send");
+    }
+    reader.wait_lines(datagrams.len());
+    let (status, lines) = reader.stop();
+    assert!(status.success());
+    lines
+        .iter()
+        .map(|l| Record::parse(l.as_bytes()).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// A value as a peer parsed it: its field, or (`sequenceId`) a parameter
+/// of its structured data; rsyslog's message keeps the space after the
+/// tag, which is not part of the text; rsyslog's `-` is nothing.
+fn peer_value(fields: &Fields, key: &str) -> String {
+    let text = |k: &str| String::from_utf8_lossy(fields.get(k).map_or(&[][..], |v| v)).into_owned();
+    match key {
+        "msg" => text("msg").trim_start().to_string(),
+        "sequenceId" => text("structured-data")
+            .split("sequenceId=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_default()
+            .to_string(),
+        _ => Some(text(key)).filter(|t| t != "-").unwrap_or_default(),
+    }
+}
+
+/// One datagram: what syslog-read must make of it, and which of its parts
+/// each peer reads the same.
+struct Reading {
+    datagram: &'static [u8],
+    app: &'static str,
+    procid: &'static str,
+    message: &'static str,
+    fields: &'static [(&'static str, &'static str)],
+    /// (peer, the peer's key, our key: `app`, `procid`, `message` or a field).
+    agree: &'static [(Server, &'static str, &'static str)],
+}
+
+const BOTH_TAG: &[(Server, &str, &str)] = &[
+    (Server::Rsyslog, "app-name", "app"),
+    (Server::Rsyslog, "procid", "procid"),
+    (Server::Rsyslog, "msg", "message"),
+    (Server::SyslogNg, "app-name", "app"),
+    (Server::SyslogNg, "procid", "procid"),
+    (Server::SyslogNg, "msg", "message"),
+];
+
+/// RFC 3164 as relays and network devices send it. Neither peer reads
+/// Cisco's zone or uptime (rsyslog takes the sequence number for the tag,
+/// syslog-ng the zone, or the uptime's hours, leaving the device's own
+/// tag in the message); syslog-ng reads the sequence number as we do.
+const READINGS: &[Reading] = &[
+    Reading {
+        datagram: b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+        app: "app6",
+        procid: "66",
+        message: "relayed message",
+        fields: &[("host", "vm"), ("time3164", "11-30T18:42:37")],
+        agree: &[
+            (Server::Rsyslog, "app-name", "app"),
+            (Server::Rsyslog, "procid", "procid"),
+            (Server::Rsyslog, "msg", "message"),
+            (Server::Rsyslog, "hostname", "host"),
+            (Server::SyslogNg, "app-name", "app"),
+            (Server::SyslogNg, "procid", "procid"),
+            (Server::SyslogNg, "msg", "message"),
+            (Server::SyslogNg, "hostname", "host"),
+        ],
+    },
+    Reading {
+        datagram: b"<14>Jan  1 00:00:00 app:nospace",
+        app: "app",
+        procid: "",
+        message: "nospace",
+        fields: &[("time3164", "01-01T00:00:00")],
+        agree: BOTH_TAG,
+    },
+    Reading {
+        datagram: b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[
+            ("time3164", "01-08T19:46:03.295"),
+            ("zone", "UTC"),
+            ("seq", "644"),
+            ("unsynced", "*"),
+        ],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+    Reading {
+        datagram: b"<189>12: 00:10:03: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[("uptime", "00:10:03"), ("seq", "12")],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+    Reading {
+        datagram: b"<189>13: 1d02h: %SYS-5-CONFIG_I: Configured from console",
+        app: "%SYS-5-CONFIG_I",
+        procid: "",
+        message: "Configured from console",
+        fields: &[("uptime", "1d02h"), ("seq", "13")],
+        agree: &[(Server::SyslogNg, "sequenceId", "seq")],
+    },
+];
+
+#[test]
+fn legacy_headers_read_as_rsyslog_and_syslog_ng_read_them() {
+    let s = Scratch::new("headers");
+    let datagrams: Vec<&[u8]> = READINGS.iter().map(|r| r.datagram).collect();
+    let ours = syslog_read_parses(&s, &datagrams);
+    let peers = peers_parse(&s, &datagrams);
+    for (n, (reading, r)) in READINGS.iter().zip(&ours).enumerate() {
+        let sent = String::from_utf8_lossy(reading.datagram);
+        let ours_of = |key: &str| -> String {
+            match key {
+                "app" => String::from_utf8_lossy(&r.app).into_owned(),
+                "procid" => String::from_utf8_lossy(&r.procid).into_owned(),
+                "message" => String::from_utf8_lossy(&r.message).into_owned(),
+                _ => field(r, key).unwrap_or_default(),
+            }
+        };
+        assert_eq!(ours_of("app"), reading.app, "{sent}");
+        assert_eq!(ours_of("procid"), reading.procid, "{sent}");
+        assert_eq!(ours_of("message"), reading.message, "{sent}");
+        assert_eq!(field(r, "fmt").as_deref(), Some("rfc3164"), "{sent}");
+        for (key, value) in reading.fields {
+            assert_eq!(field(r, key).as_deref(), Some(*value), "{sent}: {key}");
+        }
+        for (server, theirs, key) in reading.agree {
+            let (_, got) = peers.iter().find(|(s, _)| s == server).expect("peer");
+            assert_eq!(
+                peer_value(&got[n], theirs),
+                ours_of(key),
+                "{sent}: {server:?}'s {theirs} against our {key}: {:?}",
+                got[n]
+            );
+        }
+    }
 }
