@@ -42,6 +42,7 @@ pub mod rfc5424;
 pub mod show;
 pub mod signals;
 pub mod stamp;
+pub mod stream_framing;
 pub mod syncer;
 pub mod syslog;
 pub mod tls;
