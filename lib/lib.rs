@@ -5,6 +5,7 @@
 //! are each defined once: the log directory and its stamped lines
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
+pub mod cidr;
 pub mod cli;
 pub mod collect;
 pub mod compressed;
