@@ -17,6 +17,7 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod follow;
+pub mod host_dirname;
 pub mod input;
 pub mod intent;
 pub mod kmsg;
