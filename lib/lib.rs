@@ -37,6 +37,7 @@ pub mod pager;
 pub mod pieces;
 pub mod privilege;
 pub mod processor;
+pub mod rate_limit;
 pub mod record;
 pub mod relp;
 pub mod remote;
