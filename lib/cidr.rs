@@ -322,7 +322,7 @@ mod tests {
 
     #[test]
     fn random_text_never_panics() {
-        let mut seed = 0x00c1_d12u64;
+        let mut seed = 0x000c_1d12_u64;
         let alphabet = b"0123456789abcdef:./% f[]-+";
         for _ in 0..20_000 {
             seed ^= seed << 13;

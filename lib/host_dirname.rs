@@ -343,7 +343,7 @@ mod tests {
             let value: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = random(&mut seed);
-                    if r % 5 == 0 {
+                    if r.is_multiple_of(5) {
                         (r >> 8) as u8
                     } else {
                         alphabet[(r >> 8) as usize % alphabet.len()]

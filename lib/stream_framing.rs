@@ -722,7 +722,7 @@ mod tests {
             let input: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = random(&mut seed);
-                    if r % 4 == 0 {
+                    if r.is_multiple_of(4) {
                         (r >> 8) as u8
                     } else {
                         alphabet[(r >> 8) as usize % alphabet.len()]
