@@ -119,6 +119,14 @@ pub enum Sender {
     Uid(u32),
 }
 
+impl Sender {
+    /// A network sender: an IPv4-mapped IPv6 address is the IPv4 sender
+    /// it carries (a dual-stack socket's view of an IPv4 peer).
+    pub fn address(address: IpAddr) -> Sender {
+        Sender::Address(crate::cidr::canonical(address))
+    }
+}
+
 impl fmt::Display for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -382,6 +390,18 @@ mod tests {
             let e = text.parse::<Rate>().expect_err(text).to_string();
             assert!(e.contains(want), "{text:?}: {e}");
         }
+    }
+
+    #[test]
+    fn an_ipv4_sender_is_one_sender_whichever_socket_saw_it() {
+        let v4: IpAddr = "192.0.2.7".parse().expect("address");
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().expect("address");
+        assert_eq!(Sender::address(v4), Sender::address(mapped));
+        assert_eq!(Sender::address(mapped).to_string(), "192.0.2.7");
+        let t = Instant::now();
+        let mut l = limiter("1/1h");
+        assert_eq!(l.admit(&Sender::address(v4), t), Verdict::Accept);
+        assert_eq!(l.admit(&Sender::address(mapped), t), Verdict::Drop);
     }
 
     #[test]

@@ -102,6 +102,11 @@ pub struct Message<'a> {
     /// The message was longer than `max_message` and is cut to it.
     pub truncated: bool,
     pub framing: Framing,
+    /// The octet count of an octet-counted frame (a cut message's true
+    /// length); `None` for a non-transparent frame, whose length is not
+    /// known when a cut message is delivered (it is delivered at once,
+    /// not held while the rest of the frame is skipped).
+    pub frame_len: Option<u64>,
 }
 
 /// Why a connection cannot go on (or, at its end, lost a message).
@@ -372,6 +377,7 @@ impl Deframer {
                 bytes: &input[..available],
                 truncated: false,
                 framing: Framing::OctetCounted,
+                frame_len: Some(self.frame_count),
             });
             return available;
         }
@@ -410,6 +416,7 @@ impl Deframer {
                             bytes: &input[..at],
                             truncated: false,
                             framing: Framing::NonTransparent,
+                            frame_len: None,
                         });
                     }
                 } else {
@@ -445,10 +452,15 @@ impl Deframer {
         deliver: &mut impl FnMut(Message<'_>),
     ) {
         if !self.message.is_empty() {
+            let frame_len = match framing {
+                Framing::OctetCounted => Some(self.frame_count),
+                Framing::NonTransparent => None,
+            };
             deliver(Message {
                 bytes: &self.message,
                 truncated,
                 framing,
+                frame_len,
             });
         }
         self.message.clear();
@@ -617,6 +629,11 @@ mod tests {
                 (b"<2>x".to_vec(), true, Framing::OctetCounted),
             ]
         );
+        let mut lengths = Vec::new();
+        let mut d = Deframer::new(limits(4, 100));
+        d.push(b"10 <1>abcdefg4 <2>x<3>y\n", |m| lengths.push(m.frame_len))
+            .expect("push");
+        assert_eq!(lengths, vec![Some(10), Some(4), None]);
     }
 
     #[test]
