@@ -213,6 +213,7 @@ impl AllowList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testrand::Rng;
 
     fn cidr(text: &str) -> Cidr {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -322,19 +323,12 @@ mod tests {
 
     #[test]
     fn random_text_never_panics() {
-        let mut seed = 0x000c_1d12_u64;
+        let mut rng = Rng::new(0x000c_1d12);
         let alphabet = b"0123456789abcdef:./% f[]-+";
         for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 45) as usize;
-            let mut s = seed;
+            let len = rng.below(45);
             let text: String = (0..len)
-                .map(|_| {
-                    s = s.rotate_left(5) ^ 0x9e37_79b9_7f4a_7c15;
-                    alphabet[(s % alphabet.len() as u64) as usize] as char
-                })
+                .map(|_| char::from(alphabet[rng.below(alphabet.len())]))
                 .collect();
             if let Ok(r) = text.parse::<Cidr>() {
                 assert_eq!(r.to_string().parse::<Cidr>(), Ok(r), "{text}");

@@ -194,6 +194,7 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testrand::Rng;
     use std::collections::HashMap;
 
     fn assert_safe(name: &str) {
@@ -322,27 +323,19 @@ mod tests {
         assert!(value_of(&fake).is_err());
     }
 
-    /// xorshift64*: the same values every run.
-    fn random(seed: &mut u64) -> u64 {
-        *seed ^= *seed >> 12;
-        *seed ^= *seed << 25;
-        *seed ^= *seed >> 27;
-        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn random_values_are_safe_distinct_and_round_trip() {
-        let mut seed = 0xd1_2e55u64;
+        let mut rng = Rng::new(0xd1_2e55);
         let alphabet = b"aA0.-_:/%@~ \0\xff";
         let mut seen: HashMap<String, Vec<u8>> = HashMap::new();
         for i in 0..50_000 {
             let len = match i % 10 {
-                0 => 150 + (random(&mut seed) % 120) as usize,
-                _ => (random(&mut seed) % 12) as usize,
+                0 => 150 + (rng.next() % 120) as usize,
+                _ => (rng.next() % 12) as usize,
             };
             let value: Vec<u8> = (0..len)
                 .map(|_| {
-                    let r = random(&mut seed);
+                    let r = rng.next();
                     if r.is_multiple_of(5) {
                         (r >> 8) as u8
                     } else {
@@ -364,12 +357,12 @@ mod tests {
 
     #[test]
     fn random_names_never_panic_and_decode_only_to_their_own_value() {
-        let mut seed = 7u64;
+        let mut rng = Rng::new(7);
         let alphabet = b"aF0.%~2E-@/";
         for _ in 0..50_000 {
-            let len = (random(&mut seed) % 16) as usize;
+            let len = (rng.next() % 16) as usize;
             let name: String = (0..len)
-                .map(|_| char::from(alphabet[random(&mut seed) as usize % alphabet.len()]))
+                .map(|_| char::from(alphabet[rng.next() as usize % alphabet.len()]))
                 .collect();
             if let Ok(Value::Whole(v)) = value_of(&name) {
                 assert_eq!(dirname_of(&v), name);

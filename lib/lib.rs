@@ -48,5 +48,7 @@ pub mod stamp;
 pub mod stream_framing;
 pub mod syncer;
 pub mod syslog;
+#[cfg(test)]
+mod testrand;
 pub mod tls;
 pub mod wallclock;

@@ -332,6 +332,7 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testrand::Rng;
 
     fn rate(text: &str) -> Rate {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
@@ -570,25 +571,17 @@ mod tests {
         assert_eq!(count(&mut l, A, 10, t), 1);
     }
 
-    /// xorshift64*: the same sequence every run.
-    fn random(seed: &mut u64) -> u64 {
-        *seed ^= *seed >> 12;
-        *seed ^= *seed << 25;
-        *seed ^= *seed >> 27;
-        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn random_traffic_every_drop_is_reported_exactly_once() {
         let t = Instant::now();
-        let mut seed = 0xfeed_u64;
+        let mut rng = Rng::new(0xfeed);
         let mut l = RateLimiter::new(rate("5/1s,3"), 8, Duration::from_secs(2));
         let mut dropped: HashMap<Sender, u64> = HashMap::new();
         let mut reported: HashMap<Sender, u64> = HashMap::new();
         let mut now = t;
         for _ in 0..200_000 {
-            now += Duration::from_micros(random(&mut seed) % 2000);
-            let s = Sender::Uid((random(&mut seed) % 20) as u32);
+            now += Duration::from_micros(rng.next() % 2000);
+            let s = Sender::Uid((rng.next() % 20) as u32);
             if l.admit(&s, now) == Verdict::Drop {
                 *dropped.entry(s).or_default() += 1;
             }

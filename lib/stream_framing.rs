@@ -470,6 +470,7 @@ impl Deframer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testrand::Rng;
 
     type Got = (Vec<u8>, bool, Framing);
 
@@ -722,23 +723,15 @@ mod tests {
             .expect("push");
     }
 
-    /// xorshift64*: the same bytes every run.
-    fn random(seed: &mut u64) -> u64 {
-        *seed ^= *seed >> 12;
-        *seed ^= *seed << 25;
-        *seed ^= *seed >> 27;
-        seed.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
     #[test]
     fn random_input_at_random_splits_never_panics_and_stays_bounded() {
-        let mut seed = 0x5eed_1234_u64;
+        let mut rng = Rng::new(0x5eed_1234);
         let alphabet = b"0123456789 \n\0\r<>a";
         for _ in 0..2_000 {
-            let len = (random(&mut seed) % 300) as usize;
+            let len = (rng.next() % 300) as usize;
             let input: Vec<u8> = (0..len)
                 .map(|_| {
-                    let r = random(&mut seed);
+                    let r = rng.next();
                     if r.is_multiple_of(4) {
                         (r >> 8) as u8
                     } else {
@@ -746,12 +739,12 @@ mod tests {
                     }
                 })
                 .collect();
-            let l = limits(1 + (random(&mut seed) % 40) as usize, 60);
+            let l = limits(1 + (rng.next() % 40) as usize, 60);
             let whole = run(l, &input, input.len());
             for got in &whole.0 {
                 assert!(!got.0.is_empty() && got.0.len() <= l.max_message);
             }
-            let split = 1 + (random(&mut seed) % 17) as usize;
+            let split = 1 + (rng.next() % 17) as usize;
             assert_eq!(
                 run(l, &input, split),
                 whole,
@@ -762,12 +755,12 @@ mod tests {
 
     #[test]
     fn well_framed_messages_come_out_as_they_went_in() {
-        let mut seed = 42u64;
+        let mut rng = Rng::new(42);
         let mut input = Vec::new();
         let mut want = Vec::new();
         for i in 0..500 {
-            let len = 1 + (random(&mut seed) % 100) as usize;
-            let mut m: Vec<u8> = (0..len).map(|_| random(&mut seed) as u8).collect();
+            let len = 1 + (rng.next() % 100) as usize;
+            let mut m: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
             if i % 2 == 0 {
                 input.extend_from_slice(format!("{} ", m.len()).as_bytes());
                 input.extend_from_slice(&m);
