@@ -56,9 +56,10 @@
 //!
 //! The deframer keeps at most `max_message` octets of a message (plus at
 //! most 12 digits of a count): a peer that sends half a frame and stops,
-//! or a frame of any length, holds no more. Input is consumed at whatever
-//! split it arrives; a message wholly inside one input chunk is delivered
-//! from it without a copy.
+//! or a frame of any length, holds no more; between messages it keeps at
+//! most 4 KiB of buffer. Input is consumed at whatever split it arrives;
+//! a message wholly inside one input chunk is delivered from it without
+//! a copy.
 
 use memchr::{memchr, memchr2};
 
@@ -138,6 +139,10 @@ impl std::fmt::Display for FramingError {
 }
 
 impl std::error::Error for FramingError {}
+
+/// The buffer a connection keeps between messages: a big one is given
+/// back, so that many idle connections hold little.
+const KEPT_CAPACITY: usize = 4096;
 
 /// The most digits an octet count may have.
 const MAX_COUNT_DIGITS: usize = 12;
@@ -464,6 +469,9 @@ impl Deframer {
             });
         }
         self.message.clear();
+        if self.message.capacity() > KEPT_CAPACITY {
+            self.message = Vec::new();
+        }
     }
 }
 
@@ -713,6 +721,16 @@ mod tests {
             d.push(b"y", |_| {}).expect("push");
             assert!(d.buffered() <= 64);
         }
+    }
+
+    #[test]
+    fn a_connection_between_messages_keeps_no_big_buffer() {
+        let mut d = Deframer::new(limits(100_000, 200_000));
+        d.push(&[b'x'; 50_000], |_| {}).expect("push");
+        assert!(d.message.capacity() >= 50_000);
+        d.push(b"\n", |m| assert_eq!(m.bytes.len(), 50_000))
+            .expect("push");
+        assert!(d.message.capacity() <= KEPT_CAPACITY);
     }
 
     #[test]
