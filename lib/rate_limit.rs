@@ -146,10 +146,10 @@ pub struct Report<K> {
 
 impl<K: fmt::Display> fmt::Display for Report<K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = if self.suppressed == 1 { "" } else { "s" };
+        // One wording for every count, so that the line is easy to find.
         write!(
             f,
-            "sender {}: {} message{s} suppressed",
+            "sender {}: {} messages suppressed",
             self.sender, self.suppressed
         )
     }
