@@ -231,6 +231,21 @@ fn log_to(socket: &Path, body: &str) {
     assert!(status.success());
 }
 
+/// What the servers relay.
+const BODIES: [&str; 3] = ["msg one", "42 digits first", "msg three"];
+
+/// Sends `BODIES` to a server's unix socket; the messages the listener got
+/// from it on each of two connections, as `by_connection` orders them.
+fn relay(socket: &Path, listener: &Listener) -> Vec<Vec<Got>> {
+    for body in BODIES {
+        log_to(socket, body);
+    }
+    let got = listener.wait_for(2 * BODIES.len());
+    let connections = by_connection(&got);
+    assert_eq!(connections.len(), 2, "{got:?}");
+    connections
+}
+
 /// Groups messages by connection, each connection's in order, connections
 /// ordered by their first message's framing (octet-counted first).
 fn by_connection(got: &[Got]) -> Vec<Vec<Got>> {
@@ -278,13 +293,8 @@ fn rsyslog_omfwd_octet_counted_and_traditional_messages_arrive_byte_exact() {
         .arg("-i")
         .arg(dir.join("rsyslog.pid"));
     let _server = start(command, dir, &socket);
-    let bodies = ["msg one", "42 digits first", "msg three"];
-    for body in bodies {
-        log_to(&socket, body);
-    }
-    let got = listener.wait_for(2 * bodies.len());
-    let connections = by_connection(&got);
-    assert_eq!(connections.len(), 2, "{got:?}");
+    let bodies = BODIES;
+    let connections = relay(&socket, &listener);
     let counted: Vec<Vec<u8>> = bodies
         .iter()
         .map(|b| [logger_message(b.as_bytes()), b"\nsecond line\n".to_vec()].concat())
@@ -340,13 +350,8 @@ fn syslog_ng_network_and_syslog_destinations_arrive_byte_exact() {
         .arg(dir.join("syslog-ng.ctl"))
         .arg("--no-caps");
     let _server = start(command, dir, &socket);
-    let bodies = ["msg one", "42 digits first", "msg three"];
-    for body in bodies {
-        log_to(&socket, body);
-    }
-    let got = listener.wait_for(2 * bodies.len());
-    let connections = by_connection(&got);
-    assert_eq!(connections.len(), 2, "{got:?}");
+    let bodies = BODIES;
+    let connections = relay(&socket, &listener);
     // syslog(): syslog-ng's own RFC 5424 header, then the template, then
     // the LF syslog-ng puts inside the count.
     assert_eq!(connections[0].len(), bodies.len());
