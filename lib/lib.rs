@@ -5,6 +5,7 @@
 //! are each defined once: the log directory and its stamped lines
 //! (`logdir`, `stamp`), and the reader line (`record`).
 
+pub mod cidr;
 pub mod cli;
 pub mod collect;
 pub mod compressed;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod export;
 pub mod filter;
 pub mod follow;
+pub mod host_dirname;
 pub mod input;
 pub mod intent;
 pub mod kmsg;
@@ -35,6 +37,7 @@ pub mod pager;
 pub mod pieces;
 pub mod privilege;
 pub mod processor;
+pub mod rate_limit;
 pub mod record;
 pub mod relp;
 pub mod remote;
@@ -42,7 +45,10 @@ pub mod rfc5424;
 pub mod show;
 pub mod signals;
 pub mod stamp;
+pub mod stream_framing;
 pub mod syncer;
 pub mod syslog;
+#[cfg(test)]
+mod testrand;
 pub mod tls;
 pub mod wallclock;
