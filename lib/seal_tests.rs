@@ -192,10 +192,10 @@ impl Writer {
         let last = last_line(&dir).map(|l| Record::parse(&l).expect("record"));
         // A torn line at the end of current: cyclog recovers it as the
         // unsealed tail and completes it; here the line is simply ended.
-        if let Some(current) = &mut dir.current {
-            if current.last().is_some_and(|&c| c != b'\n') {
-                current.push(b'\n');
-            }
+        if let Some(current) = &mut dir.current
+            && current.last().is_some_and(|&c| c != b'\n')
+        {
+            current.push(b'\n');
         }
         let first = last.as_ref().and_then(|r| r.first);
         if let Some(Record {
