@@ -27,6 +27,10 @@
 //! included), 64 zeros for seal 0. `MAC`: HMAC-SHA256 under leaf `SEQ` of
 //! every byte before it (the space before `MAC` included). Hex is
 //! lowercase; every field is checked to be in its one canonical form.
+//!
+//! Where they live (for the wiring): `seal/current` holds the records of
+//! `current`; at rotation, after its `end` record, it is renamed to
+//! `seal/@<stamp>` beside the archive, and deleted with it at the cap.
 
 use std::fmt;
 

@@ -812,3 +812,14 @@ fn the_verification_line_round_trips_and_catches_a_typo() {
     assert!(Seed::parse_verification_line(std::str::from_utf8(&typo).unwrap()).is_err());
     assert!(Seed::parse_verification_line("rill-seal-verify-1:00").is_err());
 }
+
+#[test]
+fn an_end_record_is_the_longest_record_logseal_7_states() {
+    let s = seed(1);
+    let mut w = Writer::new(&s, 4, 100);
+    w.lines(2);
+    w.rotate();
+    let end = split_lines(&w.dir.seal_archives[0].1).pop().unwrap();
+    assert_eq!(end.len(), MAX_RECORD_LEN);
+    assert_eq!(MAX_RECORD_LEN, 340);
+}
