@@ -1042,7 +1042,7 @@ impl Verifier {
                     format!(
                         "the file ends {} bytes before the end of what seal {seq} covers \
                          (truncated)",
-                        mark.bytes - have
+                        mark.bytes.saturating_sub(have)
                     ),
                 );
             }
