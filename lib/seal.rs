@@ -629,6 +629,20 @@ pub struct Summary {
     pub rotation_interrupted: bool,
 }
 
+impl Summary {
+    /// Nothing checked yet, after the last seal named.
+    fn after(last_seq: u64, last_at: Stamp, sealed_from: Option<Stamp>) -> Summary {
+        Summary {
+            last_seq,
+            last_at,
+            sealed_from,
+            archives_checked: 0,
+            archives_not_covered: 0,
+            rotation_interrupted: false,
+        }
+    }
+}
+
 /// The outcome of a verification.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -724,6 +738,10 @@ impl Verifier {
     /// only NUL bytes after the last line feed) is a write a crash
     /// interrupted, and allowed only at the end of the last seal file.
     pub fn seal_file(&mut self, name: &str, bytes: &[u8]) {
+        if self.phase == Phase::Files {
+            // Fail closed: seals after files would go unchecked.
+            return self.fail(name, "a seal file given after the log files");
+        }
         if self.phase != Phase::Seals {
             return;
         }
@@ -879,25 +897,12 @@ impl Verifier {
         } else if !self.groups.is_empty() {
             return self.fail("seal files", "closed archives without a kept one");
         }
-        self.summary = Some(Summary {
-            last_seq,
-            last_at,
-            sealed_from: first,
-            archives_checked: 0,
-            archives_not_covered: 0,
-            rotation_interrupted: false,
-        });
+        self.summary = Some(Summary::after(last_seq, last_at, first));
     }
 
     fn summary_mut(&mut self) -> &mut Summary {
-        self.summary.get_or_insert(Summary {
-            last_seq: 0,
-            last_at: Stamp::ZERO,
-            sealed_from: None,
-            archives_checked: 0,
-            archives_not_covered: 0,
-            rotation_interrupted: false,
-        })
+        self.summary
+            .get_or_insert(Summary::after(0, Stamp::ZERO, None))
     }
 
     /// Begins an archive, by its stamp (the name's `.s` or `.u` does not
@@ -1069,14 +1074,10 @@ impl Verifier {
         if let Some(t) = self.failure.take() {
             return Verdict::Tampered(t);
         }
-        let summary = self.summary.take().unwrap_or(Summary {
-            last_seq: 0,
-            last_at: Stamp::ZERO,
-            sealed_from: None,
-            archives_checked: 0,
-            archives_not_covered: 0,
-            rotation_interrupted: false,
-        });
+        let summary = self
+            .summary
+            .take()
+            .unwrap_or(Summary::after(0, Stamp::ZERO, None));
         match self.tail {
             Some((bytes, lines)) if bytes > 0 => Verdict::UnsealedTail {
                 summary,
