@@ -42,6 +42,7 @@ pub mod record;
 pub mod relp;
 pub mod remote;
 pub mod rfc5424;
+pub mod seal;
 pub mod show;
 pub mod signals;
 pub mod stamp;
