@@ -296,7 +296,10 @@ fn write_all_at(fd: BorrowedFd<'_>, bytes: &[u8]) -> rustix::io::Result<()> {
 
 /// Writes cursors out in a thread of its own, so that following never
 /// waits for the disk: the newest mark given for a cursor replaces any
-/// older one not yet written.
+/// older one not yet written. Marks are gathered for `GATHER` after the
+/// first one given, then written together: a cursor that moves with every
+/// line is written a few times a second, not once a line, and no mark
+/// waits longer than `GATHER` (and the disk's time) to be saved.
 pub struct Saver {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -310,9 +313,16 @@ struct Shared {
 #[derive(Default)]
 struct State {
     pending: HashMap<u64, (Arc<CursorFile>, Mark)>,
+    /// When the oldest pending mark was given.
+    since: Option<Instant>,
+    /// Someone waits in `flush`: write now.
+    hurry: bool,
     busy: bool,
     stop: bool,
 }
+
+/// The longest a delivered mark waits to be written (see `Saver`).
+pub const GATHER: Duration = Duration::from_millis(200);
 
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
@@ -338,7 +348,10 @@ impl Saver {
     pub fn save(&self, id: u64, file: &Arc<CursorFile>, mark: Mark) {
         let mut state = lock(&self.shared.state);
         state.pending.insert(id, (file.clone(), mark));
-        self.shared.wake.notify_one();
+        if state.since.is_none() {
+            state.since = Some(Instant::now());
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Waits until every mark given is written, at most `limit`; whether
@@ -346,6 +359,8 @@ impl Saver {
     pub fn flush(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut state = lock(&self.shared.state);
+        state.hurry = true;
+        self.shared.wake.notify_all();
         while state.busy || !state.pending.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -390,7 +405,17 @@ fn run(shared: &Shared) {
             };
             continue;
         }
+        let due = state.since.map_or(Instant::now(), |since| since + GATHER);
+        let now = Instant::now();
+        if now < due && !state.hurry && !state.stop {
+            state = match shared.wake.wait_timeout(state, due - now) {
+                Ok((s, _)) => s,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            continue;
+        }
         let work: Vec<_> = state.pending.drain().collect();
+        state.since = None;
         state.busy = true;
         drop(state);
         let mut retry = Vec::new();
@@ -417,8 +442,14 @@ fn run(shared: &Shared) {
         }
         state = lock(&shared.state);
         state.busy = false;
+        if !retry.is_empty() && state.since.is_none() {
+            state.since = Some(Instant::now());
+        }
         for (id, entry) in retry {
             state.pending.entry(id).or_insert(entry);
+        }
+        if state.pending.is_empty() {
+            state.hurry = false;
         }
         shared.wake.notify_all();
         if !failing.is_empty() && !state.stop {
