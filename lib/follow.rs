@@ -113,7 +113,14 @@ pub struct Follower {
     rescan_at: Option<Instant>,
     /// Out of descriptors or inotify watches: how long until the next try.
     starved: Option<Duration>,
+    /// The open files limit (soft, once raised).
+    fd_limit: u64,
+    /// Said that reading waits for descriptors.
+    read_starved: bool,
 }
+
+/// Descriptors kept free for reading, saving and the consumer's own.
+const FD_RESERVE: u64 = 64;
 
 /// How soon cursors that could not be used are tried again.
 const RETRY: Duration = Duration::from_secs(10);
@@ -123,7 +130,7 @@ const STARVED_RETRY: Duration = Duration::from_millis(500);
 impl Follower {
     /// Opens CURSORS and every cursor in it.
     pub fn open(root: &Path) -> Result<Follower> {
-        raise_fd_limit();
+        let fd_limit = raise_fd_limit();
         let name = root.to_string_lossy().into_owned();
         let root_fd = logdir::open_dir(root.as_os_str()).context(|| name.clone())?;
         let root_watch = Watcher::new()?;
@@ -142,6 +149,8 @@ impl Follower {
             refused: HashMap::new(),
             rescan_at: None,
             starved: None,
+            fd_limit,
+            read_starved: false,
         };
         follower.rescan()?;
         Ok(follower)
@@ -216,6 +225,14 @@ impl Follower {
             let ino = (st.st_dev, st.st_ino);
             seen.insert(ino);
             if self.by_ino.contains_key(&ino) || starved.is_some() {
+                continue;
+            }
+            // Each cursor holds one descriptor; reading needs a few more.
+            if self.cursors.len() as u64 + FD_RESERVE >= self.fd_limit {
+                starved = Some(format!(
+                    "the open files limit ({}) is reached",
+                    self.fd_limit
+                ));
                 continue;
             }
             match self.open_cursor(&name, ino) {
@@ -387,8 +404,22 @@ impl Follower {
                         park(c);
                     }
                 }
+                Err(e) if Refusal::of(&e).is_starved() => {
+                    // Out of descriptors: this cursor and the rest wait.
+                    park(c);
+                    self.queue.push_front(id);
+                    if !self.read_starved {
+                        cli::warn(&format!("{}: {e}; reading waits", c.file.path));
+                        self.read_starved = true;
+                    }
+                    self.retry_in(STARVED_RETRY);
+                    return Ok(any);
+                }
                 Err(e) => failed.push((id, e)),
             }
+        }
+        if any && self.read_starved {
+            self.read_starved = false;
         }
         // A cursor that cannot be read is dropped, to be picked up again.
         for (id, e) in failed {
@@ -448,6 +479,10 @@ enum Refusal {
 }
 
 impl Refusal {
+    fn is_starved(&self) -> bool {
+        matches!(self, Refusal::Starved(_))
+    }
+
     fn of(e: &crate::error::Error) -> Refusal {
         match e.errno() {
             Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::ENOMEM) => {
@@ -468,20 +503,22 @@ fn enqueue(cursors: &mut HashMap<u64, Cursor>, queue: &mut VecDeque<u64>, id: u6
     }
 }
 
-/// Raises the soft limit on open descriptors to the hard one: each cursor
-/// holds one (its lock).
-fn raise_fd_limit() {
-    use rustix::process::{Resource, getrlimit, setrlimit};
+/// Raises the soft limit on open descriptors to the hard one (each cursor
+/// holds one, its lock); the soft limit now.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
-        let raised = rustix::process::Rlimit {
+        let raised = Rlimit {
             current: limit.maximum,
             maximum: limit.maximum,
         };
-        if let Err(e) = setrlimit(Resource::Nofile, raised) {
-            cli::warn(&format!("unable to raise the open files limit: {e}"));
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => return limit.maximum.unwrap_or(u64::MAX),
+            Err(e) => cli::warn(&format!("unable to raise the open files limit: {e}")),
         }
     }
+    limit.current.unwrap_or(u64::MAX)
 }
 
 /// Parks a cursor's reader: a quiet cursor holds no file and no buffer.

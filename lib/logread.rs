@@ -117,7 +117,7 @@ pub struct Reader {
 }
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Parked {
     pos: Position,
     skip: Skip,
