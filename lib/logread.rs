@@ -133,6 +133,9 @@ pub struct Parked {
 struct ParkedFile {
     slot: Slot,
     ino: (u64, u64),
+    /// Its first line's stamp: an inode number freed and taken again by a
+    /// new file is not the same file.
+    first: Option<Stamp>,
     /// Where reading goes on.
     offset: u64,
     returned: bool,
@@ -677,6 +680,7 @@ impl Reader {
             Some(ParkedFile {
                 slot: open.slot,
                 ino: open.ino,
+                first: logdir::first_stamp(open.fd.as_fd()).ok()?,
                 offset: at - (self.end - self.start) as u64,
                 returned: open.returned,
             })
@@ -716,12 +720,12 @@ impl Reader {
     /// a rotation renamed it. Gone (the size cap deleted it): found again
     /// from the position, as on a restart, with the loss said.
     fn reopen(&mut self, file: ParkedFile) -> Result<()> {
-        let mut found = self.open_same(file.slot, file.ino)?;
+        let mut found = self.open_same(file.slot, &file)?;
         if found.is_none()
             && file.slot == Slot::Current
             && let Some(slot) = self.slot_of(file.ino)?
         {
-            found = self.open_same(slot, file.ino)?;
+            found = self.open_same(slot, &file)?;
         }
         let Some((slot, fd, name)) = found else {
             return self.seek(self.pos);
@@ -736,13 +740,16 @@ impl Reader {
         Ok(())
     }
 
-    /// A slot's file if it is the file `ino`.
-    fn open_same(&self, slot: Slot, ino: (u64, u64)) -> Result<Option<(Slot, OwnedFd, String)>> {
+    /// A slot's file if it is the file parked.
+    fn open_same(&self, slot: Slot, file: &ParkedFile) -> Result<Option<(Slot, OwnedFd, String)>> {
         let Some((fd, name)) = self.open_file(slot)? else {
             return Ok(None);
         };
         let st = fs::fstat(&fd).context(|| name.clone())?;
-        Ok(((st.st_dev, st.st_ino) == ino).then_some((slot, fd, name)))
+        let same = (st.st_dev, st.st_ino) == file.ino
+            && st.st_size as u64 >= file.offset
+            && logdir::first_stamp(fd.as_fd()).context(|| name.clone())? == file.first;
+        Ok(same.then_some((slot, fd, name)))
     }
 }
 
@@ -1022,6 +1029,53 @@ mod tests {
         stdfs::rename(d.0.join(&u), d.0.join(archive(4))).unwrap();
         write(&d, "current", &lines(&[5, 6], "y"));
         assert_eq!(read_all(&mut r), ["y6"]);
+    }
+
+    #[test]
+    fn a_parked_reader_resumes_where_it_was_across_rotations_and_half_lines() {
+        let d = dir("park");
+        write(
+            &d,
+            "current",
+            &format!("{}{} half", lines(&[1], "x"), stamp(2)),
+        );
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["x1"]);
+        let parked = r.park();
+        // The half line ends, more comes, and current is rotated away.
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(format!(" done\n{}", lines(&[3], "x")).as_bytes())
+            .unwrap();
+        stdfs::rename(d.0.join("current"), d.0.join(archive(4))).unwrap();
+        write(&d, "current", &lines(&[5], "y"));
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["half done", "x3", "y5"]);
+        // Parked at the end of current, which the size cap then deletes
+        // after a rotation: found again from the position, the loss said.
+        let parked = r.park();
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(lines(&[6], "y").as_bytes())
+            .unwrap();
+        stdfs::rename(d.0.join("current"), d.0.join(archive(7))).unwrap();
+        stdfs::remove_file(d.0.join(archive(7))).unwrap();
+        write(&d, "current", &lines(&[8], "z"));
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["z8"]);
+        assert!(matches!(r.take_notices()[..], [Notice::Lost { .. }]));
+        // A reader parked before its first read reads from its position.
+        let parked = Parked::at(Position::After {
+            stamp: stamp(3),
+            same: 1,
+            file_end: false,
+        });
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["z8"]);
     }
 
     #[test]
