@@ -7,6 +7,13 @@
 //! saved mark. Lines are taken round robin, a bounded share from each
 //! cursor in turn, so that a busy directory cannot hold up the others.
 //!
+//! Work grows with what changes, not with what exists: one inotify
+//! instance watches every log directory, and only the cursors whose
+//! directory changed are read (a queue of them). A quiet cursor's reader
+//! is parked: it holds no file and no buffer, only where it stands; the
+//! cursor keeps one descriptor, its lock. Delivered marks go to a saver
+//! thread that writes them in groups (see `cursor::Saver`).
+//!
 //! What was taken is not what was delivered: the caller says, cursor by
 //! cursor, how far delivery got (`delivered`), and only that is saved.
 //! After a failed delivery, `rewind` goes back to the settled marks (the
