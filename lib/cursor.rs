@@ -250,43 +250,21 @@ impl CursorFile {
     /// Writes the mark durably: replaced atomically, or in place when the
     /// directory is not writable.
     pub fn save(&self, mark: Mark) -> Result<()> {
-        let bytes = mark.encode();
-        match self.replace(&bytes) {
-            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) => {
-                self.rewrite(&bytes).map_err(|_| e)
+        let (how, fd) = self.stage(mark)?;
+        match how {
+            Staged::New => {
+                fs::fsync(&fd).context(|| format!("{}/{LAST_NEW}", self.path))?;
+                self.rename_staged()?;
+                fs::fsync(&self.dir).context(|| format!("{}: fsync", self.path))
             }
-            other => other,
+            Staged::InPlace => fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path)),
         }
     }
 
-    fn replace(&self, bytes: &[u8]) -> Result<()> {
-        let what = || format!("{}/{LAST_NEW}", self.path);
-        let fd = fs::openat(
-            &self.dir,
-            LAST_NEW,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(what)?;
-        write_all_at(fd.as_fd(), bytes).context(what)?;
-        fs::fsync(&fd).context(what)?;
-        fs::renameat(&self.dir, LAST_NEW, &self.dir, LAST)
-            .context(|| format!("{}: rename {LAST_NEW} to {LAST}", self.path))?;
-        fs::fsync(&self.dir).context(|| format!("{}: fsync", self.path))
-    }
-
+    #[cfg(test)]
     fn rewrite(&self, bytes: &[u8]) -> Result<()> {
-        let what = || format!("{}/{LAST}", self.path);
-        let fd = fs::openat(
-            &self.dir,
-            LAST,
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .context(what)?;
-        write_all_at(fd.as_fd(), bytes).context(what)?;
-        fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
-        fs::fdatasync(&fd).context(what)
+        let fd = self.write_in_place(bytes)?;
+        fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path))
     }
 }
 
@@ -299,31 +277,36 @@ enum Staged {
 }
 
 impl CursorFile {
-    /// Writes the mark without syncing it: to `last.new`, or over `last`.
-    fn stage(&self, mark: Mark) -> Result<Staged> {
+    /// Writes the mark without syncing it: to `last.new`, or over `last`
+    /// when the directory is not writable; the file written.
+    fn stage(&self, mark: Mark) -> Result<(Staged, OwnedFd)> {
         let bytes = mark.encode();
+        match self.write_new(&bytes) {
+            Ok(fd) => Ok((Staged::New, fd)),
+            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) => self
+                .write_in_place(&bytes)
+                .map(|fd| (Staged::InPlace, fd))
+                .map_err(|_| e),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn write_new(&self, bytes: &[u8]) -> Result<OwnedFd> {
         let what = || format!("{}/{LAST_NEW}", self.path);
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-        match fs::openat(&self.dir, LAST_NEW, flags, Mode::from_raw_mode(0o644)) {
-            Ok(fd) => {
-                write_all_at(fd.as_fd(), &bytes).context(what)?;
-                Ok(Staged::New)
-            }
-            Err(Errno::ACCESS | Errno::PERM | Errno::ROFS) => {
-                let what = || format!("{}/{LAST}", self.path);
-                let fd = fs::openat(
-                    &self.dir,
-                    LAST,
-                    OFlags::WRONLY | OFlags::CLOEXEC,
-                    Mode::empty(),
-                )
-                .context(what)?;
-                write_all_at(fd.as_fd(), &bytes).context(what)?;
-                fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
-                Ok(Staged::InPlace)
-            }
-            Err(e) => Err(e).context(what),
-        }
+        let fd =
+            fs::openat(&self.dir, LAST_NEW, flags, Mode::from_raw_mode(0o644)).context(what)?;
+        write_all_at(fd.as_fd(), bytes).context(what)?;
+        Ok(fd)
+    }
+
+    fn write_in_place(&self, bytes: &[u8]) -> Result<OwnedFd> {
+        let what = || format!("{}/{LAST}", self.path);
+        let flags = OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = fs::openat(&self.dir, LAST, flags, Mode::empty()).context(what)?;
+        write_all_at(fd.as_fd(), bytes).context(what)?;
+        fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
+        Ok(fd)
     }
 
     fn rename_staged(&self) -> Result<()> {
@@ -351,7 +334,7 @@ fn save_all(work: &[(u64, (Arc<CursorFile>, Mark))]) -> HashMap<u64, Error> {
     let mut staged = Vec::new();
     for (id, (file, mark)) in work {
         match file.stage(*mark) {
-            Ok(how) => staged.push((*id, file, how)),
+            Ok((how, _written)) => staged.push((*id, file, how)),
             Err(e) => {
                 failed.insert(*id, e);
             }
