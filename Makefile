@@ -110,6 +110,7 @@ bench: all deps-ready
 	tests/bench/export.sh
 	tests/bench/log-show.sh
 	tests/bench/syslog-read.sh
+	tests/bench/follow.sh
 
 # The whole pipeline under a real supervisor, in the foreground, no root.
 run: all

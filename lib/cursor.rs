@@ -173,6 +173,8 @@ pub struct CursorFile {
     /// For messages: `CURSORS/NAME`.
     pub path: String,
     dir: OwnedFd,
+    /// The device it is on (for one syncfs(2) per file system).
+    dev: u64,
 }
 
 /// Why a cursor directory cannot be used now.
@@ -198,7 +200,13 @@ impl CursorFile {
         .context(|| path.clone())
         .map_err(OpenError::Failed)?;
         match fs::flock(&dir, FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(CursorFile { path, dir }),
+            Ok(()) => {
+                let dev = fs::fstat(&dir)
+                    .context(|| path.clone())
+                    .map_err(OpenError::Failed)?
+                    .st_dev;
+                Ok(CursorFile { path, dir, dev })
+            }
             Err(Errno::WOULDBLOCK) => Err(OpenError::Busy),
             Err(e) => Err(OpenError::Failed(Error::new(path, e.into()))),
         }
@@ -242,44 +250,130 @@ impl CursorFile {
     /// Writes the mark durably: replaced atomically, or in place when the
     /// directory is not writable.
     pub fn save(&self, mark: Mark) -> Result<()> {
-        let bytes = mark.encode();
-        match self.replace(&bytes) {
-            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) => {
-                self.rewrite(&bytes).map_err(|_| e)
+        let (how, fd) = self.stage(mark)?;
+        match how {
+            Staged::New => {
+                fs::fsync(&fd).context(|| format!("{}/{LAST_NEW}", self.path))?;
+                self.rename_staged()?;
+                fs::fsync(&self.dir).context(|| format!("{}: fsync", self.path))
             }
-            other => other,
+            Staged::InPlace => fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path)),
         }
     }
 
-    fn replace(&self, bytes: &[u8]) -> Result<()> {
-        let what = || format!("{}/{LAST_NEW}", self.path);
-        let fd = fs::openat(
-            &self.dir,
-            LAST_NEW,
-            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(what)?;
-        write_all_at(fd.as_fd(), bytes).context(what)?;
-        fs::fsync(&fd).context(what)?;
-        fs::renameat(&self.dir, LAST_NEW, &self.dir, LAST)
-            .context(|| format!("{}: rename {LAST_NEW} to {LAST}", self.path))?;
-        fs::fsync(&self.dir).context(|| format!("{}: fsync", self.path))
+    #[cfg(test)]
+    fn rewrite(&self, bytes: &[u8]) -> Result<()> {
+        let fd = self.write_in_place(bytes)?;
+        fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path))
+    }
+}
+
+/// A mark written but not yet synced (see `save_all`).
+enum Staged {
+    /// In `last.new`, to be renamed over `last`.
+    New,
+    /// In `last` itself (the directory is not writable).
+    InPlace,
+}
+
+impl CursorFile {
+    /// Writes the mark without syncing it: to `last.new`, or over `last`
+    /// when the directory is not writable; the file written.
+    fn stage(&self, mark: Mark) -> Result<(Staged, OwnedFd)> {
+        let bytes = mark.encode();
+        match self.write_new(&bytes) {
+            Ok(fd) => Ok((Staged::New, fd)),
+            Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) => self
+                .write_in_place(&bytes)
+                .map(|fd| (Staged::InPlace, fd))
+                .map_err(|_| e),
+            Err(e) => Err(e),
+        }
     }
 
-    fn rewrite(&self, bytes: &[u8]) -> Result<()> {
+    fn write_new(&self, bytes: &[u8]) -> Result<OwnedFd> {
+        let what = || format!("{}/{LAST_NEW}", self.path);
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
+        let fd =
+            fs::openat(&self.dir, LAST_NEW, flags, Mode::from_raw_mode(0o644)).context(what)?;
+        write_all_at(fd.as_fd(), bytes).context(what)?;
+        Ok(fd)
+    }
+
+    fn write_in_place(&self, bytes: &[u8]) -> Result<OwnedFd> {
         let what = || format!("{}/{LAST}", self.path);
-        let fd = fs::openat(
-            &self.dir,
-            LAST,
-            OFlags::WRONLY | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .context(what)?;
+        let flags = OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = fs::openat(&self.dir, LAST, flags, Mode::empty()).context(what)?;
         write_all_at(fd.as_fd(), bytes).context(what)?;
         fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
-        fs::fdatasync(&fd).context(what)
+        Ok(fd)
     }
+
+    fn rename_staged(&self) -> Result<()> {
+        fs::renameat(&self.dir, LAST_NEW, &self.dir, LAST)
+            .context(|| format!("{}: rename {LAST_NEW} to {LAST}", self.path))
+    }
+}
+
+/// Below this many cursors to save at once, each is synced on its own.
+const SYNCFS_FROM: usize = 8;
+
+/// Saves many marks durably with two syncfs(2) per file system instead of
+/// two fsync(2) per cursor: every `last.new` written, synced, renamed,
+/// synced. What failed, for each cursor that failed.
+fn save_all(work: &[(u64, (Arc<CursorFile>, Mark))]) -> HashMap<u64, Error> {
+    let mut failed = HashMap::new();
+    if work.len() < SYNCFS_FROM {
+        for (id, (file, mark)) in work {
+            if let Err(e) = file.save(*mark) {
+                failed.insert(*id, e);
+            }
+        }
+        return failed;
+    }
+    let mut staged = Vec::new();
+    for (id, (file, mark)) in work {
+        match file.stage(*mark) {
+            Ok((how, _written)) => staged.push((*id, file, how)),
+            Err(e) => {
+                failed.insert(*id, e);
+            }
+        }
+    }
+    sync_file_systems(&mut staged, &mut failed);
+    staged.retain(|(id, file, how)| match how {
+        Staged::InPlace => false,
+        Staged::New => match file.rename_staged() {
+            Ok(()) => true,
+            Err(e) => {
+                failed.insert(*id, e);
+                false
+            }
+        },
+    });
+    sync_file_systems(&mut staged, &mut failed);
+    failed
+}
+
+/// syncfs(2) once for each file system of `staged`; those on a file
+/// system that failed move to `failed`.
+fn sync_file_systems(
+    staged: &mut Vec<(u64, &Arc<CursorFile>, Staged)>,
+    failed: &mut HashMap<u64, Error>,
+) {
+    let mut synced: HashMap<u64, Option<Errno>> = HashMap::new();
+    staged.retain(|(id, file, _)| {
+        let result = *synced
+            .entry(file.dev)
+            .or_insert_with(|| fs::syncfs(&file.dir).err());
+        match result {
+            None => true,
+            Some(e) => {
+                failed.insert(*id, Error::new(format!("{}: syncfs", file.path), e.into()));
+                false
+            }
+        }
+    });
 }
 
 fn write_all_at(fd: BorrowedFd<'_>, bytes: &[u8]) -> rustix::io::Result<()> {
@@ -296,7 +390,10 @@ fn write_all_at(fd: BorrowedFd<'_>, bytes: &[u8]) -> rustix::io::Result<()> {
 
 /// Writes cursors out in a thread of its own, so that following never
 /// waits for the disk: the newest mark given for a cursor replaces any
-/// older one not yet written.
+/// older one not yet written. Marks are gathered for `GATHER` after the
+/// first one given, then written together: a cursor that moves with every
+/// line is written a few times a second, not once a line, and no mark
+/// waits longer than `GATHER` (and the disk's time) to be saved.
 pub struct Saver {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -310,9 +407,16 @@ struct Shared {
 #[derive(Default)]
 struct State {
     pending: HashMap<u64, (Arc<CursorFile>, Mark)>,
+    /// When the oldest pending mark was given.
+    since: Option<Instant>,
+    /// Someone waits in `flush`: write now.
+    hurry: bool,
     busy: bool,
     stop: bool,
 }
+
+/// The longest a delivered mark waits to be written (see `Saver`).
+pub const GATHER: Duration = Duration::from_millis(200);
 
 /// How long a failed write waits before it is tried again.
 const RETRY: Duration = Duration::from_secs(1);
@@ -338,7 +442,10 @@ impl Saver {
     pub fn save(&self, id: u64, file: &Arc<CursorFile>, mark: Mark) {
         let mut state = lock(&self.shared.state);
         state.pending.insert(id, (file.clone(), mark));
-        self.shared.wake.notify_one();
+        if state.since.is_none() {
+            state.since = Some(Instant::now());
+            self.shared.wake.notify_one();
+        }
     }
 
     /// Waits until every mark given is written, at most `limit`; whether
@@ -346,6 +453,8 @@ impl Saver {
     pub fn flush(&self, limit: Duration) -> bool {
         let deadline = Instant::now() + limit;
         let mut state = lock(&self.shared.state);
+        state.hurry = true;
+        self.shared.wake.notify_all();
         while state.busy || !state.pending.is_empty() {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -390,12 +499,23 @@ fn run(shared: &Shared) {
             };
             continue;
         }
+        let due = state.since.map_or(Instant::now(), |since| since + GATHER);
+        let now = Instant::now();
+        if now < due && !state.hurry && !state.stop {
+            state = match shared.wake.wait_timeout(state, due - now) {
+                Ok((s, _)) => s,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            continue;
+        }
         let work: Vec<_> = state.pending.drain().collect();
+        state.since = None;
         state.busy = true;
         drop(state);
         let mut retry = Vec::new();
+        let mut failed = save_all(&work);
         for (id, (file, mark)) in work {
-            match file.save(mark) {
+            match failed.remove(&id).map_or(Ok(()), Err) {
                 Ok(()) => {
                     if failing.remove(&id).is_some() {
                         cli::info(&format!("{}: cursor saved again", file.path));
@@ -417,8 +537,14 @@ fn run(shared: &Shared) {
         }
         state = lock(&shared.state);
         state.busy = false;
+        if !retry.is_empty() && state.since.is_none() {
+            state.since = Some(Instant::now());
+        }
         for (id, entry) in retry {
             state.pending.entry(id).or_insert(entry);
+        }
+        if state.pending.is_empty() {
+            state.hurry = false;
         }
         shared.wake.notify_all();
         if !failing.is_empty() && !state.stop {

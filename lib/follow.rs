@@ -7,11 +7,19 @@
 //! saved mark. Lines are taken round robin, a bounded share from each
 //! cursor in turn, so that a busy directory cannot hold up the others.
 //!
+//! Work grows with what changes, not with what exists: one inotify
+//! instance watches every log directory, and only the cursors whose
+//! directory changed are read (a queue of them). A quiet cursor's reader
+//! is parked: it holds no file and no buffer, only where it stands; the
+//! cursor keeps one descriptor, its lock. Delivered marks go to a saver
+//! thread that writes them in groups (see `cursor::Saver`).
+//!
 //! What was taken is not what was delivered: the caller says, cursor by
 //! cursor, how far delivery got (`delivered`), and only that is saved.
 //! After a failed delivery, `rewind` goes back to the settled marks (the
 //! delivered ones, or older if the caller says delivery may be undone).
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +31,7 @@ use crate::cli;
 use crate::cursor::{CursorFile, MAIN, Mark, OpenError, Saver};
 use crate::error::{Context, Result};
 use crate::logdir;
-use crate::logread::{Notice, Reader, Watcher};
+use crate::logread::{Changed, Notice, Parked, Reader, Watcher};
 use crate::record::Priority;
 use crate::stamp::Stamp;
 
@@ -56,13 +64,27 @@ pub struct Cursor {
     pub info: Info,
     file: Arc<CursorFile>,
     ino: (u64, u64),
-    reader: Reader,
+    /// The watch on its log directory.
+    wd: i32,
+    /// While lines are being taken; parked (no descriptor, no buffer)
+    /// while the log directory is quiet.
+    reader: Option<Reader>,
+    parked: Option<Parked>,
+    /// In the queue of cursors to read.
+    queued: bool,
     /// Delivered, and handed to the saver.
     delivered: Mark,
     /// Beyond any resend: where a rewind goes back to.
     settled: Mark,
     /// The reader's mark when last told to the consumer.
     told: Option<Mark>,
+}
+
+impl Cursor {
+    /// Where the reader stands as told to the consumer.
+    fn told_position(&self) -> crate::logread::Position {
+        self.told.unwrap_or(self.settled).position()
+    }
 }
 
 /// What takes the lines.
@@ -80,24 +102,42 @@ pub struct Follower {
     root_fd: OwnedFd,
     /// Changes to CURSORS itself.
     root_watch: Watcher,
-    /// Changes to the log directories.
+    /// Changes to the log directories: one watch per directory.
     watch: Watcher,
-    cursors: Vec<Cursor>,
+    cursors: HashMap<u64, Cursor>,
+    /// The cursors of each cursor directory (by device and inode) ...
+    by_ino: HashMap<(u64, u64), u64>,
+    /// ... and of each watch (two cursors may follow one directory).
+    by_wd: HashMap<i32, Vec<u64>>,
+    /// Cursors that may have lines, in the order they are read: a cursor
+    /// leaves when it reaches the end of its log, and comes back when its
+    /// directory changes. Quiet cursors cost nothing.
+    queue: VecDeque<u64>,
     saver: Saver,
     next_id: u64,
-    /// Where the next round starts.
-    next: usize,
     /// Cursor directories that could not be used, and what was said.
-    refused: Vec<((u64, u64), String)>,
+    refused: HashMap<(u64, u64), String>,
     rescan_at: Option<Instant>,
+    /// Out of descriptors or inotify watches: how long until the next try.
+    starved: Option<Duration>,
+    /// The open files limit (soft, once raised).
+    fd_limit: u64,
+    /// Said that reading waits for descriptors.
+    read_starved: bool,
 }
+
+/// Descriptors kept free for reading, saving and the consumer's own.
+const FD_RESERVE: u64 = 64;
 
 /// How soon cursors that could not be used are tried again.
 const RETRY: Duration = Duration::from_secs(10);
+/// Out of descriptors or watches: the first retry, doubled up to `RETRY`.
+const STARVED_RETRY: Duration = Duration::from_millis(500);
 
 impl Follower {
     /// Opens CURSORS and every cursor in it.
     pub fn open(root: &Path) -> Result<Follower> {
+        let fd_limit = raise_fd_limit();
         let name = root.to_string_lossy().into_owned();
         let root_fd = logdir::open_dir(root.as_os_str()).context(|| name.clone())?;
         let root_watch = Watcher::new()?;
@@ -107,12 +147,17 @@ impl Follower {
             root_fd,
             root_watch,
             watch: Watcher::new()?,
-            cursors: Vec::new(),
+            cursors: HashMap::new(),
+            by_ino: HashMap::new(),
+            by_wd: HashMap::new(),
+            queue: VecDeque::new(),
             saver: Saver::start()?,
             next_id: 0,
-            next: 0,
-            refused: Vec::new(),
+            refused: HashMap::new(),
             rescan_at: None,
+            starved: None,
+            fd_limit,
+            read_starved: false,
         };
         follower.rescan()?;
         Ok(follower)
@@ -133,9 +178,34 @@ impl Follower {
         self.rescan_at
     }
 
-    /// Takes the events that woke the caller.
+    /// How many cursors are followed.
+    pub fn len(&self) -> usize {
+        self.cursors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.cursors.is_empty()
+    }
+
+    /// Takes the events that woke the caller: the cursors of the
+    /// directories that changed are read next.
     pub fn drain(&mut self) -> Result<()> {
-        self.watch.drain();
+        match self.watch.changed() {
+            Changed::Nothing => {}
+            Changed::Some(wds) => {
+                for wd in wds {
+                    for &id in self.by_wd.get(&wd).map_or(&[][..], |ids| &ids[..]) {
+                        enqueue(&mut self.cursors, &mut self.queue, id);
+                    }
+                }
+            }
+            Changed::All => {
+                let ids: Vec<u64> = self.cursors.keys().copied().collect();
+                for id in ids {
+                    enqueue(&mut self.cursors, &mut self.queue, id);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -143,7 +213,8 @@ impl Follower {
     pub fn rescan(&mut self) -> Result<()> {
         self.root_watch.drain();
         self.rescan_at = None;
-        let mut seen = Vec::new();
+        let mut seen = HashSet::new();
+        let mut starved = None;
         let entries = fs::Dir::read_from(&self.root_fd).context(|| self.root_name())?;
         for entry in entries {
             let entry = entry.context(|| self.root_name())?;
@@ -159,61 +230,131 @@ impl Follower {
                 continue;
             }
             let ino = (st.st_dev, st.st_ino);
-            seen.push(ino);
-            if self.cursors.iter().any(|c| c.ino == ino) {
+            seen.insert(ino);
+            if self.by_ino.contains_key(&ino) || starved.is_some() {
+                continue;
+            }
+            // Each cursor holds one descriptor; reading needs a few more.
+            if self.cursors.len() as u64 + FD_RESERVE >= self.fd_limit {
+                starved = Some(format!(
+                    "the open files limit ({}) is reached",
+                    self.fd_limit
+                ));
                 continue;
             }
             match self.open_cursor(&name, ino) {
                 Ok(cursor) => {
-                    self.refused.retain(|(i, _)| *i != ino);
+                    if self.refused.remove(&ino).is_some() {
+                        cli::info(&format!("{}: usable again", cursor.file.path));
+                    }
                     cli::info(&format!(
                         "{}: following from {}",
                         cursor.file.path,
                         describe(cursor.delivered)
                     ));
-                    self.cursors.push(cursor);
+                    self.add(cursor);
                 }
-                Err(why) => {
-                    if !self.refused.iter().any(|(i, w)| *i == ino && *w == why) {
+                // Every other cursor would fail the same way: later.
+                Err(Refusal::Starved(why)) => starved = Some(why),
+                Err(Refusal::Unusable(why)) => {
+                    if self.refused.get(&ino) != Some(&why) {
                         cli::warn(&format!(
                             "{}/{name}: {why}; will try again",
                             self.root_name()
                         ));
-                        self.refused.retain(|(i, _)| *i != ino);
-                        self.refused.push((ino, why));
+                        self.refused.insert(ino, why);
                     }
-                    self.rescan_at = Some(Instant::now() + RETRY);
+                    self.retry_in(RETRY);
                 }
             }
         }
-        let before = self.cursors.len();
-        self.cursors.retain(|c| {
-            let kept = seen.contains(&c.ino);
-            if !kept {
+        let gone: Vec<(u64, u64)> = self
+            .by_ino
+            .keys()
+            .filter(|ino| !seen.contains(ino))
+            .copied()
+            .collect();
+        for ino in gone {
+            if let Some(c) = self
+                .by_ino
+                .get(&ino)
+                .copied()
+                .and_then(|id| self.remove(id))
+            {
                 cli::info(&format!("{}: gone; no longer followed", c.file.path));
             }
-            kept
-        });
-        if self.cursors.len() != before {
-            self.next = 0;
         }
+        self.refused.retain(|ino, _| seen.contains(ino));
+        self.starve(starved);
         Ok(())
+    }
+
+    /// Out of descriptors or watches (`why`), or no longer: said once,
+    /// tried again later and later.
+    fn starve(&mut self, why: Option<String>) {
+        match (why, self.starved) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                self.starved = None;
+                cli::info(&format!("every cursor opened ({})", self.cursors.len()));
+            }
+            (Some(why), was) => {
+                if was.is_none() {
+                    cli::warn(&format!(
+                        "{}: {why}, with {} cursors open; the others wait (see ulimit -n and fs.inotify.max_user_watches)",
+                        self.root_name(),
+                        self.cursors.len()
+                    ));
+                }
+                let wait = was.map_or(STARVED_RETRY, |w| (w * 2).min(RETRY));
+                self.starved = Some(wait);
+                self.retry_in(wait);
+            }
+        }
+    }
+
+    fn retry_in(&mut self, wait: Duration) {
+        let at = Instant::now() + wait;
+        self.rescan_at = Some(self.rescan_at.map_or(at, |t| t.min(at)));
     }
 
     fn root_name(&self) -> String {
         self.root.to_string_lossy().into_owned()
     }
 
-    fn open_cursor(&mut self, name: &str, ino: (u64, u64)) -> std::result::Result<Cursor, String> {
+    fn add(&mut self, cursor: Cursor) {
+        let id = cursor.info.id;
+        self.by_ino.insert(cursor.ino, id);
+        self.by_wd.entry(cursor.wd).or_default().push(id);
+        self.cursors.insert(id, cursor);
+        enqueue(&mut self.cursors, &mut self.queue, id);
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Cursor> {
+        let c = self.cursors.remove(&id)?;
+        self.by_ino.remove(&c.ino);
+        if let Some(ids) = self.by_wd.get_mut(&c.wd) {
+            ids.retain(|&i| i != id);
+            if ids.is_empty() {
+                self.by_wd.remove(&c.wd);
+                self.watch.remove(c.wd);
+            }
+        }
+        // Its place in the queue is skipped when reached.
+        Some(c)
+    }
+
+    fn open_cursor(&mut self, name: &str, ino: (u64, u64)) -> std::result::Result<Cursor, Refusal> {
         let path = format!("{}/{name}", self.root_name());
         let file = match CursorFile::open(self.root_fd.as_fd(), name, path.clone()) {
             Ok(file) => Arc::new(file),
-            Err(OpenError::Busy) => return Err("in use by another follower".into()),
-            Err(OpenError::Failed(e)) => return Err(e.to_string()),
+            Err(OpenError::Busy) => {
+                return Err(Refusal::Unusable("in use by another follower".into()));
+            }
+            Err(OpenError::Failed(e)) => return Err(Refusal::of(&e)),
         };
         let main = self.root.join(name).join(MAIN);
-        let mut reader = Reader::open(&main).map_err(|e| e.to_string())?;
-        let mark = match file.load().map_err(|e| e.to_string())? {
+        let mark = match file.load().map_err(|e| Refusal::of(&e))? {
             Some(mark) => mark,
             None => {
                 cli::warn(&format!(
@@ -222,9 +363,9 @@ impl Follower {
                 Mark::Start
             }
         };
-        reader.seek(mark.position()).map_err(|e| e.to_string())?;
-        self.watch.add(&main).map_err(|e| e.to_string())?;
-        let settings = read_settings(&file).map_err(|e| e.to_string())?;
+        let settings = read_settings(&file).map_err(|e| Refusal::of(&e))?;
+        // Watched before the first read: nothing written meanwhile is missed.
+        let wd = self.watch.add(&main).map_err(|e| Refusal::of(&e))?;
         self.next_id += 1;
         Ok(Cursor {
             info: Info {
@@ -234,46 +375,73 @@ impl Follower {
             },
             file,
             ino,
-            reader,
+            wd,
+            reader: None,
+            parked: Some(Parked::at(mark.position())),
+            queued: false,
             delivered: mark,
             settled: mark,
             told: Some(mark),
         })
     }
 
-    /// One round: up to `share` bytes of text from each cursor in turn,
-    /// until the consumer is full. Whether any line was taken.
+    /// One round: up to `share` bytes of text from each cursor that may
+    /// have lines, in turn, until the consumer is full. Whether any line
+    /// was taken.
     pub fn read_round(&mut self, share: usize, out: &mut impl Consumer) -> Result<bool> {
         let mut any = false;
-        let count = self.cursors.len();
         let mut failed = Vec::new();
-        for k in 0..count {
+        for _ in 0..self.queue.len() {
             if out.full() {
                 break;
             }
-            let i = (self.next + k) % count;
-            match read_cursor(&mut self.cursors[i], share, out) {
-                Ok(took) => any |= took,
-                Err(e) => failed.push((i, e)),
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            let Some(c) = self.cursors.get_mut(&id) else {
+                continue; // removed meanwhile
+            };
+            match read_cursor(c, &self.root, share, out) {
+                Ok(Read { took, more }) => {
+                    any |= took;
+                    if more {
+                        self.queue.push_back(id);
+                    } else {
+                        c.queued = false;
+                        park(c);
+                    }
+                }
+                Err(e) if Refusal::of(&e).is_starved() => {
+                    // Out of descriptors: this cursor and the rest wait.
+                    park(c);
+                    self.queue.push_front(id);
+                    if !self.read_starved {
+                        cli::warn(&format!("{}: {e}; reading waits", c.file.path));
+                        self.read_starved = true;
+                    }
+                    self.retry_in(STARVED_RETRY);
+                    return Ok(any);
+                }
+                Err(e) => failed.push((id, e)),
             }
         }
-        if count > 0 {
-            self.next = (self.next + 1) % count;
+        if any && self.read_starved {
+            self.read_starved = false;
         }
         // A cursor that cannot be read is dropped, to be picked up again.
-        for (i, e) in failed.into_iter().rev() {
-            let c = self.cursors.remove(i);
-            cli::warn(&format!("{}: {e}; will try again", c.file.path));
-            self.refused.push((c.ino, e.to_string()));
-            self.rescan_at = Some(Instant::now() + RETRY);
-            self.next = 0;
+        for (id, e) in failed {
+            if let Some(c) = self.remove(id) {
+                cli::warn(&format!("{}: {e}; will try again", c.file.path));
+                self.refused.insert(c.ino, e.to_string());
+                self.retry_in(RETRY);
+            }
         }
         Ok(any)
     }
 
     /// Delivery of cursor `id` got to `mark`: saved, soon.
     pub fn delivered(&mut self, id: u64, mark: Mark) {
-        if let Some(c) = self.cursors.iter_mut().find(|c| c.info.id == id) {
+        if let Some(c) = self.cursors.get_mut(&id) {
             c.delivered = mark;
             self.saver.save(id, &c.file, mark);
         }
@@ -281,7 +449,7 @@ impl Follower {
 
     /// Cursor `id` need never go back before `mark` (see `rewind`).
     pub fn settled(&mut self, id: u64, mark: Mark) {
-        if let Some(c) = self.cursors.iter_mut().find(|c| c.info.id == id) {
+        if let Some(c) = self.cursors.get_mut(&id) {
             c.settled = mark;
         }
     }
@@ -291,9 +459,15 @@ impl Follower {
     /// lines are taken again, and saved again as they are delivered again
     /// (the saved cursor may step back meanwhile).
     pub fn rewind(&mut self) -> Result<()> {
-        for c in &mut self.cursors {
-            c.reader.seek(c.settled.position())?;
+        let ids: Vec<u64> = self.cursors.keys().copied().collect();
+        for id in ids {
+            let Some(c) = self.cursors.get_mut(&id) else {
+                continue;
+            };
+            c.reader = None;
+            c.parked = Some(Parked::at(c.settled.position()));
             c.told = Some(c.settled);
+            enqueue(&mut self.cursors, &mut self.queue, id);
         }
         Ok(())
     }
@@ -304,20 +478,99 @@ impl Follower {
     }
 }
 
-fn read_cursor(c: &mut Cursor, share: usize, out: &mut impl Consumer) -> Result<bool> {
+/// Why a cursor cannot be followed now.
+enum Refusal {
+    /// Out of descriptors or inotify watches: the next cursors would fail too.
+    Starved(String),
+    Unusable(String),
+}
+
+impl Refusal {
+    fn is_starved(&self) -> bool {
+        matches!(self, Refusal::Starved(_))
+    }
+
+    fn of(e: &crate::error::Error) -> Refusal {
+        match e.errno() {
+            Some(libc::EMFILE | libc::ENFILE | libc::ENOSPC | libc::ENOMEM) => {
+                Refusal::Starved(e.to_string())
+            }
+            _ => Refusal::Unusable(e.to_string()),
+        }
+    }
+}
+
+/// Puts cursor `id` in the queue to be read, unless it is there.
+fn enqueue(cursors: &mut HashMap<u64, Cursor>, queue: &mut VecDeque<u64>, id: u64) {
+    if let Some(c) = cursors.get_mut(&id)
+        && !c.queued
+    {
+        c.queued = true;
+        queue.push_back(id);
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard one (each cursor
+/// holds one, its lock); the soft limit now.
+fn raise_fd_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        let raised = Rlimit {
+            current: limit.maximum,
+            maximum: limit.maximum,
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => return limit.maximum.unwrap_or(u64::MAX),
+            Err(e) => cli::warn(&format!("unable to raise the open files limit: {e}")),
+        }
+    }
+    limit.current.unwrap_or(u64::MAX)
+}
+
+/// Parks a cursor's reader: a quiet cursor holds no file and no buffer.
+fn park(c: &mut Cursor) {
+    if let Some(reader) = c.reader.take() {
+        c.parked = Some(reader.park());
+    }
+}
+
+struct Read {
+    took: bool,
+    /// Stopped short of the end: there may be more.
+    more: bool,
+}
+
+fn read_cursor(c: &mut Cursor, root: &Path, share: usize, out: &mut impl Consumer) -> Result<Read> {
+    let reader = match c.reader.take() {
+        Some(reader) => reader,
+        None => {
+            let parked = c
+                .parked
+                .take()
+                .unwrap_or_else(|| Parked::at(c.told_position()));
+            Reader::resume(&root.join(&c.info.name).join(MAIN), parked)?
+        }
+    };
+    let reader = c.reader.insert(reader);
     let mut taken = 0;
     let mut any = false;
-    while taken < share && !out.full() {
-        let Some(line) = c.reader.next_line()? else {
+    let mut more = false;
+    loop {
+        if taken >= share || out.full() {
+            more = true;
+            break;
+        }
+        let Some(line) = reader.next_line()? else {
             break;
         };
         taken += line.text.len() + 1;
         out.line(&c.info, line.stamp, line.text);
         any = true;
-        tell(c, out);
+        tell(reader, &mut c.told, &c.info, out);
     }
-    tell(c, out);
-    for notice in c.reader.take_notices() {
+    tell(reader, &mut c.told, &c.info, out);
+    for notice in reader.take_notices() {
         match notice {
             Notice::Lost { after, upto } => cli::warn(&format!(
                 "{}: lines lost: the size cap deleted those after {after}{} before they were taken",
@@ -330,16 +583,16 @@ fn read_cursor(c: &mut Cursor, share: usize, out: &mut impl Consumer) -> Result<
             Notice::Skipped { file, why } => cli::warn(&format!("{file}: {why}")),
         }
     }
-    Ok(any)
+    Ok(Read { took: any, more })
 }
 
 /// Tells the consumer where the reader is, if that changed.
-fn tell(c: &mut Cursor, out: &mut impl Consumer) {
-    let mark = Mark::of(c.reader.position());
-    if mark.is_some() && mark != c.told {
-        c.told = mark;
+fn tell(reader: &Reader, told: &mut Option<Mark>, info: &Info, out: &mut impl Consumer) {
+    let mark = Mark::of(reader.position());
+    if mark.is_some() && mark != *told {
+        *told = mark;
         if let Some(mark) = mark {
-            out.reached(&c.info, mark);
+            out.reached(info, mark);
         }
     }
 }

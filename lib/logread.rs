@@ -135,6 +135,49 @@ pub struct Reader {
     end: usize,
 }
 
+/// A reader put away (see `Reader::park`): a few dozen bytes.
+#[derive(Clone, Debug)]
+pub struct Parked {
+    pos: Position,
+    skip: Skip,
+    check_loss: Option<Stamp>,
+    left: Option<Slot>,
+    file: Option<ParkedFile>,
+    /// Find the position again from `pos`, as `seek` does.
+    reseek: bool,
+    notices: Vec<Notice>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct ParkedFile {
+    slot: Slot,
+    ino: (u64, u64),
+    /// Its first line's stamp: an inode number freed and taken again by a
+    /// new file is not the same file.
+    first: Option<Stamp>,
+    /// Where reading goes on.
+    offset: u64,
+    returned: bool,
+    /// The stamp of the last line read from it, and how many were read.
+    last: Option<Stamp>,
+    lines: u64,
+}
+
+impl Parked {
+    /// A reader that will read from `pos` on.
+    pub fn at(pos: Position) -> Parked {
+        Parked {
+            pos,
+            skip: Skip::Nothing,
+            check_loss: None,
+            left: None,
+            file: None,
+            reseek: true,
+            notices: Vec::new(),
+        }
+    }
+}
+
 const READ: usize = 128 * 1024;
 
 impl Reader {
@@ -771,6 +814,99 @@ impl Reader {
             Slot::Current => format!("{}/{CURRENT}", self.name),
         }
     }
+
+    /// Puts the reader away between reads: it keeps no descriptor and no
+    /// buffer, only where it stands. The file it was reading is found
+    /// again by its inode on `resume`, and read on from the same byte (a
+    /// line not yet ended is read again whole).
+    pub fn park(self) -> Parked {
+        // A compressed file has no byte offset to go back to: it is found
+        // again from the position, which is exact, like a damaged one.
+        let file = self.open.as_ref().and_then(|open| {
+            if open.decoded.is_some() || open.broken.is_some() {
+                return None;
+            }
+            let at = fs::seek(&open.fd, fs::SeekFrom::Current(0)).ok()?;
+            Some(ParkedFile {
+                slot: open.slot,
+                ino: open.ino,
+                first: logdir::first_stamp(open.fd.as_fd()).ok()?,
+                offset: at - (self.end - self.start) as u64,
+                returned: open.returned,
+                last: open.last,
+                lines: open.lines,
+            })
+        });
+        Parked {
+            // Without the offset (it could not be had), the position is
+            // found again from the stamps.
+            reseek: self.open.is_some() && file.is_none(),
+            pos: self.pos,
+            skip: self.skip,
+            check_loss: self.check_loss,
+            left: self.left,
+            file,
+            notices: self.notices,
+        }
+    }
+
+    /// A parked reader of the log directory `path`, back at work.
+    pub fn resume(path: &Path, parked: Parked) -> Result<Reader> {
+        let mut reader = Reader::open(path)?;
+        reader.notices = parked.notices;
+        if parked.reseek {
+            reader.seek(parked.pos)?;
+            return Ok(reader);
+        }
+        reader.pos = parked.pos;
+        reader.skip = parked.skip;
+        reader.check_loss = parked.check_loss;
+        reader.left = parked.left;
+        if let Some(file) = parked.file {
+            reader.reopen(file)?;
+        }
+        Ok(reader)
+    }
+
+    /// Opens again the file being read when parked: where it was, or where
+    /// a rotation renamed it. Gone (the size cap deleted it): found again
+    /// from the position, as on a restart, with the loss said.
+    fn reopen(&mut self, file: ParkedFile) -> Result<()> {
+        let mut found = self.open_same(file.slot, &file)?;
+        if found.is_none()
+            && file.slot == Slot::Current
+            && let Some(slot) = self.slot_of(file.ino)?
+        {
+            found = self.open_same(slot, &file)?;
+        }
+        let Some((slot, fd, name)) = found else {
+            return self.seek(self.pos);
+        };
+        fs::seek(&fd, fs::SeekFrom::Start(file.offset)).context(|| name)?;
+        self.open = Some(Open {
+            slot,
+            fd,
+            ino: file.ino,
+            returned: file.returned,
+            decoded: None,
+            last: file.last,
+            lines: file.lines,
+            broken: None,
+        });
+        Ok(())
+    }
+
+    /// A slot's file if it is the file parked.
+    fn open_same(&self, slot: Slot, file: &ParkedFile) -> Result<Option<(Slot, OwnedFd, String)>> {
+        let Some((fd, name)) = self.open_file(slot)? else {
+            return Ok(None);
+        };
+        let st = fs::fstat(&fd).context(|| name.clone())?;
+        let same = (st.st_dev, st.st_ino) == file.ino
+            && st.st_size as u64 >= file.offset
+            && logdir::first_stamp(fd.as_fd()).context(|| name.clone())? == file.first;
+        Ok(same.then_some((slot, fd, name)))
+    }
 }
 
 /// Hands `each` the lines of a file (without their LF) and their offsets,
@@ -1005,10 +1141,27 @@ fn lines_forward(
     }
 }
 
-/// Wakes a follower when watched directories change (inotify).
+/// Wakes a follower when watched directories change (inotify). One
+/// instance serves any number of directories: each event names the watch
+/// it came from, so that only the directories that changed are read.
 pub struct Watcher {
     fd: OwnedFd,
 }
+
+/// Which watches had events.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub enum Changed {
+    #[default]
+    Nothing,
+    /// These watches (each once, in no order).
+    Some(Vec<i32>),
+    /// The kernel's queue overflowed: events were lost, any may have changed.
+    All,
+}
+
+/// The fixed part of a `struct inotify_event`: wd, mask, cookie, len.
+const EVENT_HEAD: usize = 16;
+const IN_Q_OVERFLOW: u32 = 0x4000;
 
 impl Watcher {
     pub fn new() -> Result<Watcher> {
@@ -1018,20 +1171,59 @@ impl Watcher {
         Ok(Watcher { fd })
     }
 
-    /// Watches a directory for files written, created, renamed or deleted.
-    pub fn add(&self, dir: &Path) -> Result<()> {
+    /// Watches a directory for files written, created, renamed or deleted;
+    /// its watch descriptor (the same for every path to one directory).
+    pub fn add(&self, dir: &Path) -> Result<i32> {
         use fs::inotify::WatchFlags as W;
         let flags =
             W::MODIFY | W::CREATE | W::MOVED_TO | W::MOVED_FROM | W::DELETE | W::CLOSE_WRITE;
-        fs::inotify::add_watch(&self.fd, dir, flags)
-            .context(|| dir.to_string_lossy().into_owned())?;
-        Ok(())
+        fs::inotify::add_watch(&self.fd, dir, flags).context(|| dir.to_string_lossy().into_owned())
+    }
+
+    /// Stops watching; a watch already gone (its directory deleted) is no error.
+    pub fn remove(&self, wd: i32) {
+        let _ = fs::inotify::remove_watch(&self.fd, wd);
     }
 
     /// Reads away the events that woke the caller, who then reads on.
     pub fn drain(&self) {
         let mut buf = [0u8; 4096];
         while rustix::io::read(&self.fd, &mut buf).is_ok_and(|n| n > 0) {}
+    }
+
+    /// Reads away the events that woke the caller: which watches they came from.
+    pub fn changed(&self) -> Changed {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut wds: Vec<i32> = Vec::new();
+        loop {
+            let n = match rustix::io::read(&self.fd, &mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut at = 0;
+            while at + EVENT_HEAD <= n {
+                let word = |i: usize| {
+                    let b = &buf[at + 4 * i..at + 4 * i + 4];
+                    [b[0], b[1], b[2], b[3]]
+                };
+                let wd = i32::from_ne_bytes(word(0));
+                let mask = u32::from_ne_bytes(word(1));
+                let len = u32::from_ne_bytes(word(3)) as usize;
+                if mask & IN_Q_OVERFLOW != 0 {
+                    self.drain();
+                    return Changed::All;
+                }
+                wds.push(wd);
+                at += EVENT_HEAD + len;
+            }
+        }
+        wds.sort_unstable();
+        wds.dedup();
+        if wds.is_empty() {
+            Changed::Nothing
+        } else {
+            Changed::Some(wds)
+        }
     }
 }
 
@@ -1162,6 +1354,53 @@ mod tests {
         stdfs::rename(d.0.join(&u), d.0.join(archive(4))).unwrap();
         write(&d, "current", &lines(&[5, 6], "y"));
         assert_eq!(read_all(&mut r), ["y6"]);
+    }
+
+    #[test]
+    fn a_parked_reader_resumes_where_it_was_across_rotations_and_half_lines() {
+        let d = dir("park");
+        write(
+            &d,
+            "current",
+            &format!("{}{} half", lines(&[1], "x"), stamp(2)),
+        );
+        let mut r = Reader::open(&d.0).unwrap();
+        assert_eq!(read_all(&mut r), ["x1"]);
+        let parked = r.park();
+        // The half line ends, more comes, and current is rotated away.
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(format!(" done\n{}", lines(&[3], "x")).as_bytes())
+            .unwrap();
+        stdfs::rename(d.0.join("current"), d.0.join(archive(4))).unwrap();
+        write(&d, "current", &lines(&[5], "y"));
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["half done", "x3", "y5"]);
+        // Parked at the end of current, which the size cap then deletes
+        // after a rotation: found again from the position, the loss said.
+        let parked = r.park();
+        stdfs::OpenOptions::new()
+            .append(true)
+            .open(d.0.join("current"))
+            .unwrap()
+            .write_all(lines(&[6], "y").as_bytes())
+            .unwrap();
+        stdfs::rename(d.0.join("current"), d.0.join(archive(7))).unwrap();
+        stdfs::remove_file(d.0.join(archive(7))).unwrap();
+        write(&d, "current", &lines(&[8], "z"));
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["z8"]);
+        assert!(matches!(r.take_notices()[..], [Notice::Lost { .. }]));
+        // A reader parked before its first read reads from its position.
+        let parked = Parked::at(Position::After {
+            stamp: stamp(3),
+            same: 1,
+            file_end: false,
+        });
+        let mut r = Reader::resume(&d.0, parked).unwrap();
+        assert_eq!(read_all(&mut r), ["z8"]);
     }
 
     #[test]

@@ -25,8 +25,22 @@ struct Follow {
 
 impl Follow {
     fn start(cursors: &Path, out: &Path) -> Follow {
+        Follow::start_limited(cursors, out, None)
+    }
+
+    /// Started with the open files limit `soft:hard` (prlimit(1)).
+    fn start_limited(cursors: &Path, out: &Path, nofile: Option<&str>) -> Follow {
         let err = out.with_extension("stderr");
-        let mut child = Command::new(FOLLOW)
+        let mut command = match nofile {
+            Some(limit) => {
+                require("prlimit");
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={limit}")).arg(FOLLOW);
+                c
+            }
+            None => Command::new(FOLLOW),
+        };
+        let mut child = command
             .arg(cursors)
             .stdout(Stdio::piped())
             .stderr(Stdio::from(
@@ -70,6 +84,21 @@ impl Follow {
             lines.len() >= n
         });
         lines
+    }
+
+    /// Waits for `n` lines out, looking every 100 ms (cheaply: counting
+    /// line feeds), at most `limit`; how many there are.
+    fn wait_count(&self, n: usize, limit: Duration) -> usize {
+        let count = || {
+            fs::read(&self.out)
+                .map(|bytes| memchr_count(&bytes))
+                .unwrap_or(0)
+        };
+        let deadline = std::time::Instant::now() + limit;
+        while count() < n && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        count()
     }
 
     /// TERM; the exit code.
@@ -428,4 +457,161 @@ fn a_follower_lagging_behind_compressing_rotations_gets_every_line_once_in_order
 /// The 24 hex digits of a stamped line's stamp.
 fn s_of(line: &[u8]) -> String {
     String::from_utf8_lossy(&line[1..25]).into_owned()
+}
+
+/// `count` log directories under `logs`, each with one line, and a cursor
+/// for each under `cursors`; the lines, as followed.
+fn many_cursors(s: &Scratch, count: usize) -> (PathBuf, Vec<Vec<u8>>) {
+    let cursors = s.path("cursors");
+    fs::create_dir_all(&cursors).expect("cursors");
+    let mut want = Vec::new();
+    for i in 0..count {
+        let log = s.path(&format!("logs/{i:05}"));
+        fs::create_dir_all(&log).expect("log");
+        let line = stamped(i as u64, 0, &format!("idle {i}"));
+        fs::write(log.join("current"), format!("{line}\n")).expect("current");
+        cursor_dir(&cursors, &format!("{i:05}"), &log);
+        want.push(line.into_bytes());
+    }
+    (cursors, want)
+}
+
+fn memchr_count(bytes: &[u8]) -> usize {
+    bytes.split(|&b| b == b'\n').count().saturating_sub(1)
+}
+
+fn sorted(mut lines: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    lines.sort();
+    lines
+}
+
+fn append(log: &Path, line: &str) {
+    use std::io::Write;
+    let mut f = fs::File::options()
+        .append(true)
+        .open(log.join("current"))
+        .expect("current");
+    f.write_all(format!("{line}\n").as_bytes()).expect("append");
+}
+
+#[test]
+fn ten_thousand_cursors_with_a_trickle_on_a_few_deliver_every_line_once() {
+    let s = Scratch::new("follow-10k");
+    let (cursors, mut want) = many_cursors(&s, 10_000);
+    let out = s.path("out");
+    // The soft limit as most systems set it; the hard one as they allow.
+    let f = Follow::start_limited(&cursors, &out, Some("1024:16384"));
+    // Generous: a debug build on a loaded machine takes a while for 10,000.
+    let got = f.wait_count(want.len(), Duration::from_secs(300));
+    assert_eq!(got, want.len(), "every cursor attached: {}", f.stderr());
+    // A trickle on five of them, while the others stay quiet.
+    let busy = [7usize, 2_500, 5_000, 7_500, 9_999];
+    for n in 0..20u64 {
+        for &i in &busy {
+            let line = stamped(20_000 + n, i as u32, &format!("trickle {i} {n}"));
+            append(&s.path(&format!("logs/{i:05}")), &line);
+            want.push(line.into_bytes());
+        }
+        let got = f.wait_count(want.len(), LONG);
+        assert_eq!(got, want.len(), "round {n}: {}", f.stderr());
+    }
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0, "{err}");
+    assert!(sorted(file_lines(&out)) == sorted(want), "each line once");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn the_soft_open_files_limit_is_raised_so_that_two_thousand_cursors_attach_at_once() {
+    let s = Scratch::new("follow-2k");
+    let (cursors, want) = many_cursors(&s, 2_000);
+    let out = s.path("out");
+    let f = Follow::start_limited(&cursors, &out, Some("1024:4096"));
+    f.wait_count(want.len(), Duration::from_secs(300));
+    let got = file_lines(&out);
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0, "{err}");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every cursor attached at once: {err}"
+    );
+    assert!(sorted(got) == sorted(want), "each line once: {err}");
+    assert!(!err.contains("warning"), "{err}");
+}
+
+#[test]
+fn out_of_descriptors_is_said_once_and_the_cursors_attached_are_followed() {
+    let s = Scratch::new("follow-starved");
+    let (cursors, want) = many_cursors(&s, 2_000);
+    let out = s.path("out");
+    // The hard limit too low: some cursors must wait.
+    let f = Follow::start_limited(&cursors, &out, Some("1024:1024"));
+    assert!(
+        f.wait_count(900, Duration::from_secs(300)) >= 900,
+        "{}",
+        f.stderr()
+    );
+    assert!(
+        wait_until(LONG, || f.stderr().contains("ulimit -n")),
+        "{}",
+        f.stderr()
+    );
+    // Long enough for several retries (the first after half a second).
+    std::thread::sleep(Duration::from_secs(3));
+    let err = f.stderr();
+    assert_eq!(f.stop(), 0, "{err}");
+    let warnings: Vec<&str> = err.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    let got = file_lines(&out);
+    assert!(got.len() < want.len(), "some cursors waited");
+    let mut distinct = got.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), got.len(), "each line once");
+}
+
+/// The resident memory and open descriptors of a process.
+fn rss_and_fds(pid: u32) -> (u64, usize) {
+    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .expect("VmRSS");
+    let fds = fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("fds")
+        .count();
+    (kib, fds)
+}
+
+#[test]
+fn an_idle_cursor_costs_one_descriptor_and_at_most_4_kib() {
+    let measure = |count: usize| {
+        let s = Scratch::new(&format!("follow-rss-{count}"));
+        let (cursors, want) = many_cursors(&s, count);
+        let out = s.path("out");
+        let f = Follow::start(&cursors, &out);
+        assert_eq!(
+            f.wait_count(want.len(), Duration::from_secs(300)),
+            want.len()
+        );
+        // Every line out, and the cursors saved: all idle now.
+        let saved = |i: usize| cursors.join(format!("{i:05}/last")).exists();
+        assert!(wait_until(LONG, || (0..count).all(saved)));
+        let measured = rss_and_fds(f.child.id());
+        assert_eq!(f.stop(), 0);
+        measured
+    };
+    let (rss_1, fds_1) = measure(1);
+    let (rss_k, fds_k) = measure(1_001);
+    let per_cursor = (rss_k.saturating_sub(rss_1)) * 1024 / 1_000;
+    assert!(
+        per_cursor <= 4096 + 1024,
+        "{per_cursor} bytes per idle cursor ({rss_1} KiB at 1, {rss_k} KiB at 1001)"
+    );
+    assert!(
+        fds_k - fds_1 <= 1_000,
+        "{fds_1} descriptors at 1 cursor, {fds_k} at 1001"
+    );
 }
