@@ -1047,7 +1047,10 @@ fn read_all_lines(socket: &mut std::net::TcpStream, lines: &[Vec<u8>], got: &mut
     while distinct.len() < lines.len() {
         let n = socket.read(&mut buf).unwrap_or_else(|e| {
             let missing = lines.iter().position(|l| !distinct.contains(l));
-            panic!("{e}: {} lines, the first missing: {missing:?}", distinct.len())
+            panic!(
+                "{e}: {} lines, the first missing: {missing:?}",
+                distinct.len()
+            )
         });
         assert!(n > 0, "closed early");
         frames.feed(&buf[..n]);
@@ -1090,13 +1093,22 @@ fn stopping_while_the_server_has_unread_lines_loses_nothing() {
             frames.feed(&buf[..n]);
         }
         // Its kernel takes (and acknowledges) more; its program reads none.
-        assert!(wait_until(LONG, || unread(&first) > 256 * 1024));
+        assert!(
+            wait_until(LONG, || unread(&first) > 32 * 1024),
+            "kill {kill}: {}",
+            fs::read_to_string(&err).unwrap_or_default()
+        );
         if kill {
             // Long enough for acknowledged marks to be saved, were they.
             std::thread::sleep(Duration::from_millis(300));
             e.kill9();
         } else {
-            assert_eq!(e.stop(), 0, "{}", fs::read_to_string(&err).unwrap_or_default());
+            assert_eq!(
+                e.stop(),
+                0,
+                "{}",
+                fs::read_to_string(&err).unwrap_or_default()
+            );
         }
         drop(first);
         let e = Export::start(&cursors, &["--to", &url], &err);
@@ -1171,14 +1183,24 @@ fn stops_around_server_restarts_lose_nothing(transport: Transport) {
         match order {
             Order::ServerThenTerm => {
                 receiver.stop();
-                assert_eq!(e.stop(), 0, "{}", fs::read_to_string(&err).unwrap_or_default());
+                assert_eq!(
+                    e.stop(),
+                    0,
+                    "{}",
+                    fs::read_to_string(&err).unwrap_or_default()
+                );
             }
             Order::ServerThenKill => {
                 receiver.stop();
                 e.kill9();
             }
             Order::TermThenServer => {
-                assert_eq!(e.stop(), 0, "{}", fs::read_to_string(&err).unwrap_or_default());
+                assert_eq!(
+                    e.stop(),
+                    0,
+                    "{}",
+                    fs::read_to_string(&err).unwrap_or_default()
+                );
                 receiver.settle();
                 receiver.stop();
             }
