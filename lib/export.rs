@@ -81,6 +81,16 @@ const CHECKPOINT_AGE: Duration = Duration::from_secs(60);
 const CONFIRM_WAIT: Duration = Duration::from_secs(10);
 /// On a stop, how long the peer may take to confirm it read everything.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// A TLS server refuses a session (a client certificate it does not
+/// accept) right after the handshake, when TLS 1.3 has already let us
+/// send: our end is not sent before the session has lived this long, so
+/// that a refusal shows as a break, never as a clean end.
+const TLS_ACCEPTED: Duration = Duration::from_secs(2);
+/// After checkpoints in a row that the server did not confirm, the quiet
+/// and the age that call for one double each time (up to 64 times): a
+/// server that never ends its stream cleanly is not sent the same lines
+/// again and again.
+const CHECKPOINT_BACKOFF_MAX: u32 = 6;
 
 enum State {
     Down {
@@ -138,6 +148,8 @@ pub struct Exporter<'a> {
     unconfirmed: bool,
     /// Say so when connected (not after a checkpoint).
     announce: bool,
+    /// Checkpoints in a row the server did not confirm.
+    failed_checkpoints: u32,
     /// The acknowledgement tick now, and (acknowledged, appended) at the last.
     tick: Duration,
     last_progress: (u64, u64),
@@ -186,6 +198,7 @@ impl<'a> Exporter<'a> {
             stop_confirmed: false,
             unconfirmed: false,
             announce: true,
+            failed_checkpoints: 0,
             tick: ACK_TICK,
             last_progress: (0, 0),
         })
@@ -242,9 +255,9 @@ impl<'a> Exporter<'a> {
     fn pump(&mut self, reading: bool, more: &mut bool) -> crate::error::Result<()> {
         let State::Up {
             link,
+            since,
             delivered,
             closing,
-            ..
         } = &mut self.state
         else {
             return Ok(());
@@ -299,7 +312,9 @@ impl<'a> Exporter<'a> {
             && self.url.is_some()
             && link.resend_window() > 0
             && self.unconfirmed_since.is_some_and(|since| {
-                now.duration_since(quiet) >= QUIET || now.duration_since(since) >= CHECKPOINT_AGE
+                let backoff = 1 << self.failed_checkpoints.min(CHECKPOINT_BACKOFF_MAX);
+                now.duration_since(quiet) >= QUIET * backoff
+                    || now.duration_since(since) >= CHECKPOINT_AGE * backoff
             });
         if checkpoint {
             *closing = Some(Closing {
@@ -308,8 +323,9 @@ impl<'a> Exporter<'a> {
                 shut: false,
             });
         }
+        let accepted = !link.is_tls() || now.duration_since(*since) >= TLS_ACCEPTED;
         let result = flushed.and_then(|()| match closing {
-            Some(c) if !c.shut => link.half_close().map(|shut| c.shut = shut),
+            Some(c) if !c.shut && accepted => link.half_close().map(|shut| c.shut = shut),
             _ => Ok(()),
         });
         if let Err(why) = result {
@@ -373,6 +389,7 @@ impl<'a> Exporter<'a> {
             Ending::Stop => self.stop_confirmed = true,
             Ending::Checkpoint => {
                 self.announce = false;
+                self.failed_checkpoints = 0;
                 self.delay = self.options.min_backoff;
             }
         }
@@ -478,8 +495,19 @@ impl<'a> Exporter<'a> {
     fn broken(&mut self, why: &Broken) -> crate::error::Result<()> {
         let (since, delivered) = match &self.state {
             State::Up {
-                since, delivered, ..
-            } => (*since, *delivered),
+                since,
+                delivered,
+                closing,
+                ..
+            } => {
+                if closing
+                    .as_ref()
+                    .is_some_and(|c| c.why == Ending::Checkpoint)
+                {
+                    self.failed_checkpoints += 1;
+                }
+                (*since, *delivered)
+            }
             _ => return Ok(()),
         };
         let what = match &self.url {

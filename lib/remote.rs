@@ -208,14 +208,12 @@ pub enum Link {
 /// Why a link ended.
 #[derive(Debug)]
 pub enum Broken {
-    /// The peer ended the stream cleanly: its TCP's FIN, after its TLS
-    /// close_notify through TLS. A peer that closes its socket with bytes
-    /// unread resets the connection instead, so this proves its program
-    /// read everything its kernel acknowledged.
+    /// The peer ended the stream: its TCP's FIN, with no TLS alert
+    /// before it. A peer that closes its socket with bytes unread resets
+    /// the connection instead, so this proves its program read everything
+    /// its kernel acknowledged (whether it took it as a TLS session is for
+    /// the caller to judge).
     Ended,
-    /// The peer closed the connection without a clean end (through TLS,
-    /// without close_notify).
-    Closed,
     Io(io::Error),
     Tls(rustls::Error),
 }
@@ -224,7 +222,6 @@ impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Broken::Ended => f.write_str("ended by the peer"),
-            Broken::Closed => f.write_str("closed by the peer"),
             Broken::Io(e) => write!(f, "{e}"),
             Broken::Tls(e) => write!(f, "TLS: {e}"),
         }
@@ -387,6 +384,10 @@ impl Link {
         }
         s.shut = true;
         Ok(true)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Link::Stream(s) if s.tls.is_some())
     }
 
     /// How much of the stream acknowledged lately to send again after a
@@ -563,7 +564,7 @@ impl Stream {
         }
         loop {
             match tls.conn.read_tls(&mut FdIo(self.fd.as_fd())) {
-                Ok(0) => return Err(Broken::Closed),
+                Ok(0) => return Err(Broken::Ended),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
