@@ -1033,11 +1033,7 @@ fn unread(socket: &std::net::TcpStream) -> usize {
 
 /// Reads frames from `socket` until every line of `lines` came; the
 /// messages in order of arrival.
-fn read_all_lines(socket: &mut std::net::TcpStream, lines: &[Vec<u8>], got: &mut Vec<Vec<u8>>) {
-    use std::io::Read;
-    socket
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
+fn read_all_lines(socket: &mut impl std::io::Read, lines: &[Vec<u8>], got: &mut Vec<Vec<u8>>) {
     let mut frames = Frames {
         buf: Vec::new(),
         msgs: Vec::new(),
@@ -1113,6 +1109,9 @@ fn stopping_while_the_server_has_unread_lines_loses_nothing() {
         drop(first);
         let e = Export::start(&cursors, &["--to", &url], &err);
         let (mut second, _) = server.accept().expect("accept again");
+        second
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
         let mut got = std::mem::take(&mut frames.msgs);
         read_all_lines(&mut second, &lines, &mut got);
         let err = e.stderr();
@@ -1260,4 +1259,128 @@ fn tcp_stops_and_kills_around_server_restarts_lose_nothing() {
 #[test]
 fn tls_stops_and_kills_around_server_restarts_lose_nothing() {
     stops_around_server_restarts_lose_nothing(Transport::Tls);
+}
+
+/// A TLS 1.3 server, as rustls makes one, that demands a client
+/// certificate from the test CA.
+fn mtls_server_config(certs: &Certs) -> std::sync::Arc<rustls::ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let pems = |p: &Path| -> Vec<CertificateDer<'static>> {
+        CertificateDer::pem_file_iter(p)
+            .expect("PEM")
+            .collect::<Result<_, _>>()
+            .expect("certificates")
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in pems(&certs.ca) {
+        roots.add(ca).expect("CA");
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .expect("verifier");
+    let key = PrivateKeyDer::from_pem_file(&certs.key).expect("key");
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(pems(&certs.cert), key)
+        .expect("server configuration");
+    Arc::new(config)
+}
+
+/// A server demanding a client certificate learns that the client has
+/// none only when it reads the client's last handshake flight, which
+/// TLS 1.3 lets the client follow with its messages at once: the server's
+/// kernel acknowledges them, then the server refuses the session. None
+/// of it was delivered, so the run with a certificate sends all of it.
+#[test]
+fn lines_sent_before_a_tls_refusal_are_sent_again_with_a_certificate() {
+    use std::io::Write;
+    let s = Scratch::new("export-mtls-refused");
+    let certs = Certs::make(&s.path("certs"));
+    let config = mtls_server_config(&certs);
+    let log = s.path("log");
+    let lines = numbered_lines(50);
+    cyclog_write(&log, &[], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "app", &log);
+    let server = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let url = format!(
+        "tls://127.0.0.1:{}",
+        server.local_addr().expect("addr").port()
+    );
+    let ca = certs.ca.to_string_lossy().into_owned();
+    let err = s.path("export.stderr");
+    let e = Export::start(&cursors, &["--to", &url, "--ca", &ca], &err);
+    let (mut sock, _) = server.accept().expect("accept");
+    let mut conn = rustls::ServerConnection::new(config.clone()).expect("session");
+    // The client's hello, and the server's flight in answer.
+    while !conn.wants_write() {
+        conn.read_tls(&mut sock).expect("read the hello");
+        conn.process_new_packets().expect("the hello");
+    }
+    while conn.wants_write() {
+        conn.write_tls(&mut sock).expect("write the flight");
+    }
+    sock.flush().expect("flush");
+    // The client's flight and its messages, acknowledged, not yet read;
+    // time for an exporter that took that as delivery to save it.
+    assert!(wait_until(LONG, || unread(&sock) > 2000));
+    wait_until(Duration::from_secs(3), || {
+        fs::read_to_string(cursors.join("app/last")).is_ok_and(|l| !l.is_empty())
+    });
+    // Then refused: the alert, and the connection closed.
+    conn.read_tls(&mut sock).expect("read the flight");
+    assert!(
+        conn.process_new_packets().is_err(),
+        "no certificate, refused"
+    );
+    while conn.wants_write() {
+        let _ = conn.write_tls(&mut sock);
+    }
+    drop(sock);
+    assert!(
+        wait_until(LONG, || e.stderr().contains("link lost")),
+        "{}",
+        e.stderr()
+    );
+    assert_eq!(
+        e.stop(),
+        0,
+        "{}",
+        fs::read_to_string(&err).unwrap_or_default()
+    );
+    // With a certificate: every line (connections of the first run that
+    // were still waiting are refused by their end).
+    let (cert, key) = (
+        certs.client_cert.to_string_lossy().into_owned(),
+        certs.client_key.to_string_lossy().into_owned(),
+    );
+    let args = ["--to", &url, "--ca", &ca, "--cert", &cert, "--key", &key];
+    let e = Export::start(&cursors, &args, &err);
+    let mut got = Vec::new();
+    for _ in 0..5 {
+        let (sock, _) = server.accept().expect("accept");
+        sock.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let conn = rustls::ServerConnection::new(config.clone()).expect("session");
+        let mut tls = rustls::StreamOwned::new(conn, sock);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            read_all_lines(&mut tls, &lines, &mut got)
+        }))
+        .is_ok()
+        {
+            break;
+        }
+    }
+    let text = e.stderr();
+    assert_eq!(e.stop(), 0, "{text}");
+    let distinct: std::collections::HashSet<&Vec<u8>> = got.iter().collect();
+    assert_eq!(distinct.len(), lines.len(), "{text}");
 }
