@@ -9,8 +9,10 @@
 //!   kernel says how many bytes written are not yet acknowledged (SIOCOUTQ);
 //!   through TLS, each chunk of messages is encrypted as it is handed on,
 //!   and counts once the bytes of its records are acknowledged. What the
-//!   peer's TCP acknowledged its program may not have read yet: after a
-//!   break, the last `RESEND_WINDOW` bytes acknowledged are sent again.
+//!   peer's TCP acknowledged its program may not have read yet: it counts
+//!   as read only `RESEND_WINDOW` bytes acknowledged later, or when the
+//!   peer ends its stream in answer to our end (`half_close`, then
+//!   `Broken::Ended`).
 //! - an inherited descriptor (fd 7, as UCSPI clients leave it): a datagram
 //!   socket as UDP, a stream socket as TCP, anything else as a stream whose
 //!   written bytes count as delivered.
