@@ -1097,8 +1097,9 @@ fn stopping_while_the_server_has_unread_lines_loses_nothing() {
             frames.feed(&buf[..n]);
         }
         // Its kernel takes (and acknowledges) more; its program reads none.
+        // (However little: a loaded machine's TCP may keep windows small.)
         assert!(
-            wait_until(LONG, || unread(&first) > 32 * 1024),
+            wait_until(LONG, || unread(&first) > 0),
             "kill {kill}: {}",
             fs::read_to_string(&err).unwrap_or_default()
         );
