@@ -1,16 +1,27 @@
 //! export-to-remote's loop: lines from the cursors, as RFC 5424 messages,
-//! to the remote server, each cursor saved only as far as the server has
-//! its lines.
+//! to the remote server, each cursor saved only as far as the server's
+//! program is known to have read its lines.
 //!
 //! One poll(2) loop: read a bounded batch round robin from the cursors,
 //! build the messages, hand them to the link, note in the ledger where
-//! each cursor's lines end, and, as the peer acknowledges the stream,
-//! give the delivered marks to the follower to save. When the link breaks,
-//! what was in flight is forgotten and every cursor goes back to its
-//! settled mark: the lines not acknowledged, and those acknowledged lately
-//! that the peer's program may not have read (see `ledger`), are sent
-//! again on the next link. Links are retried with capped exponential
-//! backoff, forever.
+//! each cursor's lines end. A TCP acknowledgement is not delivery: the
+//! peer's kernel acknowledges what its program may never read. A mark is
+//! confirmed, and only then saved and never gone back before, when
+//!
+//! - the stream went on `RESEND_WINDOW` bytes acknowledged past it (more
+//!   than the peer's socket can hold unread), or
+//! - we ended the stream (TLS close_notify, TCP FIN) and the peer ended
+//!   its own cleanly in answer: its program read to our end, so it read
+//!   everything. This is done on a stop, and as a checkpoint once the
+//!   stream has been quiet for `QUIET`, or has held unconfirmed lines for
+//!   `CHECKPOINT_AGE`; the link is then made again.
+//!
+//! Over a datagram socket or a pipe, sent is all that can be known, and
+//! confirms at once. When the link breaks, what was in flight is forgotten
+//! and every cursor goes back to its confirmed mark: everything not
+//! confirmed is sent again on the next link, and after a restart, as the
+//! saved marks are confirmed ones. Links are retried with capped
+//! exponential backoff, forever.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -59,11 +70,27 @@ const ACK_TICK: Duration = Duration::from_millis(10);
 const ACK_TICK_MAX: Duration = Duration::from_millis(500);
 /// A connection or TLS handshake taking longer fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// All acknowledged and nothing sent for this long: the peer's program has
-/// read what its kernel acknowledged, and none of it is sent again.
+/// All acknowledged and nothing sent for this long: the stream is ended
+/// for the peer to confirm it read everything (a checkpoint).
 const QUIET: Duration = Duration::from_secs(2);
-/// On a stop, how long lines in flight may take to be acknowledged.
+/// Lines acknowledged but not confirmed for this long: a checkpoint, to
+/// bound what a restart sends again when lines come slowly.
+const CHECKPOINT_AGE: Duration = Duration::from_secs(60);
+/// How long the peer may take to end its stream after ours on a
+/// checkpoint; then the link counts as broken.
+const CONFIRM_WAIT: Duration = Duration::from_secs(10);
+/// On a stop, how long the peer may take to confirm it read everything.
 const STOP_WAIT: Duration = Duration::from_secs(5);
+/// A TLS server refuses a session (a client certificate it does not
+/// accept) right after the handshake, when TLS 1.3 has already let us
+/// send: our end is not sent before the session has lived this long, so
+/// that a refusal shows as a break, never as a clean end.
+const TLS_ACCEPTED: Duration = Duration::from_secs(2);
+/// After checkpoints in a row that the server did not confirm, the quiet
+/// and the age that call for one double each time (up to 64 times): a
+/// server that never ends its stream cleanly is not sent the same lines
+/// again and again.
+const CHECKPOINT_BACKOFF_MAX: u32 = 6;
 
 enum State {
     Down {
@@ -79,7 +106,24 @@ enum State {
         since: Instant,
         /// Something was delivered on this link.
         delivered: bool,
+        /// We are ending the stream, for the peer to confirm.
+        closing: Option<Closing>,
     },
+}
+
+/// Ending our side of the stream, and awaiting the peer's end.
+struct Closing {
+    why: Ending,
+    /// The peer's end must come by then.
+    by: Instant,
+    /// Our end is sent (everything before it handed to the kernel).
+    shut: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Checkpoint,
+    Stop,
 }
 
 pub struct Exporter<'a> {
@@ -96,6 +140,16 @@ pub struct Exporter<'a> {
     settled: Vec<(u64, Mark)>,
     /// Since when everything sent has been acknowledged.
     quiet_since: Option<Instant>,
+    /// Since when lines acknowledged are waiting to be confirmed.
+    unconfirmed_since: Option<Instant>,
+    /// A stop's ending was confirmed by the peer.
+    stop_confirmed: bool,
+    /// Lines were sent that are not confirmed yet.
+    unconfirmed: bool,
+    /// Say so when connected (not after a checkpoint).
+    announce: bool,
+    /// Checkpoints in a row the server did not confirm.
+    failed_checkpoints: u32,
     /// The acknowledgement tick now, and (acknowledged, appended) at the last.
     tick: Duration,
     last_progress: (u64, u64),
@@ -122,6 +176,7 @@ impl<'a> Exporter<'a> {
                         link,
                         since: Instant::now(),
                         delivered: false,
+                        closing: None,
                     },
                 )
             }
@@ -139,6 +194,11 @@ impl<'a> Exporter<'a> {
             delivered: Vec::new(),
             settled: Vec::new(),
             quiet_since: None,
+            unconfirmed_since: None,
+            stop_confirmed: false,
+            unconfirmed: false,
+            announce: true,
+            failed_checkpoints: 0,
             tick: ACK_TICK,
             last_progress: (0, 0),
         })
@@ -163,22 +223,22 @@ impl<'a> Exporter<'a> {
                 return self.fail(&e);
             }
             if let Some(by) = stop_by {
-                let settled = match &mut self.state {
+                let done = match &mut self.state {
+                    State::Up {
+                        closing: Some(_), ..
+                    } => false,
                     State::Up { link, .. } => link.all_acked() && self.ledger.is_empty(),
                     _ => true,
                 };
-                if settled || Instant::now() >= by {
-                    return self.finish(settled);
+                if done || Instant::now() >= by {
+                    return self.finish();
                 }
             }
             let wake = self.wait(signals, more, stop_by);
             if wake.stop && stop_by.is_none() {
-                stop_by = Some(Instant::now() + STOP_WAIT);
-                if matches!(self.state, State::Connecting { .. }) {
-                    self.state = State::Down {
-                        retry_at: Instant::now(),
-                    };
-                }
+                let by = Instant::now() + STOP_WAIT;
+                stop_by = Some(by);
+                self.stopping(by);
             }
             let events = match wake.link {
                 true => self.link_event(),
@@ -194,12 +254,15 @@ impl<'a> Exporter<'a> {
     /// the acknowledgements.
     fn pump(&mut self, reading: bool, more: &mut bool) -> crate::error::Result<()> {
         let State::Up {
-            link, delivered, ..
+            link,
+            since,
+            delivered,
+            closing,
         } = &mut self.state
         else {
             return Ok(());
         };
-        if reading && link.ready() {
+        if reading && closing.is_none() && link.ready() {
             let mut filler = Filler {
                 link,
                 ledger: &mut self.ledger,
@@ -213,6 +276,7 @@ impl<'a> Exporter<'a> {
                     break;
                 }
                 *more = true;
+                self.unconfirmed = true;
             }
         }
         let flushed = link.flush();
@@ -227,25 +291,111 @@ impl<'a> Exporter<'a> {
         self.last_progress = progress;
         self.ledger
             .acked(acked, &mut self.delivered, &mut self.settled);
-        for &(id, mark) in &self.delivered {
-            self.follower.delivered(id, mark);
-            *delivered = true;
-        }
-        // All acknowledged, and quiet for a while: the peer has read it.
-        if link.queued() == 0 && acked == link.appended() {
-            let since = *self.quiet_since.get_or_insert_with(Instant::now);
-            if since.elapsed() >= QUIET {
-                self.ledger.settle(&mut self.settled);
+        *delivered |= !self.delivered.is_empty();
+        confirm(self.follower, &self.settled);
+        let now = Instant::now();
+        let quiet = match link.queued() == 0 && acked == link.appended() {
+            true => *self.quiet_since.get_or_insert(now),
+            false => {
+                self.quiet_since = None;
+                now
             }
-        } else {
-            self.quiet_since = None;
+        };
+        if link.ready() && self.quiet_since.is_some() && self.ledger.is_empty() {
+            self.unconfirmed &= self.ledger.has_history();
         }
-        for &(id, mark) in &self.settled {
-            self.follower.settled(id, mark);
+        self.unconfirmed_since = match self.ledger.has_history() {
+            true => Some(self.unconfirmed_since.unwrap_or(now)),
+            false => None,
+        };
+        let checkpoint = closing.is_none()
+            && self.url.is_some()
+            && link.resend_window() > 0
+            && self.unconfirmed_since.is_some_and(|since| {
+                let backoff = 1 << self.failed_checkpoints.min(CHECKPOINT_BACKOFF_MAX);
+                now.duration_since(quiet) >= QUIET * backoff
+                    || now.duration_since(since) >= CHECKPOINT_AGE * backoff
+            });
+        if checkpoint {
+            *closing = Some(Closing {
+                why: Ending::Checkpoint,
+                by: now + CONFIRM_WAIT,
+                shut: false,
+            });
         }
-        if let Err(why) = flushed {
+        let accepted = !link.is_tls() || now.duration_since(*since) >= TLS_ACCEPTED;
+        let result = flushed.and_then(|()| match closing {
+            Some(c) if !c.shut && accepted => link.half_close().map(|shut| c.shut = shut),
+            _ => Ok(()),
+        });
+        if let Err(why) = result {
             self.broken(&why)?;
         }
+        Ok(())
+    }
+
+    /// A stop: the stream is ended for the peer to confirm what it read,
+    /// where it can; anything but a link up is dropped.
+    fn stopping(&mut self, by: Instant) {
+        match &mut self.state {
+            State::Up {
+                link,
+                closing: Some(c),
+                ..
+            } if link.ready() => {
+                c.why = Ending::Stop;
+                c.by = by;
+            }
+            State::Up { link, closing, .. } if link.ready() && link.resend_window() > 0 => {
+                *closing = Some(Closing {
+                    why: Ending::Stop,
+                    by,
+                    shut: false,
+                });
+            }
+            State::Up { link, .. } if link.ready() => {}
+            _ => {
+                self.state = State::Down {
+                    retry_at: Instant::now(),
+                }
+            }
+        }
+    }
+
+    /// The peer ended its stream after ours: it read everything it
+    /// acknowledged, and all of that is confirmed.
+    fn confirmed(&mut self) -> crate::error::Result<()> {
+        let State::Up {
+            link,
+            closing: Some(c),
+            ..
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
+        let why = c.why;
+        let acked = link.acked();
+        self.ledger
+            .acked(acked, &mut self.delivered, &mut self.settled);
+        confirm(self.follower, &self.settled);
+        self.ledger.settle(&mut self.settled);
+        confirm(self.follower, &self.settled);
+        self.ledger.clear();
+        self.follower.rewind()?;
+        self.unconfirmed_since = None;
+        self.quiet_since = None;
+        self.unconfirmed = false;
+        match why {
+            Ending::Stop => self.stop_confirmed = true,
+            Ending::Checkpoint => {
+                self.announce = false;
+                self.failed_checkpoints = 0;
+                self.delay = self.options.min_backoff;
+            }
+        }
+        self.state = State::Down {
+            retry_at: Instant::now(),
+        };
         Ok(())
     }
 
@@ -307,7 +457,10 @@ impl<'a> Exporter<'a> {
         };
         match conn.finish(tls) {
             Ok(mut link) => {
-                cli::info(&format!("{url}: connected to {addr}"));
+                if self.announce {
+                    cli::info(&format!("{url}: connected to {addr}"));
+                }
+                self.announce = true;
                 self.ledger.set_keep(link.resend_window());
                 self.quiet_since = None;
                 let flushed = link.flush();
@@ -315,6 +468,7 @@ impl<'a> Exporter<'a> {
                     link,
                     since: Instant::now(),
                     delivered: false,
+                    closing: None,
                 };
                 if let Err(why) = flushed {
                     self.broken(&why)?;
@@ -341,8 +495,19 @@ impl<'a> Exporter<'a> {
     fn broken(&mut self, why: &Broken) -> crate::error::Result<()> {
         let (since, delivered) = match &self.state {
             State::Up {
-                since, delivered, ..
-            } => (*since, *delivered),
+                since,
+                delivered,
+                closing,
+                ..
+            } => {
+                if closing
+                    .as_ref()
+                    .is_some_and(|c| c.why == Ending::Checkpoint)
+                {
+                    self.failed_checkpoints += 1;
+                }
+                (*since, *delivered)
+            }
             _ => return Ok(()),
         };
         let what = match &self.url {
@@ -363,11 +528,13 @@ impl<'a> Exporter<'a> {
         }
         self.ledger.clear();
         self.follower.rewind()?;
+        self.unconfirmed_since = None;
+        self.quiet_since = None;
         if delivered || since.elapsed() > Duration::from_secs(60) {
             self.delay = self.options.min_backoff;
         }
         self.retry_later(&format!(
-            "{what}: link lost: {why}; what it may not have read will be sent again"
+            "{what}: link lost: {why}; what it was not known to have read will be sent again"
         ));
         Ok(())
     }
@@ -376,7 +543,8 @@ impl<'a> Exporter<'a> {
     fn link_event(&mut self) -> crate::error::Result<()> {
         match &mut self.state {
             State::Connecting { .. } => self.connected(),
-            State::Up { link, .. } => match link.readable() {
+            State::Up { link, closing, .. } => match link.readable() {
+                Err(Broken::Ended) if closing.as_ref().is_some_and(|c| c.shut) => self.confirmed(),
                 Err(why) => self.broken(&why),
                 Ok(()) => Ok(()),
             },
@@ -396,6 +564,15 @@ impl<'a> Exporter<'a> {
                 if !link.ready() && now.duration_since(*since) > CONNECT_TIMEOUT =>
             {
                 let why = Broken::Io(std::io::Error::other("TLS handshake timed out"));
+                self.broken(&why)?;
+            }
+            State::Up {
+                closing: Some(c), ..
+            } if c.why == Ending::Checkpoint && now >= c.by => {
+                let why = Broken::Io(std::io::Error::other(format!(
+                    "no end of stream from the server within {} after ours",
+                    humantime::format_duration(CONFIRM_WAIT)
+                )));
                 self.broken(&why)?;
             }
             _ => {}
@@ -434,7 +611,12 @@ impl<'a> Exporter<'a> {
                 at(*deadline);
                 link_fd = Some((conn.fd(), PollFlags::OUT));
             }
-            State::Up { link, since, .. } => {
+            State::Up {
+                link,
+                since,
+                closing,
+                ..
+            } => {
                 if !link.ready() {
                     at(*since + CONNECT_TIMEOUT);
                 }
@@ -444,7 +626,14 @@ impl<'a> Exporter<'a> {
                 } else if let (true, Some(since)) = (self.ledger.has_history(), self.quiet_since) {
                     at(since + QUIET);
                 }
+                if let Some(since) = self.unconfirmed_since {
+                    at(since + CHECKPOINT_AGE);
+                }
+                if let Some(c) = closing {
+                    at(c.by);
+                }
                 want_lines = stop_by.is_none()
+                    && closing.is_none()
                     && link.ready()
                     && !self.ledger.is_full()
                     && link.queued() < HIGH;
@@ -488,13 +677,15 @@ impl<'a> Exporter<'a> {
         }
     }
 
-    /// Stopping: saves what was delivered.
-    fn finish(&mut self, settled: bool) -> i32 {
+    /// Stopping: saves what was confirmed.
+    fn finish(&mut self) -> i32 {
         if let State::Up { link, .. } = &mut self.state {
             link.close();
         }
-        if !settled {
-            cli::warn("stopping with lines not acknowledged; they will be sent again");
+        if self.unconfirmed && !self.stop_confirmed {
+            cli::warn(
+                "stopping before the server confirmed it read the last lines; they will be sent again",
+            );
         }
         if !self.follower.flush(Duration::from_secs(10)) {
             cli::warn("stopping with a cursor not saved; its last lines will be sent again");
@@ -507,6 +698,14 @@ impl<'a> Exporter<'a> {
         cli::message("fatal", &e.to_string());
         self.follower.flush(Duration::from_secs(10));
         EXIT_TEMPORARY
+    }
+}
+
+/// Marks confirmed: saved, and never gone back before.
+fn confirm(follower: &mut Follower, marks: &[(u64, Mark)]) {
+    for &(id, mark) in marks {
+        follower.settled(id, mark);
+        follower.delivered(id, mark);
     }
 }
 

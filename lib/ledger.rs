@@ -8,9 +8,10 @@
 //!   bytes were acknowledged after it: the peer's kernel acknowledges what
 //!   its program may not have read yet, and loses it if the program stops
 //!   first. After a break, each cursor resends from the mark just before
-//!   its oldest line in the history: its settled mark. Lines leave the
-//!   history as newer ones push them out, or all at once when the stream
-//!   has been quiet long enough for the peer to have read everything.
+//!   its oldest line in the history: its settled mark, the only one saved.
+//!   Lines leave the history as newer ones push them out, or all at once
+//!   when the peer confirmed it read everything (`settle`: it ended its
+//!   stream in answer to ours).
 //!
 //! Lines of one cursor ending in the same KiB of the stream share one
 //! entry (the last line's end and mark): a line is then known delivered
@@ -115,7 +116,7 @@ impl Ledger {
         }
     }
 
-    /// Everything acknowledged is settled (the peer had time to read it):
+    /// Everything acknowledged is settled (the peer confirmed reading it):
     /// for each cursor, its newest mark, into `settled`.
     pub fn settle(&mut self, settled: &mut Vec<(u64, Mark)>) {
         settled.clear();

@@ -9,8 +9,10 @@
 //!   kernel says how many bytes written are not yet acknowledged (SIOCOUTQ);
 //!   through TLS, each chunk of messages is encrypted as it is handed on,
 //!   and counts once the bytes of its records are acknowledged. What the
-//!   peer's TCP acknowledged its program may not have read yet: after a
-//!   break, the last `RESEND_WINDOW` bytes acknowledged are sent again.
+//!   peer's TCP acknowledged its program may not have read yet: it counts
+//!   as read only `RESEND_WINDOW` bytes acknowledged later, or when the
+//!   peer ends its stream in answer to our end (`half_close`, then
+//!   `Broken::Ended`).
 //! - an inherited descriptor (fd 7, as UCSPI clients leave it): a datagram
 //!   socket as UDP, a stream socket as TCP, anything else as a stream whose
 //!   written bytes count as delivered.
@@ -208,8 +210,12 @@ pub enum Link {
 /// Why a link ended.
 #[derive(Debug)]
 pub enum Broken {
-    /// The peer closed the connection.
-    Closed,
+    /// The peer ended the stream: its TCP's FIN, with no TLS alert
+    /// before it. A peer that closes its socket with bytes unread resets
+    /// the connection instead, so this proves its program read everything
+    /// its kernel acknowledged (whether it took it as a TLS session is for
+    /// the caller to judge).
+    Ended,
     Io(io::Error),
     Tls(rustls::Error),
 }
@@ -217,7 +223,7 @@ pub enum Broken {
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Broken::Closed => f.write_str("closed by the peer"),
+            Broken::Ended => f.write_str("ended by the peer"),
             Broken::Io(e) => write!(f, "{e}"),
             Broken::Tls(e) => write!(f, "TLS: {e}"),
         }
@@ -336,12 +342,54 @@ impl Link {
     pub fn close(&mut self) {
         if let Link::Stream(s) = self
             && let Some(tls) = &mut s.tls
+            && !tls.close_sent
         {
+            tls.close_sent = true;
             tls.conn.send_close_notify();
             if tls.produce().is_ok() {
                 let _ = write_some(s.fd.as_fd(), &tls.wire[tls.wire_start..]);
             }
         }
+    }
+
+    /// Ends our side of the stream, once everything queued is handed to
+    /// the kernel: TLS's close_notify, then TCP's FIN. Whether it is done;
+    /// called again after `flush` until it is. The peer's clean end then
+    /// (`Broken::Ended`) proves its program read all of it.
+    pub fn half_close(&mut self) -> Result<bool, Broken> {
+        let Link::Stream(s) = self else {
+            return Ok(true);
+        };
+        if s.shut {
+            return Ok(true);
+        }
+        if s.plain_start < s.plain.len() {
+            return Ok(false);
+        }
+        if let Some(tls) = &mut s.tls {
+            if !tls.close_sent {
+                tls.conn.send_close_notify();
+                tls.close_sent = true;
+                tls.produce()?;
+            }
+            let n = write_some(s.fd.as_fd(), &tls.wire[tls.wire_start..])?;
+            tls.wire_start += n;
+            s.sent += n as u64;
+            compact(&mut tls.wire, &mut tls.wire_start);
+            if tls.wire_start < tls.wire.len() {
+                return Ok(false);
+            }
+        }
+        match net::shutdown(&s.fd, net::Shutdown::Write) {
+            Ok(()) | Err(Errno::NOTSOCK) => {}
+            Err(e) => return Err(e.into()),
+        }
+        s.shut = true;
+        Ok(true)
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, Link::Stream(s) if s.tls.is_some())
     }
 
     /// How much of the stream acknowledged lately to send again after a
@@ -388,6 +436,8 @@ pub struct Stream {
     /// Of those, how many the peer has.
     acked_wire: u64,
     tls: Option<Box<Tls>>,
+    /// Our side of the stream is ended (`half_close`).
+    shut: bool,
 }
 
 struct Tls {
@@ -404,6 +454,9 @@ struct Tls {
     chunks: VecDeque<(u64, u64)>,
     /// Message bytes whose records the peer has.
     acked: u64,
+    close_sent: bool,
+    /// The peer's close_notify came: only its TCP's end is awaited.
+    peer_closed: bool,
 }
 
 /// Message bytes handed to TLS at once: at most one record's worth.
@@ -421,6 +474,7 @@ impl Stream {
             appended: 0,
             sent: 0,
             acked_wire: 0,
+            shut: false,
             tls: tls.map(|conn| {
                 Box::new(Tls {
                     conn,
@@ -430,6 +484,8 @@ impl Stream {
                     fed: 0,
                     chunks: VecDeque::new(),
                     acked: 0,
+                    close_sent: false,
+                    peer_closed: false,
                 })
             }),
         }
@@ -503,20 +559,14 @@ impl Stream {
 
     fn readable(&mut self) -> Result<(), Broken> {
         let Some(tls) = &mut self.tls else {
-            let mut buf = [0u8; 4096];
-            loop {
-                match rustix::io::read(&self.fd, &mut buf) {
-                    Ok(0) => return Err(Broken::Closed),
-                    Ok(_) => continue,
-                    Err(Errno::AGAIN) => return Ok(()),
-                    Err(Errno::INTR) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            return drain_to_end(self.fd.as_fd());
         };
+        if tls.peer_closed {
+            return drain_to_end(self.fd.as_fd());
+        }
         loop {
             match tls.conn.read_tls(&mut FdIo(self.fd.as_fd())) {
-                Ok(0) => return Err(Broken::Closed),
+                Ok(0) => return Err(Broken::Ended),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -531,7 +581,12 @@ impl Stream {
             let mut sink = [0u8; 4096];
             loop {
                 match tls.conn.reader().read(&mut sink) {
-                    Ok(0) => return Err(Broken::Closed), // close_notify
+                    Ok(0) => {
+                        // close_notify: a clean end once its TCP ends too,
+                        // not reset for bytes its program left unread.
+                        tls.peer_closed = true;
+                        return drain_to_end(self.fd.as_fd());
+                    }
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e.into()),
@@ -579,6 +634,21 @@ impl Tls {
             }
         }
         Ok(())
+    }
+}
+
+/// Reads and drops what the peer sends, to its end: `Broken::Ended` at a
+/// clean end (FIN), an error if it reset the connection.
+fn drain_to_end(fd: BorrowedFd<'_>) -> Result<(), Broken> {
+    let mut buf = [0u8; 4096];
+    loop {
+        match rustix::io::read(fd, &mut buf) {
+            Ok(0) => return Err(Broken::Ended),
+            Ok(_) => continue,
+            Err(Errno::AGAIN) => return Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
