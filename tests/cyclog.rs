@@ -7,6 +7,8 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -380,6 +382,7 @@ fn a_signal_before_main_waits_for_cyclog_instead_of_killing_it() {
 /// restart, and the log ends up with every line exactly once.
 #[test]
 fn kill_9_torture_loses_and_repeats_nothing() {
+    const KILLS: usize = 300;
     let s = Scratch::new("torture");
     let dir = s.path("log");
     let mut sup = Supervised::new(
@@ -390,11 +393,20 @@ fn kill_9_torture_loses_and_repeats_nothing() {
     let lines = numbered_lines(200_000);
     let payload = joined(&lines);
     let mut writer = sup.writer();
+    // The input is paced by the kills, not by the clock: on a fast machine
+    // the whole input would otherwise fit in the 1 MiB pipe and be written
+    // long before enough kills had happened.
+    let killed = Arc::new(AtomicUsize::new(0));
+    let paced_by = Arc::clone(&killed);
     let producer = std::thread::spawn(move || {
+        let slice = payload.len() / KILLS + 1;
         // Irregular writes, so chunks end inside lines too.
         let mut at = 0;
         let mut n = 1;
         while at < payload.len() {
+            while at > (paced_by.load(Ordering::SeqCst) + 2).saturating_mul(slice) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
             let end = (at + 700 + (n * 7919) % 9000).min(payload.len());
             writer.write_all(&payload[at..end]).expect("write");
             at = end;
@@ -406,7 +418,7 @@ fn kill_9_torture_loses_and_repeats_nothing() {
     });
     let mut rng = 12345u64;
     let mut kills = 0;
-    while !producer.is_finished() && kills < 300 {
+    while !producer.is_finished() && kills < KILLS {
         sup.start();
         rng = rng
             .wrapping_mul(6364136223846793005)
@@ -414,7 +426,9 @@ fn kill_9_torture_loses_and_repeats_nothing() {
         std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
         sup.kill9();
         kills += 1;
+        killed.store(kills, Ordering::SeqCst);
     }
+    killed.store(usize::MAX - 2, Ordering::SeqCst);
     // A logger must be running while the producer finishes, or it blocks.
     sup.start();
     producer.join().expect("producer");
