@@ -3,6 +3,12 @@
 //! can forge), UDP over IPv4 and IPv6 that tells from where, and sockets
 //! handed down by the supervisor. Datagrams are taken in batches with
 //! recvmmsg(2), with their true length, so that a cut one is known.
+//!
+//! Every socket stamps each datagram with the time it arrived
+//! (SO_TIMESTAMPNS, CLOCK_REALTIME in nanoseconds), so that a stop can take
+//! exactly what came before it. The option is set as the socket is taken
+//! on, never later: the kernel stamps a datagram that came while it was off
+//! with the time it is read instead.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -42,9 +48,9 @@ const MAX_BATCH: usize = 64;
 /// still counted after this many full batches.
 const DROPS_EVERY: u32 = 256;
 
-/// Room for each datagram's ancillary data: the credentials, a security
-/// label if the socket passes one, and descriptors a sender may push on
-/// us (they are closed at once).
+/// Room for each datagram's ancillary data: the credentials or the
+/// arrival time, a security label if the socket passes one, and
+/// descriptors a sender may push on us (they are closed at once).
 const CONTROL: usize = 256;
 
 /// A `--udp` ADDR: `HOST:PORT`, `[V6]:PORT`, `:PORT`, `HOST`, `[V6]` or a
@@ -215,6 +221,8 @@ impl Socket {
             uncounted: 0,
             rest: Duration::ZERO,
         };
+        enable_arrival_stamps(&socket.fd)
+            .map_err(|e| format!("{}: SO_TIMESTAMPNS: {e}", socket.name))?;
         match kind {
             Kind::Unix => sockopt::set_socket_passcred(&socket.fd, true)
                 .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?,
@@ -269,6 +277,48 @@ impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// Has the kernel stamp each datagram on `fd` with its arrival time.
+fn enable_arrival_stamps(fd: &OwnedFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: the option's value is a c_int, passed with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A time as the kernel stamps datagrams: CLOCK_REALTIME, in nanoseconds.
+pub type Stamp = i64;
+
+/// The time now, on the clock datagrams are stamped with.
+pub fn stamp_now() -> Stamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    now.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as i64)
+}
+
+/// The first datagram waiting on a socket, as far as a stop cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// None waits.
+    Empty,
+    /// One waits, that arrived at this time.
+    Arrived(Stamp),
+    /// One waits, with no arrival time (the kernel gave none).
+    Unstamped,
 }
 
 /// Whether a process is receiving on the unix datagram socket at `path`.
@@ -509,6 +559,61 @@ impl Batch {
             }
         }
         Ok(self.count)
+    }
+
+    /// Looks at the first datagram waiting on `socket`, without taking it
+    /// and without blocking. Clears the last batch.
+    pub fn peek(&mut self, socket: &Socket) -> io::Result<Head> {
+        self.count = 0;
+        let h = &mut self.headers[0].msg_hdr;
+        // Zero bytes of room: only its ancillary data is wanted.
+        self.iovecs[0] = libc::iovec {
+            iov_base: self.data.as_mut_ptr().cast(),
+            iov_len: 0,
+        };
+        h.msg_name = std::ptr::null_mut();
+        h.msg_namelen = 0;
+        h.msg_iov = &mut self.iovecs[0];
+        h.msg_iovlen = 1;
+        h.msg_control = self.control.as_mut_ptr().cast();
+        h.msg_controllen = CONTROL as _;
+        h.msg_flags = 0;
+        let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        loop {
+            // SAFETY: the header points into buffers owned by `self`, of the
+            // lengths given, which outlive the call.
+            let got = unsafe { libc::recvmsg(socket.fd.as_raw_fd(), h, flags) };
+            if got >= 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(Head::Empty),
+                _ => return Err(e),
+            }
+        }
+        // A peek at a unix datagram installs the descriptors it carries too.
+        self.close_passed_fds(0);
+        Ok(match self.arrival(0) {
+            Some(at) => Head::Arrived(at),
+            None => Head::Unstamped,
+        })
+    }
+
+    /// When the `i`th datagram of the last batch arrived, if the kernel
+    /// said.
+    pub fn arrival(&self, i: usize) -> Option<Stamp> {
+        const SIZE: usize = size_of::<libc::timespec>();
+        self.cmsgs(i).find_map(|(kind, d)| {
+            (kind == libc::SCM_TIMESTAMPNS && d.len() >= SIZE).then(|| {
+                // SAFETY: SIZE bytes are there; read unaligned.
+                let t: libc::timespec = unsafe { std::ptr::read_unaligned(d.as_ptr().cast()) };
+                (t.tv_sec as i64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(t.tv_nsec as i64)
+            })
+        })
     }
 
     /// The `i`th datagram of the last batch.
