@@ -126,6 +126,7 @@ impl Collector {
                 // Take what was queued when the signal came, then stop.
                 self.stopping = Some(seen);
                 self.state.fill(State::Read);
+                self.report_arrivals();
             }
             self.update_shedding(now);
             if self.taking() {
@@ -258,6 +259,16 @@ impl Collector {
                     self.sockets[i].name
                 );
                 self.notice(WARNING, &text, Some(("kernel", lost)));
+            }
+        }
+    }
+
+    /// From now on, has every socket pass the arrival time of each
+    /// datagram. One that cannot is drained by a single batch.
+    fn report_arrivals(&mut self) {
+        for i in 0..self.sockets.len() {
+            if let Err(e) = self.sockets[i].report_arrivals() {
+                self.notice(WARNING, &format!("stopping: {e}"), None);
             }
         }
     }

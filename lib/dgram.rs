@@ -4,11 +4,14 @@
 //! handed down by the supervisor. Datagrams are taken in batches with
 //! recvmmsg(2), with their true length, so that a cut one is known.
 //!
-//! Every socket stamps each datagram with the time it arrived
-//! (SO_TIMESTAMPNS, CLOCK_REALTIME in nanoseconds), so that a stop can take
-//! exactly what came before it. The option is set as the socket is taken
-//! on, never later: the kernel stamps a datagram that came while it was off
-//! with the time it is read instead.
+//! The kernel stamps each datagram with the time it arrived (CLOCK_REALTIME,
+//! in nanoseconds), so that a stop can take exactly what came before it.
+//! Stamping is turned on as a socket is taken on, never later: a datagram
+//! that came while it was off is stamped with the time it is read instead.
+//! A unix socket stamps only with SO_TIMESTAMPNS, which also passes the
+//! stamp with every datagram; UDP stamps with SO_TIMESTAMPING set to
+//! generate only, and passes stamps once [`Socket::report_arrivals`] asks,
+//! at a stop: the hot path takes no control message it does not need.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -221,11 +224,13 @@ impl Socket {
             uncounted: 0,
             rest: Duration::ZERO,
         };
-        enable_arrival_stamps(&socket.fd)
-            .map_err(|e| format!("{}: SO_TIMESTAMPNS: {e}", socket.name))?;
         match kind {
-            Kind::Unix => sockopt::set_socket_passcred(&socket.fd, true)
-                .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?,
+            Kind::Unix => {
+                sockopt::set_socket_passcred(&socket.fd, true)
+                    .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?;
+                set_int_option(&socket.fd, libc::SO_TIMESTAMPNS, 1)
+                    .map_err(|e| format!("{}: SO_TIMESTAMPNS: {e}", socket.name))?;
+            }
             Kind::Udp => {
                 let local = net::getsockname(&socket.fd)
                     .ok()
@@ -239,6 +244,8 @@ impl Socket {
                 if sockopt::set_socket_recv_buffer_size_force(&socket.fd, UDP_RCVBUF).is_err() {
                     let _ = sockopt::set_socket_recv_buffer_size(&socket.fd, UDP_RCVBUF);
                 }
+                set_int_option(&socket.fd, libc::SO_TIMESTAMPING, STAMP_UDP)
+                    .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", socket.name))?;
                 socket.drops = kernel_drops(&socket.fd).unwrap_or(0);
                 let quarter = socket.receive_buffer().unwrap_or(0) as u64 / 4;
                 let rest = Duration::from_nanos(quarter * 1_000_000_000 / REST_RATE);
@@ -246,6 +253,20 @@ impl Socket {
             }
         }
         Ok(socket)
+    }
+
+    /// Has the kernel pass each datagram's arrival time from now on, with
+    /// the datagram (a unix socket always does).
+    pub fn report_arrivals(&self) -> Result<(), String> {
+        match self.kind {
+            Kind::Unix => Ok(()),
+            Kind::Udp => set_int_option(
+                &self.fd,
+                libc::SO_TIMESTAMPING,
+                STAMP_UDP | libc::SOF_TIMESTAMPING_SOFTWARE,
+            )
+            .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", self.name)),
+        }
     }
 
     /// The receive buffer, in bytes (as the kernel counts it: doubled).
@@ -279,16 +300,20 @@ impl AsFd for Socket {
     }
 }
 
-/// Has the kernel stamp each datagram on `fd` with its arrival time.
-fn enable_arrival_stamps(fd: &OwnedFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
+/// What UDP sockets stamp: the software arrival time, kept with each
+/// datagram but not passed until asked for.
+const STAMP_UDP: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE;
+
+/// Sets a SOL_SOCKET option whose value is an int.
+fn set_int_option(fd: &OwnedFd, option: libc::c_int, value: libc::c_uint) -> io::Result<()> {
+    let value = value as libc::c_int;
     // SAFETY: the option's value is a c_int, passed with its size.
     let rc = unsafe {
         libc::setsockopt(
             fd.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
+            option,
+            (&value as *const libc::c_int).cast(),
             size_of::<libc::c_int>() as libc::socklen_t,
         )
     };
@@ -602,17 +627,21 @@ impl Batch {
     }
 
     /// When the `i`th datagram of the last batch arrived, if the kernel
-    /// said.
+    /// said: SCM_TIMESTAMPNS, or the first (software) time of
+    /// SCM_TIMESTAMPING, which is zero when there is none.
     pub fn arrival(&self, i: usize) -> Option<Stamp> {
         const SIZE: usize = size_of::<libc::timespec>();
         self.cmsgs(i).find_map(|(kind, d)| {
-            (kind == libc::SCM_TIMESTAMPNS && d.len() >= SIZE).then(|| {
-                // SAFETY: SIZE bytes are there; read unaligned.
-                let t: libc::timespec = unsafe { std::ptr::read_unaligned(d.as_ptr().cast()) };
-                (t.tv_sec as i64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(t.tv_nsec as i64)
-            })
+            let stamped = kind == libc::SCM_TIMESTAMPNS || kind == libc::SCM_TIMESTAMPING;
+            if !stamped || d.len() < SIZE {
+                return None;
+            }
+            // SAFETY: SIZE bytes are there; read unaligned.
+            let t: libc::timespec = unsafe { std::ptr::read_unaligned(d.as_ptr().cast()) };
+            let at = (t.tv_sec as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(t.tv_nsec as i64);
+            (at != 0).then_some(at)
         })
     }
 

@@ -1224,6 +1224,64 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     );
 }
 
+/// A stop takes all of a deep UDP queue: every datagram that waited in the
+/// kernel at the signal, behind an output that did not move, is written.
+#[test]
+fn a_stop_takes_every_datagram_queued_at_the_signal() {
+    let s = Scratch::new("deep");
+    let mut reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--udp", "127.0.0.1:0"]),
+        1,
+        false,
+    );
+    let port = reader.udp_port(0);
+    // Twice what the reader takes before its output blocks it (about
+    // 1 MiB of lines, and the pipe), within what its queue holds.
+    let sent = 40_000.min(udp_queue_limit(&reader.stderr_text(), 40) / 2);
+    let net = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for n in 0..sent {
+        let datagram = format!("<13>deep: message {n:08}");
+        net.send_to(datagram.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    }
+    let queued = || udp_rx_queue(port).unwrap_or(0);
+    assert!(
+        wait_until(LONG, || queued() > 0),
+        "nothing left queued: the test proves nothing"
+    );
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    reader.resume();
+    let status = wait_child(&mut child, LONG);
+    assert!(status.success(), "{status:?}");
+    reader.thread.take().expect("reader").join().expect("join");
+    let lines = reader.lines();
+    assert!(!lines.iter().any(|l| l.contains("\tdropped=")), "dropped");
+    let got = numbers(&lines);
+    assert!(
+        got.iter().copied().eq(0..sent),
+        "every datagram, once, in order: {} of {sent} written, first missing {:?}",
+        got.len(),
+        (0..sent).zip(&got).find(|(want, got)| want != *got)
+    );
+}
+
+/// The bytes queued on the IPv4 UDP socket bound to `port`, as
+/// /proc/net/udp says.
+fn udp_rx_queue(port: u16) -> Option<usize> {
+    let table = fs::read_to_string("/proc/net/udp").ok()?;
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if !fields.get(1)?.ends_with(&local) {
+            return None;
+        }
+        let (_, rx) = fields.get(4)?.split_once(':')?;
+        usize::from_str_radix(rx, 16).ok()
+    })
+}
+
 /// The most datagrams of `size` bytes a UDP socket's queue holds, from the
 /// receive buffer syslog-read reports: the kernel counts each datagram's
 /// bytes with its buffer's overhead, more than 768 bytes (832 for a small
