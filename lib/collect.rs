@@ -9,6 +9,13 @@
 //! long, datagrams are read and dropped instead, and one line says how
 //! many when the output moves again.
 //!
+//! At a stop signal, what each socket held when the signal came is taken
+//! and written, and nothing that came after it is waited for: every socket
+//! stamps datagrams with their arrival time, and a socket's drain ends at
+//! the first one that arrived after the signal was seen (left queued, for
+//! a successor that inherits the socket). A flood that goes on through the
+//! stop does not make it longer.
+//!
 //! The reader's own notices are lines too, from `syslog-read[PID]` with
 //! facility syslog and no `fmt` field (every received message has one), so
 //! that no sender can pass for them.
@@ -19,7 +26,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
 use crate::cli;
-use crate::dgram::{self, Batch, Datagram, Socket};
+use crate::dgram::{self, Batch, Datagram, Head, Socket, Stamp};
 use crate::outbuf::{CHUNK, Flush, Output};
 use crate::record::{LineWriter, Priority};
 use crate::signals::Signals;
@@ -30,9 +37,6 @@ const MAX_PENDING: usize = 1 << 20;
 
 /// Lines wait at most this long for more to be written with them.
 const FLUSH_DELAY: Duration = Duration::from_millis(10);
-
-/// At a stop, at most this many bytes of datagrams still queued are taken.
-const MAX_DRAIN: usize = 4 << 20;
 
 /// The syslog facility, and the severities of our notices.
 const SYSLOG: u16 = 5;
@@ -74,10 +78,11 @@ pub struct Collector {
     shed_after: Option<Duration>,
     /// While shedding: how many datagrams were dropped.
     shed: Option<u64>,
-    /// After a stop signal: how many bytes were taken since.
-    stopping: Option<usize>,
-    /// The signalfd was readable at the last poll.
-    signalled: bool,
+    /// After a stop signal: when it was seen. Datagrams that arrived
+    /// later are not taken.
+    stopping: Option<Stamp>,
+    /// The signalfd was readable at the last poll, seen at this time.
+    signalled: Option<Stamp>,
     /// When the oldest line not yet handed to the output must go.
     flush_due: Option<Instant>,
     /// The last flush left lines the output would not take: wait for it
@@ -99,7 +104,7 @@ impl Collector {
             shed_after: settings.shed_after,
             shed: None,
             stopping: None,
-            signalled: false,
+            signalled: None,
             flush_due: None,
             blocked: false,
             stuck_since: None,
@@ -112,13 +117,16 @@ impl Collector {
     pub fn run(&mut self, signals: &Signals) -> i32 {
         loop {
             let now = Instant::now();
-            if std::mem::take(&mut self.signalled) && !signals.take().is_empty() {
+            if let Some(seen) = self.signalled.take()
+                && !signals.take().is_empty()
+            {
                 if self.stopping.is_some() {
                     return self.give_up("a second stop signal came");
                 }
-                // Take what is queued already (within reason), then stop.
-                self.stopping = Some(0);
+                // Take what was queued when the signal came, then stop.
+                self.stopping = Some(seen);
                 self.state.fill(State::Read);
+                self.report_arrivals();
             }
             self.update_shedding(now);
             if self.taking() {
@@ -206,7 +214,11 @@ impl Collector {
             if self.shed.is_none() && self.output.pending() >= MAX_PENDING {
                 break;
             }
-            let count = match self.batch.receive(&mut self.sockets[i]) {
+            let received = match self.stopping {
+                Some(signal) => self.receive_before(i, signal),
+                None => self.batch.receive(&mut self.sockets[i]),
+            };
+            let count = match received {
                 Ok(count) => count,
                 Err(e) => {
                     self.state[i] = State::Poll;
@@ -223,15 +235,20 @@ impl Collector {
                 }
                 _ => State::Poll,
             };
+            if let Some(signal) = self.stopping
+                && self.state[i] == State::Read
+                && (0..count).any(|k| self.batch.arrival(k).is_none_or(|at| at > signal))
+            {
+                // The queue reaches past the signal: this socket is done.
+                self.state[i] = State::Poll;
+            }
             match &mut self.shed {
                 Some(dropped) => *dropped += count as u64,
                 None => {
+                    // Taken is written: also what arrived after the signal
+                    // in the batch that reached past it.
                     for k in 0..count {
-                        let datagram = self.batch.get(k);
-                        write_line(self.output.buf(), &datagram);
-                        if let Some(taken) = &mut self.stopping {
-                            *taken += datagram.bytes.len();
-                        }
+                        write_line(self.output.buf(), &self.batch.get(k));
                     }
                 }
             }
@@ -244,8 +261,25 @@ impl Collector {
                 self.notice(WARNING, &text, Some(("kernel", lost)));
             }
         }
-        if self.stopping.is_some_and(|taken| taken >= MAX_DRAIN) {
-            self.state.fill(State::Poll);
+    }
+
+    /// From now on, has every socket pass the arrival time of each
+    /// datagram. One that cannot is drained by a single batch.
+    fn report_arrivals(&mut self) {
+        for i in 0..self.sockets.len() {
+            if let Err(e) = self.sockets[i].report_arrivals() {
+                self.notice(WARNING, &format!("stopping: {e}"), None);
+            }
+        }
+    }
+
+    /// At a stop: a batch from socket `i` if the first datagram waiting
+    /// arrived before the `signal`, else none (it stays queued).
+    fn receive_before(&mut self, i: usize, signal: Stamp) -> std::io::Result<usize> {
+        match self.batch.peek(&self.sockets[i])? {
+            Head::Empty => Ok(0),
+            Head::Arrived(at) if at > signal => Ok(0),
+            Head::Arrived(_) | Head::Unstamped => self.batch.receive(&mut self.sockets[i]),
         }
     }
 
@@ -335,7 +369,8 @@ impl Collector {
             Ok(_) | Err(Errno::INTR) => {}
             Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
         }
-        self.signalled = !fds[0].revents().is_empty();
+        // Read at once: what arrived before this is what the stop takes.
+        self.signalled = (!fds[0].revents().is_empty()).then(dgram::stamp_now);
         for (&i, fd) in plan.sockets.iter().zip(&fds[first_socket..]) {
             if !fd.revents().is_empty() {
                 self.state[i] = State::Read;

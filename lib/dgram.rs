@@ -3,6 +3,15 @@
 //! can forge), UDP over IPv4 and IPv6 that tells from where, and sockets
 //! handed down by the supervisor. Datagrams are taken in batches with
 //! recvmmsg(2), with their true length, so that a cut one is known.
+//!
+//! The kernel stamps each datagram with the time it arrived (CLOCK_REALTIME,
+//! in nanoseconds), so that a stop can take exactly what came before it.
+//! Stamping is turned on as a socket is taken on, never later: a datagram
+//! that came while it was off is stamped with the time it is read instead.
+//! A unix socket stamps only with SO_TIMESTAMPNS, which also passes the
+//! stamp with every datagram; UDP stamps with SO_TIMESTAMPING set to
+//! generate only, and passes stamps once [`Socket::report_arrivals`] asks,
+//! at a stop: the hot path takes no control message it does not need.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -42,9 +51,9 @@ const MAX_BATCH: usize = 64;
 /// still counted after this many full batches.
 const DROPS_EVERY: u32 = 256;
 
-/// Room for each datagram's ancillary data: the credentials, a security
-/// label if the socket passes one, and descriptors a sender may push on
-/// us (they are closed at once).
+/// Room for each datagram's ancillary data: the credentials or the
+/// arrival time, a security label if the socket passes one, and
+/// descriptors a sender may push on us (they are closed at once).
 const CONTROL: usize = 256;
 
 /// A `--udp` ADDR: `HOST:PORT`, `[V6]:PORT`, `:PORT`, `HOST`, `[V6]` or a
@@ -216,8 +225,12 @@ impl Socket {
             rest: Duration::ZERO,
         };
         match kind {
-            Kind::Unix => sockopt::set_socket_passcred(&socket.fd, true)
-                .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?,
+            Kind::Unix => {
+                sockopt::set_socket_passcred(&socket.fd, true)
+                    .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?;
+                set_int_option(&socket.fd, libc::SO_TIMESTAMPNS, 1)
+                    .map_err(|e| format!("{}: SO_TIMESTAMPNS: {e}", socket.name))?;
+            }
             Kind::Udp => {
                 let local = net::getsockname(&socket.fd)
                     .ok()
@@ -231,6 +244,8 @@ impl Socket {
                 if sockopt::set_socket_recv_buffer_size_force(&socket.fd, UDP_RCVBUF).is_err() {
                     let _ = sockopt::set_socket_recv_buffer_size(&socket.fd, UDP_RCVBUF);
                 }
+                set_int_option(&socket.fd, libc::SO_TIMESTAMPING, STAMP_UDP)
+                    .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", socket.name))?;
                 socket.drops = kernel_drops(&socket.fd).unwrap_or(0);
                 let quarter = socket.receive_buffer().unwrap_or(0) as u64 / 4;
                 let rest = Duration::from_nanos(quarter * 1_000_000_000 / REST_RATE);
@@ -238,6 +253,20 @@ impl Socket {
             }
         }
         Ok(socket)
+    }
+
+    /// Has the kernel pass each datagram's arrival time from now on, with
+    /// the datagram (a unix socket always does).
+    pub fn report_arrivals(&self) -> Result<(), String> {
+        match self.kind {
+            Kind::Unix => Ok(()),
+            Kind::Udp => set_int_option(
+                &self.fd,
+                libc::SO_TIMESTAMPING,
+                STAMP_UDP | libc::SOF_TIMESTAMPING_SOFTWARE,
+            )
+            .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", self.name)),
+        }
     }
 
     /// The receive buffer, in bytes (as the kernel counts it: doubled).
@@ -269,6 +298,52 @@ impl AsFd for Socket {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
+}
+
+/// What UDP sockets stamp: the software arrival time, kept with each
+/// datagram but not passed until asked for.
+const STAMP_UDP: libc::c_uint = libc::SOF_TIMESTAMPING_RX_SOFTWARE;
+
+/// Sets a SOL_SOCKET option whose value is an int.
+fn set_int_option(fd: &OwnedFd, option: libc::c_int, value: libc::c_uint) -> io::Result<()> {
+    let value = value as libc::c_int;
+    // SAFETY: the option's value is a c_int, passed with its size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A time as the kernel stamps datagrams: CLOCK_REALTIME, in nanoseconds.
+pub type Stamp = i64;
+
+/// The time now, on the clock datagrams are stamped with.
+pub fn stamp_now() -> Stamp {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
+    now.tv_sec
+        .saturating_mul(1_000_000_000)
+        .saturating_add(now.tv_nsec as i64)
+}
+
+/// The first datagram waiting on a socket, as far as a stop cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Head {
+    /// None waits.
+    Empty,
+    /// One waits, that arrived at this time.
+    Arrived(Stamp),
+    /// One waits, with no arrival time (the kernel gave none).
+    Unstamped,
 }
 
 /// Whether a process is receiving on the unix datagram socket at `path`.
@@ -509,6 +584,65 @@ impl Batch {
             }
         }
         Ok(self.count)
+    }
+
+    /// Looks at the first datagram waiting on `socket`, without taking it
+    /// and without blocking. Clears the last batch.
+    pub fn peek(&mut self, socket: &Socket) -> io::Result<Head> {
+        self.count = 0;
+        let h = &mut self.headers[0].msg_hdr;
+        // Zero bytes of room: only its ancillary data is wanted.
+        self.iovecs[0] = libc::iovec {
+            iov_base: self.data.as_mut_ptr().cast(),
+            iov_len: 0,
+        };
+        h.msg_name = std::ptr::null_mut();
+        h.msg_namelen = 0;
+        h.msg_iov = &mut self.iovecs[0];
+        h.msg_iovlen = 1;
+        h.msg_control = self.control.as_mut_ptr().cast();
+        h.msg_controllen = CONTROL as _;
+        h.msg_flags = 0;
+        let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        loop {
+            // SAFETY: the header points into buffers owned by `self`, of the
+            // lengths given, which outlive the call.
+            let got = unsafe { libc::recvmsg(socket.fd.as_raw_fd(), h, flags) };
+            if got >= 0 {
+                break;
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(Head::Empty),
+                _ => return Err(e),
+            }
+        }
+        // A peek at a unix datagram installs the descriptors it carries too.
+        self.close_passed_fds(0);
+        Ok(match self.arrival(0) {
+            Some(at) => Head::Arrived(at),
+            None => Head::Unstamped,
+        })
+    }
+
+    /// When the `i`th datagram of the last batch arrived, if the kernel
+    /// said: SCM_TIMESTAMPNS, or the first (software) time of
+    /// SCM_TIMESTAMPING, which is zero when there is none.
+    pub fn arrival(&self, i: usize) -> Option<Stamp> {
+        const SIZE: usize = size_of::<libc::timespec>();
+        self.cmsgs(i).find_map(|(kind, d)| {
+            let stamped = kind == libc::SCM_TIMESTAMPNS || kind == libc::SCM_TIMESTAMPING;
+            if !stamped || d.len() < SIZE {
+                return None;
+            }
+            // SAFETY: SIZE bytes are there; read unaligned.
+            let t: libc::timespec = unsafe { std::ptr::read_unaligned(d.as_ptr().cast()) };
+            let at = (t.tv_sec as i64)
+                .saturating_mul(1_000_000_000)
+                .saturating_add(t.tv_nsec as i64);
+            (at != 0).then_some(at)
+        })
     }
 
     /// The `i`th datagram of the last batch.

@@ -13,7 +13,7 @@ use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -1128,19 +1128,40 @@ fn kernel_drops_on_udp_are_counted_and_said() {
 fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     let s = Scratch::new("flood");
     let sock = s.path("log");
-    let mut reader = Reader::start(&s, &["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"]);
+    let mut reader = Reader::start(
+        &s,
+        &[
+            "--unix",
+            path_arg(&sock),
+            "--udp",
+            "127.0.0.1:0",
+            "--udp",
+            "127.0.0.1:0",
+        ],
+    );
     let port = reader.udp_port(0);
+    let quiet_port = reader.udp_port(1);
+    // More senders than the reader can keep up with, on any machine: its
+    // queue never drains while they send. Each numbers its datagrams and
+    // counts those sent.
     let flooding = Arc::new(AtomicBool::new(true));
-    let flood = {
-        let flooding = flooding.clone();
-        std::thread::spawn(move || {
-            let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
-            let started = Instant::now();
-            while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
-                let _ = sender.send_to(b"<13>flood: x", ("127.0.0.1", port));
-            }
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+    let floods: Vec<_> = (0..sent.len())
+        .map(|t| {
+            let (flooding, sent) = (flooding.clone(), sent.clone());
+            std::thread::spawn(move || {
+                let sender = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                let started = Instant::now();
+                let mut n = 0u64;
+                while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+                    let datagram = format!("<13>flood: {t} {n}");
+                    let _ = sender.send_to(datagram.as_bytes(), ("127.0.0.1", port));
+                    n += 1;
+                    sent[t].store(n, Ordering::SeqCst);
+                }
+            })
         })
-    };
+        .collect();
     std::thread::sleep(Duration::from_millis(300));
     let local = UnixDatagram::unbound().expect("socket");
     local.set_nonblocking(true).expect("nonblocking");
@@ -1156,12 +1177,124 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
         }),
         "a local message waited behind the flood"
     );
+    // Queued on both quiet sockets before the signal: they must be written.
+    local
+        .send_to(b"<13>local: just before the stop", &sock)
+        .expect("send");
+    let net = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    net.send_to(b"<13>net: just before the stop", ("127.0.0.1", quiet_port))
+        .expect("send");
+    let before: Vec<u64> = sent.iter().map(|n| n.load(Ordering::SeqCst)).collect();
     let mut child = reader.child.take().expect("running");
     signal(&child, rustix::process::Signal::TERM);
-    let status = wait_child(&mut child, Duration::from_secs(10));
+    // The flood goes on: the stop takes what was queued at the signal, and
+    // waits for nothing that comes after it, however much comes.
+    let status = wait_child(&mut child, LONG);
     flooding.store(false, Ordering::SeqCst);
-    flood.join().expect("flood");
+    for flood in floods {
+        flood.join().expect("flood");
+    }
     assert!(status.success(), "{status:?}");
+    reader.thread.take().expect("reader").join().expect("join");
+    let lines = reader.lines();
+    for sent in ["local: just before the stop", "net: just before the stop"] {
+        assert!(
+            lines.iter().any(|l| l.contains(sent)),
+            "queued before the signal, not written: {sent}"
+        );
+    }
+    // Sent after the count was taken, just before the signal: at most what
+    // the socket's queue held when the reader saw the signal, and the
+    // batch that reached past it. Waiting for the flood takes many more.
+    let after = lines
+        .iter()
+        .filter_map(|l| Record::parse(l.as_bytes()).ok())
+        .filter(|r| r.app == b"flood")
+        .filter_map(|r| {
+            let text = String::from_utf8(r.message).ok()?;
+            let (t, n) = text.split_once(' ')?;
+            Some((t.parse::<usize>().ok()?, n.parse::<u64>().ok()?))
+        })
+        .filter(|&(t, n)| n >= before[t])
+        .count();
+    let queue = udp_queue_limit(&reader.stderr_text(), 20);
+    assert!(
+        after <= queue,
+        "{after} flood datagrams taken from after the signal: more than the {queue} its queue holds"
+    );
+}
+
+/// A stop takes all of a deep UDP queue: every datagram that waited in the
+/// kernel at the signal, behind an output that did not move, is written.
+#[test]
+fn a_stop_takes_every_datagram_queued_at_the_signal() {
+    let s = Scratch::new("deep");
+    let mut reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--udp", "127.0.0.1:0"]),
+        1,
+        false,
+    );
+    let port = reader.udp_port(0);
+    // Twice what the reader takes before its output blocks it (about
+    // 1 MiB of lines, and the pipe), within what its queue holds.
+    let sent = 40_000.min(udp_queue_limit(&reader.stderr_text(), 40) / 2);
+    let net = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    for n in 0..sent {
+        let datagram = format!("<13>deep: message {n:08}");
+        net.send_to(datagram.as_bytes(), ("127.0.0.1", port))
+            .expect("send");
+    }
+    let queued = || udp_rx_queue(port).unwrap_or(0);
+    assert!(
+        wait_until(LONG, || queued() > 0),
+        "nothing left queued: the test proves nothing"
+    );
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    reader.resume();
+    let status = wait_child(&mut child, LONG);
+    assert!(status.success(), "{status:?}");
+    reader.thread.take().expect("reader").join().expect("join");
+    let lines = reader.lines();
+    assert!(!lines.iter().any(|l| l.contains("\tdropped=")), "dropped");
+    let got = numbers(&lines);
+    assert!(
+        got.iter().copied().eq(0..sent),
+        "every datagram, once, in order: {} of {sent} written, first missing {:?}",
+        got.len(),
+        (0..sent).zip(&got).find(|(want, got)| want != *got)
+    );
+}
+
+/// The bytes queued on the IPv4 UDP socket bound to `port`, as
+/// /proc/net/udp says.
+fn udp_rx_queue(port: u16) -> Option<usize> {
+    let table = fs::read_to_string("/proc/net/udp").ok()?;
+    let local = format!(":{port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if !fields.get(1)?.ends_with(&local) {
+            return None;
+        }
+        let (_, rx) = fields.get(4)?.split_once(':')?;
+        usize::from_str_radix(rx, 16).ok()
+    })
+}
+
+/// The most datagrams of `size` bytes a UDP socket's queue holds, from the
+/// receive buffer syslog-read reports: the kernel counts each datagram's
+/// bytes with its buffer's overhead, more than 768 bytes (832 for a small
+/// datagram over loopback on Linux 6.18).
+fn udp_queue_limit(stderr: &str, size: usize) -> usize {
+    let kib: usize = stderr
+        .split("(receive buffer ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a receive buffer on stderr");
+    // The kernel counts twice the size set, for its overhead.
+    2 * kib * 1024 / (size + 768)
 }
 
 /// An element of rill's own SD-ID, as a forger (or another rill relaying)
