@@ -1556,3 +1556,62 @@ fn lines_sent_before_a_tls_refusal_are_sent_again_with_a_certificate() {
     let distinct: std::collections::HashSet<&Vec<u8>> = got.iter().collect();
     assert_eq!(distinct.len(), lines.len(), "{text}");
 }
+
+/// An exporter left behind while its log directory rotates through `gzip`
+/// sends every line once, in order, the cursor inside an archive that was
+/// compressed meanwhile.
+#[test]
+fn an_exporter_lagging_behind_gzip_rotations_sends_every_line_once_in_order() {
+    require("gzip");
+    let s = Scratch::new("export-gzip");
+    let receiver = Receiver::start(Server::Rsyslog, Transport::Tcp, &s.path("server"), None);
+    let log = s.path("log");
+    let cursors = s.path("cursors");
+    let args = ["--max-file-size", "8192", "--processor", "gzip"];
+    let lines = numbered_lines(4000);
+    // All in `current` (no rotation yet, however loaded the machine).
+    cyclog_write(&log, &[], &lines[..1000]);
+    // The cursor inside `current`, after its middle line.
+    let current = file_lines(&log.join("current"));
+    let mid = &current[current.len() / 2];
+    let first = lines.iter().position(|l| mid.ends_with(l)).expect("a line") + 1;
+    cursor_dir(&cursors, "app", &log);
+    fs::write(
+        cursors.join("app/last"),
+        format!("{}\n", String::from_utf8_lossy(&mid[1..25])),
+    )
+    .expect("last");
+    // Left behind: that current and several after it rotated and gzipped.
+    for part in lines[1000..3000].chunks(500) {
+        cyclog_write(&log, &args, part);
+    }
+    let gzipped = || {
+        archives(&log)
+            .iter()
+            .filter(|a| fs::read(log.join(a)).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b])))
+            .count()
+    };
+    // Every archive gzip'd, the one the cursor is in among them.
+    let all = archives(&log).len();
+    assert!(all >= 2 && gzipped() == all, "{:?}", archives(&log));
+    let err = s.path("export.stderr");
+    let e = Export::to(&receiver, &cursors, &[], &err);
+    wait_until(LONG, || receiver.count() >= 3000 - first);
+    assert_eq!(e.stop(), 0);
+    // Stopped at the end of `current`; it and more are gzipped meanwhile.
+    for part in lines[3000..].chunks(250) {
+        cyclog_write(&log, &args, part);
+    }
+    let e = Export::to(&receiver, &cursors, &[], &err);
+    wait_until(LONG, || receiver.count() >= 4000 - first);
+    assert_eq!(e.stop(), 0);
+    receiver.settle();
+    let err = fs::read_to_string(&err).unwrap_or_default();
+    assert!(!err.contains("warning"), "{err}");
+    let got: Vec<Vec<u8>> = receiver
+        .received()
+        .iter()
+        .map(|f| f.get("msg").cloned().unwrap_or_default())
+        .collect();
+    assert_same_lines(&got, &lines[first..], "sent");
+}
