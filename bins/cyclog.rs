@@ -3,11 +3,11 @@
 use std::ffi::OsString;
 use std::process::exit;
 
+use rill::app::cyclog::{self, LogSet};
 use rill::cli::{self, EXIT_TEMPORARY};
-use rill::dirwriter::Policy;
-use rill::input::Input;
-use rill::logset::{self, LogSet};
-use rill::signals::{self, Signals};
+use rill::logdir::write::writer::Policy;
+use rill::sys::signals::{self, Signals};
+use rill::sys::stdin::Input;
 
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
@@ -82,7 +82,7 @@ fn parse_args() -> Result<Args, String> {
     if dirs.is_empty() {
         return Err("no log directory named".into());
     }
-    logset::refuse_script_words(&dirs)?;
+    cyclog::refuse_script_words(&dirs)?;
     clamp_like_nosh(&mut policy);
     Ok(Args { policy, dirs })
 }
@@ -127,7 +127,7 @@ fn main() {
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     let signals = Signals::block(&SIGNALS)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
-    let dirs = logset::open_all(&args.dirs, &args.policy)
+    let dirs = cyclog::open_all(&args.dirs, &args.policy)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
     let mut set = LogSet::new(Input::stdin(), dirs, args.policy)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));

@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 
+use rill::app::export_to_remote::{Exporter, Options, Target};
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
-use rill::export::{Exporter, Options, Target};
-use rill::follow::Follower;
-use rill::record::{Facility, Priority, Severity};
-use rill::remote::{Scheme, Url};
-use rill::rfc5424::{SD_ID, valid_sd_name};
-use rill::signals::{self, Signals};
-use rill::tls;
+use rill::format::reader_line::{Facility, Priority, Severity};
+use rill::format::syslog::build::{SD_ID, valid_sd_name};
+use rill::logdir::read::follow::Follower;
+use rill::net::remote::{Scheme, Url};
+use rill::net::tls;
+use rill::sys::signals::{self, Signals};
 
 const SYNOPSIS: &str = "export-to-remote [--to URL] [--ca FILE] [--cert FILE --key FILE] \
 [--server-name NAME] [--hostname NAME] [--priority FACILITY.SEVERITY] [--sd-id ID] \

@@ -6,11 +6,11 @@ use std::process::exit;
 use std::time::Instant;
 
 use rill::cli::{self, EXIT_TEMPORARY};
-use rill::cursor::Mark;
-use rill::follow::{Consumer, Follower, Info};
-use rill::lineout::{LineOut, Wrote};
-use rill::signals::{self, Signals};
-use rill::stamp::Stamp;
+use rill::format::stamp::Stamp;
+use rill::logdir::read::cursor::Mark;
+use rill::logdir::read::follow::{Consumer, Follower, Info};
+use rill::sys::lineout::{LineOut, Wrote};
+use rill::sys::signals::{self, Signals};
 use rustix::event::{PollFd, PollFlags};
 
 const SYNOPSIS: &str = "follow-log-directories CURSORS";

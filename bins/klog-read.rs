@@ -3,14 +3,14 @@
 use std::path::PathBuf;
 use std::process::exit;
 
+use rill::app::klog_read::Reader;
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
-use rill::kmsgreader::Reader;
-use rill::kmsgsource::Source;
-use rill::kmsgstate::{self, Sequence};
-use rill::listenfds;
-use rill::outbuf::Output;
-use rill::privilege;
-use rill::signals::{self, Signals};
+use rill::kernel::source::Source;
+use rill::kernel::state::{self, Sequence};
+use rill::sys::listen_fds;
+use rill::sys::privilege;
+use rill::sys::signals::{self, Signals};
+use rill::sys::stdout::Output;
 
 const SYNOPSIS: &str = "klog-read [--device PATH] [--state FILE [--fresh]] [-U]";
 
@@ -65,7 +65,7 @@ fn main() {
         .transpose()
         .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
     // Always taken, so that the variables do not reach anyone else.
-    let inherited = listenfds::take().into_iter().next();
+    let inherited = listen_fds::take().into_iter().next();
     // Open what needs privileges first: the source (a FIFO waits here for
     // its writer, before stop signals are blocked), our own stdout pipe.
     let source = match (&args.device, inherited) {
@@ -82,8 +82,7 @@ fn main() {
             if let Err(e) = source.rewind() {
                 cli::fatal(EXIT_TEMPORARY, &e.to_string());
             }
-            kmsgstate::resume_from(path, args.fresh)
-                .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e))
+            state::resume_from(path, args.fresh).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e))
         }
         None => (Sequence::fresh(), None),
     };

@@ -6,15 +6,15 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::{Duration, UNIX_EPOCH};
 
+use rill::app::log_show::filter::{Filter, Grep, Severities};
+use rill::app::log_show::layout::{Layout, Stamps};
+use rill::app::log_show::{Output, Show};
 use rill::cli::{self, EXIT_TEMPORARY};
-use rill::display::{Layout, Stamps};
-use rill::filter::{Filter, Grep, Severities};
-use rill::logdirs::{self, Kind};
-use rill::pager::Pager;
-use rill::show::{Output, Show};
-use rill::signals::{self, Signals};
-use rill::stamp::Stamp;
-use rill::wallclock::{self, Convention, TimeWriter, Zone};
+use rill::format::stamp::Stamp;
+use rill::format::wallclock::{self, Convention, TimeWriter, Zone};
+use rill::logdir::identify::{self, Kind};
+use rill::sys::pager::Pager;
+use rill::sys::signals::{self, Signals};
 
 const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
@@ -146,7 +146,7 @@ fn lines_value(parser: &mut lexopt::Parser, option: &str) -> Result<Lines, Strin
 /// reader, which warns and shows the others.
 fn check_log_directories(dirs: &[PathBuf]) {
     for dir in dirs {
-        let Ok(Kind::Other { below }) = logdirs::examine(dir) else {
+        let Ok(Kind::Other { below }) = identify::examine(dir) else {
             continue;
         };
         let shown = dir.display();

@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 
+use rill::app::syslog_read::{Collector, Settings};
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
-use rill::collect::{Collector, Settings};
-use rill::dgram::{Socket, UdpAddr};
-use rill::outbuf::Output;
-use rill::signals::{self, Signals};
-use rill::{listenfds, privilege};
+use rill::net::datagram::{Socket, UdpAddr};
+use rill::sys::signals::{self, Signals};
+use rill::sys::stdout::Output;
+use rill::sys::{listen_fds, privilege};
 
 const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--mode OCTAL] [-U] \
 [--max-size SIZE] [--shed-after DURATION]";
@@ -96,12 +96,12 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 fn open_sockets(args: &Args) -> Vec<Socket> {
     let fail = |e: String| cli::fatal(EXIT_TEMPORARY, &e);
     if args.unix.is_empty() && args.udp.is_empty() {
-        let listen_fds = listenfds::take();
+        let listen_fds = listen_fds::take();
         let handed_down = !listen_fds.is_empty();
         let fds = if handed_down {
             listen_fds
         } else {
-            listenfds::fd3().into_iter().collect()
+            listen_fds::fd3().into_iter().collect()
         };
         if fds.is_empty() {
             cli::usage(&format!("no socket: {HOW_TO_GIVE_SOCKETS}"), SYNOPSIS);

@@ -1,55 +1,36 @@
 //! rill: collect a Unix machine's logs the daemontools way.
 //!
-//! The library behind the programs in `bins/`. Each module is one concept;
-//! none knows which program uses it. The formats shared between programs
-//! are each defined once: the log directory and its stamped lines
-//! (`logdir`, `stamp`), and the reader line (`record`).
+//! The library behind the programs in `bins/`, in floors. Each floor may
+//! use the floors below it, never one above:
+//!
+//! ```text
+//! app/                      one engine per program, named after it
+//!  │
+//!  ├─▶ logdir/  net/  kernel/   the log directory, the network, the kernel log
+//!  │     │       │      │
+//!  └─────┴───────┴──────┴─▶ format/  sys/  cli/   data formats, system calls, messages
+//! ```
+//!
+//! - `app`: what a program does, its loop; nothing below knows a program.
+//! - `logdir`: the log directory (logdir(5)): writing it crash-safe, reading,
+//!   merging and following it through cursors, sealing it.
+//! - `net`: sockets, the remote end (UDP, TCP, TLS) and the protocols over it.
+//! - `kernel`: the kernel log as a source of records.
+//! - `format`: the contracts between programs, each defined once: the
+//!   stamp, the reader line, the syslog grammar, the kernel record.
+//! - `sys`: the system as our programs use it: signals, descriptors,
+//!   standard input and output, privileges.
+//! - `cli`: what every program says on stderr, and its exit codes.
+//!
+//! `error` is the one error type, used on every floor.
 
-pub mod cidr;
+pub mod app;
 pub mod cli;
-pub mod collect;
-pub mod compressed;
-pub mod cursor;
-pub mod dgram;
-pub mod dirwriter;
-pub mod display;
 pub mod error;
-pub mod export;
-pub mod filter;
-pub mod follow;
-pub mod host_dirname;
-pub mod input;
-pub mod intent;
-pub mod kmsg;
-pub mod kmsgreader;
-pub mod kmsgsource;
-pub mod kmsgstate;
-pub mod ledger;
-pub mod lineout;
-pub mod listenfds;
+pub mod format;
+pub mod kernel;
 pub mod logdir;
-pub mod logdirs;
-pub mod logread;
-pub mod logset;
-pub mod merge;
-pub mod outbuf;
-pub mod pager;
-pub mod pieces;
-pub mod privilege;
-pub mod processor;
-pub mod rate_limit;
-pub mod record;
-pub mod relp;
-pub mod remote;
-pub mod rfc5424;
-pub mod seal;
-pub mod show;
-pub mod signals;
-pub mod stamp;
-pub mod stream_framing;
-pub mod syncer;
-pub mod syslog;
+pub mod net;
+pub mod sys;
 #[cfg(test)]
 mod testrand;
-pub mod tls;
-pub mod wallclock;

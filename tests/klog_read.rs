@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use common::*;
-use rill::record::Record;
+use rill::format::reader_line::Record;
 use rustix::process::Signal;
 
 const KLOG_READ: &str = env!("CARGO_BIN_EXE_klog-read");

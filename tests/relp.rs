@@ -1,4 +1,4 @@
-//! `rill::relp` against the real RELP server: rsyslog's imrelp (librelp),
+//! `rill::net::relp` against the real RELP server: rsyslog's imrelp (librelp),
 //! private configuration on 127.0.0.1 and an ephemeral port, writing each
 //! message it parsed as a flat JSON line. A small blocking client drives
 //! the session over a plain TcpStream: the library does no I/O itself.
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::receivers::{Certs, Fields, Transport, free_port, parse_flat_json};
 use common::*;
-use rill::relp::{
+use rill::net::relp::{
     Client, ClientConfig, Command as RelpCommand, DEFAULT_MAX_DATA, End, Event, FrameReader,
     Offers, Response, State, Txnr, Unanswered, Window, write_frame,
 };
@@ -212,7 +212,7 @@ impl Session {
     /// As `open`, over TLS: the server's certificate checked with the CA,
     /// the client's from the same CA.
     fn open_tls(server: &Rsyslog, config: ClientConfig, certs: &Certs) -> Session {
-        let tls = rill::tls::client_config(&rill::tls::Options {
+        let tls = rill::net::tls::client_config(&rill::net::tls::Options {
             ca: Some(certs.ca.clone()),
             cert: Some(certs.client_cert.clone()),
             key: Some(certs.client_key.clone()),

@@ -9,9 +9,9 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use rill::format::stamp::Stamp;
 use rill::logdir::Archive;
-use rill::seal::{FileHash, Sealed, Sealer, Seed, Verdict, Verifier};
-use rill::stamp::Stamp;
+use rill::logdir::seal::{FileHash, Sealed, Sealer, Seed, Verdict, Verifier};
 
 const LOG_SHOW: &str = env!("CARGO_BIN_EXE_log-show");
 
@@ -19,7 +19,7 @@ fn seed() -> Seed {
     Seed::from_bytes([0x5e; 32])
 }
 
-fn cover_of(path: &Path) -> rill::seal::Cover {
+fn cover_of(path: &Path) -> rill::logdir::seal::Cover {
     let mut hash = FileHash::new();
     hash.update(&fs::read(path).expect("read log file"));
     hash.cover()

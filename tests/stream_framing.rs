@@ -1,4 +1,4 @@
-//! `rill::stream_framing` against real senders: util-linux `logger` (both
+//! `rill::net::stream_framing` against real senders: util-linux `logger` (both
 //! framings), rsyslog's omfwd (octet-counted and traditional) and
 //! syslog-ng's network() and syslog() destinations, each sending over TCP
 //! to a small test-only listener on 127.0.0.1 and an ephemeral port that
@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use common::receivers::peers_prefix;
 use common::*;
-use rill::stream_framing::{Deframer, Framing, FramingError, Limits};
+use rill::net::stream_framing::{Deframer, Framing, FramingError, Limits};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -73,7 +73,7 @@ impl Listener {
 fn deframe(connection: usize, mut stream: impl Read, limits: Limits, seen: &Mutex<Seen>) {
     let mut deframer = Deframer::new(limits);
     let mut buffer = [0u8; 4096];
-    let record = |m: rill::stream_framing::Message<'_>| {
+    let record = |m: rill::net::stream_framing::Message<'_>| {
         seen.lock().expect("lock").messages.push(Got {
             connection,
             bytes: m.bytes.to_vec(),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use common::receivers::{Fields, Receiver, Server, Transport};
 use common::*;
-use rill::record::Record;
+use rill::format::reader_line::Record;
 
 const SYSLOG_READ: &str = env!("CARGO_BIN_EXE_syslog-read");
 const LONG: Duration = Duration::from_secs(30);

@@ -1,0 +1,316 @@
+//! Log lines as people read them:
+//!
+//! ```text
+//! 2026-11-21T01:53:10.123456+01:00 sshd   Accepted publickey for ann
+//! 2026-11-21T01:53:11.000020+01:00 syslog daemon.err ntpd[12]: no server
+//! ```
+//!
+//! the time of the stamp, the directory's short name when several are
+//! shown (padded so that the texts line up), and the text. A reader line
+//! (syslog-read, klog-read) shows its priority, tag and message with the
+//! escapes the line format needs undone, and its fields only when verbose,
+//! one per line below it. Nothing reaches the terminal raw that could
+//! change it: control characters and bytes that are not UTF-8 are shown
+//! escaped, `\r`, `\0`, `\xHH`.
+
+use std::path::{Component, Path};
+
+use crate::format::reader_line::{self, RecordView, Severity, hex};
+use crate::format::stamp::Stamp;
+use crate::format::wallclock::TimeWriter;
+
+/// How a line's stamp is shown.
+pub enum Stamps {
+    /// As a time.
+    Time(TimeWriter),
+    /// Lines exactly as stored: the TAI64N label, a space and the text as
+    /// it is (escaped only on a terminal).
+    Raw,
+}
+
+pub struct Layout {
+    pub stamps: Stamps,
+    /// Each directory's name, padded, with its separating space; none when
+    /// one directory is shown.
+    pub names: Vec<Vec<u8>>,
+    /// Show a reader line's fields.
+    pub verbose: bool,
+    /// Colour reader lines by severity (ANSI, as journalctl does).
+    pub colour: bool,
+    /// Escape raw lines too (they go to a terminal).
+    pub escape_raw: bool,
+    scratch: Vec<u8>,
+}
+
+impl Layout {
+    pub fn new(stamps: Stamps, names: Vec<Vec<u8>>) -> Layout {
+        Layout {
+            stamps,
+            names,
+            verbose: false,
+            colour: false,
+            escape_raw: false,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Appends a line as shown, with its LF (and, verbose, its fields).
+    pub fn write(&mut self, source: usize, stamp: Option<Stamp>, text: &[u8], out: &mut Vec<u8>) {
+        let time = match &mut self.stamps {
+            Stamps::Raw => {
+                if let Some(stamp) = stamp {
+                    out.extend_from_slice(&stamp.label());
+                    out.push(b' ');
+                }
+                if self.escape_raw {
+                    escape_display(text, out);
+                } else {
+                    out.extend_from_slice(text);
+                }
+                out.push(b'\n');
+                return;
+            }
+            Stamps::Time(time) => time,
+        };
+        if let Some(stamp) = stamp {
+            time.write(stamp, out);
+            out.push(b' ');
+        }
+        if let Some(name) = self.names.get(source) {
+            out.extend_from_slice(name);
+        }
+        let Ok(view) = RecordView::parse(text) else {
+            escape_display(text, out);
+            out.push(b'\n');
+            return;
+        };
+        let colour = self
+            .colour
+            .then(|| colour(view.priority.severity))
+            .flatten();
+        if let Some(on) = colour {
+            out.extend_from_slice(on);
+        }
+        self.show_escaped(view.head, out);
+        if colour.is_some() {
+            out.extend_from_slice(b"\x1b[0m");
+        }
+        out.push(b'\n');
+        if let (true, Some(fields)) = (self.verbose, view.fields) {
+            for field in fields.split(|&b| b == b' ') {
+                out.extend_from_slice(b"    ");
+                self.show_escaped(field, out);
+                out.push(b'\n');
+            }
+        }
+    }
+
+    fn show_escaped(&mut self, escaped: &[u8], out: &mut Vec<u8>) {
+        self.scratch.clear();
+        reader_line::unescape_for_display(escaped, &mut self.scratch);
+        escape_display(&self.scratch, out);
+    }
+}
+
+/// journalctl's colours: bold red for crit and worse, red for err, bold
+/// yellow for warning, bold for notice, grey for debug.
+fn colour(severity: Severity) -> Option<&'static [u8]> {
+    match severity.code() {
+        0..=2 => Some(b"\x1b[1;31m"),
+        3 => Some(b"\x1b[31m"),
+        4 => Some(b"\x1b[1;33m"),
+        5 => Some(b"\x1b[1m"),
+        6 => None,
+        _ => Some(b"\x1b[90m"),
+    }
+}
+
+/// Appends `bytes` safe to show on a terminal: printable UTF-8 and TAB as
+/// they are; CR, NUL as `\r`, `\0`; every other control character (C0, DEL,
+/// C1) and every byte that is not valid UTF-8 as `\xHH`.
+pub fn escape_display(bytes: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < bytes.len() {
+        let plain = bytes[i..]
+            .iter()
+            .position(|&b| !(b == b'\t' || (0x20..0x7f).contains(&b)))
+            .unwrap_or(bytes.len() - i);
+        out.extend_from_slice(&bytes[i..i + plain]);
+        i += plain;
+        let Some(&b) = bytes.get(i) else { break };
+        if b < 0x80 {
+            match b {
+                b'\r' => out.extend_from_slice(b"\\r"),
+                b'\n' => out.extend_from_slice(b"\\n"),
+                0 => out.extend_from_slice(b"\\0"),
+                _ => hex(b, out),
+            }
+            i += 1;
+            continue;
+        }
+        let width = match b {
+            0xc2..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf4 => 4,
+            _ => 1,
+        };
+        let char = bytes
+            .get(i..i + width)
+            .and_then(|c| std::str::from_utf8(c).ok())
+            .and_then(|c| c.chars().next());
+        match char {
+            Some(c) if !c.is_control() => out.extend_from_slice(&bytes[i..i + width]),
+            Some(_) => bytes[i..i + width].iter().for_each(|&b| hex(b, out)),
+            None => {
+                hex(b, out);
+                i += 1;
+                continue;
+            }
+        }
+        i += width;
+    }
+}
+
+/// Names that tell directories apart, shortest first: each path's last
+/// component, or as many of its last components as it takes to differ
+/// from every other path's. Padded to the longest, each with a space.
+pub fn short_names(paths: &[&Path]) -> Vec<Vec<u8>> {
+    let parts: Vec<Vec<String>> = paths
+        .iter()
+        .map(|p| {
+            let normal: Vec<String> = p
+                .components()
+                .filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+                    _ => None,
+                })
+                .collect();
+            if normal.is_empty() {
+                vec![p.to_string_lossy().into_owned()]
+            } else {
+                normal
+            }
+        })
+        .collect();
+    let suffix = |p: &[String], k: usize| p[p.len().saturating_sub(k)..].join("/");
+    let names: Vec<String> = parts
+        .iter()
+        .enumerate()
+        .map(|(i, mine)| {
+            let unique = |k: usize| {
+                parts.iter().enumerate().all(|(j, other)| {
+                    j == i || other == mine || suffix(other, k) != suffix(mine, k)
+                })
+            };
+            let k = (1..=mine.len()).find(|&k| unique(k)).unwrap_or(mine.len());
+            suffix(mine, k)
+        })
+        .collect();
+    let width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
+    names
+        .iter()
+        .map(|n| {
+            let mut out = Vec::new();
+            escape_display(n.as_bytes(), &mut out);
+            out.resize(out.len() + width - n.chars().count() + 1, b' ');
+            out
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::wallclock::{Convention, Zone};
+
+    fn shown(layout: &mut Layout, source: usize, text: &[u8]) -> String {
+        let mut out = Vec::new();
+        let stamp = Stamp::from_unix(1_795_222_390, 123_456_789);
+        layout.write(source, Some(stamp), text, &mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn utc() -> Stamps {
+        Stamps::Time(TimeWriter::new(Zone::Utc, Convention::Tai))
+    }
+
+    #[test]
+    fn plain_and_reader_lines() {
+        let mut l = Layout::new(utc(), Vec::new());
+        assert_eq!(
+            shown(&mut l, 0, b"hello\tworld"),
+            "2026-11-21T00:53:10.123456Z hello\tworld\n"
+        );
+        let line =
+            b"daemon.err my\\x20app[12]: C:\\\\x \\x1b[31m \\n\\xff\\tend\thost=web\\x201 uid=0";
+        assert_eq!(
+            shown(&mut l, 0, line),
+            "2026-11-21T00:53:10.123456Z daemon.err my app[12]: C:\\x \\x1b[31m \\n\\xff\tend\n"
+        );
+        l.verbose = true;
+        l.colour = true;
+        assert_eq!(
+            shown(&mut l, 0, b"kern.crit kernel: hot\tA=1 b=x\\x20y"),
+            "2026-11-21T00:53:10.123456Z \x1b[1;31mkern.crit kernel: hot\x1b[0m\n    A=1\n    b=x y\n"
+        );
+        assert_eq!(
+            shown(&mut l, 0, b"user.info app: fine"),
+            "2026-11-21T00:53:10.123456Z user.info app: fine\n"
+        );
+    }
+
+    #[test]
+    fn nothing_raw_reaches_a_terminal() {
+        let mut l = Layout::new(utc(), Vec::new());
+        let nasty =
+            b"a\x1b]0;title\x07 \r\0 \x7f \xc2\x9b \xff\xfe caf\xc3\xa9 \xe2\x82 \xf0\x9f\x98\x80";
+        let out = shown(&mut l, 0, nasty);
+        assert!(
+            out.ends_with(
+                " a\\x1b]0;title\\x07 \\r\\0 \\x7f \\xc2\\x9b \\xff\\xfe café \\xe2\\x82 😀\n"
+            ),
+            "{out}"
+        );
+        // A reader line from elsewhere may hold raw bytes too.
+        let out = shown(&mut l, 0, b"user.err app: \x1b[2J\\x1b");
+        assert!(out.ends_with("user.err app: \\x1b[2J\\x1b\n"), "{out}");
+        let mut raw = Layout::new(Stamps::Raw, Vec::new());
+        let mut out = Vec::new();
+        raw.write(0, Some(Stamp::ZERO), b"\x1b[2J", &mut out);
+        assert_eq!(out, b"@000000000000000000000000 \x1b[2J\n");
+        raw.escape_raw = true;
+        out.clear();
+        raw.write(0, None, b"\x1b[2J", &mut out);
+        assert_eq!(out, b"\\x1b[2J\n");
+    }
+
+    #[test]
+    fn names_tell_directories_apart() {
+        let paths = [
+            Path::new("/var/log/rill/sshd"),
+            Path::new("/var/log/rill/cron/"),
+            Path::new("/etc/sv/a/log/main"),
+            Path::new("/etc/sv/b/log/main"),
+            Path::new("."),
+        ];
+        let names: Vec<String> = short_names(&paths)
+            .into_iter()
+            .map(|n| String::from_utf8(n).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "sshd       ",
+                "cron       ",
+                "a/log/main ",
+                "b/log/main ",
+                ".          "
+            ]
+        );
+        let mut l = Layout::new(utc(), short_names(&paths[..2]));
+        assert_eq!(
+            shown(&mut l, 1, b"tick"),
+            "2026-11-21T00:53:10.123456Z cron tick\n"
+        );
+    }
+}

@@ -1,0 +1,381 @@
+//! Showing logs to people: log directories merged by stamp, or stamped
+//! lines from standard input; a window of time, the last lines of it, and
+//! following the directories as they grow, through a filter and a layout.
+//!
+//! A directory that cannot be read is named in a warning and the others
+//! are shown; the exit status then says so (111).
+
+pub mod filter;
+pub mod layout;
+
+use std::collections::VecDeque;
+use std::io::{ErrorKind, Write};
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+use rustix::event::{PollFd, PollFlags};
+
+use crate::cli::{self, EXIT_TEMPORARY};
+use crate::format::stamp::Stamp;
+use crate::logdir;
+use crate::logdir::read::merge::{Event, Merge};
+use crate::logdir::read::reader::{Notice, Position, Reader, Watcher};
+use crate::sys::signals::Signals;
+use filter::Filter;
+use layout::Layout;
+
+/// Output is written in pieces of about this size.
+const CHUNK: usize = 64 * 1024;
+/// Signals are looked at after this many lines, between polls.
+const LINES_BETWEEN_SIGNALS: u32 = 4096;
+/// A line from standard input longer than this is shown in pieces.
+const MAX_LINE: usize = 4 << 20;
+
+/// Why showing stopped before the end.
+enum Stop {
+    /// A stop signal.
+    Signal,
+    /// The reader of the output went away (a pager quit, `| head`).
+    Closed,
+    Failed(std::io::Error),
+}
+
+/// Where shown lines go (standard output or a pager), in large writes.
+pub struct Output {
+    sink: Box<dyn Write>,
+    buf: Vec<u8>,
+}
+
+impl Output {
+    pub fn new(sink: Box<dyn Write>) -> Output {
+        Output {
+            sink,
+            buf: Vec::with_capacity(2 * CHUNK),
+        }
+    }
+
+    fn flush(&mut self) -> Result<(), Stop> {
+        let result = self
+            .sink
+            .write_all(&self.buf)
+            .and_then(|()| self.sink.flush());
+        self.buf.clear();
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Stop::Closed),
+            Err(e) => Err(Stop::Failed(e)),
+        }
+    }
+}
+
+pub struct Show<'a> {
+    pub filter: Filter,
+    pub layout: Layout,
+    pub out: Output,
+    pub signals: &'a Signals,
+    /// Lines stamped at or after this.
+    pub since: Option<Stamp>,
+    /// Lines stamped at or before this.
+    pub until: Option<Stamp>,
+    /// Only the last this many lines shown of what there is.
+    pub last: Option<u64>,
+    /// The lines kept for `last`, as shown.
+    ring: VecDeque<Vec<u8>>,
+    count: u32,
+    status: i32,
+}
+
+impl<'a> Show<'a> {
+    pub fn new(filter: Filter, layout: Layout, out: Output, signals: &'a Signals) -> Show<'a> {
+        Show {
+            filter,
+            layout,
+            out,
+            signals,
+            since: None,
+            until: None,
+            last: None,
+            ring: VecDeque::new(),
+            count: 0,
+            status: 0,
+        }
+    }
+
+    /// Shows directories, then, with `follow`, what they get until a stop
+    /// signal, or until `deadline` once every line up to `until` is shown.
+    /// Returns the exit status.
+    pub fn dirs(mut self, paths: &[PathBuf], follow: bool, deadline: Option<SystemTime>) -> i32 {
+        // Watched before the first read: nothing written meanwhile is missed.
+        let watcher = match follow.then(Watcher::new).transpose() {
+            Ok(w) => w,
+            Err(e) => cli::fatal(EXIT_TEMPORARY, &e.to_string()),
+        };
+        let mut readers = Vec::new();
+        let mut shown = Vec::new();
+        for path in paths {
+            let opened = Reader::open(path).and_then(|mut reader| {
+                if let Some(w) = &watcher {
+                    w.add(path)?;
+                }
+                self.place(&mut reader)?;
+                Ok(reader)
+            });
+            match opened {
+                Ok(reader) => {
+                    readers.push(reader);
+                    shown.push(path.as_path());
+                }
+                Err(e) => self.failed(&e.to_string()),
+            }
+        }
+        if readers.is_empty() {
+            return self.status.max(EXIT_TEMPORARY);
+        }
+        if readers.len() > 1 {
+            self.layout.names = layout::short_names(&shown);
+        }
+        let names: Vec<String> = shown.iter().map(|p| p.display().to_string()).collect();
+        let mut merge = Merge::new(readers, self.until);
+        let mut stop = self.history(&mut merge, &names);
+        if let (Ok(()), Some(watcher)) = (&stop, &watcher) {
+            stop = self.follow(&mut merge, &names, watcher, deadline);
+        }
+        self.end(stop)
+    }
+
+    /// Places a reader at the start of what is to be shown.
+    fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
+        let filter = &mut self.filter;
+        match self.last {
+            Some(n) => reader.seek_last(n, self.since, self.until, |line| filter.keep(line.text)),
+            None => reader.seek(self.since.map_or(Position::Start, Position::Since)),
+        }
+    }
+
+    /// Everything there is now in the window (or its last lines).
+    fn history(&mut self, merge: &mut Merge, names: &[String]) -> Result<(), Stop> {
+        let keep_last = self.last.is_some();
+        let flow = merge.drain(|event| self.event(event, names, keep_last));
+        if let ControlFlow::Break(stop) = flow {
+            return Err(stop);
+        }
+        while let Some(line) = self.ring.pop_front() {
+            self.out.buf.extend_from_slice(&line);
+            if self.out.buf.len() >= CHUNK {
+                self.out.flush()?;
+            }
+        }
+        self.out.flush()
+    }
+
+    /// Shows lines as they come, each wake's merged by stamp.
+    fn follow(
+        &mut self,
+        merge: &mut Merge,
+        names: &[String],
+        watcher: &Watcher,
+        deadline: Option<SystemTime>,
+    ) -> Result<(), Stop> {
+        loop {
+            let timeout = match deadline {
+                Some(d) => match d.duration_since(SystemTime::now()) {
+                    Ok(left) => Some(rustix::time::Timespec {
+                        tv_sec: left.as_secs() as i64,
+                        tv_nsec: i64::from(left.subsec_nanos()),
+                    }),
+                    Err(_) => return Ok(()),
+                },
+                None => None,
+            };
+            let mut fds = [
+                PollFd::new(watcher, PollFlags::IN),
+                PollFd::new(self.signals, PollFlags::IN),
+            ];
+            if let Err(e) = rustix::event::poll(&mut fds, timeout.as_ref())
+                && e != rustix::io::Errno::INTR
+            {
+                return Err(Stop::Failed(e.into()));
+            }
+            if !self.signals.take().is_empty() {
+                return Err(Stop::Signal);
+            }
+            watcher.drain();
+            if let ControlFlow::Break(stop) = merge.drain(|event| self.event(event, names, false)) {
+                return Err(stop);
+            }
+            self.out.flush()?;
+            if deadline.is_some() && merge.finished() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn event(&mut self, event: Event<'_>, names: &[String], keep_last: bool) -> ControlFlow<Stop> {
+        let name = |source: usize| names.get(source).map_or("", String::as_str);
+        match event {
+            Event::Line {
+                source,
+                stamp,
+                text,
+            } => return self.line(source, stamp, text, keep_last),
+            Event::Notice {
+                notice: Notice::Skipped { file, why },
+                ..
+            } => cli::warn(&format!("{file}: {why}")),
+            Event::Notice {
+                source,
+                notice: Notice::Lost { after, upto },
+            } => cli::warn(&format!(
+                "{}: lines after {after} up to {} were deleted before they could be read",
+                name(source),
+                upto.map_or("now".to_string(), |u| u.to_string())
+            )),
+            Event::Failed { error, .. } => self.failed(&error.to_string()),
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Shows a line if the filter takes it; looks at signals now and then.
+    fn line(
+        &mut self,
+        source: usize,
+        stamp: Option<Stamp>,
+        text: &[u8],
+        keep_last: bool,
+    ) -> ControlFlow<Stop> {
+        self.count += 1;
+        if self.count >= LINES_BETWEEN_SIGNALS {
+            self.count = 0;
+            if !self.signals.take().is_empty() {
+                return ControlFlow::Break(Stop::Signal);
+            }
+        }
+        if !self.filter.keep(text) {
+            return ControlFlow::Continue(());
+        }
+        if keep_last {
+            let limit = self.last.unwrap_or(0);
+            if limit == 0 {
+                return ControlFlow::Continue(());
+            }
+            let mut shown = if self.ring.len() as u64 >= limit {
+                self.ring.pop_front().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            shown.clear();
+            self.layout.write(source, stamp, text, &mut shown);
+            self.ring.push_back(shown);
+            return ControlFlow::Continue(());
+        }
+        self.layout.write(source, stamp, text, &mut self.out.buf);
+        if self.out.buf.len() >= CHUNK
+            && let Err(stop) = self.out.flush()
+        {
+            return ControlFlow::Break(stop);
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Shows stamped lines from standard input to its end (or the last of
+    /// them); unstamped lines go with the stamped line before them.
+    /// Returns the exit status.
+    pub fn stdin(mut self) -> i32 {
+        let stop = self.read_stdin().and_then(|()| {
+            while let Some(line) = self.ring.pop_front() {
+                self.out.buf.extend_from_slice(&line);
+            }
+            self.out.flush()
+        });
+        self.end(stop)
+    }
+
+    fn read_stdin(&mut self) -> Result<(), Stop> {
+        let stdin = rustix::stdio::stdin();
+        let keep_last = self.last.is_some();
+        let mut buf = vec![0u8; 256 * 1024];
+        let (mut start, mut end) = (0, 0);
+        let mut placed: Option<Stamp> = None;
+        let mut eof = false;
+        while !eof {
+            let mut fds = [
+                PollFd::new(&stdin, PollFlags::IN),
+                PollFd::new(self.signals, PollFlags::IN),
+            ];
+            if let Err(e) = rustix::event::poll(&mut fds, None)
+                && e != rustix::io::Errno::INTR
+            {
+                return Err(Stop::Failed(e.into()));
+            }
+            if !self.signals.take().is_empty() {
+                return Err(Stop::Signal);
+            }
+            if fds[0].revents().is_empty() {
+                continue;
+            }
+            if start > 0 {
+                buf.copy_within(start..end, 0);
+                (start, end) = (0, end - start);
+            }
+            if end == buf.len() {
+                buf.resize(buf.len() * 2, 0);
+            }
+            match rustix::io::read(stdin, &mut buf[end..]) {
+                Ok(0) => eof = true,
+                Ok(n) => end += n,
+                Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                Err(e) => {
+                    self.failed(&format!("standard input: {}", std::io::Error::from(e)));
+                    eof = true;
+                }
+            }
+            loop {
+                let line_end = match memchr::memchr(b'\n', &buf[start..end]) {
+                    Some(at) => start + at,
+                    // The last line without LF, or one too long: a line.
+                    None if end > start && (eof || end - start >= MAX_LINE) => end,
+                    None => break,
+                };
+                let line = &buf[start..line_end];
+                start = (line_end + 1).min(end);
+                let (stamp, text) = match logdir::parse_line(line) {
+                    Some((stamp, text)) => (Some(stamp), text),
+                    None => (None, line),
+                };
+                placed = stamp.or(placed);
+                let inside = match placed {
+                    Some(at) => {
+                        self.since.is_none_or(|s| at >= s) && self.until.is_none_or(|u| at <= u)
+                    }
+                    None => self.since.is_none() && self.until.is_none(),
+                };
+                if inside && let ControlFlow::Break(stop) = self.line(0, stamp, text, keep_last) {
+                    return Err(stop);
+                }
+                if line_end == end {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, message: &str) {
+        cli::warn(message);
+        self.status = EXIT_TEMPORARY;
+    }
+
+    /// Finishes the output (what was shown before a stop signal too); the
+    /// exit status.
+    fn end(mut self, stop: Result<(), Stop>) -> i32 {
+        let done = match stop {
+            Ok(()) | Err(Stop::Signal) => self.out.flush(),
+            Err(stop) => Err(stop),
+        };
+        if let Err(Stop::Failed(e)) = done {
+            self.failed(&format!("standard output: {e}"));
+        }
+        self.status
+    }
+}

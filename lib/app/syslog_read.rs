@@ -1,0 +1,412 @@
+//! Syslog datagrams to reader lines: one small loop over poll(2) that takes
+//! datagrams in batches from its sockets, writes one line for each into a
+//! bounded buffer, and hands the buffer to standard output in large chunks.
+//!
+//! When the output does not keep up, the buffer fills and the sockets are
+//! no longer read: the kernel's queue fills in turn and local senders block
+//! (UDP senders are dropped by the kernel, which counts them; the count is
+//! reported). With `shed_after`, once the output has taken nothing for that
+//! long, datagrams are read and dropped instead, and one line says how
+//! many when the output moves again.
+//!
+//! At a stop signal, what each socket held when the signal came is taken
+//! and written, and nothing that came after it is waited for: every socket
+//! stamps datagrams with their arrival time, and a socket's drain ends at
+//! the first one that arrived after the signal was seen (left queued, for
+//! a successor that inherits the socket). A flood that goes on through the
+//! stop does not make it longer.
+//!
+//! The reader's own notices are lines too, from `syslog-read[PID]` with
+//! facility syslog and no `fmt` field (every received message has one), so
+//! that no sender can pass for them.
+
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::Errno;
+
+use crate::cli;
+use crate::format::reader_line::{LineWriter, Priority};
+use crate::format::syslog::parse;
+use crate::net::datagram::{self, Batch, Datagram, Head, Socket, Stamp};
+use crate::sys::signals::Signals;
+use crate::sys::stdout::{CHUNK, Flush, Output};
+
+/// Past this much waiting output, sockets are no longer read.
+const MAX_PENDING: usize = 1 << 20;
+
+/// Lines wait at most this long for more to be written with them.
+const FLUSH_DELAY: Duration = Duration::from_millis(10);
+
+/// The syslog facility, and the severities of our notices.
+const SYSLOG: u16 = 5;
+const ERR: u16 = 3;
+const WARNING: u16 = 4;
+
+pub struct Settings {
+    /// Drop datagrams once the output has taken nothing for this long.
+    pub shed_after: Option<Duration>,
+    /// The longest datagram kept whole.
+    pub max_size: usize,
+}
+
+/// What to do with a socket next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Wait for datagrams with poll(2).
+    Poll,
+    /// It may have datagrams waiting: read it.
+    Read,
+    /// Read it again at this time.
+    Rest(Instant),
+}
+
+/// One wait: the sockets to poll, whether to poll the output, and when to
+/// stop waiting regardless.
+struct Plan {
+    sockets: Vec<usize>,
+    output: bool,
+    deadline: Option<Instant>,
+}
+
+pub struct Collector {
+    sockets: Vec<Socket>,
+    /// Which sockets to read, to poll, or to leave alone a while.
+    state: Vec<State>,
+    batch: Batch,
+    output: Output,
+    shed_after: Option<Duration>,
+    /// While shedding: how many datagrams were dropped.
+    shed: Option<u64>,
+    /// After a stop signal: when it was seen. Datagrams that arrived
+    /// later are not taken.
+    stopping: Option<Stamp>,
+    /// The signalfd was readable at the last poll, seen at this time.
+    signalled: Option<Stamp>,
+    /// When the oldest line not yet handed to the output must go.
+    flush_due: Option<Instant>,
+    /// The last flush left lines the output would not take: wait for it
+    /// to be writable.
+    blocked: bool,
+    /// Since when the output has taken nothing, while lines wait.
+    stuck_since: Option<Instant>,
+    pid: Vec<u8>,
+}
+
+impl Collector {
+    pub fn new(sockets: Vec<Socket>, output: Output, settings: Settings) -> Collector {
+        let mut buf = [0u8; 20];
+        Collector {
+            state: vec![State::Poll; sockets.len()],
+            sockets,
+            batch: Batch::new(settings.max_size),
+            output,
+            shed_after: settings.shed_after,
+            shed: None,
+            stopping: None,
+            signalled: None,
+            flush_due: None,
+            blocked: false,
+            stuck_since: None,
+            pid: datagram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
+        }
+    }
+
+    /// Runs until a stop signal and all that was received is written;
+    /// returns the exit code.
+    pub fn run(&mut self, signals: &Signals) -> i32 {
+        loop {
+            let now = Instant::now();
+            if let Some(seen) = self.signalled.take()
+                && !signals.take().is_empty()
+            {
+                if self.stopping.is_some() {
+                    return self.give_up("a second stop signal came");
+                }
+                // Take what was queued when the signal came, then stop.
+                self.stopping = Some(seen);
+                self.state.fill(State::Read);
+                self.report_arrivals();
+            }
+            self.update_shedding(now);
+            if self.taking() {
+                self.read_ready();
+            }
+            let pending = self.output.pending();
+            if pending > 0 && self.flush_due.is_none() {
+                self.flush_due = Some(now + FLUSH_DELAY);
+            }
+            // A blocked output is polled: when it wakes us, it has room.
+            let due = self.stopping.is_some()
+                || pending >= CHUNK
+                || self.blocked
+                || self.stuck_since.is_some()
+                || self.flush_due.is_some_and(|due| due <= now);
+            if pending > 0 && due {
+                match self.output.flush() {
+                    Ok(Flush::Done) => {
+                        self.flush_due = None;
+                        self.blocked = false;
+                        self.stuck_since = None;
+                    }
+                    Ok(Flush::Blocked) if self.output.pending() < pending => {
+                        self.blocked = true;
+                        self.stuck_since = None
+                    }
+                    Ok(Flush::Blocked) => {
+                        self.blocked = true;
+                        self.stuck_since.get_or_insert(now);
+                    }
+                    Err(e) => {
+                        cli::warn(&format!("standard output: {e}"));
+                        return cli::EXIT_TEMPORARY;
+                    }
+                }
+            }
+            if self.stopping.is_some() {
+                let more = self.taking() && self.state.contains(&State::Read);
+                if !more && self.output.pending() == 0 {
+                    return 0;
+                }
+                if self.stuck_too_long(now) {
+                    return self.give_up("standard output is stuck");
+                }
+            }
+            self.wait(signals);
+        }
+    }
+
+    /// Whether sockets are read: while the output has room, or to shed.
+    fn taking(&self) -> bool {
+        self.shed.is_some() || self.output.pending() < MAX_PENDING
+    }
+
+    fn stuck_too_long(&self, now: Instant) -> bool {
+        match (self.shed_after, self.stuck_since) {
+            (Some(limit), Some(since)) => now.duration_since(since) >= limit,
+            _ => false,
+        }
+    }
+
+    fn update_shedding(&mut self, now: Instant) {
+        let stuck = self.stuck_too_long(now);
+        match self.shed {
+            None if stuck && self.stopping.is_none() => self.shed = Some(0),
+            Some(dropped) if !stuck => {
+                self.shed = None;
+                let limit = self.shed_after.unwrap_or_default();
+                let text = format!(
+                    "dropped {dropped} messages: standard output took nothing for {} or more",
+                    humantime::format_duration(limit)
+                );
+                self.notice(WARNING, &text, Some(("shed", dropped)));
+            }
+            _ => {}
+        }
+    }
+
+    /// Takes a batch from each socket that may have datagrams.
+    fn read_ready(&mut self) {
+        for i in 0..self.sockets.len() {
+            if self.state[i] != State::Read {
+                continue;
+            }
+            if self.shed.is_none() && self.output.pending() >= MAX_PENDING {
+                break;
+            }
+            let received = match self.stopping {
+                Some(signal) => self.receive_before(i, signal),
+                None => self.batch.receive(&mut self.sockets[i]),
+            };
+            let count = match received {
+                Ok(count) => count,
+                Err(e) => {
+                    self.state[i] = State::Poll;
+                    let text = format!("{}: receiving: {e}", self.sockets[i].name);
+                    self.notice(ERR, &text, None);
+                    continue;
+                }
+            };
+            self.state[i] = match count {
+                _ if count == self.batch.capacity() => State::Read,
+                0 => State::Poll,
+                _ if !self.sockets[i].rest.is_zero() && self.stopping.is_none() => {
+                    State::Rest(Instant::now() + self.sockets[i].rest)
+                }
+                _ => State::Poll,
+            };
+            if let Some(signal) = self.stopping
+                && self.state[i] == State::Read
+                && (0..count).any(|k| self.batch.arrival(k).is_none_or(|at| at > signal))
+            {
+                // The queue reaches past the signal: this socket is done.
+                self.state[i] = State::Poll;
+            }
+            match &mut self.shed {
+                Some(dropped) => *dropped += count as u64,
+                None => {
+                    // Taken is written: also what arrived after the signal
+                    // in the batch that reached past it.
+                    for k in 0..count {
+                        write_line(self.output.buf(), &self.batch.get(k));
+                    }
+                }
+            }
+            let lost = self.sockets[i].take_lost();
+            if lost > 0 {
+                let text = format!(
+                    "{}: the kernel dropped {lost} datagrams: receive buffer full",
+                    self.sockets[i].name
+                );
+                self.notice(WARNING, &text, Some(("kernel", lost)));
+            }
+        }
+    }
+
+    /// From now on, has every socket pass the arrival time of each
+    /// datagram. One that cannot is drained by a single batch.
+    fn report_arrivals(&mut self) {
+        for i in 0..self.sockets.len() {
+            if let Err(e) = self.sockets[i].report_arrivals() {
+                self.notice(WARNING, &format!("stopping: {e}"), None);
+            }
+        }
+    }
+
+    /// At a stop: a batch from socket `i` if the first datagram waiting
+    /// arrived before the `signal`, else none (it stays queued).
+    fn receive_before(&mut self, i: usize, signal: Stamp) -> std::io::Result<usize> {
+        match self.batch.peek(&self.sockets[i])? {
+            Head::Empty => Ok(0),
+            Head::Arrived(at) if at > signal => Ok(0),
+            Head::Arrived(_) | Head::Unstamped => self.batch.receive(&mut self.sockets[i]),
+        }
+    }
+
+    /// Writes a line of our own: `syslog.SEVERITY syslog-read[PID]: text`.
+    fn notice(&mut self, severity: u16, text: &str, dropped: Option<(&str, u64)>) {
+        let priority = Priority::from_pri(SYSLOG * 8 + severity).unwrap_or(Priority::DEFAULT);
+        let out = self.output.buf();
+        let mut line = LineWriter::new(
+            out,
+            priority,
+            cli::program().as_bytes(),
+            &self.pid,
+            text.as_bytes(),
+        );
+        if let Some((cause, count)) = dropped {
+            let mut buf = [0u8; 20];
+            line.field("dropped", datagram::decimal(count, &mut buf));
+            line.field("cause", cause.as_bytes());
+        }
+        out.push(b'\n');
+    }
+
+    /// What the next poll(2) waits for, from the state as it is now: every
+    /// way forward is in it. While sockets are taken, each one is either
+    /// polled, due at a time, or (with more to read) due now; while they
+    /// are not, lines wait, and the output is polled or due now.
+    fn plan(&self, now: Instant) -> Plan {
+        let mut plan = Plan {
+            sockets: Vec::new(),
+            output: self.blocked && self.output.pending() > 0,
+            deadline: None,
+        };
+        let mut due = |at: Instant| {
+            plan.deadline = Some(plan.deadline.map_or(at, |d: Instant| d.min(at)));
+        };
+        if self.taking() {
+            for (i, state) in self.state.iter().enumerate() {
+                match *state {
+                    // With more to read, only a glance: signals and the
+                    // other sockets must not wait behind a flood on one.
+                    State::Read => due(now),
+                    // At a stop, only what was queued already is taken.
+                    State::Poll if self.stopping.is_some() => {}
+                    State::Poll => plan.sockets.push(i),
+                    State::Rest(until) => due(until),
+                }
+            }
+        } else if !plan.output {
+            // Not blocked, yet lines wait: write them now.
+            due(now);
+        }
+        if let (Some(limit), Some(since), None) = (self.shed_after, self.stuck_since, self.shed) {
+            due(since + limit);
+        }
+        if let Some(flush) = self.flush_due.filter(|_| !plan.output) {
+            due(flush);
+        }
+        debug_assert!(
+            !plan.sockets.is_empty() || plan.output || plan.deadline.is_some(),
+            "a wait for signals alone"
+        );
+        plan
+    }
+
+    /// Sleeps until a socket has datagrams, the output has room, a signal
+    /// comes, or the plan's deadline.
+    fn wait(&mut self, signals: &Signals) {
+        let plan = self.plan(Instant::now());
+        let mut fds = Vec::with_capacity(self.sockets.len() + 2);
+        fds.push(PollFd::new(signals, PollFlags::IN));
+        if plan.output {
+            fds.push(PollFd::new(&self.output, PollFlags::OUT));
+        }
+        let first_socket = fds.len();
+        for &i in &plan.sockets {
+            fds.push(PollFd::new(&self.sockets[i], PollFlags::IN));
+        }
+        // Measured after the plan: the time it took is not slept again.
+        let timeout = plan.deadline.map(|d| {
+            let t = d.saturating_duration_since(Instant::now());
+            rustix::time::Timespec {
+                tv_sec: t.as_secs() as i64,
+                tv_nsec: i64::from(t.subsec_nanos()),
+            }
+        });
+        match rustix::event::poll(&mut fds, timeout.as_ref()) {
+            Ok(_) | Err(Errno::INTR) => {}
+            Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
+        }
+        // Read at once: what arrived before this is what the stop takes.
+        self.signalled = (!fds[0].revents().is_empty()).then(datagram::stamp_now);
+        for (&i, fd) in plan.sockets.iter().zip(&fds[first_socket..]) {
+            if !fd.revents().is_empty() {
+                self.state[i] = State::Read;
+            }
+        }
+        let now = Instant::now();
+        for state in &mut self.state {
+            if matches!(state, State::Rest(until) if *until <= now) {
+                *state = State::Read;
+            }
+        }
+    }
+
+    fn give_up(&self, why: &str) -> i32 {
+        if !self.output.shares_stderr() {
+            cli::warn(&format!(
+                "stopping with {} bytes of lines unwritten: {why}",
+                self.output.pending()
+            ));
+        }
+        cli::EXIT_TEMPORARY
+    }
+}
+
+/// One datagram as one line: the message, its fields, where it came from,
+/// and whether it was cut.
+fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
+    let message = parse::parse(datagram.bytes);
+    let mut line = message.write_line(out);
+    datagram.origin.write_fields(&mut line);
+    if datagram.len > datagram.bytes.len() {
+        let mut buf = [0u8; 20];
+        line.field(
+            "truncated",
+            datagram::decimal(datagram.len as u64, &mut buf),
+        );
+    }
+    out.push(b'\n');
+}

@@ -1,0 +1,15 @@
+//! The data formats that are the contracts between programs, each defined
+//! once: the TAI64N stamp and wall-clock times, the reader line (one
+//! message per line with its fields), the syslog grammar (RFC 5424 and
+//! RFC 3164, parsed and built), the kernel's record, and the directory name
+//! a sender's host gets.
+//!
+//! Pure: no system calls and no program here; may use `cli` for nothing
+//! but its types.
+
+pub mod host_dirname;
+pub mod kmsg;
+pub mod reader_line;
+pub mod stamp;
+pub mod syslog;
+pub mod wallclock;

@@ -1,0 +1,1027 @@
+//! Syslog messages as senders really write them: RFC 5424, RFC 3164 and the
+//! quirks around them (glibc, musl, util-linux logger, Python, network
+//! devices), parsed from a datagram's bytes with no I/O. What cannot be
+//! recognised stays in the message text: nothing a sender wrote is lost,
+//! and the text is always exactly the sender's bytes.
+//!
+//! The parse is a choice between three readings, named by the `fmt` field
+//! of the line (see syslog-read(8)):
+//!
+//! - `rfc5424`: `<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID SD [MSG]`,
+//!   every part as the RFC has it;
+//! - `rfc3164`: a legacy header, each part optional:
+//!   `<PRI>[SEQ: ][TIMESTAMP [HOSTNAME ]][TAG[[PID]]: ]MSG`, where a
+//!   network device's TIMESTAMP may be `[*|.]Mmm dd hh:mm:ss[.f] [ZONE]:`
+//!   or an uptime (`00:10:03:`, `1d02h:`), and after a timestamp the TAG
+//!   may end without its colon-space: `TAG[PID] MSG` (rsyslog's default
+//!   forwarding template) or `TAG:MSG`;
+//! - `none`: no header; the message is everything after the PRI, or the
+//!   whole datagram when it has no valid PRI.
+
+use crate::format::reader_line::{LineWriter, Priority};
+
+/// Which reading of the datagram was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Rfc5424,
+    Rfc3164,
+    None,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Rfc5424 => "rfc5424",
+            Format::Rfc3164 => "rfc3164",
+            Format::None => "none",
+        }
+    }
+}
+
+/// A legacy timestamp, `Mmm dd hh:mm:ss[.fraction]`: no year, no zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LegacyTime<'a> {
+    /// 1 to 12.
+    pub month: u8,
+    /// 1 to 31.
+    pub day: u8,
+    /// `hh:mm:ss` and any fraction, as sent.
+    pub clock: &'a [u8],
+    /// The zone a network device names after it (`UTC`), as sent.
+    pub zone: Option<&'a [u8]>,
+}
+
+impl LegacyTime<'_> {
+    /// `MM-DDThh:mm:ss[.fraction]`, into `buf`.
+    pub fn normalized<'b>(&self, buf: &'b mut [u8; 32]) -> &'b [u8] {
+        let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
+        buf[..2].copy_from_slice(&two(self.month));
+        buf[2] = b'-';
+        buf[3..5].copy_from_slice(&two(self.day));
+        buf[5] = b'T';
+        let end = 6 + self.clock.len(); // `hh:mm:ss.` and at most 9 digits
+        buf[6..end].copy_from_slice(self.clock);
+        &buf[..end]
+    }
+}
+
+/// The timestamp a message carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Time<'a> {
+    None,
+    /// A full RFC 3339 timestamp, as sent.
+    Full(&'a [u8]),
+    Legacy(LegacyTime<'a>),
+}
+
+/// One parsed message. Every slice borrows from the datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    pub priority: Priority,
+    /// The datagram began with a valid `<PRI>`; without one the priority
+    /// is RFC 3164's default, user.notice.
+    pub has_pri: bool,
+    pub format: Format,
+    pub time: Time<'a>,
+    pub host: Option<&'a [u8]>,
+    /// APP-NAME or the TAG; empty when none.
+    pub app: &'a [u8],
+    /// PROCID or the TAG's `[pid]`; empty when none.
+    pub procid: &'a [u8],
+    pub msgid: Option<&'a [u8]>,
+    /// RFC 5424 structured data, verbatim (brackets, quotes, escapes).
+    pub sd: Option<&'a [u8]>,
+    /// A network device's sequence number (`<PRI>123: ...`).
+    pub seq: Option<&'a [u8]>,
+    /// A network device's uptime in place of a timestamp (`00:10:03`,
+    /// `1d02h`), as sent.
+    pub uptime: Option<&'a [u8]>,
+    /// A network device's mark before its timestamp: `*` (clock never
+    /// synchronised) or `.` (synchronisation lost).
+    pub clock_mark: Option<u8>,
+    /// The message began with a UTF-8 byte order mark, removed here.
+    pub bom: bool,
+    /// The message, exactly as sent, less trailing NUL and LF bytes.
+    pub text: &'a [u8],
+}
+
+const BOM: &[u8] = b"\xef\xbb\xbf";
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Parses one datagram. Never fails: the worst case is a message with the
+/// default priority and the whole datagram as its text.
+pub fn parse(datagram: &[u8]) -> Message<'_> {
+    let end = datagram
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n')
+        .map_or(0, |i| i + 1);
+    let bytes = &datagram[..end];
+    let Some((priority, rest)) = pri(bytes) else {
+        return Message::plain(Priority::DEFAULT, false, bytes);
+    };
+    rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest))
+}
+
+impl<'a> Message<'a> {
+    fn plain(priority: Priority, has_pri: bool, text: &'a [u8]) -> Message<'a> {
+        Message {
+            priority,
+            has_pri,
+            format: Format::None,
+            time: Time::None,
+            host: None,
+            app: b"",
+            procid: b"",
+            msgid: None,
+            sd: None,
+            seq: None,
+            uptime: None,
+            clock_mark: None,
+            bom: false,
+            text,
+        }
+    }
+
+    /// Appends the message as a reader line (no LF) to `out`, with the
+    /// fields that describe it, and returns the writer for more fields.
+    pub fn write_line<'o>(&self, out: &'o mut Vec<u8>) -> LineWriter<'o> {
+        let mut line = LineWriter::new(out, self.priority, self.app, self.procid, self.text);
+        line.field("fmt", self.format.name().as_bytes());
+        match self.time {
+            Time::None => {}
+            Time::Full(time) => line.field("time", time),
+            Time::Legacy(time) => {
+                line.field("time3164", time.normalized(&mut [0; 32]));
+                if let Some(zone) = time.zone {
+                    line.field("zone", zone);
+                }
+            }
+        }
+        let optional = [
+            ("uptime", self.uptime),
+            ("host", self.host),
+            ("msgid", self.msgid),
+            ("sd", self.sd),
+            ("seq", self.seq),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                line.field(key, value);
+            }
+        }
+        if let Some(mark) = self.clock_mark {
+            line.field("unsynced", &[mark]);
+        }
+        if self.bom {
+            line.field("bom", b"1");
+        }
+        if !self.has_pri {
+            line.field("nopri", b"1");
+        }
+        line
+    }
+}
+
+/// `<PRI>`: one to three digits, at most 191.
+fn pri(bytes: &[u8]) -> Option<(Priority, &[u8])> {
+    let rest = bytes.strip_prefix(b"<")?;
+    let digits = rest
+        .iter()
+        .take(4)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if !(1..=3).contains(&digits) || rest.get(digits) != Some(&b'>') {
+        return None;
+    }
+    let value = rest[..digits]
+        .iter()
+        .fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    Some((Priority::from_pri(value)?, &rest[digits + 1..]))
+}
+
+/// Splits at the first space: (token, after the space). None when there is
+/// no space or the token is empty.
+fn token(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let space = memchr::memchr(b' ', bytes)?;
+    (space > 0).then(|| (&bytes[..space], &bytes[space + 1..]))
+}
+
+fn nil(token: &[u8]) -> Option<&[u8]> {
+    (token != b"-").then_some(token)
+}
+
+fn rfc5424(priority: Priority, rest: &[u8]) -> Option<Message<'_>> {
+    let rest = rest.strip_prefix(b"1 ")?;
+    let (time, rest) = token(rest)?;
+    let time = match time {
+        b"-" => Time::None,
+        t if is_rfc3339(t) => Time::Full(t),
+        _ => return None,
+    };
+    let (host, rest) = token(rest)?;
+    let (app, rest) = token(rest)?;
+    let (procid, rest) = token(rest)?;
+    let (msgid, rest) = token(rest)?;
+    let (sd, rest) = match rest.first() {
+        Some(b'-') => (None, &rest[1..]),
+        Some(b'[') => {
+            let len = structured_data(rest)?;
+            (Some(&rest[..len]), &rest[len..])
+        }
+        _ => return None,
+    };
+    let text = match rest {
+        [] => rest,
+        [b' ', text @ ..] => text,
+        _ => return None,
+    };
+    let (bom, text) = match text.strip_prefix(BOM) {
+        Some(text) => (true, text),
+        None => (false, text),
+    };
+    Some(Message {
+        format: Format::Rfc5424,
+        time,
+        host: nil(host),
+        app: nil(app).unwrap_or_default(),
+        procid: nil(procid).unwrap_or_default(),
+        msgid: nil(msgid),
+        sd,
+        bom,
+        ..Message::plain(priority, true, text)
+    })
+}
+
+/// The length of the SD-ELEMENTs at the start of `bytes`:
+/// `[id name="value" ...]...`, values with `\"`, `\\` and `\]` escapes.
+fn structured_data(bytes: &[u8]) -> Option<usize> {
+    let name = |b: u8| b > b' ' && b < 0x7f && !b"=]\"".contains(&b);
+    let mut i = 0;
+    while bytes.get(i) == Some(&b'[') {
+        i += 1;
+        let id = bytes[i..].iter().take_while(|&&b| name(b)).count();
+        if id == 0 {
+            return None;
+        }
+        i += id;
+        loop {
+            match bytes.get(i)? {
+                b']' => {
+                    i += 1;
+                    break;
+                }
+                b' ' => {
+                    i += 1;
+                    let n = bytes[i..].iter().take_while(|&&b| name(b)).count();
+                    if n == 0 || bytes.get(i + n..i + n + 2)? != b"=\"" {
+                        return None;
+                    }
+                    i += n + 2;
+                    loop {
+                        match bytes.get(i)? {
+                            b'\\' => i += 2,
+                            b'"' => break,
+                            _ => i += 1,
+                        }
+                    }
+                    i += 1;
+                }
+                _ => return None,
+            }
+        }
+    }
+    Some(i)
+}
+
+fn digits(bytes: &[u8], at: usize, n: usize) -> Option<u32> {
+    let field = bytes.get(at..at + n)?;
+    field.iter().try_fold(0u32, |v, &d| {
+        d.is_ascii_digit().then(|| v * 10 + u32::from(d - b'0'))
+    })
+}
+
+/// `YYYY-MM-DDThh:mm:ss[.fraction](Z|+hh:mm|-hh:mm)`.
+pub fn is_rfc3339(t: &[u8]) -> bool {
+    let date = digits(t, 0, 4).is_some()
+        && t.get(4) == Some(&b'-')
+        && digits(t, 5, 2).is_some_and(|m| (1..=12).contains(&m))
+        && t.get(7) == Some(&b'-')
+        && digits(t, 8, 2).is_some_and(|d| (1..=31).contains(&d))
+        && matches!(t.get(10), Some(b'T' | b't'));
+    if !date {
+        return false;
+    }
+    let Some(clock) = clock(&t[11..]) else {
+        return false;
+    };
+    let zone = &t[11 + clock..];
+    match zone {
+        [b'Z' | b'z'] => true,
+        [b'+' | b'-', ..] => {
+            zone.len() == 6
+                && digits(zone, 1, 2).is_some_and(|h| h <= 23)
+                && zone[3] == b':'
+                && digits(zone, 4, 2).is_some_and(|m| m <= 59)
+        }
+        _ => false,
+    }
+}
+
+/// `hh:mm:ss[.fraction]` at the start of `t`: its length.
+fn clock(t: &[u8]) -> Option<usize> {
+    let ok = digits(t, 0, 2)? <= 23
+        && t.get(2) == Some(&b':')
+        && digits(t, 3, 2)? <= 59
+        && t.get(5) == Some(&b':')
+        && digits(t, 6, 2)? <= 60;
+    if !ok {
+        return None;
+    }
+    if t.get(8) == Some(&b'.') {
+        let n = t[9..]
+            .iter()
+            .take(10)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if !(1..=9).contains(&n) {
+            return None;
+        }
+        return Some(9 + n);
+    }
+    Some(8)
+}
+
+/// `Mmm dd hh:mm:ss[.fraction]`, the day as `dd`, ` d` or `d`: the time and
+/// the rest after it.
+fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
+    let month = MONTHS.iter().position(|m| t.starts_with(&m[..]))? as u8 + 1;
+    let mut i = 3;
+    if t.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    if t.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let n = t[i..]
+        .iter()
+        .take(3)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    let day = match n {
+        1 => digits(t, i, 1)?,
+        2 => digits(t, i, 2)?,
+        _ => return None,
+    };
+    i += n;
+    if !(1..=31).contains(&day) || t.get(i) != Some(&b' ') {
+        return None;
+    }
+    i += 1;
+    let len = clock(&t[i..])?;
+    let time = LegacyTime {
+        month,
+        day: day as u8,
+        clock: &t[i..i + len],
+        zone: None,
+    };
+    Some((time, &t[i + len..]))
+}
+
+/// The header's timestamp and what follows it: a full RFC 3339 one (as
+/// rsyslog's high-precision format sends), or a legacy one.
+fn any_time(t: &[u8]) -> Option<(Time<'_>, &[u8])> {
+    let end = memchr::memchr(b' ', t).unwrap_or(t.len());
+    if is_rfc3339(&t[..end]) {
+        return Some((Time::Full(&t[..end]), &t[end..]));
+    }
+    legacy_time(t).map(|(time, rest)| (Time::Legacy(time), rest))
+}
+
+/// After a timestamp: the end, spaces, or (network devices) `: `.
+fn after_time(rest: &[u8]) -> Option<&[u8]> {
+    let rest = match rest {
+        [] => return Some(rest),
+        [b':', rest @ ..] if rest.is_empty() || rest[0] == b' ' => rest,
+        [b' ', ..] => rest,
+        _ => return None,
+    };
+    Some(skip_spaces(rest))
+}
+
+fn skip_spaces(bytes: &[u8]) -> &[u8] {
+    let n = bytes.iter().take_while(|&&b| b == b' ').count();
+    &bytes[n..]
+}
+
+/// A sequence number, `123: `, as network devices number their messages.
+fn sequence(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let n = bytes
+        .iter()
+        .take(11)
+        .take_while(|b| b.is_ascii_digit())
+        .count();
+    if n == 0 || n > 10 || bytes.get(n..n + 2) != Some(b": ") {
+        return None;
+    }
+    Some((&bytes[..n], skip_spaces(&bytes[n + 2..])))
+}
+
+/// How a TAG may end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TagEnd {
+    /// Only with its colon: `name: `, `name[pid]: `, or `name:` at the end.
+    Colon,
+    /// Also as rsyslog and syslog-ng read it after a timestamp:
+    /// `name[pid] MSG` (no colon: rsyslog's forwarding template) and
+    /// `name:MSG` (no space).
+    Loose,
+}
+
+/// A TAG: `name: `, `name[pid]: ` (the name may be empty, as musl sends
+/// without an ident), then the message; with `TagEnd::Loose`, also
+/// `name[pid] ` and `name:` with the message right after the colon.
+fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
+    const MAX_NAME: usize = 64;
+    const MAX_PID: usize = 32;
+    let printable = |b: &u8| (0x21..0x7f).contains(b);
+    let name_len = bytes
+        .iter()
+        .take(MAX_NAME + 1)
+        .take_while(|&b| printable(b) && !b"[]:".contains(b))
+        .count();
+    if name_len > MAX_NAME {
+        return None;
+    }
+    let name = &bytes[..name_len];
+    let mut rest = &bytes[name_len..];
+    let mut procid: &[u8] = b"";
+    if let [b'[', after @ ..] = rest {
+        let n = after
+            .iter()
+            .take(MAX_PID + 1)
+            .take_while(|&b| printable(b) && !b"[]:".contains(b))
+            .count();
+        if n == 0 || n > MAX_PID || after.get(n) != Some(&b']') {
+            return None;
+        }
+        procid = &after[..n];
+        rest = &after[n + 1..];
+    }
+    match (rest, end) {
+        ([b':'], _) => Some((name, procid, &rest[1..])),
+        ([b':', b' ', text @ ..], _) => Some((name, procid, text)),
+        // Not `a::b`, which is an IPv6 address.
+        ([b':', next, ..], TagEnd::Loose) if !name.is_empty() && *next != b':' => {
+            Some((name, procid, &rest[1..]))
+        }
+        ([] | [b' ', ..], TagEnd::Loose) if !name.is_empty() && !procid.is_empty() => {
+            Some((name, procid, rest.get(1..).unwrap_or_default()))
+        }
+        _ => None,
+    }
+}
+
+/// A HOSTNAME in a legacy header: a name or an address; a colon only in
+/// an IPv6 address (`fe80::1%eth0`), so that `app:text` is no host name.
+fn is_hostname(token: &[u8]) -> bool {
+    let plain = !token.is_empty()
+        && token.len() <= 255
+        && token
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b"-._:%".contains(&b));
+    if !plain || !token.contains(&b':') {
+        return plain;
+    }
+    let address = token.split(|&b| b == b'%').next().unwrap_or_default();
+    std::str::from_utf8(address).is_ok_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+}
+
+/// A network device's zone after its timestamp, ` UTC:`: up to six
+/// capital letters and a colon; returns it and what follows it. Only
+/// where the header is a device's (a sequence number, a clock mark, or a
+/// `%FACILITY-SEVERITY-MNEMONIC` tag next), so that a local sender's
+/// `CRON: text` keeps its tag.
+fn device_zone(rest: &[u8], device: bool) -> Option<(&[u8], &[u8])> {
+    let after_space = rest.strip_prefix(b" ")?;
+    let n = after_space
+        .iter()
+        .take(7)
+        .take_while(|b| b.is_ascii_uppercase())
+        .count();
+    if !(1..=6).contains(&n) {
+        return None;
+    }
+    let after = &after_space[n..];
+    let text = match after {
+        [b':'] => &after[1..],
+        [b':', b' ', ..] => skip_spaces(&after[1..]),
+        _ => return None,
+    };
+    (device || text.starts_with(b"%")).then_some((&after_space[..n], after))
+}
+
+/// A network device's uptime in place of a timestamp, then its colon:
+/// `hh:mm:ss[.fraction]` (the first day), or two counts of units, the
+/// larger first: `1d02h`, `3w4d`, `1y2w`. Returns it and the rest from
+/// the colon on.
+fn uptime(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let end = memchr::memchr(b' ', bytes).unwrap_or(bytes.len());
+    let word = bytes[..end].strip_suffix(b":")?;
+    let is_clock = clock(word) == Some(word.len());
+    (is_clock || is_unit_pair(word)).then(|| (word, &bytes[word.len()..]))
+}
+
+/// `1d02h`: a count and a unit, twice, the units from large to small.
+fn is_unit_pair(word: &[u8]) -> bool {
+    let mut units = [0u8; 2];
+    let mut rest = word;
+    for unit in &mut units {
+        let n = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+        match rest.get(n) {
+            Some(&u @ (b'y' | b'w' | b'd' | b'h')) if (1..=3).contains(&n) => *unit = u,
+            _ => return false,
+        }
+        rest = &rest[n + 1..];
+    }
+    rest.is_empty() && rank(units[0]) > rank(units[1])
+}
+
+/// The size of an uptime unit, for their order.
+fn rank(unit: u8) -> u8 {
+    match unit {
+        b'y' => 4,
+        b'w' => 3,
+        b'd' => 2,
+        _ => 1,
+    }
+}
+
+fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
+    let mut m = Message::plain(priority, true, rest);
+    let start = skip_spaces(rest);
+    let (seq, after_seq) = match sequence(start) {
+        Some((seq, after)) => (Some(seq), after),
+        None => (None, start),
+    };
+    let (clock_mark, stamped) = match after_seq {
+        [mark @ (b'*' | b'.'), after @ ..] => (Some(*mark), after),
+        _ => (None, after_seq),
+    };
+    let device = seq.is_some() || clock_mark.is_some();
+    let timed = match any_time(stamped) {
+        Some((Time::Legacy(mut time), after)) => {
+            let after = match device_zone(after, device) {
+                Some((zone, after)) => {
+                    time.zone = Some(zone);
+                    after
+                }
+                None => after,
+            };
+            Some((Time::Legacy(time), None, after))
+        }
+        Some((time, after)) => Some((time, None, after)),
+        // An uptime, only in a device's header too: `12:00:00: text` from
+        // anyone else stays text.
+        None if clock_mark.is_none() => uptime(stamped)
+            .filter(|(_, after)| {
+                seq.is_some() || skip_spaces(after.get(1..).unwrap_or_default()).starts_with(b"%")
+            })
+            .map(|(up, after)| (Time::None, Some(up), after)),
+        None => None,
+    };
+    let timed =
+        timed.and_then(|(time, up, after)| after_time(after).map(|after| (time, up, after)));
+    let body = match timed {
+        Some((time, up, after)) => {
+            m.time = time;
+            m.uptime = up;
+            m.seq = seq;
+            m.clock_mark = clock_mark;
+            m.format = Format::Rfc3164;
+            // RFC 3164: a HOSTNAME follows, unless the sender left it out
+            // (local senders do) and the TAG follows at once.
+            match token(after).or_else(|| (!after.is_empty()).then_some((after, &b""[..]))) {
+                Some((host, rest)) if tag(after, TagEnd::Colon).is_none() && is_hostname(host) => {
+                    m.host = Some(host);
+                    rest
+                }
+                _ => after,
+            }
+        }
+        None => start,
+    };
+    // After a timestamp, a TAG as the peers read it; with no header, only
+    // one that says it is one (`http://example.com` is text).
+    let end = match m.format {
+        Format::Rfc3164 => TagEnd::Loose,
+        _ => TagEnd::Colon,
+    };
+    match tag(body, end) {
+        Some((app, procid, text)) => {
+            m.app = app;
+            m.procid = procid;
+            m.format = Format::Rfc3164;
+            m.text = text;
+        }
+        None if m.format == Format::Rfc3164 => m.text = body,
+        None => {} // no header: the text is all after the PRI
+    }
+    if let Some(text) = m.text.strip_prefix(BOM) {
+        m.bom = true;
+        m.text = text;
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::reader_line::Record;
+
+    fn line(datagram: &[u8]) -> String {
+        let mut out = Vec::new();
+        parse(datagram).write_line(&mut out);
+        String::from_utf8(out).expect("lines are UTF-8")
+    }
+
+    /// RFC 5424 section 6.5, RFC 3164 section 5.4, and what real senders
+    /// send, as captured from them.
+    #[test]
+    fn known_messages() {
+        let table: &[(&[u8], &str)] = &[
+            // RFC 5424 examples.
+            (
+                b"<34>1 2003-10-11T22:14:15.003Z mymachine.example.com su - ID47 - \xef\xbb\xbf'su root' failed for lonvick on /dev/pts/8",
+                "auth.crit su: 'su root' failed for lonvick on /dev/pts/8\tfmt=rfc5424 time=2003-10-11T22:14:15.003Z host=mymachine.example.com msgid=ID47 bom=1",
+            ),
+            (
+                b"<165>1 2003-08-24T05:14:15.000003-07:00 192.0.2.1 myproc 8710 - - %% It's time to make the do-nuts.",
+                "local4.notice myproc[8710]: %% It's time to make the do-nuts.\tfmt=rfc5424 time=2003-08-24T05:14:15.000003-07:00 host=192.0.2.1",
+            ),
+            (
+                b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"] \xef\xbb\xbfAn application event log entry...",
+                "local4.notice evntslog: An application event log entry...\tfmt=rfc5424 time=2003-10-11T22:14:15.003Z host=mymachine.example.com msgid=ID47 sd=[exampleSDID@32473\\x20iut=\"3\"\\x20eventSource=\"Application\"\\x20eventID=\"1011\"] bom=1",
+            ),
+            (
+                b"<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut=\"3\" eventSource=\"Application\" eventID=\"1011\"][examplePriority@32473 class=\"high\"]",
+                "local4.notice evntslog: \tfmt=rfc5424 time=2003-10-11T22:14:15.003Z host=mymachine.example.com msgid=ID47 sd=[exampleSDID@32473\\x20iut=\"3\"\\x20eventSource=\"Application\"\\x20eventID=\"1011\"][examplePriority@32473\\x20class=\"high\"]",
+            ),
+            // RFC 3164 examples.
+            (
+                b"<34>Oct 11 22:14:15 mymachine su: 'su root' failed for lonvick on /dev/pts/8",
+                "auth.crit su: 'su root' failed for lonvick on /dev/pts/8\tfmt=rfc3164 time3164=10-11T22:14:15 host=mymachine",
+            ),
+            (
+                b"<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
+                "user.notice -: Use the BFG!\tfmt=rfc3164 time3164=02-05T17:32:18 host=10.0.0.99",
+            ),
+            (
+                b"<0>1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!",
+                "kern.emerg -: 1990 Oct 22 10:52:01 TZ-6 scapegoat.dmz.example.org 10.1.2.3 sched[0]: That's All Folks!\tfmt=none",
+            ),
+            // glibc syslog(3): local time, no hostname, the day padded.
+            (
+                b"<156>Nov  1 02:03:04 myident[23240]: hello world",
+                "local3.warning myident[23240]: hello world\tfmt=rfc3164 time3164=11-01T02:03:04",
+            ),
+            (
+                b"<14>Nov 21 02:03:04 myident: no pid",
+                "user.info myident: no pid\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            // musl: UTC, a trailing LF, an empty ident.
+            (
+                b"<156>Nov 21 02:03:04 myident[23241]: hello world\n",
+                "local3.warning myident[23241]: hello world\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            (
+                b"<14>Nov 21 02:03:04 : no ident\n",
+                "user.info -: no ident\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            (
+                b"<156>Nov 21 02:03:04 [23242]: no ident, a pid\n",
+                "local3.warning -[23242]: no ident, a pid\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            // util-linux logger: local, --rfc3164, --rfc5424 (also stripped).
+            (
+                b"<13>Nov 21 02:03:04 root: default local",
+                "user.notice root: default local\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            (
+                b"<13>Nov 21 02:03:04 vm tag3164: rfc3164 mode",
+                "user.notice tag3164: rfc3164 mode\tfmt=rfc3164 time3164=11-21T02:03:04 host=vm",
+            ),
+            (
+                b"<13>1 2026-11-21T02:03:04.747286+00:00 vm tag5424 - MID [timeQuality tzKnown=\"1\" isSynced=\"0\"] rfc5424 mode",
+                "user.notice tag5424: rfc5424 mode\tfmt=rfc5424 time=2026-11-21T02:03:04.747286+00:00 host=vm msgid=MID sd=[timeQuality\\x20tzKnown=\"1\"\\x20isSynced=\"0\"]",
+            ),
+            (
+                b"<13>1 - - root - - - rfc5424 stripped",
+                "user.notice root: rfc5424 stripped\tfmt=rfc5424",
+            ),
+            (
+                b"<13>1 - - root 42 - [x@1 a=\"q\\\"] \\\\\"] sd escapes",
+                "user.notice root[42]: sd escapes\tfmt=rfc5424 sd=[x@1\\x20a=\"q\\\\\"]\\x20\\\\\\\\\"]",
+            ),
+            // Python's SysLogHandler: no timestamp, a trailing NUL.
+            (b"<12>python says hi\x00", "user.warning -: python says hi\tfmt=none"),
+            (b"<12>x: formatted\x00", "user.warning x: formatted\tfmt=rfc3164"),
+            // Network devices: a sequence number, a clock mark, `: `.
+            (
+                b"<189>123: *Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 time3164=03-01T18:46:11.123 seq=123 unsynced=*",
+            ),
+            (
+                b"<13> Nov  1 12:00:00 router1 %LINK-3-UPDOWN: Interface up",
+                "user.notice %LINK-3-UPDOWN: Interface up\tfmt=rfc3164 time3164=11-01T12:00:00 host=router1",
+            ),
+            // Cisco IOS: a zone after the time; an uptime for a timestamp.
+            (
+                b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 time3164=01-08T19:46:03.295 zone=UTC seq=644 unsynced=*",
+            ),
+            (
+                b"<189>Jan  8 19:46:03 CET: %LINK-3-UPDOWN: up",
+                "local7.notice %LINK-3-UPDOWN: up\tfmt=rfc3164 time3164=01-08T19:46:03 zone=CET",
+            ),
+            (
+                b"<189>12: 00:10:03: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 uptime=00:10:03 seq=12",
+            ),
+            (
+                b"<189>13: 1d02h: %SYS-5-CONFIG_I: Configured from console",
+                "local7.notice %SYS-5-CONFIG_I: Configured from console\tfmt=rfc3164 uptime=1d02h seq=13",
+            ),
+            (
+                b"<189>3w4d: %SYS-5-CONFIG_I: x",
+                "local7.notice %SYS-5-CONFIG_I: x\tfmt=rfc3164 uptime=3w4d",
+            ),
+            (
+                b"<13>12:00:00: the clock, then text",
+                "user.notice -: 12:00:00: the clock, then text\tfmt=none",
+            ),
+            // A zone only in a device's header: a local sender's tag stays.
+            (
+                b"<13>Nov 21 02:03:04 CRON: job: done",
+                "user.notice CRON: job: done\tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            // Tags as rsyslog and syslog-ng read them after a timestamp:
+            // no colon after [pid] (rsyslog's forwarding), no space after
+            // the colon.
+            (
+                b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+                "local3.err app6[66]: relayed message\tfmt=rfc3164 time3164=11-30T18:42:37 host=vm",
+            ),
+            (
+                b"<13>Nov 21 02:03:04 app6[66]",
+                "user.notice app6[66]: \tfmt=rfc3164 time3164=11-21T02:03:04",
+            ),
+            (
+                b"<14>Jan  1 00:00:00 app:nospace",
+                "user.info app: nospace\tfmt=rfc3164 time3164=01-01T00:00:00",
+            ),
+            (
+                b"<14>Jan  1 00:00:00 host app:two words",
+                "user.info app: two words\tfmt=rfc3164 time3164=01-01T00:00:00 host=host",
+            ),
+            // A colon in a host name only as in an IPv6 address.
+            (
+                b"<13>Nov 21 02:03:04 fe80::1%eth0 app: x",
+                "user.notice app: x\tfmt=rfc3164 time3164=11-21T02:03:04 host=fe80::1%eth0",
+            ),
+            (
+                b"<13>Nov 21 02:03:04 ::1",
+                "user.notice -: \tfmt=rfc3164 time3164=11-21T02:03:04 host=::1",
+            ),
+            // A full timestamp in a legacy header (rsyslog's high precision).
+            (
+                b"<30>2024-02-29T23:59:60.5+01:00 web1 nginx[7]: up",
+                "daemon.info nginx[7]: up\tfmt=rfc3164 time=2024-02-29T23:59:60.5+01:00 host=web1",
+            ),
+            // No timestamp, no tag, no PRI, nothing at all.
+            (b"<13>app[9]: no time", "user.notice app[9]: no time\tfmt=rfc3164"),
+            (b"<13>", "user.notice -: \tfmt=none"),
+            (b"", "user.notice -: \tfmt=none nopri=1"),
+            (b"no pri: here", "user.notice -: no pri: here\tfmt=none nopri=1"),
+            (b"<192>too big", "user.notice -: <192>too big\tfmt=none nopri=1"),
+            (b"<1a>x", "user.notice -: <1a>x\tfmt=none nopri=1"),
+            // A BOM in a legacy message; invalid UTF-8; controls.
+            (
+                b"<13>app: \xef\xbb\xbfcaf\xc3\xa9 \xff",
+                "user.notice app: caf\u{e9} \\xff\tfmt=rfc3164 bom=1",
+            ),
+            (
+                b"<13>app: one\ntwo\r\x00three\x1b[m\\\x00\n\x00",
+                "user.notice app: one\\ntwo\\r\\0three\\x1b[m\\\\\tfmt=rfc3164",
+            ),
+            // Broken RFC 5424 headers fall back, keeping every byte.
+            (
+                b"<13>1 2003-13-11T22:14:15Z host app - - - x",
+                "user.notice -: 1 2003-13-11T22:14:15Z host app - - - x\tfmt=none",
+            ),
+            (
+                b"<13>1 - host app - - [unterminated x",
+                "user.notice -: 1 - host app - - [unterminated x\tfmt=none",
+            ),
+            (
+                b"<13>1 - host app - -",
+                "user.notice -: 1 - host app - -\tfmt=none",
+            ),
+            // Things that look like a header but are not.
+            (
+                b"<13>Nov 31x 12:00:00 a: b",
+                "user.notice -: Nov 31x 12:00:00 a: b\tfmt=none",
+            ),
+            (
+                b"<13>http://example.com is down",
+                "user.notice -: http://example.com is down\tfmt=none",
+            ),
+        ];
+        for (datagram, want) in table {
+            assert_eq!(
+                line(datagram),
+                *want,
+                "{:?}",
+                String::from_utf8_lossy(datagram)
+            );
+        }
+    }
+
+    #[test]
+    fn rfc3339() {
+        for good in [
+            "2003-10-11T22:14:15Z",
+            "2003-10-11t22:14:15.1z",
+            "2003-10-11T22:14:15.123456789+14:00",
+            "1985-04-12T23:20:50.52-04:00",
+        ] {
+            assert!(is_rfc3339(good.as_bytes()), "{good}");
+        }
+        for bad in [
+            "",
+            "2003-10-11",
+            "2003-10-11T22:14:15",
+            "2003-10-11T22:14:15.Z",
+            "2003-10-11T24:14:15Z",
+            "2003-10-11T22:14:15+0100",
+            "2003-10-11T22:14:15Z ",
+            "2003-10-11 22:14:15Z",
+            "2003-10-11T22:14:15.1234567890Z",
+        ] {
+            assert!(!is_rfc3339(bad.as_bytes()), "{bad}");
+        }
+    }
+
+    /// A small, fast, deterministic generator: xorshift64*.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Pieces that steer random input into the parser's corners.
+    const PIECES: &[&[u8]] = &[
+        b"<13>",
+        b"<191>",
+        b"<0>",
+        b"<",
+        b">",
+        b"1 ",
+        b"-",
+        b" ",
+        b"  ",
+        b":",
+        b": ",
+        b"[",
+        b"]",
+        b"\"",
+        b"\\",
+        b"=",
+        b"Nov",
+        b"Nov  1 ",
+        b"Feb 29 ",
+        b"12:00:00",
+        b".123",
+        b"2003-10-11T22:14:15Z",
+        b"+01:00",
+        b"app",
+        b"[42]",
+        b"host",
+        b"[id a=\"b\"]",
+        b"\xef\xbb\xbf",
+        b"\n",
+        b"\r",
+        b"\0",
+        b"\xff",
+        b"\xc3\xa9",
+        b"\xc2\x9b",
+        b"123: ",
+        b"*",
+        b"%SYS-5-X: ",
+        b"\t",
+        b" UTC:",
+        b"1d02h:",
+        b"00:10:03:",
+        b"::1",
+    ];
+
+    const TEMPLATES: &[&[u8]] = &[
+        b"<34>1 2003-10-11T22:14:15.003Z host app 42 ID [a b=\"c\\\"\"][d] \xef\xbb\xbfmsg",
+        b"<13>1 - - - - - - msg",
+        b"<156>Nov  1 02:03:04 myident[23240]: hello",
+        b"<189>123: *Mar  1 18:46:11.123: %SYS-5-X: text",
+        b"<14>Nov 21 02:03:04 host app: text\n\0",
+        b"<155>Nov 30 18:42:37 vm app6[66] relayed message",
+        b"<14>Jan  1 00:00:00 app:nospace",
+        b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: text",
+        b"<189>13: 1d02h: %SYS-5-CONFIG_I: text",
+    ];
+
+    /// Random bytes never panic the parser, and every line is one line of
+    /// valid UTF-8 that reads back to exactly the parsed parts.
+    #[test]
+    fn random_datagrams() {
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut datagram = Vec::new();
+        let mut out = Vec::new();
+        let mut seen = [0usize; 3];
+        for case in 0..200_000 {
+            datagram.clear();
+            if rng.below(3) == 0 {
+                // A real message, a little damaged.
+                datagram.extend_from_slice(TEMPLATES[rng.below(TEMPLATES.len())]);
+                for _ in 0..rng.below(4) {
+                    let at = rng.below(datagram.len() + 1);
+                    match rng.below(3) {
+                        0 => datagram.truncate(at),
+                        1 if at < datagram.len() => datagram[at] = rng.next() as u8,
+                        _ => {
+                            let piece = PIECES[rng.below(PIECES.len())];
+                            datagram.splice(at..at, piece.iter().copied());
+                        }
+                    }
+                }
+            } else {
+                for _ in 0..rng.below(12) {
+                    if rng.below(3) == 0 {
+                        let n = rng.below(8);
+                        datagram.extend((0..n).map(|_| rng.next() as u8));
+                    } else {
+                        datagram.extend_from_slice(PIECES[rng.below(PIECES.len())]);
+                    }
+                }
+            }
+            let m = parse(&datagram);
+            seen[m.format as usize] += 1;
+            out.clear();
+            m.write_line(&mut out).field("uid", b"0");
+            assert!(
+                !out.iter().any(|&b| b == b'\n' || b == b'\r' || b == 0),
+                "case {case}: {datagram:?}"
+            );
+            let record =
+                Record::parse(&out).unwrap_or_else(|e| panic!("case {case}: {datagram:?}: {e}"));
+            assert_eq!(record.message, m.text, "case {case}: {datagram:?}");
+            assert_eq!(record.app, m.app, "case {case}: {datagram:?}");
+            assert_eq!(record.procid, m.procid, "case {case}: {datagram:?}");
+            assert_eq!(record.priority, m.priority, "case {case}: {datagram:?}");
+            assert_eq!(record.field("uid"), Some(&b"0"[..]));
+            // The text is the sender's bytes, the end of the datagram less
+            // its trailing NUL and LF bytes.
+            let trimmed = datagram.len()
+                - datagram
+                    .iter()
+                    .rev()
+                    .take_while(|&&b| b == 0 || b == b'\n')
+                    .count();
+            assert!(
+                datagram[..trimmed].ends_with(m.text),
+                "case {case}: {datagram:?}"
+            );
+            if m.format == Format::None && !m.bom {
+                let after_pri = match m.has_pri {
+                    true => datagram
+                        .iter()
+                        .position(|&b| b == b'>')
+                        .map_or(0, |i| i + 1),
+                    false => 0,
+                };
+                assert_eq!(m.text, &datagram[after_pri..trimmed], "case {case}");
+            }
+        }
+        // Every reading was exercised.
+        assert!(seen.iter().all(|&n| n > 100), "{seen:?}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Reading log directories: one directory's lines in order across its
+//! archives (`reader`, compressed archives included), several merged by
+//! stamp (`merge`), and followed through durable cursors (`cursor`,
+//! `follow`, `ledger`).
+
+pub mod compressed;
+pub mod cursor;
+pub mod follow;
+pub mod ledger;
+pub mod merge;
+pub mod reader;
