@@ -370,10 +370,12 @@ impl Receiver {
         }
     }
 
-    /// Every message received so far.
+    /// Every message received so far: the complete lines of the output (the
+    /// server may be writing the last one as we read).
     pub fn received(&self) -> Vec<Fields> {
         let bytes = fs::read(&self.out).unwrap_or_default();
-        bytes
+        let complete = bytes.len() - bytes.iter().rev().take_while(|&&b| b != b'\n').count();
+        bytes[..complete]
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
             .map(|l| {
