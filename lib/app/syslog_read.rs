@@ -26,6 +26,7 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
 use crate::cli;
+use crate::format::decimal::decimal;
 use crate::format::reader_line::{LineWriter, Priority};
 use crate::format::syslog::parse;
 use crate::net::datagram::{self, Batch, Datagram, Head, Socket, Stamp};
@@ -108,7 +109,7 @@ impl Collector {
             flush_due: None,
             blocked: false,
             stuck_since: None,
-            pid: datagram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
+            pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
 
@@ -296,7 +297,7 @@ impl Collector {
         );
         if let Some((cause, count)) = dropped {
             let mut buf = [0u8; 20];
-            line.field("dropped", datagram::decimal(count, &mut buf));
+            line.field("dropped", decimal(count, &mut buf));
             line.field("cause", cause.as_bytes());
         }
         out.push(b'\n');
@@ -403,10 +404,7 @@ fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
     datagram.origin.write_fields(&mut line);
     if datagram.len > datagram.bytes.len() {
         let mut buf = [0u8; 20];
-        line.field(
-            "truncated",
-            datagram::decimal(datagram.len as u64, &mut buf),
-        );
+        line.field("truncated", decimal(datagram.len as u64, &mut buf));
     }
     out.push(b'\n');
 }

@@ -27,6 +27,7 @@ use rustix::fs::{self, Mode};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
 
+use crate::format::decimal::decimal;
 use crate::format::reader_line::LineWriter;
 
 /// The UDP port when ADDR names none.
@@ -455,19 +456,6 @@ impl fmt::Display for Sender<'_> {
     }
 }
 
-/// `n` in decimal, into `buf`.
-pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
 /// One datagram of a batch.
 pub struct Datagram<'a> {
     /// Its bytes, at most the batch's size limit.
@@ -787,13 +775,10 @@ mod tests {
     }
 
     #[test]
-    fn senders_and_numbers() {
+    fn senders() {
         let show = |s: &str| Sender(&s.parse().unwrap()).to_string();
         assert_eq!(show("1.2.3.4:5"), "1.2.3.4:5");
         assert_eq!(show("[::1]:514"), "[::1]:514");
         assert_eq!(show("[::ffff:10.0.0.1]:99"), "10.0.0.1:99");
-        let mut buf = [0u8; 20];
-        assert_eq!(decimal(0, &mut buf), b"0");
-        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 }

@@ -34,6 +34,7 @@
 //! APP-NAME 48, PROCID 128, MSGID 32): any other byte becomes `_`, the rest
 //! is cut off, and an empty one is NILVALUE `-`.
 
+use crate::format::decimal::{write_decimal, zero_padded};
 use crate::format::reader_line::{Priority, Record};
 use crate::format::stamp::Stamp;
 
@@ -190,7 +191,7 @@ impl Builder {
         out: &mut Vec<u8>,
     ) {
         out.push(b'<');
-        push_decimal(u64::from(priority.pri()), out);
+        write_decimal(u64::from(priority.pri()), out);
         out.extend_from_slice(b">1 ");
         if let Some(time) = time.and_then(rfc5424_time) {
             out.extend_from_slice(&time);
@@ -495,7 +496,7 @@ impl Clock {
         }
         out.extend_from_slice(&self.text);
         let mut micros = *b".000000Z";
-        put_digits(&mut micros[1..7], u64::from(utc.nanos / 1000));
+        zero_padded(u64::from(utc.nanos / 1000), &mut micros[1..7]);
         out.extend_from_slice(&micros);
     }
 }
@@ -531,29 +532,9 @@ fn civil(unix: i64, leap: bool) -> [u8; 19] {
         (14, 2, m),
         (17, 2, s),
     ] {
-        put_digits(&mut text[at..at + width], value as u64);
+        zero_padded(value as u64, &mut text[at..at + width]);
     }
     text
-}
-
-/// Writes `value` in decimal across all of `out`, zero-padded.
-fn put_digits(out: &mut [u8], mut value: u64) {
-    for d in out.iter_mut().rev() {
-        *d = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
-fn push_decimal(n: u64, out: &mut Vec<u8>) {
-    let width = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let mut digits = [0u8; 20];
-    put_digits(&mut digits[..width], n);
-    out.extend_from_slice(&digits[..width]);
-}
-
-/// Appends the decimal text of `n` (for octet-counting frames).
-pub fn write_decimal(n: u64, out: &mut Vec<u8>) {
-    push_decimal(n, out);
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@
 //! - `none`: no header; the message is everything after the PRI, or the
 //!   whole datagram when it has no valid PRI.
 
+use crate::format::decimal::zero_padded;
 use crate::format::reader_line::{LineWriter, Priority};
 
 /// Which reading of the datagram was taken.
@@ -54,10 +55,9 @@ pub struct LegacyTime<'a> {
 impl LegacyTime<'_> {
     /// `MM-DDThh:mm:ss[.fraction]`, into `buf`.
     pub fn normalized<'b>(&self, buf: &'b mut [u8; 32]) -> &'b [u8] {
-        let two = |n: u8| [b'0' + n / 10, b'0' + n % 10];
-        buf[..2].copy_from_slice(&two(self.month));
+        zero_padded(u64::from(self.month), &mut buf[..2]);
         buf[2] = b'-';
-        buf[3..5].copy_from_slice(&two(self.day));
+        zero_padded(u64::from(self.day), &mut buf[3..5]);
         buf[5] = b'T';
         let end = 6 + self.clock.len(); // `hh:mm:ss.` and at most 9 digits
         buf[6..end].copy_from_slice(self.clock);
