@@ -27,7 +27,7 @@ use rustix::io::Errno;
 
 use crate::cli;
 use crate::format::decimal::decimal;
-use crate::format::reader_line::{LineWriter, Priority};
+use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
 use crate::format::syslog::parse;
 use crate::net::datagram::{self, Batch, Datagram, Head, Socket, Stamp};
 use crate::sys::signals::Signals;
@@ -38,11 +38,6 @@ const MAX_PENDING: usize = 1 << 20;
 
 /// Lines wait at most this long for more to be written with them.
 const FLUSH_DELAY: Duration = Duration::from_millis(10);
-
-/// The syslog facility, and the severities of our notices.
-const SYSLOG: u16 = 5;
-const ERR: u16 = 3;
-const WARNING: u16 = 4;
 
 pub struct Settings {
     /// Drop datagrams once the output has taken nothing for this long.
@@ -200,7 +195,7 @@ impl Collector {
                     "dropped {dropped} messages: standard output took nothing for {} or more",
                     humantime::format_duration(limit)
                 );
-                self.notice(WARNING, &text, Some(("shed", dropped)));
+                self.notice(Severity::WARNING, &text, Some(("shed", dropped)));
             }
             _ => {}
         }
@@ -224,7 +219,7 @@ impl Collector {
                 Err(e) => {
                     self.state[i] = State::Poll;
                     let text = format!("{}: receiving: {e}", self.sockets[i].name);
-                    self.notice(ERR, &text, None);
+                    self.notice(Severity::ERR, &text, None);
                     continue;
                 }
             };
@@ -259,7 +254,7 @@ impl Collector {
                     "{}: the kernel dropped {lost} datagrams: receive buffer full",
                     self.sockets[i].name
                 );
-                self.notice(WARNING, &text, Some(("kernel", lost)));
+                self.notice(Severity::WARNING, &text, Some(("kernel", lost)));
             }
         }
     }
@@ -269,7 +264,7 @@ impl Collector {
     fn report_arrivals(&mut self) {
         for i in 0..self.sockets.len() {
             if let Err(e) = self.sockets[i].report_arrivals() {
-                self.notice(WARNING, &format!("stopping: {e}"), None);
+                self.notice(Severity::WARNING, &format!("stopping: {e}"), None);
             }
         }
     }
@@ -285,8 +280,11 @@ impl Collector {
     }
 
     /// Writes a line of our own: `syslog.SEVERITY syslog-read[PID]: text`.
-    fn notice(&mut self, severity: u16, text: &str, dropped: Option<(&str, u64)>) {
-        let priority = Priority::from_pri(SYSLOG * 8 + severity).unwrap_or(Priority::DEFAULT);
+    fn notice(&mut self, severity: Severity, text: &str, dropped: Option<(&str, u64)>) {
+        let priority = Priority {
+            facility: Facility::SYSLOG,
+            severity,
+        };
         let out = self.output.buf();
         let mut line = LineWriter::new(
             out,
