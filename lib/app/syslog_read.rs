@@ -16,19 +16,26 @@
 //! a successor that inherits the socket). A flood that goes on through the
 //! stop does not make it longer.
 //!
+//! Each line carries where its datagram came from, as fields: the unix
+//! socket's sender (`pid` `uid` `gid`) or a UDP sender's address (`from`).
+//!
 //! The reader's own notices are lines too, from `syslog-read[PID]` with
 //! facility syslog and no `fmt` field (every received message has one), so
 //! that no sender can pass for them.
 
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::Errno;
 
 use crate::cli;
-use crate::format::reader_line::{LineWriter, Priority};
+use crate::format::decimal::decimal;
+use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
 use crate::format::syslog::parse;
-use crate::net::datagram::{self, Batch, Datagram, Head, Socket, Stamp};
+use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
 use crate::sys::signals::Signals;
 use crate::sys::stdout::{CHUNK, Flush, Output};
 
@@ -37,11 +44,6 @@ const MAX_PENDING: usize = 1 << 20;
 
 /// Lines wait at most this long for more to be written with them.
 const FLUSH_DELAY: Duration = Duration::from_millis(10);
-
-/// The syslog facility, and the severities of our notices.
-const SYSLOG: u16 = 5;
-const ERR: u16 = 3;
-const WARNING: u16 = 4;
 
 pub struct Settings {
     /// Drop datagrams once the output has taken nothing for this long.
@@ -108,7 +110,7 @@ impl Collector {
             flush_due: None,
             blocked: false,
             stuck_since: None,
-            pid: datagram::decimal(u64::from(std::process::id()), &mut buf).to_vec(),
+            pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
 
@@ -199,7 +201,7 @@ impl Collector {
                     "dropped {dropped} messages: standard output took nothing for {} or more",
                     humantime::format_duration(limit)
                 );
-                self.notice(WARNING, &text, Some(("shed", dropped)));
+                self.notice(Severity::WARNING, &text, Some(("shed", dropped)));
             }
             _ => {}
         }
@@ -223,7 +225,7 @@ impl Collector {
                 Err(e) => {
                     self.state[i] = State::Poll;
                     let text = format!("{}: receiving: {e}", self.sockets[i].name);
-                    self.notice(ERR, &text, None);
+                    self.notice(Severity::ERR, &text, None);
                     continue;
                 }
             };
@@ -258,7 +260,7 @@ impl Collector {
                     "{}: the kernel dropped {lost} datagrams: receive buffer full",
                     self.sockets[i].name
                 );
-                self.notice(WARNING, &text, Some(("kernel", lost)));
+                self.notice(Severity::WARNING, &text, Some(("kernel", lost)));
             }
         }
     }
@@ -268,7 +270,7 @@ impl Collector {
     fn report_arrivals(&mut self) {
         for i in 0..self.sockets.len() {
             if let Err(e) = self.sockets[i].report_arrivals() {
-                self.notice(WARNING, &format!("stopping: {e}"), None);
+                self.notice(Severity::WARNING, &format!("stopping: {e}"), None);
             }
         }
     }
@@ -284,8 +286,11 @@ impl Collector {
     }
 
     /// Writes a line of our own: `syslog.SEVERITY syslog-read[PID]: text`.
-    fn notice(&mut self, severity: u16, text: &str, dropped: Option<(&str, u64)>) {
-        let priority = Priority::from_pri(SYSLOG * 8 + severity).unwrap_or(Priority::DEFAULT);
+    fn notice(&mut self, severity: Severity, text: &str, dropped: Option<(&str, u64)>) {
+        let priority = Priority {
+            facility: Facility::SYSLOG,
+            severity,
+        };
         let out = self.output.buf();
         let mut line = LineWriter::new(
             out,
@@ -296,7 +301,7 @@ impl Collector {
         );
         if let Some((cause, count)) = dropped {
             let mut buf = [0u8; 20];
-            line.field("dropped", datagram::decimal(count, &mut buf));
+            line.field("dropped", decimal(count, &mut buf));
             line.field("cause", cause.as_bytes());
         }
         out.push(b'\n');
@@ -400,13 +405,119 @@ impl Collector {
 fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
     let message = parse::parse(datagram.bytes);
     let mut line = message.write_line(out);
-    datagram.origin.write_fields(&mut line);
+    write_origin(&datagram.origin, &mut line);
     if datagram.len > datagram.bytes.len() {
         let mut buf = [0u8; 20];
-        line.field(
-            "truncated",
-            datagram::decimal(datagram.len as u64, &mut buf),
-        );
+        line.field("truncated", decimal(datagram.len as u64, &mut buf));
     }
     out.push(b'\n');
+}
+
+/// Where a datagram came from, as fields: `pid=` `uid=` `gid=` (the
+/// unix socket's sender, `pid` only when we can see it), or `from=`.
+fn write_origin(origin: &Origin, line: &mut LineWriter) {
+    match origin {
+        Origin::Local(None) => {}
+        Origin::Local(Some(c)) => {
+            let mut buf = [0u8; 20];
+            if c.pid != 0 {
+                line.field("pid", decimal(u64::from(c.pid), &mut buf));
+            }
+            line.field("uid", decimal(u64::from(c.uid), &mut buf));
+            line.field("gid", decimal(u64::from(c.gid), &mut buf));
+        }
+        Origin::Udp(SocketAddr::V4(v4)) => {
+            // The common case, without the formatting machinery.
+            let mut text = [0u8; 21];
+            let mut len = 0;
+            let mut digits = [0u8; 20];
+            let parts = v4.ip().octets().map(u64::from);
+            for (i, n) in parts.into_iter().chain([u64::from(v4.port())]).enumerate() {
+                if i > 0 {
+                    text[len] = if i == 4 { b':' } else { b'.' };
+                    len += 1;
+                }
+                let d = decimal(n, &mut digits);
+                text[len..len + d.len()].copy_from_slice(d);
+                len += d.len();
+            }
+            line.field("from", &text[..len]);
+        }
+        Origin::Udp(addr) => {
+            let mut buf = [0u8; 64];
+            let mut cursor = io::Cursor::new(&mut buf[..]);
+            // An address and port always fit in 64 bytes.
+            let _ = io::Write::write_fmt(&mut cursor, format_args!("{}", Sender(addr)));
+            let len = cursor.position() as usize;
+            line.field("from", &buf[..len]);
+        }
+    }
+}
+
+/// A sender's address: an IPv4-mapped IPv6 address as IPv4, IPv6 in
+/// brackets.
+struct Sender<'a>(&'a SocketAddr);
+
+impl fmt::Display for Sender<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+                Some(v4) => write!(f, "{v4}:{}", v6.port()),
+                None => write!(f, "{v6}"),
+            },
+            SocketAddr::V4(v4) => write!(f, "{v4}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::datagram::Credentials;
+
+    #[test]
+    fn a_udp_sender_is_ipv4_when_mapped_and_ipv6_in_brackets() {
+        let show = |s: &str| Sender(&s.parse().unwrap()).to_string();
+        assert_eq!(show("1.2.3.4:5"), "1.2.3.4:5");
+        assert_eq!(show("[::1]:514"), "[::1]:514");
+        assert_eq!(show("[::ffff:10.0.0.1]:99"), "10.0.0.1:99");
+    }
+
+    #[test]
+    fn origins_become_credentials_or_an_address() {
+        let fields = |origin: Origin| {
+            let mut out = Vec::new();
+            write_origin(
+                &origin,
+                &mut LineWriter::new(&mut out, Priority::DEFAULT, b"", b"", b""),
+            );
+            let tab = out
+                .iter()
+                .position(|&b| b == b'\t')
+                .map_or(out.len(), |t| t + 1);
+            String::from_utf8(out[tab..].to_vec()).unwrap()
+        };
+        let local = |pid| {
+            Origin::Local(Some(Credentials {
+                pid,
+                uid: 0,
+                gid: 4294967295,
+            }))
+        };
+        assert_eq!(fields(local(17)), "pid=17 uid=0 gid=4294967295");
+        assert_eq!(
+            fields(local(0)),
+            "uid=0 gid=4294967295",
+            "a pid we cannot see"
+        );
+        assert_eq!(fields(Origin::Local(None)), "");
+        let udp = |a: &str| Origin::Udp(a.parse().unwrap());
+        assert_eq!(
+            fields(udp("255.255.255.255:65535")),
+            "from=255.255.255.255:65535"
+        );
+        assert_eq!(fields(udp("0.0.0.0:0")), "from=0.0.0.0:0");
+        assert_eq!(fields(udp("[::ffff:10.0.0.1]:99")), "from=10.0.0.1:99");
+        assert_eq!(fields(udp("[2001:db8::1]:514")), "from=[2001:db8::1]:514");
+    }
 }

@@ -224,7 +224,7 @@ impl Entry {
             match Priority::from_pri(u16::try_from(self.pri).unwrap_or(u16::MAX)) {
                 Some(p) => (p, false),
                 None => {
-                    let severity = Severity::new((self.pri & 7) as u8).unwrap_or(Severity::NOTICE);
+                    let severity = Severity::of_pri(self.pri);
                     let facility = Facility::USER;
                     (Priority { facility, severity }, true)
                 }
@@ -287,11 +287,10 @@ pub fn malformed_record(raw: &[u8], why: Malformed) -> Record {
 }
 
 fn own_record(message: &[u8]) -> Record {
-    let warning = Severity::new(4).unwrap_or(Severity::NOTICE);
     let mut record = Record::new(
         Priority {
             facility: Facility::KERN,
-            severity: warning,
+            severity: Severity::WARNING,
         },
         message,
     );

@@ -1,12 +1,13 @@
 //! The data formats that are the contracts between programs, each defined
 //! once: the TAI64N stamp and wall-clock times, the reader line (one
 //! message per line with its fields), the syslog grammar (RFC 5424 and
-//! RFC 3164, parsed and built), the kernel's record, and the directory name
-//! a sender's host gets.
+//! RFC 3164, parsed and built), the kernel's record, the directory name
+//! a sender's host gets, and the decimal numbers they all write.
 //!
 //! Pure: no system calls and no program here; may use `cli` for nothing
 //! but its types.
 
+pub mod decimal;
 pub mod host_dirname;
 pub mod kmsg;
 pub mod reader_line;

@@ -42,9 +42,31 @@ const SEVERITIES: [&str; 8] = [
 ];
 
 impl Facility {
+    // RFC 5424's codes, named as `FACILITIES` names them.
     pub const KERN: Facility = Facility(0);
     pub const USER: Facility = Facility(1);
+    pub const MAIL: Facility = Facility(2);
     pub const DAEMON: Facility = Facility(3);
+    pub const AUTH: Facility = Facility(4);
+    pub const SYSLOG: Facility = Facility(5);
+    pub const LPR: Facility = Facility(6);
+    pub const NEWS: Facility = Facility(7);
+    pub const UUCP: Facility = Facility(8);
+    pub const CRON: Facility = Facility(9);
+    pub const AUTHPRIV: Facility = Facility(10);
+    pub const FTP: Facility = Facility(11);
+    pub const NTP: Facility = Facility(12);
+    pub const SECURITY: Facility = Facility(13);
+    pub const CONSOLE: Facility = Facility(14);
+    pub const CRON2: Facility = Facility(15);
+    pub const LOCAL0: Facility = Facility(16);
+    pub const LOCAL1: Facility = Facility(17);
+    pub const LOCAL2: Facility = Facility(18);
+    pub const LOCAL3: Facility = Facility(19);
+    pub const LOCAL4: Facility = Facility(20);
+    pub const LOCAL5: Facility = Facility(21);
+    pub const LOCAL6: Facility = Facility(22);
+    pub const LOCAL7: Facility = Facility(23);
 
     pub fn new(code: u8) -> Option<Facility> {
         (usize::from(code) < FACILITIES.len()).then_some(Facility(code))
@@ -76,9 +98,21 @@ impl Facility {
 }
 
 impl Severity {
+    // RFC 5424's codes, named as `SEVERITIES` names them.
     pub const EMERG: Severity = Severity(0);
+    pub const ALERT: Severity = Severity(1);
+    pub const CRIT: Severity = Severity(2);
+    pub const ERR: Severity = Severity(3);
+    pub const WARNING: Severity = Severity(4);
     pub const NOTICE: Severity = Severity(5);
     pub const INFO: Severity = Severity(6);
+    pub const DEBUG: Severity = Severity(7);
+
+    /// The severity in a PRI value: its low three bits, whatever the
+    /// facility above them.
+    pub fn of_pri(pri: u32) -> Severity {
+        Severity((pri & 7) as u8)
+    }
 
     pub fn new(code: u8) -> Option<Severity> {
         (code < 8).then_some(Severity(code))
@@ -129,7 +163,7 @@ impl Priority {
         let facility = Facility::new(u8::try_from(pri / 8).ok()?)?;
         Some(Priority {
             facility,
-            severity: Severity((pri % 8) as u8),
+            severity: Severity::of_pri(u32::from(pri)),
         })
     }
 
@@ -748,6 +782,55 @@ mod tests {
             String::from_utf8(line).unwrap(),
             "user.notice -: \\xff\\xfe café \\xe2\\x82 😀"
         );
+    }
+
+    #[test]
+    fn the_named_codes_are_rfc_5424s_in_order() {
+        let facilities = [
+            Facility::KERN,
+            Facility::USER,
+            Facility::MAIL,
+            Facility::DAEMON,
+            Facility::AUTH,
+            Facility::SYSLOG,
+            Facility::LPR,
+            Facility::NEWS,
+            Facility::UUCP,
+            Facility::CRON,
+            Facility::AUTHPRIV,
+            Facility::FTP,
+            Facility::NTP,
+            Facility::SECURITY,
+            Facility::CONSOLE,
+            Facility::CRON2,
+            Facility::LOCAL0,
+            Facility::LOCAL1,
+            Facility::LOCAL2,
+            Facility::LOCAL3,
+            Facility::LOCAL4,
+            Facility::LOCAL5,
+            Facility::LOCAL6,
+            Facility::LOCAL7,
+        ];
+        for (code, facility) in facilities.into_iter().enumerate() {
+            assert_eq!(Facility::new(code as u8), Some(facility));
+        }
+        assert_eq!(facilities.map(Facility::name), FACILITIES);
+        let severities = [
+            Severity::EMERG,
+            Severity::ALERT,
+            Severity::CRIT,
+            Severity::ERR,
+            Severity::WARNING,
+            Severity::NOTICE,
+            Severity::INFO,
+            Severity::DEBUG,
+        ];
+        for (code, severity) in severities.into_iter().enumerate() {
+            assert_eq!(Severity::new(code as u8), Some(severity));
+        }
+        assert_eq!(severities.map(Severity::name), SEVERITIES);
+        assert_eq!(Severity::of_pri(8 * 99 + 4), Severity::WARNING);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 use std::time::UNIX_EPOCH;
 
+use crate::format::decimal::zero_padded;
 use crate::format::stamp::{Stamp, Utc};
 
 /// How the stamps of a directory were written.
@@ -124,9 +125,7 @@ impl TimeWriter {
         out.extend_from_slice(if utc.leap { b"60" } else { &self.seconds });
         let micros = utc.nanos / 1000;
         let mut fraction = *b".000000";
-        for (i, digit) in fraction[1..].iter_mut().rev().enumerate() {
-            *digit = b'0' + (micros / 10u32.pow(i as u32) % 10) as u8;
-        }
+        zero_padded(u64::from(micros), &mut fraction[1..]);
         out.extend_from_slice(&fraction);
         out.extend_from_slice(&self.offset);
     }
@@ -148,7 +147,7 @@ impl TimeWriter {
             tm.tm_min
         );
         let sec = tm.tm_sec.clamp(0, 59) as u8;
-        self.seconds = [b'0' + sec / 10, b'0' + sec % 10];
+        zero_padded(u64::from(sec), &mut self.seconds);
         self.offset.clear();
         if self.zone == Zone::Utc {
             self.offset.push(b'Z');

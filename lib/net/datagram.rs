@@ -14,7 +14,6 @@
 //! at a stop: the hot path takes no control message it does not need.
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
@@ -26,8 +25,6 @@ use std::time::Duration;
 use rustix::fs::{self, Mode};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
-
-use crate::format::reader_line::LineWriter;
 
 /// The UDP port when ADDR names none.
 pub const SYSLOG_PORT: u16 = 514;
@@ -397,77 +394,6 @@ pub enum Origin {
     Udp(SocketAddr),
 }
 
-impl Origin {
-    /// Adds `pid=` `uid=` `gid=`, or `from=`.
-    pub fn write_fields(&self, line: &mut LineWriter) {
-        match self {
-            Origin::Local(None) => {}
-            Origin::Local(Some(c)) => {
-                let mut buf = [0u8; 20];
-                if c.pid != 0 {
-                    line.field("pid", decimal(u64::from(c.pid), &mut buf));
-                }
-                line.field("uid", decimal(u64::from(c.uid), &mut buf));
-                line.field("gid", decimal(u64::from(c.gid), &mut buf));
-            }
-            Origin::Udp(SocketAddr::V4(v4)) => {
-                // The common case, without the formatting machinery.
-                let mut text = [0u8; 21];
-                let mut len = 0;
-                let mut digits = [0u8; 20];
-                let parts = v4.ip().octets().map(u64::from);
-                for (i, n) in parts.into_iter().chain([u64::from(v4.port())]).enumerate() {
-                    if i > 0 {
-                        text[len] = if i == 4 { b':' } else { b'.' };
-                        len += 1;
-                    }
-                    let d = decimal(n, &mut digits);
-                    text[len..len + d.len()].copy_from_slice(d);
-                    len += d.len();
-                }
-                line.field("from", &text[..len]);
-            }
-            Origin::Udp(addr) => {
-                let mut buf = [0u8; 64];
-                let mut cursor = io::Cursor::new(&mut buf[..]);
-                // An address and port always fit in 64 bytes.
-                let _ = io::Write::write_fmt(&mut cursor, format_args!("{}", Sender(addr)));
-                let len = cursor.position() as usize;
-                line.field("from", &buf[..len]);
-            }
-        }
-    }
-}
-
-/// A sender's address: an IPv4-mapped IPv6 address as IPv4, IPv6 in
-/// brackets.
-struct Sender<'a>(&'a SocketAddr);
-
-impl fmt::Display for Sender<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-                Some(v4) => write!(f, "{v4}:{}", v6.port()),
-                None => write!(f, "{v6}"),
-            },
-            SocketAddr::V4(v4) => write!(f, "{v4}"),
-        }
-    }
-}
-
-/// `n` in decimal, into `buf`.
-pub fn decimal(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[i..];
-        }
-    }
-}
-
 /// One datagram of a batch.
 pub struct Datagram<'a> {
     /// Its bytes, at most the batch's size limit.
@@ -784,16 +710,5 @@ mod tests {
         ] {
             assert!(UdpAddr::parse(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn senders_and_numbers() {
-        let show = |s: &str| Sender(&s.parse().unwrap()).to_string();
-        assert_eq!(show("1.2.3.4:5"), "1.2.3.4:5");
-        assert_eq!(show("[::1]:514"), "[::1]:514");
-        assert_eq!(show("[::ffff:10.0.0.1]:99"), "10.0.0.1:99");
-        let mut buf = [0u8; 20];
-        assert_eq!(decimal(0, &mut buf), b"0");
-        assert_eq!(decimal(u64::MAX, &mut buf), b"18446744073709551615");
     }
 }

@@ -89,7 +89,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 
-use crate::format::syslog::build::write_decimal;
+use crate::format::decimal::write_decimal;
 
 /// librelp's and imrelp's default maximum DATA of a frame.
 pub const DEFAULT_MAX_DATA: usize = 128 * 1024;

@@ -32,7 +32,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType, sockopt};
 
-use crate::format::syslog::build::write_decimal;
+use crate::format::decimal::write_decimal;
 
 /// How messages travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

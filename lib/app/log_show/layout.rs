@@ -115,12 +115,12 @@ impl Layout {
 /// journalctl's colours: bold red for crit and worse, red for err, bold
 /// yellow for warning, bold for notice, grey for debug.
 fn colour(severity: Severity) -> Option<&'static [u8]> {
-    match severity.code() {
-        0..=2 => Some(b"\x1b[1;31m"),
-        3 => Some(b"\x1b[31m"),
-        4 => Some(b"\x1b[1;33m"),
-        5 => Some(b"\x1b[1m"),
-        6 => None,
+    match severity {
+        Severity::EMERG | Severity::ALERT | Severity::CRIT => Some(b"\x1b[1;31m"),
+        Severity::ERR => Some(b"\x1b[31m"),
+        Severity::WARNING => Some(b"\x1b[1;33m"),
+        Severity::NOTICE => Some(b"\x1b[1m"),
+        Severity::INFO => None,
         _ => Some(b"\x1b[90m"),
     }
 }

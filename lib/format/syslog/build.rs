@@ -8,18 +8,20 @@
 //!
 //! - PRI: the record's priority, else the default (daemon.notice);
 //! - TIMESTAMP: the record's `time` field (the original, full RFC 3339
-//!   timestamp) when it is one RFC 5424 allows (fractions past 6 digits cut
-//!   off), else the line's stamp in UTC with microseconds (a leap second is
-//!   `:60`), else `-`;
+//!   timestamp) when it is one syslog-read keeps (`grammar::timestamp`),
+//!   as RFC 5424 has it (`T` and `Z` uppercase, fractions past 6 digits
+//!   cut off), else the line's stamp in UTC with microseconds (a leap
+//!   second is `:60`), else `-`;
 //! - HOSTNAME: the record's `host` (a relayed message's own), else its
 //!   `from` (the sender's address, without the port), else this host;
 //! - APP-NAME: the record's app name, else the default (the cursor's name);
 //!   PROCID: the record's; MSGID: its `msgid` field;
 //! - STRUCTURED-DATA: the record's `sd` field (the sender's own) when
-//!   well-formed, then one element of our own, `[rill@32473 ...]`, holding
-//!   every other field in order (the sender's credentials `pid` `uid` `gid`
-//!   first among them as syslog-read writes them; a kernel record's
-//!   dictionary; a malformed `sd` as `sd="..."`);
+//!   well-formed by RFC 5424's strict rules (`grammar::Mode::Strict`),
+//!   then one element of our own, `[rill@32473 ...]`, holding every other
+//!   field in order (the sender's credentials `pid` `uid` `gid` first
+//!   among them as syslog-read writes them; a kernel record's dictionary;
+//!   a malformed `sd` as `sd="..."`);
 //! - MSG: the original message bytes, with a BOM only if it had one.
 //!
 //! Our element is the only one of our SD-ID, and holds only the record's
@@ -34,8 +36,12 @@
 //! APP-NAME 48, PROCID 128, MSGID 32): any other byte becomes `_`, the rest
 //! is cut off, and an empty one is NILVALUE `-`.
 
+use crate::format::decimal::{write_decimal, zero_padded};
 use crate::format::reader_line::{Priority, Record};
 use crate::format::stamp::Stamp;
+use crate::format::syslog::grammar::{
+    self, IdSpan, SD_NAME_MAX, is_printusascii, is_sd_name_byte, strict_sd_ids,
+};
 
 /// The SD-ID of the element holding a record's other fields: a private
 /// name under the enterprise number RFC 5612 sets aside for documentation,
@@ -46,7 +52,6 @@ const HOSTNAME_MAX: usize = 255;
 const APP_NAME_MAX: usize = 48;
 const PROCID_MAX: usize = 128;
 const MSGID_MAX: usize = 32;
-const SD_NAME_MAX: usize = 32;
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Fields that go into the header rather than our SD element.
@@ -190,7 +195,7 @@ impl Builder {
         out: &mut Vec<u8>,
     ) {
         out.push(b'<');
-        push_decimal(u64::from(priority.pri()), out);
+        write_decimal(u64::from(priority.pri()), out);
         out.extend_from_slice(b">1 ");
         if let Some(time) = time.and_then(rfc5424_time) {
             out.extend_from_slice(&time);
@@ -212,14 +217,6 @@ fn looks_like_record(text: &[u8]) -> bool {
         && text[..dot]
             .iter()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-fn is_printusascii(b: u8) -> bool {
-    (33..=126).contains(&b)
-}
-
-fn is_sd_name_byte(b: u8) -> bool {
-    is_printusascii(b) && !matches!(b, b'=' | b']' | b'"')
 }
 
 /// A header field: PRINTUSASCII, at most `max` bytes, or NILVALUE.
@@ -259,7 +256,7 @@ fn strip_port(from: &[u8]) -> &[u8] {
 /// renamed to a claim ID; then our element with the other fields.
 fn structured_data(r: &Record, sd_id: &str, out: &mut Vec<u8>) {
     let original = r.field("sd").filter(|sd| *sd != b"-");
-    let ids = original.and_then(parse_sd);
+    let ids = original.and_then(strict_sd_ids);
     let mut ours = Vec::new();
     for (key, value) in &r.fields {
         if HEADER_FIELDS.contains(&key.as_str()) {
@@ -362,118 +359,21 @@ fn param(key: &str, value: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// Where an SD-ELEMENT's SD-ID is.
-type IdSpan = std::ops::Range<usize>;
-
-/// Where the SD-IDs of well-formed STRUCTURED-DATA (not NILVALUE) are, in
-/// order, or `None`.
-fn parse_sd(sd: &[u8]) -> Option<Vec<IdSpan>> {
-    let mut spans = Vec::new();
-    let mut i = 0;
-    let name = |i: &mut usize| {
-        let start = *i;
-        while *i < sd.len() && is_sd_name_byte(sd[*i]) && *i - start < SD_NAME_MAX {
-            *i += 1;
-        }
-        (*i > start).then_some(start..*i)
-    };
-    while i < sd.len() {
-        if sd[i] != b'[' {
-            return None;
-        }
-        i += 1;
-        let id = name(&mut i)?;
-        if spans
-            .iter()
-            .any(|s: &IdSpan| sd[s.clone()] == sd[id.clone()])
-        {
-            return None;
-        }
-        loop {
-            match sd.get(i)? {
-                b']' => {
-                    i += 1;
-                    break;
-                }
-                b' ' => {
-                    i += 1;
-                    name(&mut i)?;
-                    if sd.get(i..i + 2)? != b"=\"" {
-                        return None;
-                    }
-                    i += 2;
-                    loop {
-                        match sd.get(i)? {
-                            b'\\' => i += 2,
-                            b'"' => break,
-                            b']' => return None,
-                            _ => i += 1,
-                        }
-                    }
-                    i += 1;
-                }
-                _ => return None,
-            }
-        }
-        spans.push(id);
-    }
-    std::str::from_utf8(sd).ok()?;
-    (!spans.is_empty()).then_some(spans)
-}
-
 /// The original timestamp as RFC 5424 has it (uppercase `T` and `Z`, at
-/// most 6 digits of fraction), if it is a full RFC 3339 one.
+/// most 6 digits of fraction), if it is a full RFC 3339 one as
+/// syslog-read keeps it.
 fn rfc5424_time(time: &[u8]) -> Option<Vec<u8>> {
-    let digits = |r: std::ops::Range<usize>| {
-        time.get(r)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
-    let number = |r: std::ops::Range<usize>| -> u32 {
-        time[r].iter().fold(0, |n, &d| n * 10 + u32::from(d - b'0'))
-    };
-    let ok = time.len() >= 20
-        && digits(0..4)
-        && time[4] == b'-'
-        && digits(5..7)
-        && time[7] == b'-'
-        && digits(8..10)
-        && matches!(time[10], b'T' | b't')
-        && digits(11..13)
-        && time[13] == b':'
-        && digits(14..16)
-        && time[16] == b':'
-        && digits(17..19);
-    if !ok
-        || !(1..=12).contains(&number(5..7))
-        || !(1..=31).contains(&number(8..10))
-        || number(11..13) > 23
-        || number(14..16) > 59
-        || number(17..19) > 60
-    {
-        return None;
-    }
-    let mut out = time[..19].to_vec();
+    let t = grammar::timestamp(time)?;
+    let mut out = Vec::with_capacity(32);
+    out.extend_from_slice(t.date_time);
     out[10] = b'T';
-    let mut i = 19;
-    if time.get(i) == Some(&b'.') {
-        let n = time[i + 1..]
-            .iter()
-            .take_while(|b| b.is_ascii_digit())
-            .count();
-        if n == 0 {
-            return None;
-        }
-        out.extend_from_slice(&time[i..i + 1 + n.min(6)]);
-        i += 1 + n;
+    if !t.fraction.is_empty() {
+        out.push(b'.');
+        out.extend_from_slice(&t.fraction[..t.fraction.len().min(6)]);
     }
-    match time.get(i..)? {
-        b"Z" | b"z" => out.push(b'Z'),
-        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2]
-            if [h1, h2, m1, m2].iter().all(|d| d.is_ascii_digit()) =>
-        {
-            out.extend_from_slice(&[*sign, *h1, *h2, b':', *m1, *m2]);
-        }
-        _ => return None,
+    match t.zone {
+        b"z" => out.push(b'Z'),
+        zone => out.extend_from_slice(zone),
     }
     Some(out)
 }
@@ -495,7 +395,7 @@ impl Clock {
         }
         out.extend_from_slice(&self.text);
         let mut micros = *b".000000Z";
-        put_digits(&mut micros[1..7], u64::from(utc.nanos / 1000));
+        zero_padded(u64::from(utc.nanos / 1000), &mut micros[1..7]);
         out.extend_from_slice(&micros);
     }
 }
@@ -531,29 +431,9 @@ fn civil(unix: i64, leap: bool) -> [u8; 19] {
         (14, 2, m),
         (17, 2, s),
     ] {
-        put_digits(&mut text[at..at + width], value as u64);
+        zero_padded(value as u64, &mut text[at..at + width]);
     }
     text
-}
-
-/// Writes `value` in decimal across all of `out`, zero-padded.
-fn put_digits(out: &mut [u8], mut value: u64) {
-    for d in out.iter_mut().rev() {
-        *d = b'0' + (value % 10) as u8;
-        value /= 10;
-    }
-}
-
-fn push_decimal(n: u64, out: &mut Vec<u8>) {
-    let width = n.checked_ilog10().map_or(1, |l| l as usize + 1);
-    let mut digits = [0u8; 20];
-    put_digits(&mut digits[..width], n);
-    out.extend_from_slice(&digits[..width]);
-}
-
-/// Appends the decimal text of `n` (for octet-counting frames).
-pub fn write_decimal(n: u64, out: &mut Vec<u8>) {
-    push_decimal(n, out);
 }
 
 #[cfg(test)]
@@ -659,17 +539,6 @@ mod tests {
         r.push_field("sd", "[broken");
         r.push_field("uid", "5");
         assert!(build(None, &r.to_line()).ends_with(" [rill@32473 uid=\"5\" sd=\"[broken\"] m"));
-        for bad in [
-            &b"[a@1 x=\"1\"] "[..],
-            b"[a@1 x=1]",
-            b"[a@1][a@1]",
-            b"[a@1 x=\"]\"]",
-            b"[]",
-            b"[a b=\"c\"",
-        ] {
-            assert!(parse_sd(bad).is_none(), "{}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(parse_sd(b"[a@1 x=\"\\\"\"][b]").unwrap().len(), 2);
     }
 
     fn build_with_sd(sd: &str, sd_id: &str) -> String {
@@ -801,5 +670,31 @@ mod tests {
             rfc5424_time(b"2024-01-02T03:04:05.1Z").unwrap(),
             b"2024-01-02T03:04:05.1Z"
         );
+    }
+
+    #[test]
+    fn a_time_with_an_impossible_zone_offset_gives_way_to_the_stamp() {
+        let mut r = Record::new(Priority::parse("user.info").unwrap(), b"m");
+        r.push_field("time", "2024-01-02T03:04:05+99:99");
+        assert!(
+            build(Some(stamp()), &r.to_line()).starts_with("<14>1 2024-02-29T12:34:56.789012Z ")
+        );
+        for bad in ["+24:00", "-23:60"] {
+            let time = format!("2024-01-02T03:04:05{bad}");
+            assert_eq!(rfc5424_time(time.as_bytes()), None, "{time}");
+        }
+        assert_eq!(
+            rfc5424_time(b"2024-01-02T03:04:05-23:59").unwrap(),
+            b"2024-01-02T03:04:05-23:59"
+        );
+    }
+
+    #[test]
+    fn a_time_is_taken_as_syslog_read_takes_it_fractions_to_nanoseconds() {
+        assert_eq!(
+            rfc5424_time(b"2024-01-02t03:04:05.123456789z").unwrap(),
+            b"2024-01-02T03:04:05.123456Z"
+        );
+        assert_eq!(rfc5424_time(b"2024-01-02T03:04:05.1234567890Z"), None);
     }
 }
