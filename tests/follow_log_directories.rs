@@ -11,9 +11,6 @@ use std::time::Duration;
 use common::*;
 use rustix::process::Signal;
 
-const FOLLOW: &str = env!("CARGO_BIN_EXE_follow-log-directories");
-const LONG: Duration = Duration::from_secs(60);
-
 /// follow-log-directories on `cursors`, its output through a pipe (as
 /// under a supervisor) appended to `out`.
 struct Follow {

@@ -11,14 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use common::*;
 use rill::format::reader_line::Record;
 use rustix::process::Signal;
-
-const KLOG_READ: &str = env!("CARGO_BIN_EXE_klog-read");
-const LONG: Duration = Duration::from_secs(60);
 
 /// klog-read running, its stdout gathered by a thread.
 struct Running {
@@ -155,21 +151,6 @@ fn klog_read(args: &[&str]) -> Command {
     let mut command = Command::new(KLOG_READ);
     command.args(args);
     command
-}
-
-fn path_arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
 }
 
 /// The FIFO's write end, once a reader has opened it.

@@ -12,18 +12,13 @@ use std::time::Duration;
 
 use common::*;
 
-const LONG: Duration = Duration::from_secs(60);
-
 fn top() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Where cargo put the programs of this build.
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cyclog"))
-        .parent()
-        .expect("bin dir")
-        .to_path_buf()
+    Path::new(CYCLOG).parent().expect("bin dir").to_path_buf()
 }
 
 fn path_with_bins() -> String {

@@ -13,13 +13,10 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::receivers::peers_prefix;
 use common::*;
 use rill::net::stream_framing::{Deframer, Framing, FramingError, Limits};
-
-const LONG: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Got {

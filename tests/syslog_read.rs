@@ -22,7 +22,6 @@ use common::receivers::{Fields, Receiver, Server, Transport};
 use common::*;
 use rill::format::reader_line::Record;
 
-const SYSLOG_READ: &str = env!("CARGO_BIN_EXE_syslog-read");
 const LONG: Duration = Duration::from_secs(30);
 
 /// A running syslog-read whose standard output a thread reads, once told.
@@ -186,10 +185,6 @@ fn rand_tag() -> String {
     use std::sync::atomic::AtomicUsize;
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::SeqCst).to_string()
-}
-
-fn path_arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// The line holding `marker`, parsed.
@@ -1392,7 +1387,7 @@ fn forged_fields_stay_the_senders_claim(udp: bool) {
 fn export_to_rsyslog(s: &Scratch, cursors: &Path, n: usize) -> Vec<receivers::Fields> {
     use receivers::{Receiver, Server, Transport};
     let receiver = Receiver::start(Server::Rsyslog, Transport::Udp, &s.path("rsyslog"), None);
-    let mut export = Command::new(env!("CARGO_BIN_EXE_export-to-remote"))
+    let mut export = Command::new(EXPORT)
         .args(["--to", &receiver.url()])
         .arg(cursors)
         .stdin(Stdio::null())

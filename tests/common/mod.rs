@@ -12,6 +12,26 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// How long a test waits for what should come before it fails.
+pub const LONG: Duration = Duration::from_secs(60);
+
+pub const CYCLOG: &str = env!("CARGO_BIN_EXE_cyclog");
+pub const SYSLOG_READ: &str = env!("CARGO_BIN_EXE_syslog-read");
+pub const KLOG_READ: &str = env!("CARGO_BIN_EXE_klog-read");
+pub const FOLLOW: &str = env!("CARGO_BIN_EXE_follow-log-directories");
+pub const EXPORT: &str = env!("CARGO_BIN_EXE_export-to-remote");
+pub const LOG_SHOW: &str = env!("CARGO_BIN_EXE_log-show");
+
+/// Each program, by name and binary.
+pub const PROGRAMS: [(&str, &str); 6] = [
+    ("cyclog", CYCLOG),
+    ("klog-read", KLOG_READ),
+    ("syslog-read", SYSLOG_READ),
+    ("follow-log-directories", FOLLOW),
+    ("export-to-remote", EXPORT),
+    ("log-show", LOG_SHOW),
+];
+
 /// A directory for one test, removed afterwards (kept if the test failed).
 pub struct Scratch {
     pub root: PathBuf,
@@ -38,6 +58,23 @@ impl Drop for Scratch {
             let _ = fs::remove_dir_all(&self.root);
         }
     }
+}
+
+/// A path as a program argument (the tests' paths are UTF-8).
+pub fn path_arg(p: &Path) -> &str {
+    p.to_str().expect("UTF-8 path")
+}
+
+/// Makes a FIFO at `path`, readable and writable by its owner only.
+pub fn mkfifo(path: &Path) {
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        path,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
 }
 
 /// Fails, saying why, when a peer program the test needs is missing: CI
@@ -447,9 +484,8 @@ pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> (i32, Strin
 /// Writes `lines` into the log directory `dir` with cyclog (`args` first),
 /// to EOF.
 pub fn cyclog_write(dir: &Path, args: &[&str], lines: &[Vec<u8>]) {
-    let dir = dir.to_str().expect("UTF-8 path");
-    let all = [args, &[dir]].concat();
-    let (code, err) = run_with_input(env!("CARGO_BIN_EXE_cyclog"), &all, &joined(lines));
+    let all = [args, &[path_arg(dir)]].concat();
+    let (code, err) = run_with_input(CYCLOG, &all, &joined(lines));
     assert_eq!(code, 0, "cyclog: {err}");
 }
 
