@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::receivers::{Transport, free_port};
 use common::*;
 
 fn top() -> PathBuf {
@@ -170,12 +171,6 @@ fn setup(src: &Path, group: &str) {
     }
 }
 
-/// A free UDP port on loopback.
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
-}
-
 /// Processes whose command line mentions `needle`: (pid, uid, command).
 fn processes_with(needle: &str) -> Vec<(u32, u32, String)> {
     let mut found = Vec::new();
@@ -232,7 +227,7 @@ fn supervised(sup: Supervisor) {
         require(tool);
     }
     let s = Scratch::new(sup.tree());
-    let port = free_udp_port();
+    let port = free_port(Transport::Udp);
     let (src, accounts) = test_source(&s, sup, port);
     setup(&src, &accounts.group);
     let out = s.path("generated");

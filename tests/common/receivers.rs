@@ -152,6 +152,41 @@ pub fn peers_prefix() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("/opt/rill-peers"))
 }
 
+/// syslog-ng as `make deps` unpacked it, in the foreground on `conf`, its
+/// persist, pid and control files named `state` and `.persist`, `.pid`,
+/// `.ctl`.
+pub fn syslog_ng(conf: &Path, state: &Path) -> Command {
+    let root = peers_prefix().join("syslog-ng-core");
+    let binary = root.join("usr/sbin/syslog-ng");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let state_file = |ext: &str| {
+        let mut name = state.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    let mut c = Command::new(binary);
+    c.env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"))
+        .arg("-F")
+        .arg("-f")
+        .arg(conf)
+        .arg(format!(
+            "--module-path={}",
+            root.join("usr/lib/syslog-ng/3.38").display()
+        ))
+        .arg("-R")
+        .arg(state_file(".persist"))
+        .arg("-p")
+        .arg(state_file(".pid"))
+        .arg("-c")
+        .arg(state_file(".ctl"))
+        .arg("--no-caps");
+    c
+}
+
 pub struct Receiver {
     pub server: Server,
     pub transport: Transport,
@@ -317,32 +352,7 @@ impl Receiver {
                     .arg(self.dir.join("server.pid"));
                 c
             }
-            Server::SyslogNg => {
-                let root = peers_prefix().join("syslog-ng-core");
-                let binary = root.join("usr/sbin/syslog-ng");
-                assert!(
-                    binary.is_file(),
-                    "{} is not there: run `make deps` as root",
-                    binary.display()
-                );
-                let mut c = Command::new(binary);
-                c.env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"))
-                    .arg("-F")
-                    .arg("-f")
-                    .arg(&conf)
-                    .arg(format!(
-                        "--module-path={}",
-                        root.join("usr/lib/syslog-ng/3.38").display()
-                    ))
-                    .arg("-R")
-                    .arg(self.dir.join("server.persist"))
-                    .arg("-p")
-                    .arg(self.dir.join("server.pid"))
-                    .arg("-c")
-                    .arg(self.dir.join("server.ctl"))
-                    .arg("--no-caps");
-                c
-            }
+            Server::SyslogNg => syslog_ng(&conf, &self.dir.join("server")),
         };
         let child = command
             .stdin(Stdio::null())
