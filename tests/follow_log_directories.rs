@@ -570,11 +570,9 @@ fn out_of_descriptors_is_said_once_and_the_cursors_attached_are_followed() {
 
 /// The resident memory and open descriptors of a process.
 fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    let kib = proc_status(pid, "VmRSS")
+        .first()
+        .and_then(|v| v.parse::<u64>().ok())
         .expect("VmRSS");
     let fds = fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")

@@ -579,26 +579,16 @@ fn minus_u_drops_root_after_opening_the_kernel_log() {
     );
     // Ready only means the signals are held, from before main on; -U comes
     // after the kernel log is open.
-    let proc_status = format!("/proc/{}/status", running.child.id());
+    let pid = running.child.id();
     let dropped = || {
-        fs::read_to_string(&proc_status).is_ok_and(|status| {
-            status
-                .lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534"))
-        })
+        proc_status(pid, "Uid")
+            .first()
+            .is_some_and(|uid| uid == "65534")
     };
     assert!(wait_until(LONG, dropped), "root never dropped");
-    let status = fs::read_to_string(&proc_status).expect("status");
-    let ids = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.split_whitespace().collect::<Vec<_>>())
-            .expect("ids")
-    };
-    assert_eq!(ids("Uid:"), ["65534"; 4]);
-    assert_eq!(ids("Gid:"), ["65534"; 4]);
-    assert_eq!(ids("Groups:"), ["65534"]);
+    assert_eq!(proc_status(pid, "Uid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Gid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Groups"), ["65534"]);
     let after = marker("after-drop");
     kmsg_write(format!("<6>{after}").as_bytes());
     running.wait_for(&[&after]);

@@ -185,17 +185,11 @@ fn processes_with(needle: &str) -> Vec<(u32, u32, String)> {
         if !cmd.contains(needle) {
             continue;
         }
-        let status = fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-        {
+        if proc_status(pid, "State").iter().any(|s| s.contains('Z')) {
             continue;
         }
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|u| u.split_whitespace().nth(1))
+        let uid = proc_status(pid, "Uid")
+            .get(1)
             .and_then(|u| u.parse().ok())
             .unwrap_or(u32::MAX);
         found.push((pid, uid, cmd.trim().to_string()));

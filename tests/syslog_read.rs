@@ -203,16 +203,13 @@ fn field(r: &Record, key: &str) -> Option<String> {
 
 /// A process's uid and gid, from /proc.
 fn ids_of(pid: u32) -> (u32, u32) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let id = |key: &str| -> u32 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
+        proc_status(pid, key)
+            .first()
             .and_then(|v| v.parse().ok())
             .expect("id")
     };
-    (id("Uid:"), id("Gid:"))
+    (id("Uid"), id("Gid"))
 }
 
 /// Runs a sender to completion; returns its pid.
@@ -780,32 +777,9 @@ fn dash_u_drops_root_for_good() {
     let reader = Reader::spawn(&s, &mut command, 1, true);
     let pid = reader.pid();
     wait_until(LONG, || ids_of(pid) == (65534, 65533));
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let row = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or("")
-            .to_string()
-    };
-    assert_eq!(
-        row("Uid:").split_whitespace().skip(1).collect::<Vec<_>>(),
-        ["65534"; 4],
-        "{status}"
-    );
-    assert_eq!(
-        row("Gid:").split_whitespace().skip(1).collect::<Vec<_>>(),
-        ["65533"; 4],
-        "{status}"
-    );
-    assert_eq!(
-        row("Groups:")
-            .split_whitespace()
-            .skip(1)
-            .collect::<Vec<_>>(),
-        ["65533"],
-        "{status}"
-    );
+    assert_eq!(proc_status(pid, "Uid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Gid"), ["65533"; 4]);
+    assert_eq!(proc_status(pid, "Groups"), ["65533"]);
     // The socket was bound as root, and still receives.
     UnixDatagram::unbound()
         .expect("socket")

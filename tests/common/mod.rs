@@ -263,16 +263,25 @@ impl Drop for Supervised {
     }
 }
 
-/// Whether a process has blocked SIGTERM (our programs do so first, to take
-/// signals through a signalfd): after that a signal cannot kill it early.
-pub fn blocks_term(pid: u32) -> bool {
+/// The values on the `key` line of /proc/PID/status (`Uid` gives four),
+/// none if the process or the line is not there.
+pub fn proc_status(pid: u32, key: &str) -> Vec<String> {
     let Ok(status) = fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return false;
+        return Vec::new();
     };
     status
         .lines()
-        .find_map(|l| l.strip_prefix("SigBlk:"))
-        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(|values| values.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// Whether a process has blocked SIGTERM (our programs do so first, to take
+/// signals through a signalfd): after that a signal cannot kill it early.
+pub fn blocks_term(pid: u32) -> bool {
+    proc_status(pid, "SigBlk")
+        .first()
+        .and_then(|mask| u64::from_str_radix(mask, 16).ok())
         .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
 }
 
