@@ -72,8 +72,7 @@ impl Export {
 impl Drop for Export {
     fn drop(&mut self) {
         // A test that failed leaves no exporter behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 

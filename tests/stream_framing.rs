@@ -194,20 +194,12 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        kill_and_reap(&mut self.0);
     }
 }
 
 fn start(mut command: Command, dir: &Path, socket: &Path) -> Server {
-    let err = std::fs::File::create(dir.join("server.stderr")).expect("stderr file");
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(err.try_clone().expect("dup")))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("start the syslog server");
-    let server = Server(child);
+    let server = Server(spawn_logging(&mut command, &dir.join("server.stderr")));
     assert!(
         wait_until(LONG, || socket.exists()),
         "the server never made {}: {}",

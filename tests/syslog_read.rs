@@ -174,8 +174,7 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
         self.reading.store(true, Ordering::SeqCst);
     }

@@ -111,6 +111,29 @@ pub fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
+/// Kills a child and reaps it, for a test that is done with it early (it
+/// may have ended already: that is no error here).
+pub fn kill_and_reap(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Starts `command` with no input, its output and errors appended to the
+/// file `log`.
+pub fn spawn_logging(command: &mut Command, log: &Path) -> Child {
+    let out = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(out.try_clone().expect("dup")))
+        .stderr(Stdio::from(out))
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", command.get_program()))
+}
+
 /// Waits for a child, at most `limit`; kills it and fails if it overstays.
 pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
     let start = Instant::now();
@@ -119,8 +142,7 @@ pub fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
             return status;
         }
         if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(child);
             panic!("process {} still running after {limit:?}", child.id());
         }
         std::thread::sleep(Duration::from_millis(5));
@@ -257,8 +279,7 @@ impl Supervised {
 impl Drop for Supervised {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
     }
 }

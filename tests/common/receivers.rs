@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::{require, wait_child, wait_until};
+use super::{kill_and_reap, require, spawn_logging, wait_child, wait_until};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
@@ -335,11 +335,6 @@ impl Receiver {
     /// Starts the server (again), and waits until it listens.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let err = fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("server.stderr"))
-            .expect("stderr file");
         let conf = self.dir.join("server.conf");
         let mut command = match self.server {
             Server::Rsyslog => {
@@ -354,12 +349,7 @@ impl Receiver {
             }
             Server::SyslogNg => syslog_ng(&conf, &self.dir.join("server")),
         };
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(err.try_clone().expect("dup")))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start the syslog server");
+        let child = spawn_logging(&mut command, &self.dir.join("server.stderr"));
         let pid = child.id();
         self.child = Some(child);
         let (port, udp) = (self.port, self.transport == Transport::Udp);
@@ -421,8 +411,7 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
     }
 }
