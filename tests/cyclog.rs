@@ -167,11 +167,7 @@ fn run_bounded(args: &[&str], input: &[u8], err: &Path) -> i32 {
         .stderr(fs::File::create(err).expect("stderr file"))
         .spawn()
         .expect("spawn cyclog");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
+    let feeder = feed(&mut child, input);
     let status = wait_child(&mut child, LONG);
     feeder.join().expect("feeder");
     status.code().unwrap_or(-1)
@@ -1184,10 +1180,7 @@ fn a_current_that_is_not_a_regular_file_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&joined(&numbered_lines(100_000)));
-    });
+    let feeder = feed(&mut child, &joined(&numbered_lines(100_000)));
     let status = wait_child(&mut child, LONG);
     feeder.join().expect("feeder");
     let mut err = String::new();

@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::wait_until;
@@ -56,6 +57,16 @@ pub struct Ran {
     pub stderr: String,
 }
 
+/// Writes `input` into a child's standard input, then closes it, from a
+/// thread, so that a large input cannot block against the child's output.
+pub fn feed(child: &mut Child, input: &[u8]) -> JoinHandle<()> {
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    })
+}
+
 /// Runs `program` to its end with `input` on its standard input (fed from
 /// a thread, so that a large input cannot block against its output).
 pub fn run_piped(program: &str, args: &[&str], env: &[(&str, &str)], input: &[u8]) -> Ran {
@@ -67,11 +78,7 @@ pub fn run_piped(program: &str, args: &[&str], env: &[(&str, &str)], input: &[u8
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
+    let feeder = feed(&mut child, input);
     let out = child.wait_with_output().expect("wait");
     feeder.join().expect("feeder");
     Ran {
