@@ -14,16 +14,9 @@ use std::time::Duration;
 use common::*;
 use rustix::process::Signal;
 
-const CYCLOG: &str = env!("CARGO_BIN_EXE_cyclog");
-const LONG: Duration = Duration::from_secs(60);
-
 /// Runs cyclog over `input` to EOF; returns its exit code and stderr.
 fn run(args: &[&str], input: &[u8]) -> (i32, String) {
     run_with_input(CYCLOG, args, input)
-}
-
-fn dir_arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 #[test]
@@ -31,7 +24,7 @@ fn every_line_is_stamped_in_order_and_current_is_finished() {
     let s = Scratch::new("basic");
     let dir = s.path("log");
     let lines = numbered_lines(20_000);
-    let (code, err) = run(&[dir_arg(&dir)], &joined(&lines));
+    let (code, err) = run(&[path_arg(&dir)], &joined(&lines));
     assert_eq!(code, 0, "{err}");
     let got = read_logdir(&dir);
     assert_same_lines(&texts(&got), &lines, "log");
@@ -48,7 +41,7 @@ fn every_line_is_stamped_in_order_and_current_is_finished() {
 fn a_last_line_without_newline_is_completed() {
     let s = Scratch::new("tail");
     let dir = s.path("log");
-    let (code, err) = run(&[dir_arg(&dir)], b"first\nno newline at the end");
+    let (code, err) = run(&[path_arg(&dir)], b"first\nno newline at the end");
     assert_eq!(code, 0, "{err}");
     assert_eq!(
         texts(&read_logdir(&dir)),
@@ -61,7 +54,7 @@ fn empty_lines_and_odd_bytes_are_kept() {
     let s = Scratch::new("bytes");
     let dir = s.path("log");
     let input = b"\n\nnul\0byte\r\n\xff\xfe invalid utf-8\n\t tab\n";
-    let (code, err) = run(&[dir_arg(&dir)], input);
+    let (code, err) = run(&[path_arg(&dir)], input);
     assert_eq!(code, 0, "{err}");
     let expected: Vec<Vec<u8>> = input[..input.len() - 1]
         .split(|&b| b == b'\n')
@@ -81,7 +74,7 @@ fn rotation_keeps_every_line_within_the_size_and_in_order() {
             "8k",
             "--max-total-size",
             "1G",
-            dir_arg(&dir),
+            path_arg(&dir),
         ],
         &joined(&lines),
     );
@@ -121,7 +114,7 @@ fn total_size_and_file_count_caps_drop_the_oldest() {
     ] {
         let dir = s.path(cap);
         let mut all = args.clone();
-        all.push(dir_arg(&dir));
+        all.push(path_arg(&dir));
         let (code, err) = run(&all, &joined(&lines));
         assert_eq!(code, 0, "{err}");
         let names = archives(&dir);
@@ -146,7 +139,7 @@ fn long_lines_are_split_and_each_piece_stamped() {
     let s = Scratch::new("split");
     let dir = s.path("log");
     let (code, err) = run(
-        &["--max-line", "10", dir_arg(&dir)],
+        &["--max-line", "10", path_arg(&dir)],
         b"0123456789abcdefghij0123\nshort\n0123456789\n",
     );
     assert_eq!(code, 0, "{err}");
@@ -174,11 +167,7 @@ fn run_bounded(args: &[&str], input: &[u8], err: &Path) -> i32 {
         .stderr(fs::File::create(err).expect("stderr file"))
         .spawn()
         .expect("spawn cyclog");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
+    let feeder = feed(&mut child, input);
     let status = wait_child(&mut child, LONG);
     feeder.join().expect("feeder");
     status.code().unwrap_or(-1)
@@ -198,7 +187,7 @@ fn a_line_longer_than_the_file_size_is_split_at_it_and_rotation_goes_on() {
     input.extend_from_slice(b"\nshort\n");
     input.extend(std::iter::repeat_n(b'b', 9_000));
     let code = run_bounded(
-        &["--max-file-size", "4096", dir_arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         &input,
         &s.path("stderr"),
     );
@@ -225,7 +214,7 @@ fn a_17_mib_write_without_newline_is_kept_whole_at_the_default_sizes() {
     let dir = s.path("log");
     let len = (17 << 20) + 5;
     let input: Vec<u8> = (0..len).map(|i| b'a' + (i % 23) as u8).collect();
-    let code = run_bounded(&[dir_arg(&dir)], &input, &s.path("stderr"));
+    let code = run_bounded(&[path_arg(&dir)], &input, &s.path("stderr"));
     let err = fs::read_to_string(s.path("stderr")).unwrap_or_default();
     assert_eq!(code, 0, "{err}");
     let got = read_logdir(&dir);
@@ -248,7 +237,7 @@ fn a_line_arriving_exactly_at_the_limit_then_more_is_split_and_term_stops() {
     let dir = s.path("log");
     let mut sup = Supervised::new(
         CYCLOG,
-        &["--max-file-size", "4096", dir_arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         s.path("stderr"),
     );
     sup.start();
@@ -278,7 +267,7 @@ fn every_directory_gets_every_byte() {
     let (a, b) = (s.path("a"), s.path("b"));
     let lines = numbered_lines(5_000);
     let (code, err) = run(
-        &["--max-file-size", "16k", dir_arg(&a), dir_arg(&b)],
+        &["--max-file-size", "16k", path_arg(&a), path_arg(&b)],
         &joined(&lines),
     );
     assert_eq!(code, 0, "{err}");
@@ -290,7 +279,7 @@ fn every_directory_gets_every_byte() {
 fn stop_signals_and_alarm_lose_nothing() {
     let s = Scratch::new("signals");
     let dir = s.path("log");
-    let mut sup = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    let mut sup = Supervised::new(CYCLOG, &[path_arg(&dir)], s.path("stderr"));
     let lines = numbered_lines(4_000);
     let mut sent = 0;
     for signal in [
@@ -363,7 +352,7 @@ fn a_signal_before_main_waits_for_cyclog_instead_of_killing_it() {
     let s = Scratch::new("early");
     // ALRM: a rotation asked for with nothing to rotate; the run goes on.
     let dir = s.path("alrm");
-    let (code, err) = run_signalled_at_start("SIGALRM", &[dir_arg(&dir)], b"one\ntwo\n");
+    let (code, err) = run_signalled_at_start("SIGALRM", &[path_arg(&dir)], b"one\ntwo\n");
     assert_eq!(code, Some(0), "killed by an early SIGALRM: {err}");
     assert_eq!(
         texts(&read_logdir(&dir)),
@@ -372,7 +361,7 @@ fn a_signal_before_main_waits_for_cyclog_instead_of_killing_it() {
     // TERM: a clean stop, writing what the pipe held.
     for signal in ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] {
         let dir = s.path(signal);
-        let (code, err) = run_signalled_at_start(signal, &[dir_arg(&dir)], b"held\n");
+        let (code, err) = run_signalled_at_start(signal, &[path_arg(&dir)], b"held\n");
         assert_eq!(code, Some(0), "{signal} before main: {err}");
         assert_eq!(mode(&dir.join("current")), 0o744, "{signal}");
     }
@@ -387,7 +376,7 @@ fn kill_9_torture_loses_and_repeats_nothing() {
     let dir = s.path("log");
     let mut sup = Supervised::new(
         CYCLOG,
-        &["--max-file-size", "16k", dir_arg(&dir)],
+        &["--max-file-size", "16k", path_arg(&dir)],
         s.path("stderr"),
     );
     let lines = numbered_lines(200_000);
@@ -483,7 +472,7 @@ fn a_chunk_written_twice_over_two_kills_is_in_the_log_once() {
     let mut write = fs::File::from(write);
     let lines = numbered_lines(400);
     write.write_all(&joined(&lines)).expect("fill the pipe");
-    let args = ["--max-file-size", "4096", dir_arg(&dir)];
+    let args = ["--max-file-size", "4096", path_arg(&dir)];
     let err = s.path("stderr");
     // The first writes a chunk that fills current, and dies before consuming it.
     run_killed_at_consume(&args, &read, &err);
@@ -513,11 +502,11 @@ fn a_chunk_written_twice_over_two_kills_is_in_the_log_once() {
 fn a_second_writer_is_refused_at_once() {
     let s = Scratch::new("lock");
     let dir = s.path("log");
-    let mut first = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    let mut first = Supervised::new(CYCLOG, &[path_arg(&dir)], s.path("stderr"));
     first.start();
     assert!(wait_until(LONG, || dir.join("current").exists()));
     let start = std::time::Instant::now();
-    let (code, err) = run(&[dir_arg(&dir)], b"second\n");
+    let (code, err) = run(&[path_arg(&dir)], b"second\n");
     assert_eq!(code, 111, "{err}");
     assert!(
         err.contains("cyclog: fatal:") && err.contains("locked"),
@@ -534,11 +523,11 @@ fn bad_arguments_and_unusable_directories() {
     let ok = s.path("fresh");
     for args in [
         vec![],
-        vec!["--no-such-option", dir_arg(&ok)],
-        vec!["--max-file-size", "lots", dir_arg(&ok)],
-        vec!["--max-files", "0", dir_arg(&ok)],
-        vec!["--rotate-every", "soon", dir_arg(&ok)],
-        vec!["--max-line", "0", dir_arg(&ok)],
+        vec!["--no-such-option", path_arg(&ok)],
+        vec!["--max-file-size", "lots", path_arg(&ok)],
+        vec!["--max-files", "0", path_arg(&ok)],
+        vec!["--rotate-every", "soon", path_arg(&ok)],
+        vec!["--max-line", "0", path_arg(&ok)],
     ] {
         let (code, err) = run(&args, b"");
         assert_eq!(code, 100, "{args:?}: {err}");
@@ -546,17 +535,17 @@ fn bad_arguments_and_unusable_directories() {
         assert!(err.contains("usage: cyclog"), "{err}");
     }
     fs::write(s.path("plain-file"), b"x").expect("write");
-    let (code, err) = run(&[dir_arg(&ok), dir_arg(&s.path("plain-file"))], b"x\n");
+    let (code, err) = run(&[path_arg(&ok), path_arg(&s.path("plain-file"))], b"x\n");
     assert_eq!(code, 111, "{err}");
     assert!(err.contains("not a directory"), "{err}");
     // Nothing half-created: the first directory was not made either.
     let (code, err) = run(
-        &[dir_arg(&ok), dir_arg(&s.path("missing/parent/log"))],
+        &[path_arg(&ok), path_arg(&s.path("missing/parent/log"))],
         b"x\n",
     );
     assert_eq!(code, 111, "{err}");
     assert!(!ok.exists(), "the first directory was left behind");
-    let (code, err) = run(&[dir_arg(&ok), dir_arg(&ok)], b"x\n");
+    let (code, err) = run(&[path_arg(&ok), path_arg(&ok)], b"x\n");
     assert_eq!(code, 100, "{err}");
 }
 
@@ -642,7 +631,7 @@ fn stamps_read_as_now_by_s6_tai64nlocal() {
     let s = Scratch::new("tai");
     let dir = s.path("log");
     let before = tai_now_hex();
-    let (code, err) = run(&[dir_arg(&dir)], b"what time is it\n");
+    let (code, err) = run(&[path_arg(&dir)], b"what time is it\n");
     assert_eq!(code, 0, "{err}");
     let got = read_logdir(&dir);
     assert!(
@@ -698,7 +687,7 @@ fn a_clock_behind_the_last_stamp_still_gives_increasing_stamps() {
     fs::write(dir.join("current"), format!("{future}20 from the future\n")).expect("current");
     fs::set_permissions(dir.join("current"), fs::Permissions::from_mode(0o744)).expect("chmod");
     let (code, err) = run(
-        &["--max-file-size", "4096", dir_arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         &joined(&numbered_lines(500)),
     );
     assert_eq!(code, 0, "{err}");
@@ -713,7 +702,7 @@ fn rotate_every_makes_timed_archives_and_no_empty_ones() {
     let dir = s.path("log");
     let mut sup = Supervised::new(
         CYCLOG,
-        &["--rotate-every", "1s", dir_arg(&dir)],
+        &["--rotate-every", "1s", path_arg(&dir)],
         s.path("stderr"),
     );
     sup.start();
@@ -750,7 +739,7 @@ fn a_processor_turns_each_finished_file_into_its_archive() {
         "16k",
         "--processor",
         script,
-        dir_arg(&dir),
+        path_arg(&dir),
     ];
     let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
     sup.start();
@@ -802,7 +791,7 @@ fn a_failing_processor_never_loses_the_original() {
             "8k",
             "--processor",
             "cat >/dev/null; exit 3",
-            dir_arg(&dir),
+            path_arg(&dir),
         ],
         s.path("stderr"),
     );
@@ -817,7 +806,7 @@ fn a_failing_processor_never_loses_the_original() {
     assert_eq!(sup.wait(LONG).code(), Some(0));
     assert!(dir.join("previous").exists());
     // Without the processor, the next writer archives `previous` as it is.
-    let (code, err) = run(&[dir_arg(&dir)], b"");
+    let (code, err) = run(&[path_arg(&dir)], b"");
     assert_eq!(code, 0, "{err}");
     assert!(!dir.join("previous").exists());
     assert_same_lines(&texts(&read_logdir(&dir)), &lines, "log");
@@ -836,7 +825,7 @@ fn an_unfinished_foreign_current_cut_mid_line_is_kept_as_u() {
     )
     .expect("current");
     fs::set_permissions(dir.join("current"), fs::Permissions::from_mode(0o644)).expect("chmod");
-    let (code, err) = run(&[dir_arg(&dir)], b"next\n");
+    let (code, err) = run(&[path_arg(&dir)], b"next\n");
     assert_eq!(code, 0, "{err}");
     let names = archives(&dir);
     assert_eq!(names.len(), 1);
@@ -873,7 +862,7 @@ fn directories_are_shared_with_multilog_both_ways() {
         .expect("feed");
     assert!(wait_child(&mut multilog, LONG).success());
     let (code, err) = run(
-        &["--max-file-size", "4096", dir_arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         &joined(&lines[1000..2000]),
     );
     assert_eq!(code, 0, "{err}");
@@ -932,7 +921,7 @@ fn directories_are_shared_with_multilog_both_ways() {
         })
     };
     assert!(wait_until(LONG, holds_lock), "multilog never took the lock");
-    let (code, err) = run(&[dir_arg(&dir)], b"");
+    let (code, err) = run(&[path_arg(&dir)], b"");
     assert_eq!(code, 111, "{err}");
     drop(holder.stdin.take());
     assert!(wait_child(&mut holder, LONG).success());
@@ -961,7 +950,7 @@ fn directories_are_shared_with_s6_log_both_ways() {
     };
     s6(&lines[..1000]);
     let (code, err) = run(
-        &["--max-file-size", "4096", dir_arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         &joined(&lines[1000..2000]),
     );
     assert_eq!(code, 0, "{err}");
@@ -983,7 +972,7 @@ fn a_full_disk_blocks_then_recovers_with_nothing_lost() {
     let dir = mnt.path.join("log");
     let filler = mnt.path.join("filler");
     fill(&filler);
-    let mut sup = Supervised::new(CYCLOG, &[dir_arg(&dir)], s.path("stderr"));
+    let mut sup = Supervised::new(CYCLOG, &[path_arg(&dir)], s.path("stderr"));
     sup.start();
     // More than cyclog's pipe (1 MiB) and one chunk hold: the producer
     // must block.
@@ -1049,7 +1038,7 @@ fn delete_when_full_makes_room_from_the_oldest_archives() {
             "--max-file-size",
             "16k",
             "--delete-when-full",
-            dir_arg(&dir),
+            path_arg(&dir),
         ],
         &joined(&lines),
     );
@@ -1140,7 +1129,7 @@ fn symbolic_links_in_the_log_directory_are_refused_never_followed() {
         fs::create_dir(&dir).expect("log directory");
         std::os::unix::fs::symlink(&victim.path, dir.join(file)).expect("symlink");
         let (code, err) = run(
-            &["--max-file-size", "4096", dir_arg(&dir)],
+            &["--max-file-size", "4096", path_arg(&dir)],
             &joined(&numbered_lines(500)),
         );
         assert_eq!(code, 111, "{file}: {err}");
@@ -1172,7 +1161,7 @@ fn a_dangling_current_link_creates_nothing_outside() {
     fs::create_dir(&dir).expect("log directory");
     let outside = s.path("would-be-created");
     std::os::unix::fs::symlink(&outside, dir.join("current")).expect("symlink");
-    let (code, err) = run(&[dir_arg(&dir)], b"line\n");
+    let (code, err) = run(&[path_arg(&dir)], b"line\n");
     assert_eq!(code, 111, "{err}");
     assert!(err.contains("symbolic link"), "{err}");
     assert!(!outside.exists(), "created a file through the link");
@@ -1183,11 +1172,7 @@ fn a_current_that_is_not_a_regular_file_is_refused() {
     let s = Scratch::new("fifo");
     let dir = s.path("log");
     fs::create_dir(&dir).expect("log directory");
-    let status = Command::new("mkfifo")
-        .arg(dir.join("current"))
-        .status()
-        .expect("mkfifo");
-    assert!(status.success());
+    mkfifo(&dir.join("current"));
     // Writing into a pipe nobody reads would block for ever: bounded here.
     let mut child = Command::new(CYCLOG)
         .arg(&dir)
@@ -1195,10 +1180,7 @@ fn a_current_that_is_not_a_regular_file_is_refused() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&joined(&numbered_lines(100_000)));
-    });
+    let feeder = feed(&mut child, &joined(&numbered_lines(100_000)));
     let status = wait_child(&mut child, LONG);
     feeder.join().expect("feeder");
     let mut err = String::new();
@@ -1222,7 +1204,7 @@ fn the_processor_files_are_never_followed_as_links() {
         "4096",
         "--processor",
         script,
-        dir_arg(&dir),
+        path_arg(&dir),
     ];
     let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
     sup.start();
@@ -1246,7 +1228,7 @@ fn the_processor_files_are_never_followed_as_links() {
 fn stat_calls(args: &[&str], input: &[u8], scratch: &Scratch, tag: &str) -> u64 {
     require("strace");
     let summary = scratch.path(&format!("strace-{tag}"));
-    let summary_arg = summary.to_str().expect("UTF-8 path");
+    let summary_arg = path_arg(&summary);
     let all = [
         &[
             "-f",
@@ -1311,7 +1293,7 @@ fn rotation_does_not_look_at_every_archive_kept() {
             "1G",
             "--max-files",
             &keep,
-            dir_arg(&dir),
+            path_arg(&dir),
         ];
         calls.push(stat_calls(&args, &input, &s, tag));
         let names = archives(&dir);
@@ -1342,7 +1324,13 @@ fn rotation_does_not_look_at_every_archive_kept() {
 fn archives_removed_by_hand_are_noticed_and_the_count_cap_still_holds() {
     let s = Scratch::new("byhand");
     let dir = s.path("log");
-    let args = ["--max-file-size", "4096", "--max-files", "5", dir_arg(&dir)];
+    let args = [
+        "--max-file-size",
+        "4096",
+        "--max-files",
+        "5",
+        path_arg(&dir),
+    ];
     let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
     sup.start();
     let lines = numbered_lines(2_000);

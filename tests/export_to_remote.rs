@@ -18,8 +18,6 @@ use common::*;
 use rill::format::reader_line::{Priority, Record};
 use rustix::process::Signal;
 
-const EXPORT: &str = env!("CARGO_BIN_EXE_export-to-remote");
-const LONG: Duration = Duration::from_secs(60);
 const HOST: &str = "testhost";
 
 struct Export {
@@ -74,8 +72,7 @@ impl Export {
 impl Drop for Export {
     fn drop(&mut self) {
         // A test that failed leaves no exporter behind.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 
@@ -515,19 +512,14 @@ fn via_syslog_read(
     let sock = s.path("dev-log");
     let mut wants = local;
     let reader_err = s.path("syslog-read.stderr");
-    let mut reader = Command::new(env!("CARGO_BIN_EXE_syslog-read"))
-        .args([
-            "--unix",
-            sock.to_str().expect("UTF-8"),
-            "--udp",
-            "127.0.0.1:0",
-        ])
+    let mut reader = Command::new(SYSLOG_READ)
+        .args(["--unix", path_arg(&sock), "--udp", "127.0.0.1:0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(fs::File::create(&reader_err).expect("stderr"))
         .spawn()
         .expect("spawn syslog-read");
-    let mut cyclog = Command::new(env!("CARGO_BIN_EXE_cyclog"))
+    let mut cyclog = Command::new(CYCLOG)
         .arg(&log)
         .stdin(reader.stdout.take().expect("stdout"))
         .spawn()

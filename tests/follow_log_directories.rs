@@ -11,9 +11,6 @@ use std::time::Duration;
 use common::*;
 use rustix::process::Signal;
 
-const FOLLOW: &str = env!("CARGO_BIN_EXE_follow-log-directories");
-const LONG: Duration = Duration::from_secs(60);
-
 /// follow-log-directories on `cursors`, its output through a pipe (as
 /// under a supervisor) appended to `out`.
 struct Follow {
@@ -573,11 +570,9 @@ fn out_of_descriptors_is_said_once_and_the_cursors_attached_are_followed() {
 
 /// The resident memory and open descriptors of a process.
 fn rss_and_fds(pid: u32) -> (u64, usize) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    let kib = proc_status(pid, "VmRSS")
+        .first()
+        .and_then(|v| v.parse::<u64>().ok())
         .expect("VmRSS");
     let fds = fs::read_dir(format!("/proc/{pid}/fd"))
         .expect("fds")

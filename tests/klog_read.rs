@@ -11,14 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::Duration;
 
 use common::*;
 use rill::format::reader_line::Record;
 use rustix::process::Signal;
-
-const KLOG_READ: &str = env!("CARGO_BIN_EXE_klog-read");
-const LONG: Duration = Duration::from_secs(60);
 
 /// klog-read running, its stdout gathered by a thread.
 struct Running {
@@ -123,8 +119,7 @@ impl Running {
 
 impl Drop for Running {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 
@@ -155,21 +150,6 @@ fn klog_read(args: &[&str]) -> Command {
     let mut command = Command::new(KLOG_READ);
     command.args(args);
     command
-}
-
-fn path_arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
-fn mkfifo(path: &Path) {
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        path,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
 }
 
 /// The FIFO's write end, once a reader has opened it.
@@ -598,26 +578,16 @@ fn minus_u_drops_root_after_opening_the_kernel_log() {
     );
     // Ready only means the signals are held, from before main on; -U comes
     // after the kernel log is open.
-    let proc_status = format!("/proc/{}/status", running.child.id());
+    let pid = running.child.id();
     let dropped = || {
-        fs::read_to_string(&proc_status).is_ok_and(|status| {
-            status
-                .lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("65534"))
-        })
+        proc_status(pid, "Uid")
+            .first()
+            .is_some_and(|uid| uid == "65534")
     };
     assert!(wait_until(LONG, dropped), "root never dropped");
-    let status = fs::read_to_string(&proc_status).expect("status");
-    let ids = |key: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .map(|v| v.split_whitespace().collect::<Vec<_>>())
-            .expect("ids")
-    };
-    assert_eq!(ids("Uid:"), ["65534"; 4]);
-    assert_eq!(ids("Gid:"), ["65534"; 4]);
-    assert_eq!(ids("Groups:"), ["65534"]);
+    assert_eq!(proc_status(pid, "Uid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Gid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Groups"), ["65534"]);
     let after = marker("after-drop");
     kmsg_write(format!("<6>{after}").as_bytes());
     running.wait_for(&[&after]);

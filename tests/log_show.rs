@@ -9,14 +9,9 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use common::*;
 use rustix::process::Signal;
-
-const LOG_SHOW: &str = env!("CARGO_BIN_EXE_log-show");
-const CYCLOG: &str = env!("CARGO_BIN_EXE_cyclog");
-const LONG: Duration = Duration::from_secs(60);
 
 /// 2026-11-21T00:53:10Z, as Unix time.
 const T: u64 = 1_795_222_390;
@@ -94,10 +89,6 @@ fn run(args: &[&str]) -> Run {
     run_with(args, b"", &[("TZ", "UTC")])
 }
 
-fn arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
-}
-
 #[test]
 fn directories_merge_by_stamp_with_their_names() {
     let s = Scratch::new("merge");
@@ -110,7 +101,7 @@ fn directories_merge_by_stamp_with_their_names() {
     );
     write_file(&b, &archive(2), &[(Some(1), "b1"), (Some(2), "b2")]);
     write_file(&b, "current", &[(Some(4), "b4"), (Some(5), "b5")]);
-    let r = run(&["--utc", arg(&a), arg(&b)]);
+    let r = run(&["--utc", path_arg(&a), path_arg(&b)]);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     let t = |secs| utc(secs, 0);
     assert_eq!(
@@ -129,8 +120,11 @@ fn directories_merge_by_stamp_with_their_names() {
         ]
     );
     // One directory: no name. --raw: the lines as stored, one merged stream.
-    assert_eq!(run(&["--utc", arg(&b)]).lines()[0], format!("{} b1", t(1)));
-    let raw = run(&["--raw", arg(&a), arg(&b)]);
+    assert_eq!(
+        run(&["--utc", path_arg(&b)]).lines()[0],
+        format!("{} b1", t(1))
+    );
+    let raw = run(&["--raw", path_arg(&a), path_arg(&b)]);
     assert_eq!(
         raw.lines()[..2],
         [format!("{} a0", label(0, 0)), format!("{} b1", label(1, 0))]
@@ -155,7 +149,7 @@ fn since_and_until_are_inclusive_and_read_only_what_they_need() {
     let texts = Run::last_words;
     let since = utc(12, 0);
     let until = utc(21, 0);
-    let r = run(&["--utc", "--since", &since, "--until", &until, arg(&d)]);
+    let r = run(&["--utc", "--since", &since, "--until", &until, path_arg(&d)]);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     assert_eq!(texts(&r), ["l12", "l13", "l21"]);
     // An offset, a fraction, and the stamp itself name the same instants.
@@ -164,16 +158,22 @@ fn since_and_until_are_inclusive_and_read_only_what_they_need() {
         "2026-11-21 01:53:31.000+01:00",
         "--until",
         &label(22, 0),
-        arg(&d),
+        path_arg(&d),
     ]);
     assert_eq!(texts(&r), ["l21", "l22"]);
     // Just after a line, and just before one.
-    let r = run(&["-S", &label(12, 1), "-U", &label(20, 999_999_999), arg(&d)]);
+    let r = run(&[
+        "-S",
+        &label(12, 1),
+        "-U",
+        &label(20, 999_999_999),
+        path_arg(&d),
+    ]);
     assert_eq!(texts(&r), ["l13"]);
     // Ahead of every line: nothing read but current.
-    let r = run(&["--since", "+1h", arg(&d)]);
+    let r = run(&["--since", "+1h", path_arg(&d)]);
     assert_eq!((r.code, r.lines().len()), (0, 0), "{}", r.err);
-    let r = run(&["--until", &label(41, 0), arg(&d)]);
+    let r = run(&["--until", &label(41, 0), path_arg(&d)]);
     assert_eq!(r.code, 111, "the traps are read when nothing is skipped");
     assert!(r.err.contains(&archive(10)), "{}", r.err);
 }
@@ -197,7 +197,7 @@ fn times_relative_to_now() {
     fs::write(d.join("current"), body).expect("write");
     let texts = |args: &[&str]| -> Vec<String> {
         let mut all = args.to_vec();
-        all.push(arg(&d));
+        all.push(path_arg(&d));
         let r = run(&all);
         assert_eq!(r.code, 0, "{}", r.err);
         r.texts()
@@ -230,7 +230,7 @@ fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
         ],
     );
     let count = |p: &str| -> Vec<String> {
-        let r = run(&["--utc", "-p", p, arg(&d)]);
+        let r = run(&["--utc", "-p", p, path_arg(&d)]);
         assert_eq!(r.code, 0, "{}", r.err);
         r.texts()
     };
@@ -253,15 +253,15 @@ fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
         Some("plain service output")
     );
     assert_eq!(count("debug").len(), 6);
-    let r = run(&["-p", "loud", arg(&d)]);
+    let r = run(&["-p", "loud", path_arg(&d)]);
     assert_eq!(r.code, 100);
     assert!(r.err.contains("not a priority"), "{}", r.err);
     // Fields show with -o verbose; --grep finds text anywhere in the line.
-    let r = run(&["-o", "verbose", "--grep", "host=web1", arg(&d)]);
+    let r = run(&["-o", "verbose", "--grep", "host=web1", path_arg(&d)]);
     assert_eq!(r.lines().len(), 2, "{}", r.out);
     assert_eq!(r.lines()[1], "    host=web1");
-    assert_eq!(run(&["-g", "BAD", arg(&d)]).lines().len(), 0);
-    assert_eq!(run(&["-g", "bad", arg(&d)]).lines().len(), 1);
+    assert_eq!(run(&["-g", "BAD", path_arg(&d)]).lines().len(), 0);
+    assert_eq!(run(&["-g", "bad", path_arg(&d)]).lines().len(), 1);
 }
 
 #[test]
@@ -285,20 +285,30 @@ fn last_lines_read_only_the_newest_files() {
         assert_eq!(r.code, 0, "{}", r.err);
         r.last_words()
     };
-    assert_eq!(texts(&["-n", "3", arg(&a), arg(&b)]), ["a11", "b12", "a13"]);
     assert_eq!(
-        texts(&["-n4", arg(&a), arg(&b)]),
+        texts(&["-n", "3", path_arg(&a), path_arg(&b)]),
+        ["a11", "b12", "a13"]
+    );
+    assert_eq!(
+        texts(&["-n4", path_arg(&a), path_arg(&b)]),
         ["a6", "a11", "b12", "a13"]
     );
-    assert_eq!(texts(&["-n", "2", "-p", "err", arg(&b)]), ["b3"]);
+    assert_eq!(texts(&["-n", "2", "-p", "err", path_arg(&b)]), ["b3"]);
     assert_eq!(
-        texts(&["-n", "2", "--until", &label(12, 0), arg(&a), arg(&b)]),
+        texts(&[
+            "-n",
+            "2",
+            "--until",
+            &label(12, 0),
+            path_arg(&a),
+            path_arg(&b)
+        ]),
         ["a11", "b12"]
     );
-    assert!(texts(&["-n", "0", arg(&a)]).is_empty());
+    assert!(texts(&["-n", "0", path_arg(&a)]).is_empty());
     // `-n` with nothing after it: 10, as journalctl.
-    assert_eq!(texts(&["--lines", arg(&b)]).len(), 2);
-    let r = run(&["-n", "all", arg(&a)]);
+    assert_eq!(texts(&["--lines", path_arg(&b)]).len(), 2);
+    let r = run(&["-n", "all", path_arg(&a)]);
     assert_eq!(r.code, 111, "all of it reaches the trap");
 }
 
@@ -378,8 +388,7 @@ impl Follower {
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_and_reap(&mut self.child);
     }
 }
 
@@ -393,7 +402,7 @@ fn follow_goes_on_across_rotations_done_while_following() {
     let dir = s.path("log");
     let mut cyclog = Supervised::new(
         CYCLOG,
-        &["--max-file-size", "4096", arg(&dir)],
+        &["--max-file-size", "4096", path_arg(&dir)],
         s.path("cyclog.err"),
     );
     cyclog.start();
@@ -404,7 +413,7 @@ fn follow_goes_on_across_rotations_done_while_following() {
         || fs::read(dir.join("current")).map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count());
     assert!(wait_until(LONG, || written() == 30));
     // -f alone: the last 10 lines, then what comes.
-    let follower = Follower::start(&["-f", arg(&dir)]);
+    let follower = Follower::start(&["-f", path_arg(&dir)]);
     follower.wait_for(10);
     let mut want: Vec<String> = old[20..].to_vec();
     assert_eq!(
@@ -447,18 +456,18 @@ fn following_two_directories_shows_each_line_once_in_its_order() {
     let (a, b) = (s.path("a"), s.path("b"));
     let mut ca = Supervised::new(
         CYCLOG,
-        &["--max-file-size", "4096", arg(&a)],
+        &["--max-file-size", "4096", path_arg(&a)],
         s.path("a.err"),
     );
     let mut cb = Supervised::new(
         CYCLOG,
-        &["--max-file-size", "4096", arg(&b)],
+        &["--max-file-size", "4096", path_arg(&b)],
         s.path("b.err"),
     );
     ca.start();
     cb.start();
     // All of it: lines may come before log-show has started.
-    let follower = Follower::start(&["-f", "-n", "all", "--raw", arg(&a), arg(&b)]);
+    let follower = Follower::start(&["-f", "-n", "all", "--raw", path_arg(&a), path_arg(&b)]);
     for i in 0..300 {
         ca.send(format!("a {i}\n").as_bytes());
         cb.send(format!("b {i}\n").as_bytes());
@@ -483,7 +492,7 @@ fn follow_until_ends_by_itself() {
     let s = Scratch::new("follow-until");
     let d = s.path("log");
     write_file(&d, "current", &[(Some(1), "one")]);
-    let r = run(&["-f", "--until", "-1s", arg(&d)]);
+    let r = run(&["-f", "--until", "-1s", path_arg(&d)]);
     assert_eq!((r.code, r.lines().len()), (0, 1), "{}", r.err);
 }
 
@@ -571,7 +580,11 @@ fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
     write_file(&good, "current", &[(Some(1), "still shown")]);
     fs::write(s.path("file"), "not a directory").expect("file");
     let missing = s.path("missing");
-    let r = run(&[arg(&missing), arg(&good), arg(&s.path("file"))]);
+    let r = run(&[
+        path_arg(&missing),
+        path_arg(&good),
+        path_arg(&s.path("file")),
+    ]);
     assert_eq!(r.code, 111);
     assert_eq!(r.lines().len(), 1);
     assert!(r.out.ends_with("still shown\n"), "{}", r.out);
@@ -586,20 +599,20 @@ fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
         "{}",
         r.err
     );
-    let r = run(&[arg(&missing)]);
+    let r = run(&[path_arg(&missing)]);
     assert_eq!((r.code, r.out.as_str()), (111, ""));
     // A compressed archive is said, and skipped.
     fs::write(good.join(archive(0)), b"\x1f\x8b\x08\x00binary").expect("gzip");
-    let r = run(&[arg(&good)]);
+    let r = run(&[path_arg(&good)]);
     assert_eq!((r.code, r.lines().len()), (0, 1));
     assert!(r.err.contains("compressed"), "{}", r.err);
     for bad in [
-        &["--since", "soon", arg(&good)][..],
-        &["-n", "-3", arg(&good)],
-        &["-o", "json", arg(&good)],
-        &["-", arg(&good)],
+        &["--since", "soon", path_arg(&good)][..],
+        &["-n", "-3", path_arg(&good)],
+        &["-o", "json", path_arg(&good)],
+        &["-", path_arg(&good)],
         &[],
-        &["--bogus", arg(&good)],
+        &["--bogus", path_arg(&good)],
     ] {
         let r = run(bad);
         assert_eq!(r.code, 100, "{bad:?}: {}", r.err);
@@ -618,7 +631,10 @@ fn a_directory_that_is_not_a_log_directory_is_named_with_those_below_it() {
     write_file(&parent.join("ntpd"), &archive(5), &[(Some(2), "ntp")]);
     fs::create_dir_all(parent.join("not-started")).expect("empty log directory");
     fs::create_dir_all(parent.join("other/deeper")).expect("other");
-    for args in [&[arg(&parent)][..], &["-n", "5", arg(&parent)][..]] {
+    for args in [
+        &[path_arg(&parent)][..],
+        &["-n", "5", path_arg(&parent)][..],
+    ] {
         let r = run(args);
         assert_eq!((r.code, r.out.as_str()), (100, ""), "{args:?}: {}", r.err);
         assert!(
@@ -640,11 +656,14 @@ fn a_directory_that_is_not_a_log_directory_is_named_with_those_below_it() {
             r.err
         );
     }
-    let r = run(&[arg(&parent.join("other"))]);
+    let r = run(&[path_arg(&parent.join("other"))]);
     assert_eq!(r.code, 100, "{}", r.err);
     assert!(r.err.contains("no log directory in it"), "{}", r.err);
     // An empty directory is a log service not started yet: nothing to show.
-    let r = run(&[arg(&parent.join("not-started")), arg(&parent.join("klogd"))]);
+    let r = run(&[
+        path_arg(&parent.join("not-started")),
+        path_arg(&parent.join("klogd")),
+    ]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert!(r.out.contains("kernel"), "{}", r.out);
 }
@@ -659,7 +678,7 @@ fn control_bytes_and_invalid_utf8_are_shown_escaped() {
     body.extend_from_slice(format!("\n{} user.err app: \\x1b[31m\\\\ x\n", label(2, 0)).as_bytes());
     fs::create_dir_all(&d).expect("dir");
     fs::write(d.join("current"), &body).expect("write");
-    let r = run(&["--utc", arg(&d)]);
+    let r = run(&["--utc", path_arg(&d)]);
     assert_eq!(r.code, 0, "{}", r.err);
     assert_eq!(
         r.lines(),
@@ -673,7 +692,7 @@ fn control_bytes_and_invalid_utf8_are_shown_escaped() {
     );
     // --raw into a pipe gives the bytes as stored.
     let out = Command::new(LOG_SHOW)
-        .args(["--raw", arg(&d)])
+        .args(["--raw", path_arg(&d)])
         .output()
         .expect("run");
     assert_eq!(out.stdout, body);
@@ -743,14 +762,14 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
             (Some(2), "plain"),
         ],
     );
-    let (code, shown) = on_terminal(&["--no-pager", arg(&d)], &[]);
+    let (code, shown) = on_terminal(&["--no-pager", path_arg(&d)], &[]);
     assert_eq!(code, 0);
     assert!(
         shown.contains("\x1b[31mdaemon.err sshd: bad \\x1b[2J\x1b[0m"),
         "{shown:?}"
     );
     assert!(!shown.contains("\x1b[2J"), "{shown:?}");
-    let (_, plain) = on_terminal(&["--no-pager", arg(&d)], &[("NO_COLOR", "1")]);
+    let (_, plain) = on_terminal(&["--no-pager", path_arg(&d)], &[("NO_COLOR", "1")]);
     assert!(!plain.contains('\x1b'), "{plain:?}");
     assert!(plain.contains("daemon.err sshd: bad \\x1b[2J"), "{plain:?}");
 
@@ -771,7 +790,7 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
     fs::set_permissions(&pager, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
     let with_arg = format!("{} --an-arg", pager.display());
-    let (code, direct) = on_terminal(&[arg(&d)], &[("PAGER", &with_arg)]);
+    let (code, direct) = on_terminal(&[path_arg(&d)], &[("PAGER", &with_arg)]);
     assert_eq!(code, 0);
     assert!(direct.is_empty(), "{direct:?}");
     assert_eq!(
@@ -780,13 +799,13 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
     );
     let paged = fs::read_to_string(s.path("paged")).expect("paged");
     assert!(paged.contains("\x1b[31mdaemon.err"), "{paged:?}");
-    let (_, _) = on_terminal(&[arg(&d)], &[("PAGER", &with_arg), ("LESS", "R")]);
+    let (_, _) = on_terminal(&[path_arg(&d)], &[("PAGER", &with_arg), ("LESS", "R")]);
     assert_eq!(
         fs::read_to_string(s.path("less")).expect("ran"),
         "R|--an-arg\n"
     );
     // A pager that cannot start: written directly.
-    let (code, direct) = on_terminal(&[arg(&d)], &[("PAGER", "/nonexistent/pager")]);
+    let (code, direct) = on_terminal(&[path_arg(&d)], &[("PAGER", "/nonexistent/pager")]);
     assert_eq!(code, 0);
     assert!(direct.contains("plain"), "{direct:?}");
 }
@@ -829,7 +848,7 @@ fn lines_in_gzip_and_zstd_archives_are_shown_with_since_and_last() {
     compress(&d, &archive(10), "zstd");
     write_file(&d, "current", &[(Some(11), "a11"), (Some(13), "a13")]);
     let texts = |args: &[&str]| -> Vec<String> {
-        let r = run(&[args, &[arg(&d)]].concat());
+        let r = run(&[args, &[path_arg(&d)]].concat());
         assert_eq!((r.code, r.err.as_str()), (0, ""), "{args:?}");
         r.last_words()
     };
@@ -865,7 +884,7 @@ fn a_damaged_compressed_archive_is_named_with_the_lines_it_leaves_out() {
     let whole = fs::read(d.join(archive(5))).expect("archive");
     fs::write(d.join(archive(5)), &whole[..whole.len() / 2]).expect("cut");
     write_file(&d, "current", &[(Some(6), "after")]);
-    let r = run(&["--since", &label(2, 0), arg(&d)]);
+    let r = run(&["--since", &label(2, 0), path_arg(&d)]);
     let words = r.last_words();
     assert!(words.len() > 1 && words.len() < 3001, "{}", words.len());
     let n = words.len() - 1;
@@ -888,7 +907,7 @@ fn follow_goes_on_across_compressing_rotations_even_when_left_behind() {
     let dir = s.path("log");
     let mut cyclog = Supervised::new(
         CYCLOG,
-        &["--processor", "gzip", arg(&dir)],
+        &["--processor", "gzip", path_arg(&dir)],
         s.path("cyclog.err"),
     );
     cyclog.start();
@@ -903,7 +922,7 @@ fn follow_goes_on_across_compressing_rotations_even_when_left_behind() {
         assert!(wait_until(LONG, || written() == 50), "{tag}: not written");
     };
     batch(&mut cyclog, &mut want, "first");
-    let follower = Follower::start(&["-f", "-n", "all", arg(&dir)]);
+    let follower = Follower::start(&["-f", "-n", "all", path_arg(&dir)]);
     follower.wait_for(50);
     // Rotations while it reads along, each one compressed.
     let mut rotations = 0;
@@ -955,7 +974,7 @@ fn a_multilog_directory_gzipped_by_its_processor_is_shown_whole() {
     let input = format!("{}\n", lines.join("\n"));
     let ran = run_piped(
         "multilog",
-        &["t", "s4096", "n1000", "!gzip", arg(&dir)],
+        &["t", "s4096", "n1000", "!gzip", path_arg(&dir)],
         &[],
         input.as_bytes(),
     );
@@ -965,7 +984,7 @@ fn a_multilog_directory_gzipped_by_its_processor_is_shown_whole() {
         .filter(|a| fs::read(dir.join(a)).is_ok_and(|b| b.starts_with(&[0x1f, 0x8b])))
         .count();
     assert!(gzipped > 10, "{:?}", archives(&dir));
-    let r = run(&["-n", "all", arg(&dir)]);
+    let r = run(&["-n", "all", path_arg(&dir)]);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     assert_eq!(r.last_words(), lines);
 }
@@ -991,9 +1010,9 @@ fn a_zstd_archive_of_several_frames_is_shown_whole() {
     fs::remove_file(d.join("part")).expect("part");
     fs::write(d.join(archive(5)), bytes).expect("archive");
     write_file(&d, "current", &[(Some(6), "c6")]);
-    let r = run(&["-n", "all", arg(&d)]);
+    let r = run(&["-n", "all", path_arg(&d)]);
     assert_eq!((r.code, r.err.as_str()), (0, ""));
     assert_eq!(r.last_words(), ["f1", "f2", "f3", "f3-more", "f4", "c6"]);
-    let r = run(&["-n", "4", arg(&d)]);
+    let r = run(&["-n", "4", path_arg(&d)]);
     assert_eq!(r.last_words(), ["f3", "f3-more", "f4", "c6"]);
 }

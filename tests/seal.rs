@@ -13,8 +13,6 @@ use rill::format::stamp::Stamp;
 use rill::logdir::Archive;
 use rill::logdir::seal::{FileHash, Sealed, Sealer, Seed, Verdict, Verifier};
 
-const LOG_SHOW: &str = env!("CARGO_BIN_EXE_log-show");
-
 fn seed() -> Seed {
     Seed::from_bytes([0x5e; 32])
 }
@@ -94,12 +92,7 @@ fn sealed_log(s: &Scratch) -> (std::path::PathBuf, Vec<Vec<u8>>) {
 fn log_show_shows_a_sealed_directory_as_its_lines_alone() {
     let s = Scratch::new("seal-show");
     let (log, lines) = sealed_log(&s);
-    let ran = run_piped(
-        LOG_SHOW,
-        &["--utc", log.to_str().expect("UTF-8")],
-        &[("TZ", "UTC")],
-        b"",
-    );
+    let ran = run_piped(LOG_SHOW, &["--utc", path_arg(&log)], &[("TZ", "UTC")], b"");
     assert_eq!((ran.code, ran.stderr.as_str()), (0, ""));
     let out = String::from_utf8(ran.stdout).expect("UTF-8");
     let shown: Vec<&str> = out.lines().collect();
@@ -129,7 +122,7 @@ fn s6_log_and_multilog_rotate_in_a_sealed_directory_and_leave_its_seals_alone() 
             files
         };
         let before = seal_files(&log);
-        let args = [&script[..], &[log.to_str().expect("UTF-8")]].concat();
+        let args = [&script[..], &[path_arg(&log)]].concat();
         let (code, err) = run_with_input(program, &args, &joined(&numbered_lines(800)));
         assert_eq!(code, 0, "{program}: {err}");
         // It rotated and applied its cap to the archives, not to seal/.

@@ -10,9 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::receivers::{Transport, free_port};
 use common::*;
-
-const LONG: Duration = Duration::from_secs(60);
 
 fn top() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -20,10 +19,7 @@ fn top() -> PathBuf {
 
 /// Where cargo put the programs of this build.
 fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_cyclog"))
-        .parent()
-        .expect("bin dir")
-        .to_path_buf()
+    Path::new(CYCLOG).parent().expect("bin dir").to_path_buf()
 }
 
 fn path_with_bins() -> String {
@@ -175,12 +171,6 @@ fn setup(src: &Path, group: &str) {
     }
 }
 
-/// A free UDP port on loopback.
-fn free_udp_port() -> u16 {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.local_addr().expect("addr").port()
-}
-
 /// Processes whose command line mentions `needle`: (pid, uid, command).
 fn processes_with(needle: &str) -> Vec<(u32, u32, String)> {
     let mut found = Vec::new();
@@ -195,17 +185,11 @@ fn processes_with(needle: &str) -> Vec<(u32, u32, String)> {
         if !cmd.contains(needle) {
             continue;
         }
-        let status = fs::read_to_string(entry.path().join("status")).unwrap_or_default();
-        if status
-            .lines()
-            .any(|l| l.starts_with("State:") && l.contains('Z'))
-        {
+        if proc_status(pid, "State").iter().any(|s| s.contains('Z')) {
             continue;
         }
-        let uid = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|u| u.split_whitespace().nth(1))
+        let uid = proc_status(pid, "Uid")
+            .get(1)
             .and_then(|u| u.parse().ok())
             .unwrap_or(u32::MAX);
         found.push((pid, uid, cmd.trim().to_string()));
@@ -237,7 +221,7 @@ fn supervised(sup: Supervisor) {
         require(tool);
     }
     let s = Scratch::new(sup.tree());
-    let port = free_udp_port();
+    let port = free_port(Transport::Udp);
     let (src, accounts) = test_source(&s, sup, port);
     setup(&src, &accounts.group);
     let out = s.path("generated");

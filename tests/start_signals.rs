@@ -3,24 +3,7 @@
 
 mod common;
 
-use std::time::Duration;
-
 use common::*;
-
-const LONG: Duration = Duration::from_secs(60);
-
-/// Each program, and the signal set it blocks before `main`.
-const PROGRAMS: [(&str, &str); 6] = [
-    ("cyclog", env!("CARGO_BIN_EXE_cyclog")),
-    ("klog-read", env!("CARGO_BIN_EXE_klog-read")),
-    ("syslog-read", env!("CARGO_BIN_EXE_syslog-read")),
-    (
-        "follow-log-directories",
-        env!("CARGO_BIN_EXE_follow-log-directories"),
-    ),
-    ("export-to-remote", env!("CARGO_BIN_EXE_export-to-remote")),
-    ("log-show", env!("CARGO_BIN_EXE_log-show")),
-];
 
 /// strace sends TERM at the first poll(2) of the program's life, the Rust
 /// runtime's check of descriptors 0 to 2 before `main`; a bad option then
@@ -60,15 +43,8 @@ fn every_program_holds_a_stop_signal_that_comes_before_main() {
 fn klog_read_waiting_for_a_fifo_writer_still_stops_on_term() {
     let s = Scratch::new("fifo-wait");
     let fifo = s.path("fifo");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        &fifo,
-        rustix::fs::FileType::Fifo,
-        rustix::fs::Mode::from_raw_mode(0o600),
-        0,
-    )
-    .expect("mkfifo");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_klog-read"))
+    mkfifo(&fifo);
+    let mut child = std::process::Command::new(KLOG_READ)
         .arg("--device")
         .arg(&fifo)
         .stdout(std::process::Stdio::null())

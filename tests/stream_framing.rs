@@ -13,13 +13,10 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use common::receivers::peers_prefix;
+use common::receivers::syslog_ng;
 use common::*;
 use rill::net::stream_framing::{Deframer, Framing, FramingError, Limits};
-
-const LONG: Duration = Duration::from_secs(60);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Got {
@@ -197,20 +194,12 @@ struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        kill_and_reap(&mut self.0);
     }
 }
 
 fn start(mut command: Command, dir: &Path, socket: &Path) -> Server {
-    let err = std::fs::File::create(dir.join("server.stderr")).expect("stderr file");
-    let child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(err.try_clone().expect("dup")))
-        .stderr(Stdio::from(err))
-        .spawn()
-        .expect("start the syslog server");
-    let server = Server(child);
+    let server = Server(spawn_logging(&mut command, &dir.join("server.stderr")));
     assert!(
         wait_until(LONG, || socket.exists()),
         "the server never made {}: {}",
@@ -309,13 +298,6 @@ fn rsyslog_omfwd_octet_counted_and_traditional_messages_arrive_byte_exact() {
 
 #[test]
 fn syslog_ng_network_and_syslog_destinations_arrive_byte_exact() {
-    let root = peers_prefix().join("syslog-ng-core");
-    let binary = root.join("usr/sbin/syslog-ng");
-    assert!(
-        binary.is_file(),
-        "{} is not there: run `make deps` as root",
-        binary.display()
-    );
     require("logger");
     let scratch = Scratch::new("framing-syslog-ng");
     let dir = &scratch.root;
@@ -332,23 +314,7 @@ fn syslog_ng_network_and_syslog_destinations_arrive_byte_exact() {
         socket = socket.display(),
     );
     std::fs::write(dir.join("syslog-ng.conf"), conf).expect("configuration");
-    let mut command = Command::new(&binary);
-    command
-        .env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"))
-        .arg("-F")
-        .arg("-f")
-        .arg(dir.join("syslog-ng.conf"))
-        .arg(format!(
-            "--module-path={}",
-            root.join("usr/lib/syslog-ng/3.38").display()
-        ))
-        .arg("-R")
-        .arg(dir.join("syslog-ng.persist"))
-        .arg("-p")
-        .arg(dir.join("syslog-ng.pid"))
-        .arg("-c")
-        .arg(dir.join("syslog-ng.ctl"))
-        .arg("--no-caps");
+    let command = syslog_ng(&dir.join("syslog-ng.conf"), &dir.join("syslog-ng"));
     let _server = start(command, dir, &socket);
     let bodies = BODIES;
     let connections = relay(&socket, &listener);

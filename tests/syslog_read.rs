@@ -22,7 +22,6 @@ use common::receivers::{Fields, Receiver, Server, Transport};
 use common::*;
 use rill::format::reader_line::Record;
 
-const SYSLOG_READ: &str = env!("CARGO_BIN_EXE_syslog-read");
 const LONG: Duration = Duration::from_secs(30);
 
 /// A running syslog-read whose standard output a thread reads, once told.
@@ -175,8 +174,7 @@ impl Reader {
 impl Drop for Reader {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
         self.reading.store(true, Ordering::SeqCst);
     }
@@ -186,10 +184,6 @@ fn rand_tag() -> String {
     use std::sync::atomic::AtomicUsize;
     static N: AtomicUsize = AtomicUsize::new(0);
     N.fetch_add(1, Ordering::SeqCst).to_string()
-}
-
-fn path_arg(p: &Path) -> &str {
-    p.to_str().expect("UTF-8 path")
 }
 
 /// The line holding `marker`, parsed.
@@ -208,16 +202,13 @@ fn field(r: &Record, key: &str) -> Option<String> {
 
 /// A process's uid and gid, from /proc.
 fn ids_of(pid: u32) -> (u32, u32) {
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let id = |key: &str| -> u32 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
+        proc_status(pid, key)
+            .first()
             .and_then(|v| v.parse().ok())
             .expect("id")
     };
-    (id("Uid:"), id("Gid:"))
+    (id("Uid"), id("Gid"))
 }
 
 /// Runs a sender to completion; returns its pid.
@@ -785,32 +776,9 @@ fn dash_u_drops_root_for_good() {
     let reader = Reader::spawn(&s, &mut command, 1, true);
     let pid = reader.pid();
     wait_until(LONG, || ids_of(pid) == (65534, 65533));
-    let status = fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-    let row = |key: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(key))
-            .unwrap_or("")
-            .to_string()
-    };
-    assert_eq!(
-        row("Uid:").split_whitespace().skip(1).collect::<Vec<_>>(),
-        ["65534"; 4],
-        "{status}"
-    );
-    assert_eq!(
-        row("Gid:").split_whitespace().skip(1).collect::<Vec<_>>(),
-        ["65533"; 4],
-        "{status}"
-    );
-    assert_eq!(
-        row("Groups:")
-            .split_whitespace()
-            .skip(1)
-            .collect::<Vec<_>>(),
-        ["65533"],
-        "{status}"
-    );
+    assert_eq!(proc_status(pid, "Uid"), ["65534"; 4]);
+    assert_eq!(proc_status(pid, "Gid"), ["65533"; 4]);
+    assert_eq!(proc_status(pid, "Groups"), ["65533"]);
     // The socket was bound as root, and still receives.
     UnixDatagram::unbound()
         .expect("socket")
@@ -1392,7 +1360,7 @@ fn forged_fields_stay_the_senders_claim(udp: bool) {
 fn export_to_rsyslog(s: &Scratch, cursors: &Path, n: usize) -> Vec<receivers::Fields> {
     use receivers::{Receiver, Server, Transport};
     let receiver = Receiver::start(Server::Rsyslog, Transport::Udp, &s.path("rsyslog"), None);
-    let mut export = Command::new(env!("CARGO_BIN_EXE_export-to-remote"))
+    let mut export = Command::new(EXPORT)
         .args(["--to", &receiver.url()])
         .arg(cursors)
         .stdin(Stdio::null())

@@ -12,14 +12,12 @@ set -eu
 
 SIZE_MB=${SIZE_MB:-256}
 RUNS=${RUNS:-5}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench}
 LOG_SHOW=${LOG_SHOW:-$top/target/release/log-show}
 
-for c in s6-tai64nlocal hyperfine gzip zstd zcat zstdcat /usr/bin/time; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$LOG_SHOW" ] || { echo "build first: make all" >&2; exit 1; }
+need s6-tai64nlocal hyperfine gzip zstd zcat zstdcat /usr/bin/time
+built "$LOG_SHOW"
 export TZ=UTC LC_ALL=C
 
 # 2026-11-21T00:00:00Z, as Unix time; the lines span a day from there.
@@ -29,25 +27,7 @@ base=$BENCH_DIR/compressed-$SIZE_MB
 plain=$base/plain gz=$base/gzip zst=$base/zstd
 if [ ! -f "$zst/current" ]; then
 	rm -rf "$base"; mkdir -p "$plain"
-	(cd "$plain" && awk -v mb="$SIZE_MB" -v secs="$start" -v span="$span" 'BEGIN {
-		n = int(mb * 1048576 / 100); step = span * 1e9 / n
-		s = secs + 37; ns = 0; size = 0; out = "next.tmp"; limit = 16 * 1048576
-		for (i = 0; i < n; i++) {
-			text = sprintf("worker %d: request %d served in %d us, %d bytes, status %d",
-				i % 16, i, i % 9973, i % 65536, 200)
-			line = sprintf("@40000000%08x%08x %s\n", s, ns, text)
-			printf "%s", line > out
-			size += length(line)
-			if (size >= limit) {
-				close(out)
-				system(sprintf("mv %s @40000000%08x%08x.s", out, s, ns + 1))
-				size = 0
-			}
-			ns += step
-			while (ns >= 1e9) { ns -= 1e9; s++ }
-		}
-		close(out); system("mv " out " current")
-	}')
+	log_directory "$plain" "$SIZE_MB" "$start" "$span" 0
 	for kind in gzip zstd; do
 		mkdir -p "$base/$kind"
 		cp "$plain/current" "$base/$kind/current"

@@ -11,21 +11,17 @@ LINES=${LINES:-2000000}
 RUNS=${RUNS:-5}
 ROT_LINES=${ROT_LINES:-150000}
 ROT_RUNS=${ROT_RUNS:-3}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench}
 CYCLOG=${CYCLOG:-$top/target/release/cyclog}
 
-for c in multilog s6-log svlogd /usr/bin/time; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$CYCLOG" ] || { echo "build first: make all" >&2; exit 1; }
+need multilog s6-log svlogd /usr/bin/time
+built "$CYCLOG"
 
 mkdir -p "$BENCH_DIR"
 input=$BENCH_DIR/input
 if [ "$({ wc -l < "$input"; } 2>/dev/null || echo 0)" != "$LINES" ]; then
-	# 100 bytes a line: a 10-digit number, a space, 88 letters, LF.
-	awk -v n="$LINES" 'BEGIN { pad = sprintf("%88s", ""); gsub(/ /, "x", pad);
-		for (i = 0; i < n; i++) printf "%010d %s\n", i, pad }' > "$input"
+	lines_of_100 "$LINES" > "$input"
 fi
 
 out=$BENCH_DIR/out
@@ -56,13 +52,8 @@ done
 rm -rf "$out"
 
 echo "$LINES lines of 100 bytes, 16 MiB files, median of $RUNS runs, $(nproc) cores, $(uname -r)"
-awk '
+awk "$median"'
 	{ wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4); rss[$1] = rss[$1] " " $5 }
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
 	END {
 		split("cat cat+fsync multilog s6-log svlogd cyclog", order, " ")
 		for (k in order) { w = order[k]; W[w] = median(wall[w]); C[w] = median(cpu[w]); R[w] = median(rss[w]) }
@@ -97,13 +88,8 @@ rm -rf "$out"
 echo
 echo "$ROT_LINES lines of 100 bytes, 4 KiB files, up to 10,000 kept, median of $ROT_RUNS runs"
 sort -u "$BENCH_DIR/rot-counts" | sed 's/^/  /'; rm -f "$BENCH_DIR/rot-counts"
-awk '
+awk "$median"'
 	{ wall[$1] = wall[$1] " " $2; cpu[$1] = cpu[$1] " " ($3 + $4); rss[$1] = rss[$1] " " $5 }
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
 	END {
 		split("multilog s6-log cyclog", order, " ")
 		printf "| writer | wall s | CPU s | peak RSS KiB | CPU vs s6-log |\n"

@@ -14,22 +14,19 @@ set -eu
 
 LINES=${LINES:-1000000}
 RUNS=${RUNS:-3}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench-export}
 CYCLOG=${CYCLOG:-$top/target/release/cyclog}
 EXPORT=${EXPORT:-$top/target/release/export-to-remote}
 
-for c in rsyslogd /usr/bin/time; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$CYCLOG" ] && [ -x "$EXPORT" ] || { echo "build first: make all" >&2; exit 1; }
+need rsyslogd /usr/bin/time
+built "$CYCLOG" "$EXPORT"
 
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"
 cd "$BENCH_DIR"
-# 100 bytes a line: a 10-digit number, a space, 88 letters, LF; one file.
-awk -v n="$LINES" 'BEGIN { pad = sprintf("%88s", ""); gsub(/ /, "x", pad);
-	for (i = 0; i < n; i++) printf "%010d %s\n", i, pad }' |
+# All in one file.
+lines_of_100 "$LINES" |
 	"$CYCLOG" --max-file-size 4G --max-total-size 8G "$BENCH_DIR/log"
 # About 100 bytes too, with the fields syslog-read adds for a local sender.
 awk -v n="$LINES" 'BEGIN { for (i = 0; i < n; i++)
@@ -113,14 +110,9 @@ for run in $(seq "$RUNS"); do
 done
 
 echo "$LINES lines of 100 bytes, TCP on loopback to rsyslog $(rsyslogd -v | awk 'NR == 1 { print $2 }'), median of $RUNS runs, $(nproc) cores, $(uname -r)"
-awk '
+awk "$median"'
 	FILENAME ~ /cpu$/ { cpu[$1] = cpu[$1] " " ($2 + $3); rss[$1] = rss[$1] " " $4; next }
 	{ wall[$1] = wall[$1] " " $2 }
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
 	END {
 		split("rsyslog export-to-remote reader-lines", order, " ")
 		for (k = 1; k <= 3; k++) { f = order[k]; W[f] = median(wall[f]); C[f] = median(cpu[f]); R[f] = median(rss[f]) }

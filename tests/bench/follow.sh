@@ -19,14 +19,12 @@ TRICKLE=${TRICKLE:-2000}
 KS=${KS:-"1 10 100 1000 10000"}
 HARD=${HARD:-16384}
 SOFT=${SOFT:-1024}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench-follow}
 FOLLOW=${FOLLOW:-$top/target/release/follow-log-directories}
 
-for c in python3 prlimit; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$FOLLOW" ] || { echo "build first: make all" >&2; exit 1; }
+need python3 prlimit
+built "$FOLLOW"
 
 rm -rf "$BENCH_DIR"
 mkdir -p "$BENCH_DIR"

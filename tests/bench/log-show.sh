@@ -13,14 +13,12 @@ set -eu
 
 SIZE_MB=${SIZE_MB:-1024}
 RUNS=${RUNS:-10}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench}
 LOG_SHOW=${LOG_SHOW:-$top/target/release/log-show}
 
-for c in s6-tai64nlocal tai64nlocal hyperfine; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$LOG_SHOW" ] || { echo "build first: make all" >&2; exit 1; }
+need s6-tai64nlocal tai64nlocal hyperfine
+built "$LOG_SHOW"
 export TZ=UTC LC_ALL=C
 
 # 2026-11-21T00:00:00Z, as Unix time; the lines span a day from there.
@@ -29,30 +27,7 @@ span=86400
 dir=$BENCH_DIR/log-show-$SIZE_MB
 if [ ! -f "$dir/current" ]; then
 	rm -rf "$dir"; mkdir -p "$dir"
-	(cd "$dir" && awk -v mb="$SIZE_MB" -v secs="$start" -v span="$span" 'BEGIN {
-		n = int(mb * 1048576 / 100); step = span * 1e9 / n
-		s = secs + 37; ns = 0; size = 0; out = "next.tmp"; limit = 16 * 1048576
-		for (i = 0; i < n; i++) {
-			if (i % 4 == 0)
-				text = sprintf("daemon.info sshd[%d]: Accepted publickey for user%d from 10.0.%d.%d port %d",
-					1000 + i % 9000, i % 97, i % 256, i % 251, 1024 + i % 60000)
-			else
-				text = sprintf("worker %d: request %d served in %d us, %d bytes, status %d",
-					i % 16, i, i % 9973, i % 65536, 200)
-			line = sprintf("@40000000%08x%08x %s\n", s, ns, text)
-			printf "%s", line > out
-			size += length(line)
-			# An archive is named one nanosecond after its last line.
-			if (size >= limit) {
-				close(out)
-				system(sprintf("mv %s @40000000%08x%08x.s", out, s, ns + 1))
-				size = 0
-			}
-			ns += step
-			while (ns >= 1e9) { ns -= 1e9; s++ }
-		}
-		close(out); system("mv " out " current")
-	}')
+	log_directory "$dir" "$SIZE_MB" "$start" "$span" 4
 fi
 
 # A minute, ending five minutes before the last line.

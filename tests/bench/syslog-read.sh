@@ -18,7 +18,7 @@ set -eu
 COUNT=${COUNT:-500000}
 RUNS=${RUNS:-5}
 SIZE=${SIZE:-110}
-top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$(dirname "$0")/lib.sh"
 BENCH_DIR=${BENCH_DIR:-$top/target/bench/syslog-read}
 SYSLOG_READ=${SYSLOG_READ:-$top/target/release/syslog-read}
 if [ -z "${OUT_DIR:-}" ]; then
@@ -26,10 +26,8 @@ if [ -z "${OUT_DIR:-}" ]; then
 fi
 READERS="syslog-read socklog s6-socklog rsyslog floor"
 
-for c in socklog s6-socklog rsyslogd cc pgrep /usr/bin/time; do
-	command -v "$c" >/dev/null || { echo "missing $c: run make deps as root" >&2; exit 1; }
-done
-[ -x "$SYSLOG_READ" ] || { echo "build first: make all" >&2; exit 1; }
+need socklog s6-socklog rsyslogd cc pgrep /usr/bin/time
+built "$SYSLOG_READ"
 
 mkdir -p "$BENCH_DIR" "$OUT_DIR"
 trap 'rm -rf "$OUT_DIR"' EXIT
@@ -130,13 +128,8 @@ for r in $(seq "$RUNS"); do
 done
 
 echo "$COUNT datagrams of $SIZE bytes, median of $RUNS runs, $(nproc) cores, $(uname -r)"
-awk -v count="$COUNT" -v readers="$READERS" '
+awk -v count="$COUNT" -v readers="$READERS" "$median"'
 	{ k = $1 " " $2; cpu[k] = cpu[k] " " $3; lost[k] = lost[k] " " $4 }
-	function median(list,    a, n, i, j, t) {
-		n = split(list, a, " ")
-		for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
 	END {
 		n = split(readers, order, " ")
 		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog |\n"

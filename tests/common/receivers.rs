@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
-use super::{require, wait_child, wait_until};
+use super::{kill_and_reap, require, spawn_logging, wait_child, wait_until};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Server {
@@ -150,6 +150,41 @@ pub fn peers_prefix() -> PathBuf {
     std::env::var_os("RILL_PEERS")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/opt/rill-peers"))
+}
+
+/// syslog-ng as `make deps` unpacked it, in the foreground on `conf`, its
+/// persist, pid and control files named `state` and `.persist`, `.pid`,
+/// `.ctl`.
+pub fn syslog_ng(conf: &Path, state: &Path) -> Command {
+    let root = peers_prefix().join("syslog-ng-core");
+    let binary = root.join("usr/sbin/syslog-ng");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let state_file = |ext: &str| {
+        let mut name = state.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    let mut c = Command::new(binary);
+    c.env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"))
+        .arg("-F")
+        .arg("-f")
+        .arg(conf)
+        .arg(format!(
+            "--module-path={}",
+            root.join("usr/lib/syslog-ng/3.38").display()
+        ))
+        .arg("-R")
+        .arg(state_file(".persist"))
+        .arg("-p")
+        .arg(state_file(".pid"))
+        .arg("-c")
+        .arg(state_file(".ctl"))
+        .arg("--no-caps");
+    c
 }
 
 pub struct Receiver {
@@ -300,11 +335,6 @@ impl Receiver {
     /// Starts the server (again), and waits until it listens.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let err = fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.join("server.stderr"))
-            .expect("stderr file");
         let conf = self.dir.join("server.conf");
         let mut command = match self.server {
             Server::Rsyslog => {
@@ -317,39 +347,9 @@ impl Receiver {
                     .arg(self.dir.join("server.pid"));
                 c
             }
-            Server::SyslogNg => {
-                let root = peers_prefix().join("syslog-ng-core");
-                let binary = root.join("usr/sbin/syslog-ng");
-                assert!(
-                    binary.is_file(),
-                    "{} is not there: run `make deps` as root",
-                    binary.display()
-                );
-                let mut c = Command::new(binary);
-                c.env("LD_LIBRARY_PATH", root.join("usr/lib/syslog-ng"))
-                    .arg("-F")
-                    .arg("-f")
-                    .arg(&conf)
-                    .arg(format!(
-                        "--module-path={}",
-                        root.join("usr/lib/syslog-ng/3.38").display()
-                    ))
-                    .arg("-R")
-                    .arg(self.dir.join("server.persist"))
-                    .arg("-p")
-                    .arg(self.dir.join("server.pid"))
-                    .arg("-c")
-                    .arg(self.dir.join("server.ctl"))
-                    .arg("--no-caps");
-                c
-            }
+            Server::SyslogNg => syslog_ng(&conf, &self.dir.join("server")),
         };
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(err.try_clone().expect("dup")))
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("start the syslog server");
+        let child = spawn_logging(&mut command, &self.dir.join("server.stderr"));
         let pid = child.id();
         self.child = Some(child);
         let (port, udp) = (self.port, self.transport == Transport::Udp);
@@ -413,8 +413,7 @@ impl Receiver {
 impl Drop for Receiver {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_and_reap(&mut child);
         }
     }
 }
