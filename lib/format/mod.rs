@@ -4,8 +4,8 @@
 //! RFC 3164, parsed and built), the kernel's record, and the directory name
 //! a sender's host gets.
 //!
-//! Pure: no system calls and no program here; may use `cli` for nothing
-//! but its types.
+//! Pure: no system calls and no program here; may use `cli` and
+//! `sys::single_threaded` for nothing but their types.
 
 pub mod host_dirname;
 pub mod kmsg;

@@ -9,6 +9,7 @@
 use std::time::UNIX_EPOCH;
 
 use crate::format::stamp::{Stamp, Utc};
+use crate::sys::single_threaded::SingleThreaded;
 
 /// How the stamps of a directory were written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +46,14 @@ pub enum Zone {
 unsafe extern "C" {
     /// POSIX; absent from the libc crate for Linux.
     fn tzset();
+}
+
+/// Has the C library read `TZ` and the zone files, for local times. It
+/// reads the environment, which another thread could be changing: so only
+/// `main`, while it has no other thread.
+pub fn read_local_zone(_: &SingleThreaded) {
+    // SAFETY: no other thread exists (the SingleThreaded token).
+    unsafe { tzset() };
 }
 
 /// The calendar time of a Unix time in a zone: (tm, offset from UTC in
@@ -97,11 +106,8 @@ pub struct TimeWriter {
 }
 
 impl TimeWriter {
+    /// In `Zone::Local`, after [`read_local_zone`].
     pub fn new(zone: Zone, convention: Convention) -> TimeWriter {
-        if zone == Zone::Local {
-            // SAFETY: reads TZ and the zone files; called before any other thread runs.
-            unsafe { tzset() };
-        }
         TimeWriter {
             zone,
             convention,

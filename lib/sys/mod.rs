@@ -9,5 +9,6 @@ pub mod listen_fds;
 pub mod pager;
 pub mod privilege;
 pub mod signals;
+pub mod single_threaded;
 pub mod stdin;
 pub mod stdout;
