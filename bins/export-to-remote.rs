@@ -124,7 +124,7 @@ fn hostname() -> String {
     if name.is_empty() { "-".into() } else { name }
 }
 
-rill::block_signals_before_main!(&[signals::SIGTERM, signals::SIGINT, signals::SIGHUP]);
+rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
     cli::set_program("export-to-remote");
@@ -136,8 +136,7 @@ fn main() {
             cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS)
         })),
     };
-    let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
-    let signals = Signals::block(&stop)
+    let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let tls = match &args.url {
         Some(url) if url.scheme == Scheme::Tls => {

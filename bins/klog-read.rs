@@ -66,7 +66,7 @@ fn main() {
         .drop_privileges
         .then(privilege::target_from_env)
         .transpose()
-        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string()));
     // Always taken, so that the variables do not reach anyone else.
     let inherited = listen_fds::take(&single).into_iter().next();
     // Open what needs privileges first: the source (a FIFO waits here for
@@ -92,7 +92,7 @@ fn main() {
     if let Some(target) = &target
         && let Err(e) = privilege::drop_to(target)
     {
-        cli::fatal(EXIT_TEMPORARY, &e);
+        cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));

@@ -156,7 +156,7 @@ fn main() {
         .drop_privileges
         .then(privilege::target_from_env)
         .transpose()
-        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string()));
     // SIGPIPE stays ignored (Rust's default): a vanished reader is an EPIPE.
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
@@ -175,7 +175,7 @@ fn main() {
         && let Err(e) = privilege::drop_to(target)
     {
         remove_sockets(&args.unix);
-        cli::fatal(EXIT_TEMPORARY, &e);
+        cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }
     let settings = Settings {
         shed_after: args.shed_after,

@@ -17,7 +17,7 @@ use rustix::fs::{self, AtFlags, Mode};
 use rustix::io::Errno;
 
 use crate::cli;
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::format::stamp::Stamp;
 use crate::logdir::write::finisher::Finisher;
 use crate::logdir::write::split::Chunk;
@@ -36,15 +36,15 @@ const MAX_DRAIN: usize = 4 << 20;
 /// such a word is always a directory here too; others are refused only
 /// when they are one of the peers' actions (svlogd's script is a file in
 /// the directory, not words).
-pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), String> {
+pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), Usage> {
     for dir in dirs {
         if let Some(action) = script_action(dir.as_bytes()) {
             let word = dir.to_string_lossy();
-            return Err(format!(
+            return Err(Usage(format!(
                 "{word:?} is {action}, not a directory: cyclog does not take \
                  multilog or s6-log script actions yet (see cyclog(8) for its options; \
                  a directory of that name is written ./{word})"
-            ));
+            )));
         }
     }
     Ok(())

@@ -8,6 +8,7 @@
 
 use std::time::UNIX_EPOCH;
 
+use crate::error::Usage;
 use crate::format::stamp::{Stamp, Utc};
 use crate::sys::single_threaded::SingleThreaded;
 
@@ -183,11 +184,11 @@ pub fn parse_time(
     now: (i64, u32),
     zone: Zone,
     convention: Convention,
-) -> Result<Stamp, String> {
+) -> Result<Stamp, Usage> {
     let text = text.trim();
-    let bad = |why: &str| format!("{text:?} is not a time ({why})");
+    let bad = |why: &str| Usage(format!("{text:?} is not a time ({why})"));
     let stamp = |unix: i64, nanos: u32| convention.from_unix(unix, nanos);
-    let midnight = |days: i32| -> Result<Stamp, String> {
+    let midnight = |days: i32| -> Result<Stamp, Usage> {
         let (mut tm, _) = calendar(now.0, zone).ok_or_else(|| bad("no calendar for now"))?;
         tm.tm_mday += days;
         (tm.tm_hour, tm.tm_min, tm.tm_sec) = (0, 0, 0);

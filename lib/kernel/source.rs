@@ -72,7 +72,7 @@ impl Source {
         } else {
             open()
         }
-        .context(|| name.clone())?;
+        .context(|| format!("open {name}"))?;
         Source::from_fd(fd, name)
     }
 
@@ -82,15 +82,16 @@ impl Source {
     }
 
     fn from_fd(fd: OwnedFd, name: String) -> Result<Source> {
-        let st = fs::fstat(&fd).context(|| name.clone())?;
+        let st = fs::fstat(&fd).context(|| format!("fstat {name}"))?;
         let is_kmsg = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
             && fs::major(st.st_rdev) == 1
             && fs::minor(st.st_rdev) == 11;
         // Non-blocking, to read a burst to its end and then write it out
         // at once. An inherited descriptor shares this with the
         // supervisor holding it, which does not read it.
-        let flags = fs::fcntl_getfl(&fd).context(|| name.clone())?;
-        fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK).context(|| name.clone())?;
+        let flags = fs::fcntl_getfl(&fd).context(|| format!("get the flags of {name}"))?;
+        fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)
+            .context(|| format!("make {name} non-blocking"))?;
         Ok(Source {
             fd,
             kind: if is_kmsg { Kind::Device } else { Kind::Stream },

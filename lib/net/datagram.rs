@@ -27,6 +27,7 @@ use rustix::fs::{self, Mode};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
 
+use crate::error::Usage;
 use crate::format::reader_line::LineWriter;
 
 /// The UDP port when ADDR names none.
@@ -66,9 +67,12 @@ pub enum UdpAddr {
 }
 
 impl UdpAddr {
-    pub fn parse(text: &str) -> Result<UdpAddr, String> {
-        let bad =
-            || format!("{text:?} is not HOST:PORT, [IPV6]:PORT or :PORT (HOST an IP address)");
+    pub fn parse(text: &str) -> Result<UdpAddr, Usage> {
+        let bad = || {
+            Usage(format!(
+                "{text:?} is not HOST:PORT, [IPV6]:PORT or :PORT (HOST an IP address)"
+            ))
+        };
         let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(UdpAddr::At(SocketAddr::new(ip, SYSLOG_PORT)));

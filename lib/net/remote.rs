@@ -32,6 +32,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType, sockopt};
 
+use crate::error::Usage;
 use crate::format::syslog::build::write_decimal;
 
 /// How messages travel.
@@ -52,9 +53,12 @@ pub struct Url {
 
 impl Url {
     /// Parses a URL; the port defaults to 514 (udp, tcp) or 6514 (tls).
-    pub fn parse(text: &str) -> Result<Url, String> {
-        let bad =
-            |why: &str| format!("{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://...)");
+    pub fn parse(text: &str) -> Result<Url, Usage> {
+        let bad = |why: &str| {
+            Usage(format!(
+                "{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://...)"
+            ))
+        };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Scheme::Udp,
