@@ -139,9 +139,10 @@ fn main() {
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let tls = match &args.url {
-        Some(url) if url.scheme == Scheme::Tls => {
-            Some(tls::client_config(&args.tls).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
-        }
+        Some(url) if url.scheme == Scheme::Tls => Some(
+            tls::client_config(&args.tls)
+                .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string())),
+        ),
         _ => None,
     };
     let options = Options {
@@ -156,6 +157,6 @@ fn main() {
     let mut follower = Follower::open(&args.cursors)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let mut exporter = Exporter::new(&mut follower, target, options)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     exit(exporter.run(&signals));
 }

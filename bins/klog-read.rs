@@ -85,7 +85,8 @@ fn main() {
             if let Err(e) = source.rewind() {
                 cli::fatal(EXIT_TEMPORARY, &e.to_string());
             }
-            state::resume_from(path, args.fresh).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e))
+            state::resume_from(path, args.fresh)
+                .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()))
         }
         None => (Sequence::fresh(), None),
     };

@@ -95,7 +95,7 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 /// The sockets named on the command line, or else those handed down:
 /// LISTEN_FDS (systemd, nosh), or fd 3 alone (UCSPI-style chain loaders).
 fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
-    let fail = |e: String| cli::fatal(EXIT_TEMPORARY, &e);
+    let fail = |e: rill::error::Error| cli::fatal(EXIT_TEMPORARY, &e.to_string());
     if args.unix.is_empty() && args.udp.is_empty() {
         let listen_fds = listen_fds::take(single);
         let handed_down = !listen_fds.is_empty();
@@ -114,7 +114,7 @@ fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
                     let text = if handed_down {
                         format!("a socket passed with LISTEN_FDS: {e}")
                     } else {
-                        let why = e.strip_prefix("descriptor 3: ").unwrap_or(&e);
+                        let why = e.io();
                         format!(
                             "no socket: no --unix or --udp, no LISTEN_FDS, and descriptor 3 \
                              is open but not a datagram socket ({why}); {HOW_TO_GIVE_SOCKETS}"

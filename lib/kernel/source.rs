@@ -111,7 +111,7 @@ impl Source {
     /// a fresh open starts there anyway, a descriptor handed down may not).
     pub fn rewind(&self) -> Result<()> {
         if self.kind == Kind::Device {
-            fs::seek(&self.fd, SeekFrom::Start(0)).context(|| format!("{}: seek", self.name))?;
+            fs::seek(&self.fd, SeekFrom::Start(0)).context(|| format!("seek {}", self.name))?;
         }
         Ok(())
     }
@@ -124,7 +124,7 @@ impl Source {
                 Err(Errno::AGAIN) => Ok(Read::Empty),
                 Err(Errno::INTR) => continue,
                 Err(Errno::PIPE) if self.kind == Kind::Device => Ok(Read::Overrun),
-                Err(e) => Err(Error::new(format!("{}: read", self.name), e.into())),
+                Err(e) => Err(Error::new(format!("read {}", self.name), e.into())),
             };
         }
     }

@@ -32,7 +32,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType, sockopt};
 
-use crate::error::Usage;
+use crate::error::{Error, Usage};
 use crate::format::syslog::build::write_decimal;
 
 /// How messages travel.
@@ -810,11 +810,12 @@ pub fn tls_session(
     config: &Arc<rustls::ClientConfig>,
     url: &Url,
     name: Option<&str>,
-) -> Result<rustls::ClientConnection, String> {
+) -> crate::error::Result<rustls::ClientConnection> {
     let name = name.unwrap_or(&url.host);
     let server = rustls::pki_types::ServerName::try_from(name.to_string())
-        .map_err(|e| format!("{name:?}: not a server name: {e}"))?;
-    rustls::ClientConnection::new(config.clone(), server).map_err(|e| format!("TLS: {e}"))
+        .map_err(|e| Error::invalid(format!("{name:?}"), format!("not a server name: {e}")))?;
+    rustls::ClientConnection::new(config.clone(), server)
+        .map_err(|e| Error::invalid("TLS", e.to_string()))
 }
 
 #[cfg(test)]
