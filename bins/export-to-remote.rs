@@ -137,7 +137,7 @@ fn main() {
         })),
     };
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let tls = match &args.url {
         Some(url) if url.scheme == Scheme::Tls => Some(
             tls::client_config(&args.tls)

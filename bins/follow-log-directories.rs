@@ -103,7 +103,7 @@ fn main() {
     let root = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     // SIGPIPE stays ignored (Rust's default): a closed pipe is an EPIPE.
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let mut follower =
         Follower::open(&root).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let stdout = rustix::stdio::stdout();

@@ -96,6 +96,6 @@ fn main() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     exit(Reader::new(source, out, sequence, keeper).run(&signals));
 }

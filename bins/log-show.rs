@@ -199,7 +199,7 @@ fn main() {
     let (since, until) = (time("--since", &args.since), time("--until", &args.until));
 
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
 
     let terminal = std::io::stdout().is_terminal();
     let stamps = if args.raw {

@@ -159,7 +159,7 @@ fn main() {
         .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string()));
     // SIGPIPE stays ignored (Rust's default): a vanished reader is an EPIPE.
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let sockets = open_sockets(&args, &single);
     for socket in &sockets {
         let buffer = match socket.receive_buffer() {
