@@ -125,8 +125,8 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
-    let signals = Signals::block(&SIGNALS)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let signals =
+        Signals::block(&SIGNALS).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let dirs = cyclog::open_all(&args.dirs, &args.policy)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
     let mut set = LogSet::new(Input::stdin(), dirs, args.policy)

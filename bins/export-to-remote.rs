@@ -1,7 +1,6 @@
 //! export-to-remote: send the new lines of log directories, as RFC 5424
 //! messages, to a remote syslog server, through durable cursors.
 
-use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
@@ -13,6 +12,7 @@ use rill::format::syslog::build::{SD_ID, valid_sd_name};
 use rill::logdir::read::follow::Follower;
 use rill::net::remote::{Scheme, Url};
 use rill::net::tls;
+use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 
 const SYNOPSIS: &str = "export-to-remote [--to URL] [--ca FILE] [--cert FILE --key FILE] \
@@ -124,7 +124,7 @@ fn hostname() -> String {
     if name.is_empty() { "-".into() } else { name }
 }
 
-rill::block_signals_before_main!(&[signals::SIGTERM, signals::SIGINT, signals::SIGHUP]);
+rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
     cli::set_program("export-to-remote");
@@ -132,24 +132,17 @@ fn main() {
     // Before any descriptor of ours is made, so that 7 is the inherited one.
     let target = match &args.url {
         Some(url) => Target::Url(url.clone()),
-        None => {
-            // SAFETY: only asks whether descriptor 7 is open; not kept.
-            let seven = unsafe { rustix::fd::BorrowedFd::borrow_raw(UCSPI_FD) };
-            if rustix::io::fcntl_getfd(seven).is_err() {
-                cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS);
-            }
-            // SAFETY: descriptor 7 is open (just checked) and ours alone
-            // from here on: the UCSPI client left it to us.
-            Target::Inherited(unsafe { OwnedFd::from_raw_fd(UCSPI_FD) })
-        }
+        None => Target::Inherited(listen_fds::inherited(UCSPI_FD).unwrap_or_else(|| {
+            cli::usage("no --to URL, and no descriptor 7 to write to", SYNOPSIS)
+        })),
     };
-    let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
-    let signals = Signals::block(&stop)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let signals = Signals::block(&signals::STOP)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let tls = match &args.url {
-        Some(url) if url.scheme == Scheme::Tls => {
-            Some(tls::client_config(&args.tls).unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e)))
-        }
+        Some(url) if url.scheme == Scheme::Tls => Some(
+            tls::client_config(&args.tls)
+                .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string())),
+        ),
         _ => None,
     };
     let options = Options {
@@ -164,6 +157,6 @@ fn main() {
     let mut follower = Follower::open(&args.cursors)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let mut exporter = Exporter::new(&mut follower, target, options)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     exit(exporter.run(&signals));
 }

@@ -96,15 +96,14 @@ impl Batch {
     }
 }
 
-rill::block_signals_before_main!(&[signals::SIGTERM, signals::SIGINT, signals::SIGHUP]);
+rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
     cli::set_program("follow-log-directories");
     let root = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
-    let stop = [signals::SIGTERM, signals::SIGINT, signals::SIGHUP];
     // SIGPIPE stays ignored (Rust's default): a closed pipe is an EPIPE.
-    let signals = Signals::block(&stop)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+    let signals = Signals::block(&signals::STOP)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let mut follower =
         Follower::open(&root).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let stdout = rustix::stdio::stdout();

@@ -10,6 +10,7 @@ use rill::kernel::state::{self, Sequence};
 use rill::sys::listen_fds;
 use rill::sys::privilege;
 use rill::sys::signals::{self, Signals};
+use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 
 const SYNOPSIS: &str = "klog-read [--device PATH] [--state FILE [--fresh]] [-U]";
@@ -57,15 +58,17 @@ fn parse_args() -> Result<Args, String> {
 rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
+    // SAFETY: first thing in main; no thread is started in this program.
+    let single = unsafe { SingleThreaded::promise() };
     cli::set_program("klog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     let target = args
         .drop_privileges
         .then(privilege::target_from_env)
         .transpose()
-        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string()));
     // Always taken, so that the variables do not reach anyone else.
-    let inherited = listen_fds::take().into_iter().next();
+    let inherited = listen_fds::take(&single).into_iter().next();
     // Open what needs privileges first: the source (a FIFO waits here for
     // its writer, before stop signals are blocked), our own stdout pipe.
     let source = match (&args.device, inherited) {
@@ -82,16 +85,17 @@ fn main() {
             if let Err(e) = source.rewind() {
                 cli::fatal(EXIT_TEMPORARY, &e.to_string());
             }
-            state::resume_from(path, args.fresh).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e))
+            state::resume_from(path, args.fresh)
+                .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()))
         }
         None => (Sequence::fresh(), None),
     };
     if let Some(target) = &target
         && let Err(e) = privilege::drop_to(target)
     {
-        cli::fatal(EXIT_TEMPORARY, &e);
+        cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     exit(Reader::new(source, out, sequence, keeper).run(&signals));
 }

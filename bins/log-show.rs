@@ -15,6 +15,7 @@ use rill::format::wallclock::{self, Convention, TimeWriter, Zone};
 use rill::logdir::identify::{self, Kind};
 use rill::sys::pager::Pager;
 use rill::sys::signals::{self, Signals};
+use rill::sys::single_threaded::SingleThreaded;
 
 const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
@@ -170,10 +171,15 @@ fn check_log_directories(dirs: &[PathBuf]) {
 rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
+    // SAFETY: first thing in main; no thread is started in this program.
+    let single = unsafe { SingleThreaded::promise() };
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     check_log_directories(&args.dirs);
     let zone = if args.utc { Zone::Utc } else { Zone::Local };
+    if zone == Zone::Local {
+        wallclock::read_local_zone(&single);
+    }
     let convention = if args.daemontools {
         Convention::Daemontools
     } else {
@@ -193,7 +199,7 @@ fn main() {
     let (since, until) = (time("--since", &args.since), time("--until", &args.until));
 
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
 
     let terminal = std::io::stdout().is_terminal();
     let stamps = if args.raw {

@@ -9,6 +9,7 @@ use rill::app::syslog_read::{Collector, Settings};
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
 use rill::net::datagram::{Socket, UdpAddr};
 use rill::sys::signals::{self, Signals};
+use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 use rill::sys::{listen_fds, privilege};
 
@@ -93,10 +94,10 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 
 /// The sockets named on the command line, or else those handed down:
 /// LISTEN_FDS (systemd, nosh), or fd 3 alone (UCSPI-style chain loaders).
-fn open_sockets(args: &Args) -> Vec<Socket> {
-    let fail = |e: String| cli::fatal(EXIT_TEMPORARY, &e);
+fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
+    let fail = |e: rill::error::Error| cli::fatal(EXIT_TEMPORARY, &e.to_string());
     if args.unix.is_empty() && args.udp.is_empty() {
-        let listen_fds = listen_fds::take();
+        let listen_fds = listen_fds::take(single);
         let handed_down = !listen_fds.is_empty();
         let fds = if handed_down {
             listen_fds
@@ -113,7 +114,7 @@ fn open_sockets(args: &Args) -> Vec<Socket> {
                     let text = if handed_down {
                         format!("a socket passed with LISTEN_FDS: {e}")
                     } else {
-                        let why = e.strip_prefix("descriptor 3: ").unwrap_or(&e);
+                        let why = e.io();
                         format!(
                             "no socket: no --unix or --udp, no LISTEN_FDS, and descriptor 3 \
                              is open but not a datagram socket ({why}); {HOW_TO_GIVE_SOCKETS}"
@@ -146,6 +147,8 @@ fn remove_sockets(paths: &[PathBuf]) {
 rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
+    // SAFETY: first thing in main; no thread is started in this program.
+    let single = unsafe { SingleThreaded::promise() };
     cli::set_program("syslog-read");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
     // Checked before any socket is made, so that a failure leaves none.
@@ -153,13 +156,11 @@ fn main() {
         .drop_privileges
         .then(privilege::target_from_env)
         .transpose()
-        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e));
-    // A vanished reader shows as EPIPE on the write, not as a signal.
-    // SAFETY: setting a disposition before any thread exists.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string()));
+    // SIGPIPE stays ignored (Rust's default): a vanished reader is an EPIPE.
     let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
-    let sockets = open_sockets(&args);
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
+    let sockets = open_sockets(&args, &single);
     for socket in &sockets {
         let buffer = match socket.receive_buffer() {
             // The kernel reports twice what was set, for its overhead.
@@ -174,7 +175,7 @@ fn main() {
         && let Err(e) = privilege::drop_to(target)
     {
         remove_sockets(&args.unix);
-        cli::fatal(EXIT_TEMPORARY, &e);
+        cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }
     let settings = Settings {
         shed_after: args.shed_after,

@@ -22,7 +22,9 @@
 //!   standard input and output, privileges.
 //! - `cli`: what every program says on stderr, and its exit codes.
 //!
-//! `error` is the one error type, used on every floor.
+//! `error` holds the one error type (what was being done, to what, and why)
+//! and the one usage error (a bad value given), used on every floor; which
+//! exit code each gets is decided in `app` or `bins` only.
 
 pub mod app;
 pub mod cli;

@@ -13,7 +13,7 @@ use common::*;
 fn every_program_holds_a_stop_signal_that_comes_before_main() {
     require("strace");
     for (name, program) in PROGRAMS {
-        for signal in ["SIGTERM", "SIGINT", "SIGHUP"] {
+        for signal in ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] {
             let inject = format!("inject=poll:signal={signal}:when=1");
             let args = [
                 "-qq",

@@ -17,7 +17,7 @@ use rustix::fs::{self, AtFlags, Mode};
 use rustix::io::Errno;
 
 use crate::cli;
-use crate::error::Error;
+use crate::error::{Error, Usage};
 use crate::format::stamp::Stamp;
 use crate::logdir::write::finisher::Finisher;
 use crate::logdir::write::split::Chunk;
@@ -36,15 +36,15 @@ const MAX_DRAIN: usize = 4 << 20;
 /// such a word is always a directory here too; others are refused only
 /// when they are one of the peers' actions (svlogd's script is a file in
 /// the directory, not words).
-pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), String> {
+pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), Usage> {
     for dir in dirs {
         if let Some(action) = script_action(dir.as_bytes()) {
             let word = dir.to_string_lossy();
-            return Err(format!(
+            return Err(Usage(format!(
                 "{word:?} is {action}, not a directory: cyclog does not take \
                  multilog or s6-log script actions yet (see cyclog(8) for its options; \
                  a directory of that name is written ./{word})"
-            ));
+            )));
         }
     }
     Ok(())
@@ -121,7 +121,7 @@ fn open_each<'a>(
             Err(e) => {
                 return Err(open_error(
                     cli::EXIT_TEMPORARY,
-                    format!("{name}: {}", std::io::Error::from(e)),
+                    format!("{name}: stat: {}", std::io::Error::from(e)),
                 ));
             }
         }
@@ -130,14 +130,16 @@ fn open_each<'a>(
     let mut writers = Vec::new();
     for path in paths {
         let name = path.to_string_lossy().into_owned();
-        let fail = |e: std::io::Error| open_error(cli::EXIT_TEMPORARY, format!("{name}: {e}"));
+        let fail = |op: &str, e: std::io::Error| {
+            open_error(cli::EXIT_TEMPORARY, format!("{name}: {op}: {e}"))
+        };
         match fs::mkdir(path.as_os_str(), Mode::from_raw_mode(0o755)) {
             Ok(()) => created.push(path),
             Err(Errno::EXIST) => {}
-            Err(e) => return Err(fail(e.into())),
+            Err(e) => return Err(fail("mkdir", e.into())),
         }
-        let dir = logdir::open_dir(path).map_err(fail)?;
-        let st = fs::fstat(&dir).map_err(|e| fail(e.into()))?;
+        let dir = logdir::open_dir(path).map_err(|e| fail("open", e))?;
+        let st = fs::fstat(&dir).map_err(|e| fail("fstat", e.into()))?;
         if seen.contains(&(st.st_dev, st.st_ino)) {
             return Err(open_error(cli::EXIT_USAGE, format!("{name}: named twice")));
         }
@@ -230,7 +232,7 @@ impl LogSet {
         {
             self.input
                 .fill(len as usize)
-                .map_err(|e| Error::new("standard input", e))?;
+                .map_err(|e| Error::new("standard input: read", e))?;
         }
         for dir in &mut self.dirs {
             dir.recover(self.input.buffered(), &self.policy)?;
@@ -326,7 +328,7 @@ impl LogSet {
         let chunk = self.inflight.take().expect("checked above");
         self.input
             .consume(chunk.len)
-            .map_err(|e| Error::new("standard input", e))?;
+            .map_err(|e| Error::new("standard input: read", e))?;
         for (dir, measure) in self.dirs.iter_mut().zip(&chunk.measures) {
             // Also where the chunk was skipped: it is consumed now.
             dir.record_idle();

@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 
 use crate::cli::{self, EXIT_TEMPORARY};
+use crate::error::Context;
 use crate::format::reader_line::Priority;
 use crate::format::stamp::Stamp;
 use crate::format::syslog::build::{Builder, Defaults};
@@ -160,7 +161,7 @@ impl<'a> Exporter<'a> {
         follower: &'a mut Follower,
         target: Target,
         options: Options,
-    ) -> Result<Exporter<'a>, String> {
+    ) -> crate::error::Result<Exporter<'a>> {
         let (url, state) = match target {
             Target::Url(url) => (
                 Some(url),
@@ -169,7 +170,7 @@ impl<'a> Exporter<'a> {
                 },
             ),
             Target::Inherited(fd) => {
-                let link = Link::inherited(fd).map_err(|e| format!("descriptor 7: {e}"))?;
+                let link = Link::inherited(fd).context(|| "descriptor 7".to_string())?;
                 (
                     None,
                     State::Up {
@@ -448,7 +449,7 @@ impl<'a> Exporter<'a> {
                 match remote::tls_session(config, &url, self.options.server_name.as_deref()) {
                     Ok(session) => Some(session),
                     Err(e) => {
-                        self.retry_later(&e);
+                        self.retry_later(&e.to_string());
                         return Ok(());
                     }
                 }

@@ -5,6 +5,8 @@ use std::io::Write;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::error::Usage;
+
 /// Bad usage: the same command will fail again.
 pub const EXIT_USAGE: i32 = 100;
 /// A temporary failure: the supervisor may try again.
@@ -76,8 +78,12 @@ pub fn version() -> ! {
 
 /// SIZE: decimal, `0x` hexadecimal, optionally with a binary-unit suffix
 /// `k`, `M`, `G` or `T` (also written `K`, `KiB`, `MB` ...).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || format!("{text:?} is not a size (try 4096, 0x1000, 64k, 16M, 1G)");
+pub fn parse_size(text: &str) -> Result<u64, Usage> {
+    let bad = || {
+        Usage(format!(
+            "{text:?} is not a size (try 4096, 0x1000, 64k, 16M, 1G)"
+        ))
+    };
     let lower = text.trim().to_ascii_lowercase();
     let digits_end = if let Some(hex) = lower.strip_prefix("0x") {
         2 + hex
@@ -104,26 +110,26 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
     };
     value
         .checked_mul(1 << shift)
-        .ok_or_else(|| format!("{text:?} is too large"))
+        .ok_or_else(|| Usage(format!("{text:?} is too large")))
 }
 
 /// The value of the option just parsed, as a SIZE.
-pub fn size_value(parser: &mut lexopt::Parser, option: &str) -> Result<u64, String> {
+pub fn size_value(parser: &mut lexopt::Parser, option: &str) -> Result<u64, Usage> {
     let text = option_text(parser, option)?;
-    parse_size(&text).map_err(|e| format!("{option}: {e}"))
+    parse_size(&text).map_err(|e| Usage(format!("{option}: {e}")))
 }
 
 /// DURATION: humantime's forms (`90s`, `30min`, `1h 30m`, `2days`), or a
 /// bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, Usage> {
     let text = text.trim();
     if let Ok(secs) = text.parse::<u64>() {
         return Ok(Duration::from_secs(secs));
     }
     humantime::parse_duration(text).map_err(|_| {
-        format!(
+        Usage(format!(
             "{text:?} is not a duration (try 90s, 30min, 1h 30m, 2days, or a number of seconds)"
-        )
+        ))
     })
 }
 
@@ -152,23 +158,20 @@ pub fn lexopt_error(e: lexopt::Error) -> String {
 }
 
 /// The value of the option just parsed, as UTF-8, or a usage error naming it.
-pub fn option_text(parser: &mut lexopt::Parser, option: &str) -> Result<String, String> {
+pub fn option_text(parser: &mut lexopt::Parser, option: &str) -> Result<String, Usage> {
     let value = parser
         .value()
-        .map_err(|_| format!("{option}: needs a value"))?;
+        .map_err(|_| Usage(format!("{option}: needs a value")))?;
     value
         .into_string()
-        .map_err(|v| format!("{option}: {v:?} is not valid UTF-8"))
+        .map_err(|v| Usage(format!("{option}: {v:?} is not valid UTF-8")))
 }
 
 /// The value of the option just parsed, as a path, or a usage error naming it.
-pub fn option_path(
-    parser: &mut lexopt::Parser,
-    option: &str,
-) -> Result<std::path::PathBuf, String> {
+pub fn option_path(parser: &mut lexopt::Parser, option: &str) -> Result<std::path::PathBuf, Usage> {
     let value = parser
         .value()
-        .map_err(|_| format!("{option}: needs a value"))?;
+        .map_err(|_| Usage(format!("{option}: needs a value")))?;
     Ok(value.into())
 }
 
@@ -201,7 +204,7 @@ mod tests {
         assert_eq!(parse_duration("30min"), Ok(Duration::from_secs(1800)));
         let said = parse_duration("banana").unwrap_err();
         assert!(
-            said.contains("\"banana\"") && said.contains("90s"),
+            said.0.contains("\"banana\"") && said.0.contains("90s"),
             "{said}"
         );
     }

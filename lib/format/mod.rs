@@ -4,8 +4,8 @@
 //! RFC 3164, parsed and built), the kernel's record, the directory name
 //! a sender's host gets, and the decimal numbers they all write.
 //!
-//! Pure: no system calls and no program here; may use `cli` for nothing
-//! but its types.
+//! Pure: no system calls and no program here; may use `cli` and
+//! `sys::single_threaded` for nothing but their types.
 
 pub mod decimal;
 pub mod host_dirname;

@@ -8,8 +8,10 @@
 
 use std::time::UNIX_EPOCH;
 
+use crate::error::Usage;
 use crate::format::decimal::zero_padded;
 use crate::format::stamp::{Stamp, Utc};
+use crate::sys::single_threaded::SingleThreaded;
 
 /// How the stamps of a directory were written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +48,14 @@ pub enum Zone {
 unsafe extern "C" {
     /// POSIX; absent from the libc crate for Linux.
     fn tzset();
+}
+
+/// Has the C library read `TZ` and the zone files, for local times. It
+/// reads the environment, which another thread could be changing: so only
+/// `main`, while it has no other thread.
+pub fn read_local_zone(_: &SingleThreaded) {
+    // SAFETY: no other thread exists (the SingleThreaded token).
+    unsafe { tzset() };
 }
 
 /// The calendar time of a Unix time in a zone: (tm, offset from UTC in
@@ -98,11 +108,8 @@ pub struct TimeWriter {
 }
 
 impl TimeWriter {
+    /// In `Zone::Local`, after [`read_local_zone`].
     pub fn new(zone: Zone, convention: Convention) -> TimeWriter {
-        if zone == Zone::Local {
-            // SAFETY: reads TZ and the zone files; called before any other thread runs.
-            unsafe { tzset() };
-        }
         TimeWriter {
             zone,
             convention,
@@ -176,11 +183,11 @@ pub fn parse_time(
     now: (i64, u32),
     zone: Zone,
     convention: Convention,
-) -> Result<Stamp, String> {
+) -> Result<Stamp, Usage> {
     let text = text.trim();
-    let bad = |why: &str| format!("{text:?} is not a time ({why})");
+    let bad = |why: &str| Usage(format!("{text:?} is not a time ({why})"));
     let stamp = |unix: i64, nanos: u32| convention.from_unix(unix, nanos);
-    let midnight = |days: i32| -> Result<Stamp, String> {
+    let midnight = |days: i32| -> Result<Stamp, Usage> {
         let (mut tm, _) = calendar(now.0, zone).ok_or_else(|| bad("no calendar for now"))?;
         tm.tm_mday += days;
         (tm.tm_hour, tm.tm_min, tm.tm_sec) = (0, 0, 0);

@@ -72,7 +72,7 @@ impl Source {
         } else {
             open()
         }
-        .context(|| name.clone())?;
+        .context(|| format!("open {name}"))?;
         Source::from_fd(fd, name)
     }
 
@@ -82,15 +82,16 @@ impl Source {
     }
 
     fn from_fd(fd: OwnedFd, name: String) -> Result<Source> {
-        let st = fs::fstat(&fd).context(|| name.clone())?;
+        let st = fs::fstat(&fd).context(|| format!("fstat {name}"))?;
         let is_kmsg = FileType::from_raw_mode(st.st_mode) == FileType::CharacterDevice
             && fs::major(st.st_rdev) == 1
             && fs::minor(st.st_rdev) == 11;
         // Non-blocking, to read a burst to its end and then write it out
         // at once. An inherited descriptor shares this with the
         // supervisor holding it, which does not read it.
-        let flags = fs::fcntl_getfl(&fd).context(|| name.clone())?;
-        fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK).context(|| name.clone())?;
+        let flags = fs::fcntl_getfl(&fd).context(|| format!("get the flags of {name}"))?;
+        fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK)
+            .context(|| format!("make {name} non-blocking"))?;
         Ok(Source {
             fd,
             kind: if is_kmsg { Kind::Device } else { Kind::Stream },
@@ -110,7 +111,7 @@ impl Source {
     /// a fresh open starts there anyway, a descriptor handed down may not).
     pub fn rewind(&self) -> Result<()> {
         if self.kind == Kind::Device {
-            fs::seek(&self.fd, SeekFrom::Start(0)).context(|| format!("{}: seek", self.name))?;
+            fs::seek(&self.fd, SeekFrom::Start(0)).context(|| format!("seek {}", self.name))?;
         }
         Ok(())
     }
@@ -123,7 +124,7 @@ impl Source {
                 Err(Errno::AGAIN) => Ok(Read::Empty),
                 Err(Errno::INTR) => continue,
                 Err(Errno::PIPE) if self.kind == Kind::Device => Ok(Read::Overrun),
-                Err(e) => Err(Error::new(format!("{}: read", self.name), e.into())),
+                Err(e) => Err(Error::new(format!("read {}", self.name), e.into())),
             };
         }
     }

@@ -14,7 +14,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 /// The id of the running boot, new at every boot.
 pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
@@ -120,10 +120,7 @@ impl StateFile {
 /// read is an error, unless `fresh`: writing the whole ring buffer again
 /// must be asked for, not happen behind the reader's back; with `fresh`,
 /// what the file says is ignored and it is replaced.
-pub fn resume_from(
-    path: &Path,
-    fresh: bool,
-) -> std::result::Result<(Sequence, Option<Keeper>), String> {
+pub fn resume_from(path: &Path, fresh: bool) -> Result<(Sequence, Option<Keeper>)> {
     let boot = match boot_id(Path::new(BOOT_ID)) {
         Ok(boot) => boot,
         Err(e) => {
@@ -140,9 +137,9 @@ pub fn resume_from(
         None
     } else {
         file.load().map_err(|e| {
-            format!(
-                "unable to read the state file {e}: fix or remove it, or give --fresh \
-                 to write the whole kernel log again"
+            Error::invalid(
+                format!("unable to read the state file {e}"),
+                "fix or remove it, or give --fresh to write the whole kernel log again",
             )
         })?
     };

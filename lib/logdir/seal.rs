@@ -36,6 +36,7 @@ use std::fmt;
 
 use ring::{digest, hmac};
 
+use crate::error::Usage;
 use crate::format::stamp::{LABEL_LEN, Stamp};
 
 /// Depth of the key tree: 2^48 seals, 89 years at 100,000 seals a second.
@@ -78,15 +79,15 @@ impl Seed {
 
     /// Parses [`Seed::verification_line`]'s output, surrounding white space
     /// allowed; a mistyped digit fails the check.
-    pub fn parse_verification_line(line: &str) -> Result<Seed, String> {
+    pub fn parse_verification_line(line: &str) -> Result<Seed, Usage> {
         let mut parts = line.trim().split(':');
         let (Some(tag), Some(seed), Some(check), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(format!("not {VERIFY_TAG}:SEED:CHECK"));
+            return Err(Usage(format!("not {VERIFY_TAG}:SEED:CHECK")));
         };
         if tag != VERIFY_TAG {
-            return Err(format!("does not begin with {VERIFY_TAG}"));
+            return Err(Usage(format!("does not begin with {VERIFY_TAG}")));
         }
         let seed: Node =
             parse_hex_array(seed.as_bytes()).ok_or("the seed is not 64 lowercase hex digits")?;

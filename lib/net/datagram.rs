@@ -26,6 +26,8 @@ use rustix::fs::{self, Mode};
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketAddrUnix, SocketFlags, SocketType, sockopt};
 
+use crate::error::{Context, Error, Result, Usage};
+
 /// The UDP port when ADDR names none.
 pub const SYSLOG_PORT: u16 = 514;
 
@@ -63,9 +65,12 @@ pub enum UdpAddr {
 }
 
 impl UdpAddr {
-    pub fn parse(text: &str) -> Result<UdpAddr, String> {
-        let bad =
-            || format!("{text:?} is not HOST:PORT, [IPV6]:PORT or :PORT (HOST an IP address)");
+    pub fn parse(text: &str) -> std::result::Result<UdpAddr, Usage> {
+        let bad = || {
+            Usage(format!(
+                "{text:?} is not HOST:PORT, [IPV6]:PORT or :PORT (HOST an IP address)"
+            ))
+        };
         let port = |p: &str| p.parse::<u16>().map_err(|_| bad());
         if let Ok(ip) = text.parse::<IpAddr>() {
             return Ok(UdpAddr::At(SocketAddr::new(ip, SYSLOG_PORT)));
@@ -115,21 +120,23 @@ pub struct Socket {
 impl Socket {
     /// Binds a unix datagram socket at `path`, replacing a stale socket
     /// there, and gives it `mode`.
-    pub fn unix(path: &Path, mode: u32) -> Result<Socket, String> {
+    pub fn unix(path: &Path, mode: u32) -> Result<Socket> {
         let name = path.display().to_string();
-        let fail = |what: &str, e: Errno| format!("{name}: {what}: {}", io::Error::from(e));
+        let fail = |what: &str, e: Errno| Error::new(format!("{name}: {what}"), e.into());
         match fs::lstat(path) {
             Ok(st) if fs::FileType::from_raw_mode(st.st_mode) == fs::FileType::Socket => {
                 if is_listening(path) {
-                    return Err(format!(
-                        "{name}: another process is receiving on this socket"
+                    return Err(Error::invalid(
+                        name,
+                        "another process is receiving on this socket",
                     ));
                 }
                 fs::unlink(path).map_err(|e| fail("removing the stale socket", e))?;
             }
             Ok(_) => {
-                return Err(format!(
-                    "{name}: exists and is not a socket: refusing to replace it"
+                return Err(Error::invalid(
+                    name,
+                    "exists and is not a socket: refusing to replace it",
                 ));
             }
             Err(Errno::NOENT) => {}
@@ -149,8 +156,8 @@ impl Socket {
     }
 
     /// Binds a UDP socket.
-    pub fn udp(addr: UdpAddr) -> Result<Socket, String> {
-        let bind = |addr: SocketAddr| -> Result<OwnedFd, Errno> {
+    pub fn udp(addr: UdpAddr) -> Result<Socket> {
+        let bind = |addr: SocketAddr| -> std::result::Result<OwnedFd, Errno> {
             let family = match addr {
                 SocketAddr::V4(_) => AddressFamily::INET,
                 SocketAddr::V6(_) => AddressFamily::INET6,
@@ -176,22 +183,21 @@ impl Socket {
                 }
             }
         };
-        let fd = fd.map_err(|e| format!("udp {addr}: {}", io::Error::from(e)))?;
+        let fd = fd.context(|| format!("udp {addr}"))?;
         Socket::adopt(fd, Kind::Udp, String::new())
     }
 
     /// Takes a socket handed down at `fd`: it must be a unix or UDP
     /// datagram socket.
-    pub fn inherited(fd: OwnedFd) -> Result<Socket, String> {
+    pub fn inherited(fd: OwnedFd) -> Result<Socket> {
         let number = fd.as_raw_fd();
-        let bad = |what: String| format!("descriptor {number}: {what}");
-        let kind = sockopt::socket_type(&fd).map_err(|e| bad(io::Error::from(e).to_string()))?;
-        let family =
-            sockopt::socket_domain(&fd).map_err(|e| bad(io::Error::from(e).to_string()))?;
+        let what = || format!("descriptor {number}");
+        let kind = sockopt::socket_type(&fd).context(what)?;
+        let family = sockopt::socket_domain(&fd).context(what)?;
         let kind = match (kind, family) {
             (SocketType::DGRAM, AddressFamily::UNIX) => Kind::Unix,
             (SocketType::DGRAM, AddressFamily::INET | AddressFamily::INET6) => Kind::Udp,
-            _ => return Err(bad("not a unix or UDP datagram socket".into())),
+            _ => return Err(Error::invalid(what(), "not a unix or UDP datagram socket")),
         };
         let name = match kind {
             Kind::Unix => {
@@ -211,7 +217,7 @@ impl Socket {
     }
 
     /// Sets the socket up for receiving; names a UDP socket by its address.
-    fn adopt(fd: OwnedFd, kind: Kind, name: String) -> Result<Socket, String> {
+    fn adopt(fd: OwnedFd, kind: Kind, name: String) -> Result<Socket> {
         let mut socket = Socket {
             fd,
             kind,
@@ -224,9 +230,9 @@ impl Socket {
         match kind {
             Kind::Unix => {
                 sockopt::set_socket_passcred(&socket.fd, true)
-                    .map_err(|e| format!("{}: SO_PASSCRED: {}", socket.name, io::Error::from(e)))?;
+                    .context(|| format!("{}: SO_PASSCRED", socket.name))?;
                 set_int_option(&socket.fd, libc::SO_TIMESTAMPNS, 1)
-                    .map_err(|e| format!("{}: SO_TIMESTAMPNS: {e}", socket.name))?;
+                    .context(|| format!("{}: SO_TIMESTAMPNS", socket.name))?;
             }
             Kind::Udp => {
                 let local = net::getsockname(&socket.fd)
@@ -242,7 +248,7 @@ impl Socket {
                     let _ = sockopt::set_socket_recv_buffer_size(&socket.fd, UDP_RCVBUF);
                 }
                 set_int_option(&socket.fd, libc::SO_TIMESTAMPING, STAMP_UDP)
-                    .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", socket.name))?;
+                    .context(|| format!("{}: SO_TIMESTAMPING", socket.name))?;
                 socket.drops = kernel_drops(&socket.fd).unwrap_or(0);
                 let quarter = socket.receive_buffer().unwrap_or(0) as u64 / 4;
                 let rest = Duration::from_nanos(quarter * 1_000_000_000 / REST_RATE);
@@ -254,7 +260,7 @@ impl Socket {
 
     /// Has the kernel pass each datagram's arrival time from now on, with
     /// the datagram (a unix socket always does).
-    pub fn report_arrivals(&self) -> Result<(), String> {
+    pub fn report_arrivals(&self) -> Result<()> {
         match self.kind {
             Kind::Unix => Ok(()),
             Kind::Udp => set_int_option(
@@ -262,7 +268,7 @@ impl Socket {
                 libc::SO_TIMESTAMPING,
                 STAMP_UDP | libc::SOF_TIMESTAMPING_SOFTWARE,
             )
-            .map_err(|e| format!("{}: SO_TIMESTAMPING: {e}", self.name)),
+            .context(|| format!("{}: SO_TIMESTAMPING", self.name)),
         }
     }
 

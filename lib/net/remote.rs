@@ -32,6 +32,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 use rustix::net::{self, AddressFamily, SocketFlags, SocketType, sockopt};
 
+use crate::error::{Error, Usage};
 use crate::format::decimal::write_decimal;
 
 /// How messages travel.
@@ -52,9 +53,12 @@ pub struct Url {
 
 impl Url {
     /// Parses a URL; the port defaults to 514 (udp, tcp) or 6514 (tls).
-    pub fn parse(text: &str) -> Result<Url, String> {
-        let bad =
-            |why: &str| format!("{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://...)");
+    pub fn parse(text: &str) -> Result<Url, Usage> {
+        let bad = |why: &str| {
+            Usage(format!(
+                "{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://...)"
+            ))
+        };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| bad("no scheme"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
             "udp" => Scheme::Udp,
@@ -806,11 +810,12 @@ pub fn tls_session(
     config: &Arc<rustls::ClientConfig>,
     url: &Url,
     name: Option<&str>,
-) -> Result<rustls::ClientConnection, String> {
+) -> crate::error::Result<rustls::ClientConnection> {
     let name = name.unwrap_or(&url.host);
     let server = rustls::pki_types::ServerName::try_from(name.to_string())
-        .map_err(|e| format!("{name:?}: not a server name: {e}"))?;
-    rustls::ClientConnection::new(config.clone(), server).map_err(|e| format!("TLS: {e}"))
+        .map_err(|e| Error::invalid(format!("{name:?}"), format!("not a server name: {e}")))?;
+    rustls::ClientConnection::new(config.clone(), server)
+        .map_err(|e| Error::invalid("TLS", e.to_string()))
 }
 
 #[cfg(test)]

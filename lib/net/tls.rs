@@ -8,6 +8,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::error::{Error, Result};
+
 /// The distribution's bundle of CAs, used when none is named.
 pub const SYSTEM_CAS: &str = "/etc/ssl/certs/ca-certificates.crt";
 
@@ -23,7 +25,7 @@ pub struct Options {
 }
 
 /// The configuration, or what is wrong with the files.
-pub fn client_config(options: &Options) -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn client_config(options: &Options) -> Result<Arc<rustls::ClientConfig>> {
     let ca = options
         .ca
         .clone()
@@ -32,35 +34,40 @@ pub fn client_config(options: &Options) -> Result<Arc<rustls::ClientConfig>, Str
     for cert in certificates(&ca)? {
         roots
             .add(cert)
-            .map_err(|e| format!("{}: {e}", ca.display()))?;
+            .map_err(|e| Error::invalid(format!("trust {}", ca.display()), e.to_string()))?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
+        .map_err(|e| Error::invalid("TLS", e.to_string()))?
         .with_root_certificates(roots);
     let config = match (&options.cert, &options.key) {
         (None, None) => builder.with_no_client_auth(),
         (Some(cert), Some(key)) => {
             let chain = certificates(cert)?;
-            let key = PrivateKeyDer::from_pem_file(key)
-                .map_err(|e| format!("{}: no private key: {e}", key.display()))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                Error::invalid(
+                    format!("read {}", key.display()),
+                    format!("no private key: {e}"),
+                )
+            })?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("{}: {e}", cert.display()))?
+                .map_err(|e| Error::invalid(format!("use {}", cert.display()), e.to_string()))?
         }
-        _ => return Err("--cert and --key go together".into()),
+        _ => return Err(Error::invalid("TLS", "--cert and --key go together")),
     };
     Ok(Arc::new(config))
 }
 
-fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+fn certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let what = || format!("read {}", path.display());
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .map_err(|e| Error::invalid(what(), e.to_string()))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid(what(), e.to_string()))?;
     if certs.is_empty() {
-        return Err(format!("{}: no certificate in it", path.display()));
+        return Err(Error::invalid(what(), "no certificate in it"));
     }
     Ok(certs)
 }

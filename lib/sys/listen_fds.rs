@@ -2,29 +2,32 @@
 //! LISTEN_FDS protocol (`nosh`'s `local-datagram-socket-listen`,
 //! `udp-socket-listen`, `fifo-listen` ...).
 
-use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+
+use crate::sys::single_threaded::SingleThreaded;
 
 /// The first passed descriptor.
 pub const FIRST: i32 = 3;
 
 /// The descriptors passed with `LISTEN_FDS` (from fd 3 on), when
 /// `LISTEN_PID`, if set, is this process. The variables are removed so that
-/// children do not take the descriptors for theirs.
-pub fn take() -> Vec<OwnedFd> {
+/// children do not take the descriptors for theirs, which needs `main`'s
+/// promise that no other thread reads the environment.
+pub fn take(_: &SingleThreaded) -> Vec<OwnedFd> {
     let count = std::env::var("LISTEN_FDS")
         .ok()
         .and_then(|n| n.trim().parse::<i32>().ok());
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .is_none_or(|pid| pid.trim().parse::<u32>().ok() == Some(std::process::id()));
-    // SAFETY: removing variables before any thread is started.
+    // SAFETY: no other thread exists (the SingleThreaded token).
     unsafe {
         std::env::remove_var("LISTEN_FDS");
         std::env::remove_var("LISTEN_PID");
         std::env::remove_var("LISTEN_FDNAMES");
     }
     match count {
-        Some(n) if n > 0 && for_us => (FIRST..FIRST + n).filter_map(owned_if_open).collect(),
+        Some(n) if n > 0 && for_us => (FIRST..FIRST + n).filter_map(inherited).collect(),
         _ => Vec::new(),
     }
 }
@@ -32,10 +35,13 @@ pub fn take() -> Vec<OwnedFd> {
 /// Fd 3, if it is open: what a UCSPI-style or nosh chain-loader passes when
 /// it does not set LISTEN_FDS.
 pub fn fd3() -> Option<OwnedFd> {
-    owned_if_open(FIRST)
+    inherited(FIRST)
 }
 
-fn owned_if_open(fd: i32) -> Option<OwnedFd> {
+/// Descriptor `fd`, if it is open, as ours from here on (close-on-exec):
+/// one that whatever started us left to us, such as the connection a UCSPI
+/// client leaves on fd 7.
+pub fn inherited(fd: RawFd) -> Option<OwnedFd> {
     // SAFETY: F_GETFD only asks whether the descriptor exists.
     let open = unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0;
     if !open {

@@ -1,6 +1,7 @@
 //! The system as our programs use it: signals, descriptors handed down by a
 //! supervisor, standard input read so that nothing is lost, standard output
-//! written without blocking a stop, privileges, the pager.
+//! written without blocking a stop, privileges, the pager, and `main`'s
+//! promise that it has no other thread yet (for changing the environment).
 //!
 //! May use `cli` for messages; knows no format and no program.
 
@@ -9,5 +10,6 @@ pub mod listen_fds;
 pub mod pager;
 pub mod privilege;
 pub mod signals;
+pub mod single_threaded;
 pub mod stdin;
 pub mod stdout;

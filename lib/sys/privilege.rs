@@ -3,6 +3,9 @@
 //! or `envuidgid`.
 
 use std::env;
+use std::io;
+
+use crate::error::{Error, Result, Usage};
 
 /// Who to become: the ids the environment names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,19 +18,21 @@ pub struct Target {
 /// `$UID`/`$GID` (supplementary groups: `$GIDLIST`, else just `$GID`), read
 /// and checked before anything is opened, so that a service set up wrong
 /// fails at once and leaves nothing behind. Refuses uid 0.
-pub fn target_from_env() -> Result<Target, String> {
-    let number = |name: &str| -> Result<u32, String> {
+pub fn target_from_env() -> std::result::Result<Target, Usage> {
+    let number = |name: &str| -> std::result::Result<u32, Usage> {
         let value = env::var(name).map_err(|_| {
-            format!("-U: ${name} is not set (run under chpst -U, s6-envuidgid or envuidgid)")
+            Usage(format!(
+                "-U: ${name} is not set (run under chpst -U, s6-envuidgid or envuidgid)"
+            ))
         })?;
         value
             .trim()
             .parse::<u32>()
-            .map_err(|_| format!("-U: ${name}={value:?} is not a number"))
+            .map_err(|_| Usage(format!("-U: ${name}={value:?} is not a number")))
     };
     let (uid, gid) = (number("UID")?, number("GID")?);
     if uid == 0 {
-        return Err("-U: $UID is 0: refusing to go on as root".into());
+        return Err(Usage::from("-U: $UID is 0: refusing to go on as root"));
     }
     let groups: Vec<libc::gid_t> = match env::var("GIDLIST") {
         Ok(list) if !list.trim().is_empty() => list
@@ -35,37 +40,34 @@ pub fn target_from_env() -> Result<Target, String> {
             .map(|g| {
                 g.trim()
                     .parse::<libc::gid_t>()
-                    .map_err(|_| format!("-U: $GIDLIST={list:?} is not a list of numbers"))
+                    .map_err(|_| Usage(format!("-U: $GIDLIST={list:?} is not a list of numbers")))
             })
-            .collect::<Result<_, _>>()?,
+            .collect::<std::result::Result<_, _>>()?,
         _ => vec![gid],
     };
     Ok(Target { uid, gid, groups })
 }
 
 /// Becomes `target`, for good.
-pub fn drop_to(target: &Target) -> Result<(), String> {
+pub fn drop_to(target: &Target) -> Result<()> {
     let Target { uid, gid, groups } = target;
     let (uid, gid) = (*uid, *gid);
     // SAFETY: plain system calls with valid arguments; glibc applies setgid
     // and setuid to every thread, and we check the outcome after.
     unsafe {
         if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
-            return Err(format!(
-                "-U: setgroups: {}",
-                std::io::Error::last_os_error()
-            ));
+            return Err(Error::new("-U: setgroups", io::Error::last_os_error()));
         }
         if libc::setgid(gid) != 0 {
-            return Err(format!(
-                "-U: setgid({gid}): {}",
-                std::io::Error::last_os_error()
+            return Err(Error::new(
+                format!("-U: setgid({gid})"),
+                io::Error::last_os_error(),
             ));
         }
         if libc::setuid(uid) != 0 {
-            return Err(format!(
-                "-U: setuid({uid}): {}",
-                std::io::Error::last_os_error()
+            return Err(Error::new(
+                format!("-U: setuid({uid})"),
+                io::Error::last_os_error(),
             ));
         }
         if libc::getuid() != uid
@@ -73,7 +75,7 @@ pub fn drop_to(target: &Target) -> Result<(), String> {
             || libc::getgid() != gid
             || libc::setuid(0) == 0
         {
-            return Err("-U: could not drop root for good".into());
+            return Err(Error::invalid("-U", "could not drop root for good"));
         }
     }
     Ok(())

@@ -5,6 +5,8 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, FromRawFd, OwnedFd};
 
+use crate::error::{Error, Result};
+
 pub use libc::{SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGQUIT, SIGTERM};
 
 /// The signals that stop a reader or a writer cleanly: what supervisors
@@ -83,7 +85,7 @@ impl Signals {
     /// Blocks `signals` for the whole process and returns their signalfd.
     /// Their dispositions are reset first: a signal inherited as ignored
     /// (as a shell's background jobs get SIGINT) would never reach the fd.
-    pub fn block(signals: &[i32]) -> io::Result<Signals> {
+    pub fn block(signals: &[i32]) -> Result<Signals> {
         // SAFETY: sigset_t is plain data, initialised by sigemptyset before use;
         // the calls only read the set and the returned descriptor is owned here.
         unsafe {
@@ -93,14 +95,14 @@ impl Signals {
                 libc::sigaddset(&mut set, signal);
             }
             if libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) != 0 {
-                return Err(io::Error::last_os_error());
+                return Err(Error::new("block signals", io::Error::last_os_error()));
             }
             for &signal in signals {
                 libc::signal(signal, libc::SIG_DFL);
             }
             let fd = libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC);
             if fd < 0 {
-                return Err(io::Error::last_os_error());
+                return Err(Error::new("open a signalfd", io::Error::last_os_error()));
             }
             Ok(Signals {
                 fd: OwnedFd::from_raw_fd(fd),

@@ -4,6 +4,7 @@
 //! `format::reader_line`). Any other line is a service's own output, which counts as
 //! `info`, as journald counts a service's standard output.
 
+use crate::error::Usage;
 use crate::format::reader_line::{RecordView, Severity};
 
 /// Severities from the most to the least urgent, both included.
@@ -15,10 +16,10 @@ pub struct Severities {
 
 impl Severities {
     /// `err` (that and more urgent), `warning..emerg`, `0..3`.
-    pub fn parse(text: &str) -> Result<Severities, String> {
+    pub fn parse(text: &str) -> Result<Severities, Usage> {
         let one = |name: &str| {
             Severity::from_name(name.trim()).ok_or_else(|| {
-                format!("{name:?} is not a priority (emerg alert crit err warning notice info debug, or 0 to 7)")
+                Usage(format!("{name:?} is not a priority (emerg alert crit err warning notice info debug, or 0 to 7)"))
             })
         };
         match text.split_once("..") {

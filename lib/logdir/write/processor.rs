@@ -76,7 +76,7 @@ pub fn finish(
     let processed = logdir::open_file(dir, PROCESSED, OFlags::RDONLY, 0)
         .context(|| format!("unable to open {name}/{PROCESSED}"))?;
     let size = fs::fstat(&processed)
-        .context(|| format!("{name}/{PROCESSED}"))?
+        .context(|| format!("{name}/{PROCESSED}: fstat"))?
         .st_size as u64;
     fs::fsync(&processed).context(|| format!("{name}/{PROCESSED}: fsync"))?;
     fs::fchmod(&processed, Mode::from_raw_mode(logdir::MODE_FINISHED))
@@ -88,7 +88,8 @@ pub fn finish(
         Err(e) => Err(e).context(|| format!("{name}: renaming {NEWSTATE} to {STATE}"))?,
     }
     fs::fsync(dir).context(|| format!("{name}: fsync"))?;
-    fs::unlinkat(dir, PREVIOUS, AtFlags::empty()).context(|| format!("{name}/{PREVIOUS}"))?;
+    fs::unlinkat(dir, PREVIOUS, AtFlags::empty())
+        .context(|| format!("{name}/{PREVIOUS}: unlink"))?;
     Ok((archive, size))
 }
 

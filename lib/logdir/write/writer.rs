@@ -175,7 +175,8 @@ impl DirWriter {
             found: None,
             kept: Kept::default(),
         };
-        let archives = logdir::list_archives(w.dir.as_fd()).context(|| w.name.clone())?;
+        let archives = logdir::list_archives(w.dir.as_fd())
+            .context(|| format!("unable to list the archives of {}", w.name))?;
         if let Some((newest, _)) = archives.last() {
             w.clock.observe(newest.stamp);
         }
@@ -183,10 +184,10 @@ impl DirWriter {
         w.settle_processor_leftovers(policy)?;
         let record = w.state.read();
         let current = open_current_file(w.dir.as_fd(), &w.name)?;
-        let st = fs::fstat(&current).context(|| format!("{}/{CURRENT}", w.name))?;
+        let st = fs::fstat(&current).context(|| format!("{}/{CURRENT}: fstat", w.name))?;
         w.size = st.st_size as u64;
         let last = logdir::last_stamp(current.as_fd(), w.size, 1 << 20)
-            .context(|| format!("{}/{CURRENT}", w.name))?;
+            .context(|| format!("{}/{CURRENT}: read", w.name))?;
         if let Some(last) = last {
             w.clock.observe(last);
         }
@@ -243,7 +244,7 @@ impl DirWriter {
             .map(|c| c.as_fd())
             .expect("opened by open()");
         let ends_open = logdir::last_byte(current, self.size)
-            .context(|| format!("{}/{CURRENT}", self.name))?
+            .context(|| format!("{}/{CURRENT}: read", self.name))?
             .is_some_and(|b| b != b'\n');
         if ends_open && !ours && !found.finished {
             // Another writer's unfinished file, stopped inside a line: what
@@ -351,7 +352,7 @@ impl DirWriter {
         };
         self.state
             .write(record)
-            .context(|| format!("{}/{}", self.name, logdir::WRITER_STATE))?;
+            .context(|| format!("{}/{}: write", self.name, logdir::WRITER_STATE))?;
         let (col, rotate_due) = (self.col, self.rotate_due);
         match self.append(chunk, now, out, policy) {
             Ok(()) => {
@@ -414,7 +415,10 @@ impl DirWriter {
                 }
                 Err(rustix::io::Errno::INTR) => continue,
                 Err(e) => {
-                    return Err(Error::new(format!("{}/{CURRENT}", self.name), e.into()));
+                    return Err(Error::new(
+                        format!("{}/{CURRENT}: write", self.name),
+                        e.into(),
+                    ));
                 }
             }
         }
@@ -554,7 +558,7 @@ impl DirWriter {
         fs::fchmod(&current, Mode::from_raw_mode(logdir::MODE_WRITING))
             .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.size = fs::fstat(&current)
-            .context(|| format!("{}/{CURRENT}", self.name))?
+            .context(|| format!("{}/{CURRENT}: fstat", self.name))?
             .st_size as u64;
         self.current = Some(current);
         self.col = 0;
@@ -588,7 +592,7 @@ impl DirWriter {
         let from = self.size.saturating_sub(look);
         let mut tail = vec![0u8; (self.size - from) as usize];
         let got = logdir::read_exact_at(current, &mut tail, from)
-            .context(|| format!("{}/{CURRENT}", self.name))?;
+            .context(|| format!("{}/{CURRENT}: read", self.name))?;
         let tail = &tail[..got];
         let line = match memchr::memrchr(b'\n', tail) {
             Some(i) => &tail[i + 1..],
@@ -743,10 +747,10 @@ impl DirWriter {
         let file = logdir::open_file(self.dir.as_fd(), PREVIOUS, OFlags::RDONLY, 0)
             .context(|| format!("unable to open {}/{PREVIOUS}", self.name))?;
         let size = fs::fstat(&file)
-            .context(|| format!("{}/{PREVIOUS}", self.name))?
+            .context(|| format!("{}/{PREVIOUS}: fstat", self.name))?
             .st_size as u64;
         let last = logdir::last_stamp(file.as_fd(), size, 1 << 20)
-            .context(|| format!("{}/{PREVIOUS}", self.name))?;
+            .context(|| format!("{}/{PREVIOUS}: read", self.name))?;
         Ok(match last {
             Some(last) => last.max(self.clock.last()).succ(),
             None => self.clock.last().succ(),

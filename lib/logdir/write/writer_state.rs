@@ -102,7 +102,7 @@ impl StateFile {
         // Give the record its space now, so that rewriting it in place needs
         // none later, when the disk may be full.
         let size = fs::fstat(&fd)
-            .context(|| format!("{dir_name}/{WRITER_STATE}"))?
+            .context(|| format!("{dir_name}/{WRITER_STATE}: fstat"))?
             .st_size;
         if (size as usize) < RECORD_LEN {
             let mut blank = [b' '; RECORD_LEN];
