@@ -379,13 +379,20 @@ fn check_fields(server: Server, got: &[Fields], wants: &[Want]) {
 
 fn fields_arrive_intact(server: Server, transport: Transport) {
     let s = Scratch::new(&format!("fields-{server:?}-{transport:?}"));
-    let certs = (transport == Transport::Tls).then(|| Certs::make(&s.path("certs")));
+    let tls = matches!(transport, Transport::Tls | Transport::RelpTls);
+    let certs = tls.then(|| Certs::make(&s.path("certs")));
     let receiver = Receiver::start(server, transport, &s.path("server"), certs.as_ref());
     let (cursors, wants) = setup_cases(&s);
-    let ca = certs.as_ref().map(|c| c.ca.to_string_lossy().into_owned());
-    let extra: Vec<&str> = match &ca {
-        Some(ca) => vec!["--ca", ca],
-        None => vec![],
+    let files = certs
+        .as_ref()
+        .map(|c| [&c.ca, &c.client_cert, &c.client_key].map(|p| p.to_string_lossy().into_owned()));
+    let extra: Vec<&str> = match (&files, transport) {
+        // imrelp over TLS asks for the client's certificate.
+        (Some([ca, cert, key]), Transport::RelpTls) => {
+            vec!["--ca", ca, "--cert", cert, "--key", key]
+        }
+        (Some([ca, ..]), _) => vec!["--ca", ca],
+        (None, _) => vec![],
     };
     let e = Export::to(&receiver, &cursors, &extra, &s.path("export.stderr"));
     let got = receiver.wait_for(wants.len(), LONG);
@@ -407,6 +414,16 @@ fn rsyslog_tcp_gets_every_field() {
 #[test]
 fn rsyslog_tls_gets_every_field() {
     fields_arrive_intact(Server::Rsyslog, Transport::Tls);
+}
+
+#[test]
+fn rsyslog_relp_gets_every_field() {
+    fields_arrive_intact(Server::Rsyslog, Transport::Relp);
+}
+
+#[test]
+fn rsyslog_relp_tls_gets_every_field() {
+    fields_arrive_intact(Server::Rsyslog, Transport::RelpTls);
 }
 
 #[test]
