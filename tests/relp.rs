@@ -591,8 +591,8 @@ struct Export {
 }
 
 impl Export {
-    fn start(server: &Rsyslog, cursors: &Path, err: &Path) -> Export {
-        let url = format!("relp://127.0.0.1:{}", server.port);
+    fn start(port: u16, cursors: &Path, err: &Path) -> Export {
+        let url = format!("relp://127.0.0.1:{port}");
         let child = Command::new(EXPORT)
             .args([
                 "--to",
@@ -666,7 +666,7 @@ fn export_to_imrelp_killed_and_restarted_loses_nothing_and_resends_at_most_a_win
     cyclog_write(&log, &[], &lines[..8000]);
     cursor_dir(&cursors, "app", &log);
     let err = s.path("export.stderr");
-    let e = Export::start(&server, &cursors, &err);
+    let e = Export::start(server.port, &cursors, &err);
     let kills = [1000, 4000, 7000];
     for (round, at) in kills.iter().enumerate() {
         wait_until(LONG, || server.lines() >= *at);
@@ -697,12 +697,12 @@ fn a_stop_mid_stream_waits_for_the_answers_and_nothing_is_sent_twice() {
     cursor_dir(&cursors, "app", &log);
     let err = s.path("export.stderr");
     for at in [2000, 10_000] {
-        let e = Export::start(&server, &cursors, &err);
+        let e = Export::start(server.port, &cursors, &err);
         wait_until(LONG, || server.lines() >= at);
         let text = fs::read_to_string(&err).unwrap_or_default();
         assert_eq!(e.stop(), 0, "{text}");
     }
-    let e = Export::start(&server, &cursors, &err);
+    let e = Export::start(server.port, &cursors, &err);
     let complete = wait_for_all(&server, &lines, LONG);
     let text = fs::read_to_string(&err).unwrap_or_default();
     assert!(complete, "lines missing: {text}");
@@ -710,6 +710,100 @@ fn a_stop_mid_stream_waits_for_the_answers_and_nothing_is_sent_twice() {
     let got = received_messages(&server);
     assert_eq!(check_resends(&got, &lines), 0, "sent twice: {text}");
     assert!(!text.contains("warning"), "{text}");
+}
+
+/// A RELP server on the codec that refuses the sixth message once (`500`,
+/// then it drops the connection): export-to-remote says so with the
+/// server's text, and the line comes again on the next session, with every
+/// line after it, none skipped and none twice.
+#[test]
+fn a_refused_message_is_said_with_the_servers_text_and_sent_again_never_skipped() {
+    let s = Scratch::new("relp-refused");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let port = listener.local_addr().expect("addr").port();
+    let lines = numbered_lines(20);
+    let (log, cursors) = (s.path("log"), s.path("cursors"));
+    cyclog_write(&log, &[], &lines);
+    cursor_dir(&cursors, "app", &log);
+    let err = s.path("export.stderr");
+    let e = Export::start(port, &cursors, &err);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut refused = false;
+    let mut sessions = 0;
+    let start = Instant::now();
+    while got.len() < lines.len() {
+        assert!(start.elapsed() < LONG, "{} of {}", got.len(), lines.len());
+        let mut conn = None;
+        wait_until(LONG, || {
+            conn = listener.accept().ok().map(|(c, _)| c);
+            conn.is_some()
+        });
+        let mut conn = conn.expect("export-to-remote connects");
+        sessions += 1;
+        conn.set_nonblocking(false).expect("blocking");
+        conn.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("read timeout");
+        let mut reader = FrameReader::new(DEFAULT_MAX_DATA);
+        let mut buf = [0; 65536];
+        'session: while got.len() < lines.len() {
+            assert!(start.elapsed() < LONG, "{} of {}", got.len(), lines.len());
+            let n = match conn.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    continue;
+                }
+                Err(_) => break,
+            };
+            let mut answers = Vec::new();
+            for frame in reader.frames(&buf[..n]).expect("export-to-remote's frames") {
+                let (code, text, data) = match frame.command {
+                    RelpCommand::Open => {
+                        let mut offers = Vec::new();
+                        Offers::client().write(&mut offers);
+                        (200, "OK", offers)
+                    }
+                    RelpCommand::Syslog if !refused && got.len() == 5 => {
+                        refused = true;
+                        (500, "not now, says the test", Vec::new())
+                    }
+                    RelpCommand::Syslog => {
+                        got.push(frame.data);
+                        (200, "OK", Vec::new())
+                    }
+                    c => panic!("unexpected {c:?}"),
+                };
+                let mut rsp = Vec::new();
+                Response {
+                    code,
+                    text: text.as_bytes().to_vec(),
+                    data,
+                }
+                .write(&mut rsp);
+                write_frame(&mut answers, frame.txnr, &RelpCommand::Rsp, &rsp);
+                if code != 200 {
+                    let _ = conn.write_all(&answers);
+                    break 'session;
+                }
+            }
+            conn.write_all(&answers).expect("answer export-to-remote");
+        }
+    }
+    let text = fs::read_to_string(&err).unwrap_or_default();
+    assert_eq!(e.stop(), 0, "{text}");
+    assert!(sessions >= 2, "sent again on a new session");
+    for (i, (g, line)) in got.iter().zip(&lines).enumerate() {
+        assert!(
+            g.ends_with(&[b" ", line.as_slice()].concat()),
+            "message {i}: {}",
+            String::from_utf8_lossy(g)
+        );
+    }
+    assert!(
+        text.contains("refused") && text.contains("500 not now, says the test"),
+        "{text}"
+    );
 }
 
 /// A small xorshift: the same moments every run.
@@ -739,7 +833,7 @@ fn kill_9_of_exporter_and_imrelp_at_random_moments_loses_no_line() {
     cyclog_write(&log, &[], &lines[..written]);
     cursor_dir(&cursors, "app", &log);
     let err = s.path("export.stderr");
-    let mut e = Some(Export::start(&server, &cursors, &err));
+    let mut e = Some(Export::start(server.port, &cursors, &err));
     let mut moments = Moments(0x2545_f491_4f6c_dd1d);
     let (mut export_kills, mut server_kills) = (0, 0);
     let start = Instant::now();
@@ -763,7 +857,7 @@ fn kill_9_of_exporter_and_imrelp_at_random_moments_loses_no_line() {
         }
         if e.is_none() {
             std::thread::sleep(Duration::from_millis(moments.below(300)));
-            e = Some(Export::start(&server, &cursors, &err));
+            e = Some(Export::start(server.port, &cursors, &err));
         }
     }
     let lines = &lines[..written];

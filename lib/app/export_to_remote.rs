@@ -431,8 +431,7 @@ impl<'a> Exporter<'a> {
                 }
                 Event::Refused { txnr, response } => {
                     why = Some(format!(
-                        "the server refused message {txnr} of the RELP session: {}; \
-                         its line is not skipped",
+                        "the server refused RELP transaction {txnr}: {}; its line is not skipped",
                         response.describe()
                     ))
                 }
