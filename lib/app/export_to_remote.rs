@@ -275,14 +275,10 @@ impl<'a> Exporter<'a> {
     /// Reads lines into the link while it takes them, sends, and takes
     /// the acknowledgements.
     fn pump(&mut self, reading: bool, more: &mut bool) -> crate::error::Result<()> {
-        if let State::Up { relp: Some(_), .. } = &self.state {
-            return self.pump_relp(reading, more);
-        }
         let State::Up {
             link,
-            since,
-            delivered,
             closing,
+            relp,
             ..
         } = &mut self.state
         else {
@@ -291,7 +287,7 @@ impl<'a> Exporter<'a> {
         if reading && closing.is_none() && link.ready() {
             let mut filler = Filler {
                 link,
-                relp: None,
+                relp: relp.as_deref_mut(),
                 ledger: &mut self.ledger,
                 builder: &mut self.builder,
                 defaults: &mut self.defaults,
@@ -306,6 +302,19 @@ impl<'a> Exporter<'a> {
                 self.unconfirmed = true;
             }
         }
+        if relp.is_some() {
+            return self.pump_relp();
+        }
+        let State::Up {
+            link,
+            since,
+            delivered,
+            closing,
+            ..
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
         let flushed = link.flush();
         let acked = link.acked();
         // A peer that stands still is asked less and less often.
@@ -361,35 +370,17 @@ impl<'a> Exporter<'a> {
         Ok(())
     }
 
-    /// `pump` over RELP: lines wait in the session until the window has
-    /// room; the answers are taken in `relp_answers`.
-    fn pump_relp(&mut self, reading: bool, more: &mut bool) -> crate::error::Result<()> {
+    /// The rest of `pump` over RELP: the lines read wait in the session
+    /// until the window has room; the answers are taken in `relp_answers`.
+    fn pump_relp(&mut self) -> crate::error::Result<()> {
         let State::Up {
             link,
-            closing,
             relp: Some(session),
             ..
         } = &mut self.state
         else {
             return Ok(());
         };
-        if reading && closing.is_none() && link.ready() {
-            let mut filler = Filler {
-                link,
-                relp: Some(session),
-                ledger: &mut self.ledger,
-                builder: &mut self.builder,
-                defaults: &mut self.defaults,
-                options: &self.options,
-                scratch: &mut self.scratch,
-            };
-            while !filler.full() {
-                if !self.follower.read_round(SHARE, &mut filler)? {
-                    break;
-                }
-                *more = true;
-            }
-        }
         session.feed(link);
         self.unconfirmed = session.unanswered() > 0;
         if let Err(why) = link.flush() {

@@ -390,6 +390,14 @@ impl Receiver {
         }
     }
 
+    /// Kills the server (SIGKILL), waiting for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            wait_child(&mut child, Duration::from_secs(20));
+        }
+    }
+
     /// Every message received so far.
     pub fn received(&self) -> Vec<Fields> {
         let bytes = fs::read(&self.out).unwrap_or_default();
