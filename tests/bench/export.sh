@@ -87,7 +87,7 @@ rsyslog_forwarder_conf() { # port dir [relp]
 	input(type="imfile" file="$BENCH_DIR/log/current" tag="bench" ruleset="f")
 	EOF
 }
-FORWARDERS="rsyslog export-to-remote reader-lines rsyslog-omrelp export-relp"
+FORWARDERS=${FORWARDERS:-rsyslog export-to-remote reader-lines rsyslog-omrelp export-relp}
 
 now() { date +%s.%N; }
 results=$BENCH_DIR/results
