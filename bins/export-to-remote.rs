@@ -10,6 +10,7 @@ use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
 use rill::format::reader_line::{Facility, Priority, Severity};
 use rill::format::syslog::build::{SD_ID, valid_sd_name};
 use rill::logdir::read::follow::Follower;
+use rill::net::relp::ClientConfig;
 use rill::net::remote::{Scheme, Url};
 use rill::net::tls;
 use rill::sys::listen_fds;
@@ -17,18 +18,20 @@ use rill::sys::signals::{self, Signals};
 
 const SYNOPSIS: &str = "export-to-remote [--to URL] [--ca FILE] [--cert FILE --key FILE] \
 [--server-name NAME] [--hostname NAME] [--priority FACILITY.SEVERITY] [--sd-id ID] \
-[--max-backoff DURATION] CURSORS";
+[--max-backoff DURATION] [--relp-window N] [--relp-window-bytes SIZE] CURSORS";
 
 /// `--help`: each option of the man page, as it writes it.
-const OPTIONS: &str = "--to URL  the server: udp://, tcp:// or tls://HOST:PORT (else descriptor 7)
---ca FILE  with tls://: the certificates to trust
---cert FILE  with tls://: this client's certificate, with --key
---key FILE  with tls://: this client's private key, with --cert
---server-name NAME  with tls://: the name the server's certificate must have
+const OPTIONS: &str = "--to URL  the server: udp://, tcp://, tls://, relp:// or relp+tls://HOST:PORT (else descriptor 7)
+--ca FILE  with tls:// or relp+tls://: the certificates to trust
+--cert FILE  with tls:// or relp+tls://: this client's certificate, with --key
+--key FILE  with tls:// or relp+tls://: this client's private key, with --cert
+--server-name NAME  with tls:// or relp+tls://: the name the server's certificate must have
 --hostname NAME  the HOSTNAME of the messages (this host's name)
 --priority FACILITY.SEVERITY  the priority of lines without one (daemon.notice)
 --sd-id ID  the SD-ID of rill's fields (rill@32473)
---max-backoff DURATION  the longest wait between reconnections (60s)";
+--max-backoff DURATION  the longest wait between reconnections (60s)
+--relp-window N  with relp://: messages awaiting the server's answer, at most (128)
+--relp-window-bytes SIZE  with relp://: octets of messages awaiting the server's answer, at most (1M)";
 
 /// The descriptor a UCSPI client leaves connected to the server.
 const UCSPI_FD: i32 = 7;
@@ -40,6 +43,7 @@ struct Args {
     priority: Priority,
     sd_id: String,
     max_backoff: Duration,
+    relp: ClientConfig,
     cursors: PathBuf,
 }
 
@@ -55,8 +59,10 @@ fn parse_args() -> Result<Args, String> {
         },
         sd_id: SD_ID.to_string(),
         max_backoff: Duration::from_secs(60),
+        relp: ClientConfig::default(),
         cursors: PathBuf::new(),
     };
+    let mut relp_options = false;
     let mut dirs = Vec::new();
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
@@ -92,6 +98,28 @@ fn parse_args() -> Result<Args, String> {
                 let d = cli::parse_duration(&value).map_err(|e| format!("{option}: {e}"))?;
                 args.max_backoff = d.max(Duration::from_secs(1));
             }
+            Long("relp-window") => {
+                let value = text(&mut parser)?;
+                args.relp.window.messages = value
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| (1..=1_000_000).contains(&n))
+                    .ok_or(format!(
+                        "{option}: {value:?} is not a number from 1 to 1000000"
+                    ))?;
+                relp_options = true;
+            }
+            Long("relp-window-bytes") => {
+                let size = cli::size_value(&mut parser, &option)?;
+                args.relp.window.bytes =
+                    usize::try_from(size)
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or(format!(
+                            "{option}: at least 1 octet, at most what memory holds"
+                        ))?;
+                relp_options = true;
+            }
             Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
             Long("version") => cli::version(),
             Value(dir) => dirs.push(PathBuf::from(dir)),
@@ -111,8 +139,11 @@ fn parse_args() -> Result<Args, String> {
         || args.tls.cert.is_some()
         || args.tls.key.is_some()
         || args.tls.server_name.is_some();
-    if tls_options && args.url.as_ref().is_none_or(|u| u.scheme != Scheme::Tls) {
-        return Err("TLS options need --to tls://HOST:PORT".into());
+    if tls_options && args.url.as_ref().is_none_or(|u| !u.scheme.is_tls()) {
+        return Err("TLS options need --to tls://HOST:PORT or relp+tls://HOST:PORT".into());
+    }
+    if relp_options && args.url.as_ref().is_none_or(|u| !u.scheme.is_relp()) {
+        return Err("RELP options need --to relp://HOST:PORT or relp+tls://HOST:PORT".into());
     }
     Ok(args)
 }
@@ -138,14 +169,23 @@ fn main() {
     };
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
+    if let Some(url) = &args.url
+        && url.scheme == Scheme::RelpTls
+        && args.tls.cert.is_none()
+    {
+        cli::warn(
+            "relp+tls:// without --cert and --key: rsyslog's imrelp refuses a client without a certificate",
+        );
+    }
     let tls = match &args.url {
-        Some(url) if url.scheme == Scheme::Tls => Some(
+        Some(url) if url.scheme.is_tls() => Some(
             tls::client_config(&args.tls)
                 .unwrap_or_else(|e| cli::fatal(EXIT_USAGE, &e.to_string())),
         ),
         _ => None,
     };
     let options = Options {
+        relp: args.relp,
         tls,
         server_name: args.tls.server_name,
         hostname: args.hostname.unwrap_or_else(hostname).into_bytes(),

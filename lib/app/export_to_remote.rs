@@ -22,6 +22,15 @@
 //! confirmed is sent again on the next link, and after a restart, as the
 //! saved marks are confirmed ones. Links are retried with capped
 //! exponential backoff, forever.
+//!
+//! Over RELP (`relp://`, `relp+tls://`) the server answers each message:
+//! a line is delivered, its mark saved, once its message is answered
+//! `200`, and nothing else confirms anything. Answers come in order, so the
+//! lines answered are a prefix of those sent; after a break every cursor
+//! goes back to its last line answered, and the unanswered ones go again,
+//! in order. A refusal or a protocol error breaks the link the same way,
+//! said with the server's text. A stop sends `close` and waits
+//! `STOP_WAIT` at most for the answers before saving the cursors.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -39,6 +48,8 @@ use crate::format::syslog::build::{Builder, Defaults};
 use crate::logdir::read::cursor::Mark;
 use crate::logdir::read::follow::{Consumer, Follower, Info};
 use crate::logdir::read::ledger::{self, Ledger};
+use crate::net::relp::{self, Event};
+use crate::net::relp_link::Session;
 use crate::net::remote::{self, Broken, Connecting, Link, Scheme, Url};
 use crate::sys::signals::Signals;
 
@@ -50,7 +61,9 @@ pub enum Target {
 }
 
 pub struct Options {
-    /// For `tls://`.
+    /// For `relp://` and `relp+tls://`: the window and the largest frame.
+    pub relp: relp::ClientConfig,
+    /// For `tls://` and `relp+tls://`.
     pub tls: Option<Arc<rustls::ClientConfig>>,
     pub server_name: Option<String>,
     pub hostname: Vec<u8>,
@@ -92,6 +105,9 @@ const TLS_ACCEPTED: Duration = Duration::from_secs(2);
 /// server that never ends its stream cleanly is not sent the same lines
 /// again and again.
 const CHECKPOINT_BACKOFF_MAX: u32 = 6;
+/// A RELP server that leaves a command unanswered this long (its TCP may
+/// still acknowledge) is taken as gone: the link is made again.
+const RELP_ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
 
 enum State {
     Down {
@@ -109,6 +125,8 @@ enum State {
         delivered: bool,
         /// We are ending the stream, for the peer to confirm.
         closing: Option<Closing>,
+        /// The RELP session on the link (`relp://`, `relp+tls://`).
+        relp: Option<Box<Session>>,
     },
 }
 
@@ -154,6 +172,8 @@ pub struct Exporter<'a> {
     /// The acknowledgement tick now, and (acknowledged, appended) at the last.
     tick: Duration,
     last_progress: (u64, u64),
+    /// When the RELP server last answered (or the session began).
+    answered_at: Instant,
 }
 
 impl<'a> Exporter<'a> {
@@ -178,6 +198,7 @@ impl<'a> Exporter<'a> {
                         since: Instant::now(),
                         delivered: false,
                         closing: None,
+                        relp: None,
                     },
                 )
             }
@@ -202,6 +223,7 @@ impl<'a> Exporter<'a> {
             failed_checkpoints: 0,
             tick: ACK_TICK,
             last_progress: (0, 0),
+            answered_at: Instant::now(),
         })
     }
 
@@ -256,9 +278,9 @@ impl<'a> Exporter<'a> {
     fn pump(&mut self, reading: bool, more: &mut bool) -> crate::error::Result<()> {
         let State::Up {
             link,
-            since,
-            delivered,
             closing,
+            relp,
+            ..
         } = &mut self.state
         else {
             return Ok(());
@@ -266,6 +288,7 @@ impl<'a> Exporter<'a> {
         if reading && closing.is_none() && link.ready() {
             let mut filler = Filler {
                 link,
+                relp: relp.as_deref_mut(),
                 ledger: &mut self.ledger,
                 builder: &mut self.builder,
                 defaults: &mut self.defaults,
@@ -280,6 +303,19 @@ impl<'a> Exporter<'a> {
                 self.unconfirmed = true;
             }
         }
+        if relp.is_some() {
+            return self.pump_relp();
+        }
+        let State::Up {
+            link,
+            since,
+            delivered,
+            closing,
+            ..
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
         let flushed = link.flush();
         let acked = link.acked();
         // A peer that stands still is asked less and less often.
@@ -335,10 +371,110 @@ impl<'a> Exporter<'a> {
         Ok(())
     }
 
+    /// The rest of `pump` over RELP: the lines read wait in the session
+    /// until the window has room; the answers are taken in `relp_answers`.
+    fn pump_relp(&mut self) -> crate::error::Result<()> {
+        let State::Up {
+            link,
+            relp: Some(session),
+            ..
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
+        session.feed(link);
+        self.unconfirmed = session.unanswered() > 0;
+        if let Err(why) = link.flush() {
+            self.broken(&why)?;
+        }
+        Ok(())
+    }
+
+    /// The RELP server's answers: lines answered 200 are delivered; a
+    /// refusal, a protocol error or `serverclose` breaks the link, and the
+    /// answer to our `close` ends a stop.
+    fn relp_answers(&mut self) -> crate::error::Result<()> {
+        let State::Up {
+            link,
+            delivered,
+            relp: Some(session),
+            ..
+        } = &mut self.state
+        else {
+            return Ok(());
+        };
+        let read = link.readable();
+        let mut answered = None;
+        let mut closed = false;
+        let mut why = None;
+        for event in session.events(link) {
+            match event {
+                Event::Opened { .. } => self.answered_at = Instant::now(),
+                Event::Acked { tag, .. } => answered = Some(tag),
+                Event::Closed => closed = true,
+                Event::ServerClose => {
+                    why = Some("the server closed the RELP session (serverclose)".to_string())
+                }
+                Event::OpenRefused { response } => {
+                    why = Some(format!(
+                        "the server refused the RELP session: {}",
+                        response.describe()
+                    ))
+                }
+                Event::Refused { txnr, response } => {
+                    why = Some(format!(
+                        "the server refused RELP transaction {txnr}: {}; its line is not skipped",
+                        response.describe()
+                    ))
+                }
+                Event::ProtocolError(text) => why = Some(format!("RELP: {text}")),
+            }
+        }
+        if let Some(n) = answered {
+            self.answered_at = Instant::now();
+            self.ledger
+                .acked(n * ledger::GRANULE, &mut self.delivered, &mut self.settled);
+            *delivered |= !self.delivered.is_empty();
+            confirm(self.follower, &self.settled);
+        }
+        self.unconfirmed = session.unanswered() > 0;
+        if closed {
+            self.stop_confirmed = true;
+            self.state = State::Down {
+                retry_at: Instant::now(),
+            };
+            return Ok(());
+        }
+        match (why, read) {
+            (Some(why), _) => self.broken(&Broken::Io(std::io::Error::other(why))),
+            (None, Err(why)) => self.broken(&why),
+            (None, Ok(())) => Ok(()),
+        }
+    }
+
     /// A stop: the stream is ended for the peer to confirm what it read,
-    /// where it can; anything but a link up is dropped.
+    /// where it can; anything but a link up is dropped. Over RELP, `close`
+    /// is sent, for the answers to everything sent before it.
     fn stopping(&mut self, by: Instant) {
         match &mut self.state {
+            State::Up {
+                link,
+                closing,
+                relp: Some(session),
+                ..
+            } if link.ready() && session.state() == relp::State::Open => {
+                session.close(link);
+                *closing = Some(Closing {
+                    why: Ending::Stop,
+                    by,
+                    shut: true,
+                });
+            }
+            State::Up { relp: Some(_), .. } => {
+                self.state = State::Down {
+                    retry_at: Instant::now(),
+                }
+            }
             State::Up {
                 link,
                 closing: Some(c),
@@ -444,8 +580,8 @@ impl<'a> Exporter<'a> {
             return Ok(());
         };
         let addr = conn.addr;
-        let tls = match (url.scheme, &self.options.tls) {
-            (Scheme::Tls, Some(config)) => {
+        let tls = match (url.scheme.is_tls(), &self.options.tls) {
+            (true, Some(config)) => {
                 match remote::tls_session(config, &url, self.options.server_name.as_deref()) {
                     Ok(session) => Some(session),
                     Err(e) => {
@@ -462,6 +598,11 @@ impl<'a> Exporter<'a> {
                     cli::info(&format!("{url}: connected to {addr}"));
                 }
                 self.announce = true;
+                let relp = url.scheme.is_relp().then(|| {
+                    link.set_raw();
+                    Box::new(Session::new(self.options.relp))
+                });
+                self.answered_at = Instant::now();
                 self.ledger.set_keep(link.resend_window());
                 self.quiet_since = None;
                 let flushed = link.flush();
@@ -470,6 +611,7 @@ impl<'a> Exporter<'a> {
                     since: Instant::now(),
                     delivered: false,
                     closing: None,
+                    relp,
                 };
                 if let Err(why) = flushed {
                     self.broken(&why)?;
@@ -544,6 +686,7 @@ impl<'a> Exporter<'a> {
     fn link_event(&mut self) -> crate::error::Result<()> {
         match &mut self.state {
             State::Connecting { .. } => self.connected(),
+            State::Up { relp: Some(_), .. } => self.relp_answers(),
             State::Up { link, closing, .. } => match link.readable() {
                 Err(Broken::Ended) if closing.as_ref().is_some_and(|c| c.shut) => self.confirmed(),
                 Err(why) => self.broken(&why),
@@ -565,6 +708,18 @@ impl<'a> Exporter<'a> {
                 if !link.ready() && now.duration_since(*since) > CONNECT_TIMEOUT =>
             {
                 let why = Broken::Io(std::io::Error::other("TLS handshake timed out"));
+                self.broken(&why)?;
+            }
+            State::Up {
+                relp: Some(session),
+                ..
+            } if session.awaiting()
+                && now.duration_since(self.answered_at) > RELP_ANSWER_TIMEOUT =>
+            {
+                let why = Broken::Io(std::io::Error::other(format!(
+                    "no RELP answer from the server within {}",
+                    humantime::format_duration(RELP_ANSWER_TIMEOUT)
+                )));
                 self.broken(&why)?;
             }
             State::Up {
@@ -611,6 +766,32 @@ impl<'a> Exporter<'a> {
             State::Connecting { conn, deadline, .. } => {
                 at(*deadline);
                 link_fd = Some((conn.fd(), PollFlags::OUT));
+            }
+            State::Up {
+                link,
+                since,
+                closing,
+                relp: Some(session),
+                ..
+            } => {
+                if !link.ready() {
+                    at(*since + CONNECT_TIMEOUT);
+                }
+                if session.awaiting() {
+                    at(self.answered_at + RELP_ANSWER_TIMEOUT);
+                }
+                if let Some(c) = closing {
+                    at(c.by);
+                }
+                want_lines = stop_by.is_none()
+                    && closing.is_none()
+                    && link.ready()
+                    && !self.ledger.is_full()
+                    && !session.full();
+                if more && want_lines {
+                    at(now);
+                }
+                link_fd = Some((link.fd(), link.interest()));
             }
             State::Up {
                 link,
@@ -721,9 +902,10 @@ fn round_ms(d: Duration) -> Duration {
     Duration::from_millis(d.as_millis() as u64)
 }
 
-/// Builds each line's message straight into the link.
+/// Builds each line's message straight into the link, or the RELP session.
 struct Filler<'b> {
     link: &'b mut Link,
+    relp: Option<&'b mut Session>,
     ledger: &'b mut Ledger,
     builder: &'b mut Builder,
     defaults: &'b mut HashMap<u64, Defaults>,
@@ -746,14 +928,36 @@ impl Consumer for Filler<'_> {
         });
         self.scratch.clear();
         self.builder.build(stamp, text, d, self.scratch);
-        self.link.push(self.scratch);
+        match &mut self.relp {
+            Some(session) => {
+                if self.scratch.len() > session.max_message() {
+                    cli::warn(&format!(
+                        "{}: a message of {} octets is cut to the {} a RELP frame carries",
+                        c.name,
+                        self.scratch.len(),
+                        session.max_message()
+                    ));
+                }
+                session.push(self.scratch);
+            }
+            None => self.link.push(self.scratch),
+        }
     }
 
+    /// The ledger's offsets, over RELP: a `GRANULE` per message, so that
+    /// each line is delivered by its own message's answer.
     fn reached(&mut self, c: &Info, mark: Mark) {
-        self.ledger.push(self.link.appended(), c.id, mark);
+        let end = match &self.relp {
+            Some(session) => session.taken() * ledger::GRANULE,
+            None => self.link.appended(),
+        };
+        self.ledger.push(end, c.id, mark);
     }
 
     fn full(&self) -> bool {
-        self.link.queued() >= HIGH || self.ledger.is_full()
+        match &self.relp {
+            Some(session) => session.full() || self.ledger.is_full(),
+            None => self.link.queued() >= HIGH || self.ledger.is_full(),
+        }
     }
 }

@@ -8,6 +8,7 @@ pub mod cidr;
 pub mod datagram;
 pub mod rate_limit;
 pub mod relp;
+pub mod relp_link;
 pub mod remote;
 pub mod stream_framing;
 pub mod tls;

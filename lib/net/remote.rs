@@ -13,6 +13,11 @@
 //!   as read only `RESEND_WINDOW` bytes acknowledged later, or when the
 //!   peer ends its stream in answer to our end (`half_close`, then
 //!   `Broken::Ended`).
+//! - `relp://HOST:PORT` and `relp+tls://HOST:PORT`: RELP (`net::relp`) on
+//!   the same TCP or TLS stream, which then carries the caller's bytes as
+//!   they are (`Link::set_raw`) and keeps what the server sends for it
+//!   (`Link::take_received`). Delivery is known from RELP's answers, not
+//!   from the kernel. RELP has no standard port: the URL must name one.
 //! - an inherited descriptor (fd 7, as UCSPI clients leave it): a datagram
 //!   socket as UDP, a stream socket as TCP, anything else as a stream whose
 //!   written bytes count as delivered.
@@ -41,9 +46,33 @@ pub enum Scheme {
     Udp,
     Tcp,
     Tls,
+    Relp,
+    RelpTls,
 }
 
-/// `udp://`, `tcp://` or `tls://` HOST`:`PORT.
+impl Scheme {
+    /// The stream is TLS (tls://, relp+tls://).
+    pub fn is_tls(self) -> bool {
+        matches!(self, Scheme::Tls | Scheme::RelpTls)
+    }
+
+    /// Messages go as RELP commands (relp://, relp+tls://).
+    pub fn is_relp(self) -> bool {
+        matches!(self, Scheme::Relp | Scheme::RelpTls)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Udp => "udp",
+            Scheme::Tcp => "tcp",
+            Scheme::Tls => "tls",
+            Scheme::Relp => "relp",
+            Scheme::RelpTls => "relp+tls",
+        }
+    }
+}
+
+/// `udp://`, `tcp://`, `tls://`, `relp://` or `relp+tls://` HOST`:`PORT.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
     pub scheme: Scheme,
@@ -52,11 +81,12 @@ pub struct Url {
 }
 
 impl Url {
-    /// Parses a URL; the port defaults to 514 (udp, tcp) or 6514 (tls).
+    /// Parses a URL; the port defaults to 514 (udp, tcp) or 6514 (tls),
+    /// and must be given for relp and relp+tls.
     pub fn parse(text: &str) -> Result<Url, Usage> {
         let bad = |why: &str| {
             Usage(format!(
-                "{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://...)"
+                "{text:?}: {why} (try tcp://HOST:PORT, udp://..., tls://..., relp://..., relp+tls://...)"
             ))
         };
         let (scheme, rest) = text.split_once("://").ok_or_else(|| bad("no scheme"))?;
@@ -64,6 +94,8 @@ impl Url {
             "udp" => Scheme::Udp,
             "tcp" => Scheme::Tcp,
             "tls" => Scheme::Tls,
+            "relp" => Scheme::Relp,
+            "relp+tls" => Scheme::RelpTls,
             _ => return Err(bad("unknown scheme")),
         };
         let rest = rest.strip_suffix('/').unwrap_or(rest);
@@ -87,6 +119,7 @@ impl Url {
             return Err(bad("no host"));
         }
         let port = match port {
+            None if scheme.is_relp() => return Err(bad("RELP has no standard port: give one")),
             None => {
                 if scheme == Scheme::Tls {
                     6514
@@ -116,11 +149,7 @@ impl Url {
 
 impl fmt::Display for Url {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let scheme = match self.scheme {
-            Scheme::Udp => "udp",
-            Scheme::Tcp => "tcp",
-            Scheme::Tls => "tls",
-        };
+        let scheme = self.scheme.name();
         if self.host.contains(':') {
             write!(f, "{scheme}://[{}]:{}", self.host, self.port)
         } else {
@@ -396,12 +425,31 @@ impl Link {
         matches!(self, Link::Stream(s) if s.tls.is_some())
     }
 
+    /// From now on `push` sends bytes as they are (the caller frames
+    /// them, as RELP does), and what the peer sends is kept for
+    /// `take_received` instead of dropped. Streams only.
+    pub fn set_raw(&mut self) {
+        if let Link::Stream(s) = self {
+            s.raw = true;
+            s.inbound = Some(Vec::new());
+        }
+    }
+
+    /// Moves what the peer sent (after `set_raw`) to the end of `out`.
+    pub fn take_received(&mut self, out: &mut Vec<u8>) {
+        if let Link::Stream(s) = self
+            && let Some(inbound) = &mut s.inbound
+        {
+            out.append(inbound);
+        }
+    }
+
     /// How much of the stream acknowledged lately to send again after a
     /// break: what the peer's kernel may have acknowledged without its
     /// program having read it (TCP), or nothing (datagrams, pipes).
     pub fn resend_window(&self) -> u64 {
         match self {
-            Link::Stream(s) if s.acks == Acks::Outq => RESEND_WINDOW,
+            Link::Stream(s) if s.acks == Acks::Outq && !s.raw => RESEND_WINDOW,
             _ => 0,
         }
     }
@@ -442,6 +490,10 @@ pub struct Stream {
     tls: Option<Box<Tls>>,
     /// Our side of the stream is ended (`half_close`).
     shut: bool,
+    /// `push` takes bytes as they are, not messages to frame.
+    raw: bool,
+    /// What the peer sent, when it is kept (else read and dropped).
+    inbound: Option<Vec<u8>>,
 }
 
 struct Tls {
@@ -479,6 +531,8 @@ impl Stream {
             sent: 0,
             acked_wire: 0,
             shut: false,
+            raw: false,
+            inbound: None,
             tls: tls.map(|conn| {
                 Box::new(Tls {
                     conn,
@@ -495,9 +549,14 @@ impl Stream {
         }
     }
 
-    /// RFC 6587 octet counting: `LEN SP MSG`.
+    /// RFC 6587 octet counting: `LEN SP MSG`; raw, the bytes as they are.
     fn push(&mut self, message: &[u8]) {
         let before = self.plain.len();
+        if self.raw {
+            self.plain.extend_from_slice(message);
+            self.appended += message.len() as u64;
+            return;
+        }
         write_decimal(message.len() as u64, &mut self.plain);
         self.plain.push(b' ');
         self.plain.extend_from_slice(message);
@@ -563,12 +622,19 @@ impl Stream {
 
     fn readable(&mut self) -> Result<(), Broken> {
         let Some(tls) = &mut self.tls else {
-            return drain_to_end(self.fd.as_fd());
+            return read_to_end(self.fd.as_fd(), self.inbound.as_mut());
         };
         if tls.peer_closed {
             return drain_to_end(self.fd.as_fd());
         }
         loop {
+            if self
+                .inbound
+                .as_ref()
+                .is_some_and(|i| i.len() >= INBOUND_MAX)
+            {
+                break;
+            }
             match tls.conn.read_tls(&mut FdIo(self.fd.as_fd())) {
                 Ok(0) => return Err(Broken::Ended),
                 Ok(_) => {}
@@ -591,7 +657,11 @@ impl Stream {
                         tls.peer_closed = true;
                         return drain_to_end(self.fd.as_fd());
                     }
-                    Ok(_) => continue,
+                    Ok(n) => {
+                        if let Some(inbound) = &mut self.inbound {
+                            inbound.extend_from_slice(&sink[..n]);
+                        }
+                    }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e.into()),
                 }
@@ -641,14 +711,31 @@ impl Tls {
     }
 }
 
+/// Bytes the peer sent that are kept at most before reading waits for
+/// the caller to take them (`take_received`).
+const INBOUND_MAX: usize = 256 * 1024;
+
 /// Reads and drops what the peer sends, to its end: `Broken::Ended` at a
 /// clean end (FIN), an error if it reset the connection.
 fn drain_to_end(fd: BorrowedFd<'_>) -> Result<(), Broken> {
+    read_to_end(fd, None)
+}
+
+/// As `drain_to_end`, keeping what was read in `keep` if given (until it
+/// holds `INBOUND_MAX`: the rest waits in the socket).
+fn read_to_end(fd: BorrowedFd<'_>, mut keep: Option<&mut Vec<u8>>) -> Result<(), Broken> {
     let mut buf = [0u8; 4096];
     loop {
+        if keep.as_ref().is_some_and(|k| k.len() >= INBOUND_MAX) {
+            return Ok(());
+        }
         match rustix::io::read(fd, &mut buf) {
             Ok(0) => return Err(Broken::Ended),
-            Ok(_) => continue,
+            Ok(n) => {
+                if let Some(keep) = keep.as_mut() {
+                    keep.extend_from_slice(&buf[..n]);
+                }
+            }
             Err(Errno::AGAIN) => return Ok(()),
             Err(Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -843,9 +930,32 @@ mod tests {
             "tcp://::1:514",
             "tcp://[::1]x",
             "tcp://user@x:1",
+            "relp://x",
+            "relp+tls://[::1]",
         ] {
             assert!(Url::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn relp_urls_name_their_port_and_say_their_scheme() {
+        let u = Url::parse("relp://127.0.0.1:2514").unwrap();
+        assert_eq!((u.scheme, u.port), (Scheme::Relp, 2514));
+        assert_eq!(u.to_string(), "relp://127.0.0.1:2514");
+        let u = Url::parse("RELP+TLS://[::1]:20514").unwrap();
+        assert_eq!(u.scheme, Scheme::RelpTls);
+        assert!(u.scheme.is_tls() && u.scheme.is_relp());
+        assert_eq!(u.to_string(), "relp+tls://[::1]:20514");
+    }
+
+    #[test]
+    fn a_raw_stream_sends_bytes_as_they_are() {
+        let (_r, w) = rustix::pipe::pipe().unwrap();
+        let mut link = Link::Stream(Stream::new(w, Acks::Written, None));
+        link.set_raw();
+        link.push(b"1 open 0\n");
+        assert_eq!(link.appended(), 9);
+        assert_eq!(link.resend_window(), 0);
     }
 
     #[test]

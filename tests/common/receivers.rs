@@ -24,6 +24,9 @@ pub enum Transport {
     Udp,
     Tcp,
     Tls,
+    /// RELP (rsyslog's imrelp), plain and over TLS.
+    Relp,
+    RelpTls,
 }
 
 /// A message as the server parsed it. Keys: `pri`, `timestamp`,
@@ -237,6 +240,8 @@ impl Receiver {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
             Transport::Tls => "tls",
+            Transport::Relp => "relp",
+            Transport::RelpTls => "relp+tls",
         };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
@@ -286,12 +291,26 @@ impl Receiver {
                             c.key.display()
                         ),
                     ),
-                    (Transport::Tls, None) => panic!("TLS needs certificates"),
+                    (Transport::Relp, _) => ("imrelp".to_string(), String::new()),
+                    // imrelp with a certificate asks for the client's too.
+                    (Transport::RelpTls, Some(_)) => ("imrelp".to_string(), String::new()),
+                    (Transport::Tls | Transport::RelpTls, None) => {
+                        panic!("TLS needs certificates")
+                    }
                 };
-                let input = if self.transport == Transport::Udp {
-                    "imudp"
-                } else {
-                    "imtcp"
+                let input = match self.transport {
+                    Transport::Udp => "imudp".to_string(),
+                    Transport::Relp => "imrelp".to_string(),
+                    Transport::RelpTls => match certs {
+                        Some(c) => format!(
+                            "imrelp\" tls=\"on\" tls.authMode=\"certvalid\" tls.cacert=\"{}\" tls.mycert=\"{}\" tls.myprivkey=\"{}",
+                            c.ca.display(),
+                            c.cert.display(),
+                            c.key.display()
+                        ),
+                        None => panic!("TLS needs certificates"),
+                    },
+                    _ => "imtcp".to_string(),
                 };
                 format!(
                     "global(workDirectory=\"{dir}\" parser.escapeControlCharactersOnReceive=\"off\")\n\
@@ -307,6 +326,7 @@ impl Receiver {
                     Transport::Udp => "udp",
                     Transport::Tcp => "tcp",
                     Transport::Tls => "tls",
+                    Transport::Relp | Transport::RelpTls => panic!("syslog-ng speaks no RELP"),
                 };
                 let tls = match (self.transport, certs) {
                     (Transport::Tls, Some(c)) => format!(
@@ -366,6 +386,14 @@ impl Receiver {
         if let Some(mut child) = self.child.take() {
             let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
             let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            wait_child(&mut child, Duration::from_secs(20));
+        }
+    }
+
+    /// Kills the server (SIGKILL), waiting for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
             wait_child(&mut child, Duration::from_secs(20));
         }
     }
