@@ -10,6 +10,7 @@ use rill::format::stamp::Stamp;
 use rill::logdir::read::cursor::Mark;
 use rill::logdir::read::follow::{Consumer, Follower, Info};
 use rill::sys::lineout::{LineOut, Wrote};
+use rill::sys::poll;
 use rill::sys::signals::{self, Signals};
 use rustix::event::{PollFd, PollFlags};
 
@@ -152,18 +153,15 @@ fn run(
             PollFd::from_borrowed_fd(follower.root_fd(), PollFlags::IN),
             PollFd::from_borrowed_fd(follower.dirs_fd(), PollFlags::IN),
         ];
-        let timeout = if took {
-            Some(rustix::time::Timespec::default())
+        // Lines were taken: look, and read on at once.
+        let deadline = if took {
+            Some(Instant::now())
         } else {
-            follower.rescan_due().map(|at| {
-                let t = at.saturating_duration_since(Instant::now());
-                rustix::time::Timespec {
-                    tv_sec: t.as_secs() as i64,
-                    tv_nsec: i64::from(t.subsec_nanos()),
-                }
-            })
+            follower.rescan_due()
         };
-        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+        if let Err(e) = poll::until(&mut fds, deadline) {
+            cli::warn(&e.to_string());
+        }
         let (sig, root_changed, dirs_changed) = (
             !fds[0].revents().is_empty(),
             !fds[1].revents().is_empty(),

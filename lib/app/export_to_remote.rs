@@ -39,6 +39,7 @@ use crate::logdir::read::cursor::Mark;
 use crate::logdir::read::follow::{Consumer, Follower, Info};
 use crate::logdir::read::ledger::{self, Ledger};
 use crate::net::remote::{self, Broken, Connecting, Link, Scheme, Url};
+use crate::sys::poll;
 use crate::sys::signals::Signals;
 
 /// Where messages go.
@@ -660,14 +661,9 @@ impl<'a> Exporter<'a> {
         if let Some((fd, flags)) = link_fd {
             fds.push(PollFd::from_borrowed_fd(fd, flags));
         }
-        let timeout = deadline.map(|d| {
-            let t = d.saturating_duration_since(now);
-            rustix::time::Timespec {
-                tv_sec: t.as_secs() as i64,
-                tv_nsec: i64::from(t.subsec_nanos()),
-            }
-        });
-        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+        if let Err(e) = poll::until(&mut fds, deadline) {
+            cli::warn(&e.to_string());
+        }
         let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
         Wake {
             stop: ready(0) && !signals.take().is_empty(),

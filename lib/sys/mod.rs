@@ -7,6 +7,7 @@
 pub mod lineout;
 pub mod listen_fds;
 pub mod pager;
+pub mod poll;
 pub mod privilege;
 pub mod signals;
 pub mod stdin;
