@@ -60,10 +60,10 @@ impl AtomicFile<'_> {
     }
 
     fn path(&self, name: &Path) -> String {
-        if self.shown.is_empty() {
-            name.display().to_string()
-        } else {
-            format!("{}/{}", self.shown, name.display())
+        match self.shown {
+            "" => name.display().to_string(),
+            dir if dir.ends_with('/') => format!("{dir}{}", name.display()),
+            dir => format!("{dir}/{}", name.display()),
         }
     }
 
