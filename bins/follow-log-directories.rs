@@ -3,25 +3,16 @@
 
 use std::path::PathBuf;
 use std::process::exit;
-use std::time::Instant;
 
+use rill::app::follow_log_directories;
 use rill::cli::{self, EXIT_TEMPORARY};
-use rill::format::stamp::Stamp;
-use rill::logdir::read::cursor::Mark;
-use rill::logdir::read::follow::{Consumer, Follower, Info};
-use rill::sys::lineout::{LineOut, Wrote};
+use rill::logdir::read::follow::Follower;
 use rill::sys::signals::{self, Signals};
-use rustix::event::{PollFd, PollFlags};
 
 const SYNOPSIS: &str = "follow-log-directories CURSORS";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "";
-
-/// The most bytes of lines gathered before they are written.
-const BATCH: usize = 256 * 1024;
-/// The share of each cursor in a round.
-const SHARE: usize = 64 * 1024;
 
 fn parse_args() -> Result<PathBuf, String> {
     use lexopt::prelude::*;
@@ -44,58 +35,6 @@ fn parse_args() -> Result<PathBuf, String> {
     }
 }
 
-/// Lines as they stand in the log, and where each cursor got to.
-#[derive(Default)]
-struct Batch {
-    out: Vec<u8>,
-    /// The marks after the lines of each cursor, each cursor once.
-    marks: Vec<(u64, Mark)>,
-    /// Where each mark's lines end in `out`.
-    ends: Vec<usize>,
-}
-
-impl Consumer for Batch {
-    fn line(&mut self, _: &Info, stamp: Option<Stamp>, text: &[u8]) {
-        if let Some(stamp) = stamp {
-            self.out.extend_from_slice(&stamp.label());
-            self.out.push(b' ');
-        }
-        self.out.extend_from_slice(text);
-        self.out.push(b'\n');
-    }
-
-    fn reached(&mut self, c: &Info, mark: Mark) {
-        self.marks.push((c.id, mark));
-        self.ends.push(self.out.len());
-    }
-
-    fn full(&self) -> bool {
-        self.out.len() >= BATCH
-    }
-}
-
-impl Batch {
-    /// Tells the follower how far the first `written` bytes took each cursor.
-    fn delivered(&mut self, written: usize, follower: &mut Follower) {
-        let mut last: Vec<(u64, Mark)> = Vec::new();
-        for (&(id, mark), &end) in self.marks.iter().zip(&self.ends) {
-            if end > written {
-                break;
-            }
-            match last.iter_mut().find(|(i, _)| *i == id) {
-                Some(entry) => entry.1 = mark,
-                None => last.push((id, mark)),
-            }
-        }
-        for (id, mark) in last {
-            follower.delivered(id, mark);
-        }
-        self.out.clear();
-        self.marks.clear();
-        self.ends.clear();
-    }
-}
-
 rill::block_signals_before_main!(&signals::STOP);
 
 fn main() {
@@ -106,76 +45,5 @@ fn main() {
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let mut follower =
         Follower::open(&root).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    let stdout = rustix::stdio::stdout();
-    let mut out = LineOut::new(stdout);
-    let mut batch = Batch::default();
-    let code = match run(&mut follower, &signals, &mut out, &mut batch) {
-        Ok(()) => 0,
-        Err(e) => {
-            cli::message("fatal", &e);
-            EXIT_TEMPORARY
-        }
-    };
-    if !follower.flush(std::time::Duration::from_secs(10)) {
-        cli::warn("stopping with a cursor not saved; its last lines will be written again");
-        exit(EXIT_TEMPORARY);
-    }
-    exit(code);
-}
-
-/// Follows until a stop signal, or an error.
-fn run(
-    follower: &mut Follower,
-    signals: &Signals,
-    out: &mut LineOut,
-    batch: &mut Batch,
-) -> Result<(), String> {
-    loop {
-        let took = follower
-            .read_round(SHARE, batch)
-            .map_err(|e| e.to_string())?;
-        if !batch.out.is_empty() || !batch.marks.is_empty() {
-            let data = std::mem::take(&mut batch.out);
-            let wrote = out.write(&data, signals);
-            let written = match wrote {
-                Ok(Wrote::All) => data.len(),
-                Ok(Wrote::Interrupted(n)) => n,
-                Err(_) => 0,
-            };
-            batch.out = data;
-            batch.delivered(written, follower);
-            wrote.map_err(|e| format!("standard output: {e}"))?;
-        }
-        let mut fds = [
-            PollFd::new(signals, PollFlags::IN),
-            PollFd::from_borrowed_fd(follower.root_fd(), PollFlags::IN),
-            PollFd::from_borrowed_fd(follower.dirs_fd(), PollFlags::IN),
-        ];
-        let timeout = if took {
-            Some(rustix::time::Timespec::default())
-        } else {
-            follower.rescan_due().map(|at| {
-                let t = at.saturating_duration_since(Instant::now());
-                rustix::time::Timespec {
-                    tv_sec: t.as_secs() as i64,
-                    tv_nsec: i64::from(t.subsec_nanos()),
-                }
-            })
-        };
-        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
-        let (sig, root_changed, dirs_changed) = (
-            !fds[0].revents().is_empty(),
-            !fds[1].revents().is_empty(),
-            !fds[2].revents().is_empty(),
-        );
-        if sig && !signals.take().is_empty() {
-            return Ok(());
-        }
-        if dirs_changed {
-            follower.drain().map_err(|e| e.to_string())?;
-        }
-        if root_changed || follower.rescan_due().is_some_and(|at| at <= Instant::now()) {
-            follower.rescan().map_err(|e| e.to_string())?;
-        }
-    }
+    exit(follow_log_directories::run(&mut follower, &signals));
 }

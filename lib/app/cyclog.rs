@@ -24,6 +24,7 @@ use crate::logdir::write::split::Chunk;
 use crate::logdir::write::writer::{DirWriter, Measure, Policy};
 use crate::logdir::write::writer_state::chunk_hash;
 use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
+use crate::sys::poll;
 use crate::sys::signals::{self, Signals};
 use crate::sys::stdin::{CHUNK, Fill, Input};
 
@@ -228,7 +229,7 @@ impl LogSet {
             .filter(|&len| len > 0)
             .max();
         if let Some(len) = need
-            && self.input_ready(Some(Duration::ZERO))
+            && self.input_ready_now()
         {
             self.input
                 .fill(len as usize)
@@ -424,18 +425,12 @@ impl LogSet {
         }
         let want_input =
             !(busy || self.backoff.is_some() || self.eof || (self.stopping && self.drain == 0));
-        let timeout = deadline.map(|d| d.saturating_duration_since(now));
         let mut fds = vec![PollFd::new(signals, PollFlags::IN)];
         if want_input {
             fds.push(PollFd::from_borrowed_fd(self.input.fd(), PollFlags::IN));
         }
-        let timeout = timeout.map(|t| rustix::time::Timespec {
-            tv_sec: t.as_secs() as i64,
-            tv_nsec: i64::from(t.subsec_nanos()),
-        });
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
+        if let Err(e) = poll::until(&mut fds, deadline) {
+            cli::warn(&e.to_string());
         }
         let input_ready = want_input && fds.get(1).is_some_and(|fd| !fd.revents().is_empty());
         if input_ready {
@@ -443,13 +438,16 @@ impl LogSet {
         }
     }
 
-    fn input_ready(&self, timeout: Option<Duration>) -> bool {
+    /// Whether input is ready now; a failed look counts as not ready.
+    fn input_ready_now(&self) -> bool {
         let mut fds = [PollFd::from_borrowed_fd(self.input.fd(), PollFlags::IN)];
-        let timeout = timeout.map(|t| rustix::time::Timespec {
-            tv_sec: t.as_secs() as i64,
-            tv_nsec: i64::from(t.subsec_nanos()),
-        });
-        rustix::event::poll(&mut fds, timeout.as_ref()).is_ok_and(|n| n > 0)
+        match poll::until(&mut fds, Some(Instant::now())) {
+            Ok(ready) => ready > 0,
+            Err(e) => {
+                cli::warn(&e.to_string());
+                false
+            }
+        }
     }
 
     fn take_input(&mut self) {

@@ -45,13 +45,18 @@ use crate::error::Context;
 use crate::format::reader_line::Priority;
 use crate::format::stamp::Stamp;
 use crate::format::syslog::build::{Builder, Defaults};
-use crate::logdir::read::cursor::Mark;
-use crate::logdir::read::follow::{Consumer, Follower, Info};
+use crate::logdir::read::cursor::{CursorFile, Mark};
+use crate::logdir::read::follow::{self, Consumer};
 use crate::logdir::read::ledger::{self, Ledger};
 use crate::net::relp::{self, Event};
 use crate::net::relp_link::Session;
 use crate::net::remote::{self, Broken, Connecting, Link, Scheme, Url};
+use crate::sys::poll;
 use crate::sys::signals::Signals;
+
+/// The cursors followed, each with its settings.
+type Follower = follow::Follower<CursorSettings>;
+type Info = follow::Info<CursorSettings>;
 
 /// Where messages go.
 pub enum Target {
@@ -842,14 +847,9 @@ impl<'a> Exporter<'a> {
         if let Some((fd, flags)) = link_fd {
             fds.push(PollFd::from_borrowed_fd(fd, flags));
         }
-        let timeout = deadline.map(|d| {
-            let t = d.saturating_duration_since(now);
-            rustix::time::Timespec {
-                tv_sec: t.as_secs() as i64,
-                tv_nsec: i64::from(t.subsec_nanos()),
-            }
-        });
-        let _ = rustix::event::poll(&mut fds, timeout.as_ref());
+        if let Err(e) = poll::until(&mut fds, deadline) {
+            cli::warn(&e.to_string());
+        }
         let ready = |i: usize| fds.get(i).is_some_and(|f| !f.revents().is_empty());
         Wake {
             stop: ready(0) && !signals.take().is_empty(),
@@ -913,7 +913,7 @@ struct Filler<'b> {
     scratch: &'b mut Vec<u8>,
 }
 
-impl Consumer for Filler<'_> {
+impl Consumer<CursorSettings> for Filler<'_> {
     fn line(&mut self, c: &Info, stamp: Option<Stamp>, text: &[u8]) {
         let options = self.options;
         let d = self.defaults.entry(c.id).or_insert_with(|| {
@@ -959,5 +959,40 @@ impl Consumer for Filler<'_> {
             Some(session) => session.full() || self.ledger.is_full(),
             None => self.link.queued() >= HIGH || self.ledger.is_full(),
         }
+    }
+}
+
+/// A cursor's own settings: files beside `main` and `last`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CursorSettings {
+    /// `priority`: for lines that are not reader lines.
+    pub priority: Option<Priority>,
+    /// `plain` exists: the lines are a service's own output, never read
+    /// as reader lines.
+    pub plain: bool,
+}
+
+pub const PRIORITY_FILE: &str = "priority";
+pub const PLAIN_FILE: &str = "plain";
+
+impl follow::Settings for CursorSettings {
+    fn read(file: &CursorFile) -> crate::error::Result<CursorSettings> {
+        let priority = match file.read_setting(PRIORITY_FILE)? {
+            None => None,
+            Some(text) => match Priority::parse(&text) {
+                Some(p) => Some(p),
+                None => {
+                    cli::warn(&format!(
+                        "{}/{PRIORITY_FILE}: {text:?} is not facility.severity; using the default",
+                        file.path
+                    ));
+                    None
+                }
+            },
+        };
+        Ok(CursorSettings {
+            priority,
+            plain: file.has(PLAIN_FILE),
+        })
     }
 }

@@ -10,13 +10,13 @@
 use std::time::Instant;
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::io::Errno;
 
 use crate::cli;
 use crate::format::kmsg::{self, End, Framer, MAX_RECORD};
 use crate::format::reader_line::Record;
 use crate::kernel::source::{Kind, Read, Source};
 use crate::kernel::state::{Admit, Keeper, Sequence};
+use crate::sys::poll;
 use crate::sys::signals::Signals;
 use crate::sys::stdout::{CHUNK, Flush, Output};
 
@@ -188,18 +188,9 @@ impl Reader {
         if want_output {
             fds.push(PollFd::new(&self.out, PollFlags::OUT));
         }
-        let timeout = self
-            .keeper
-            .as_ref()
-            .and_then(Keeper::deadline)
-            .map(|due| due.saturating_duration_since(Instant::now()))
-            .map(|t| rustix::time::Timespec {
-                tv_sec: t.as_secs() as i64,
-                tv_nsec: i64::from(t.subsec_nanos()),
-            });
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
+        let deadline = self.keeper.as_ref().and_then(Keeper::deadline);
+        if let Err(e) = poll::until(&mut fds, deadline) {
+            cli::warn(&e.to_string());
         }
         let ready = |i: usize| fds.get(i).is_some_and(|fd| !fd.revents().is_empty());
         if want_input && ready(1) {

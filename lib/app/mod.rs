@@ -8,6 +8,7 @@
 
 pub mod cyclog;
 pub mod export_to_remote;
+pub mod follow_log_directories;
 pub mod klog_read;
 pub mod log_show;
 pub mod syslog_read;

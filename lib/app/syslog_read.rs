@@ -29,13 +29,13 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::io::Errno;
 
 use crate::cli;
 use crate::format::decimal::decimal;
 use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
 use crate::format::syslog::parse;
 use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
+use crate::sys::poll;
 use crate::sys::signals::Signals;
 use crate::sys::stdout::{CHUNK, Flush, Output};
 
@@ -362,17 +362,9 @@ impl Collector {
         for &i in &plan.sockets {
             fds.push(PollFd::new(&self.sockets[i], PollFlags::IN));
         }
-        // Measured after the plan: the time it took is not slept again.
-        let timeout = plan.deadline.map(|d| {
-            let t = d.saturating_duration_since(Instant::now());
-            rustix::time::Timespec {
-                tv_sec: t.as_secs() as i64,
-                tv_nsec: i64::from(t.subsec_nanos()),
-            }
-        });
-        match rustix::event::poll(&mut fds, timeout.as_ref()) {
-            Ok(_) | Err(Errno::INTR) => {}
-            Err(e) => cli::warn(&format!("poll: {}", std::io::Error::from(e))),
+        // Measured at the poll, after the plan: its time is not slept again.
+        if let Err(e) = poll::until(&mut fds, plan.deadline) {
+            cli::warn(&e.to_string());
         }
         // Read at once: what arrived before this is what the stop takes.
         self.signalled = (!fds[0].revents().is_empty()).then(datagram::stamp_now);

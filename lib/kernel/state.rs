@@ -10,11 +10,15 @@
 //! never skip one.
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rustix::fs::Mode;
+
 use crate::error::{Context, Error, Result};
+use crate::sys::atomic_file::AtomicFile;
 
 /// The id of the running boot, new at every boot.
 pub const BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
@@ -63,13 +67,16 @@ pub fn boot_id(path: &Path) -> io::Result<String> {
 /// The state file.
 pub struct StateFile {
     path: PathBuf,
-    temp: PathBuf,
     dir: PathBuf,
+    /// Its name in `dir`, and its temporary name there.
+    name: PathBuf,
+    temp: PathBuf,
 }
 
 impl StateFile {
     pub fn new(path: &Path) -> StateFile {
-        let mut temp = path.as_os_str().to_owned();
+        let name = PathBuf::from(path.file_name().unwrap_or(path.as_os_str()));
+        let mut temp = name.as_os_str().to_owned();
         temp.push(".new");
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -77,8 +84,9 @@ impl StateFile {
         };
         StateFile {
             path: path.to_path_buf(),
-            temp: PathBuf::from(temp),
             dir,
+            name,
+            temp: PathBuf::from(temp),
         }
     }
 
@@ -103,14 +111,20 @@ impl StateFile {
 
     /// Replaces the file with `saved`, durably.
     pub fn save(&self, saved: &Saved) -> Result<()> {
-        let temp = || self.temp.display().to_string();
-        let mut file = File::create(&self.temp).context(temp)?;
-        file.write_all(saved.encode().as_bytes()).context(temp)?;
-        file.sync_all().context(temp)?;
-        fs::rename(&self.temp, &self.path).context(|| format!("rename to {}", self.name()))?;
-        File::open(&self.dir)
-            .and_then(|dir| dir.sync_all())
-            .context(|| format!("{}: fsync", self.dir.display()))
+        let dir = File::open(&self.dir).context(|| format!("open {}", self.dir.display()))?;
+        // As the file was given: a bare name is shown bare.
+        let shown = match self.path.parent() {
+            Some(p) => p.to_string_lossy(),
+            None => "".into(),
+        };
+        AtomicFile {
+            dir: dir.as_fd(),
+            shown: &shown,
+            name: &self.name,
+            temp: &self.temp,
+            mode: Mode::from_raw_mode(0o666),
+        }
+        .replace(saved.encode().as_bytes())
     }
 }
 

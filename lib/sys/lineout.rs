@@ -10,6 +10,8 @@ use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{self, FileType};
 use rustix::io::Errno;
 
+use crate::sys::poll;
+
 const PIPE_BUF: usize = 4096;
 const LARGE: usize = 256 * 1024;
 
@@ -52,10 +54,7 @@ impl<'a> LineOut<'a> {
                 PollFd::new(&self.fd, PollFlags::OUT),
                 PollFd::new(&signals, PollFlags::IN),
             ];
-            match rustix::event::poll(&mut fds, None) {
-                Ok(_) | Err(Errno::INTR) => {}
-                Err(e) => return Err(e.into()),
-            }
+            poll::until(&mut fds, None).map_err(std::io::Error::other)?;
             if !inside && !fds[1].revents().is_empty() {
                 return Ok(Wrote::Interrupted(done));
             }

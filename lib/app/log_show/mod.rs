@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::io::{ErrorKind, Write};
 use std::ops::ControlFlow;
 use std::path::PathBuf;
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use rustix::event::{PollFd, PollFlags};
 
@@ -21,6 +21,7 @@ use crate::format::stamp::Stamp;
 use crate::logdir;
 use crate::logdir::read::merge::{Event, Merge};
 use crate::logdir::read::reader::{Notice, Position, Reader, Watcher};
+use crate::sys::poll;
 use crate::sys::signals::Signals;
 use filter::Filter;
 use layout::Layout;
@@ -39,6 +40,11 @@ enum Stop {
     /// The reader of the output went away (a pager quit, `| head`).
     Closed,
     Failed(std::io::Error),
+}
+
+/// A wait that failed: showing cannot go on.
+fn failed_wait(e: crate::error::Error) -> Stop {
+    Stop::Failed(std::io::Error::other(e))
 }
 
 /// Where shown lines go (standard output or a pager), in large writes.
@@ -178,12 +184,9 @@ impl<'a> Show<'a> {
         deadline: Option<SystemTime>,
     ) -> Result<(), Stop> {
         loop {
-            let timeout = match deadline {
+            let until = match deadline {
                 Some(d) => match d.duration_since(SystemTime::now()) {
-                    Ok(left) => Some(rustix::time::Timespec {
-                        tv_sec: left.as_secs() as i64,
-                        tv_nsec: i64::from(left.subsec_nanos()),
-                    }),
+                    Ok(left) => Some(Instant::now() + left),
                     Err(_) => return Ok(()),
                 },
                 None => None,
@@ -192,11 +195,7 @@ impl<'a> Show<'a> {
                 PollFd::new(watcher, PollFlags::IN),
                 PollFd::new(self.signals, PollFlags::IN),
             ];
-            if let Err(e) = rustix::event::poll(&mut fds, timeout.as_ref())
-                && e != rustix::io::Errno::INTR
-            {
-                return Err(Stop::Failed(e.into()));
-            }
+            poll::until(&mut fds, until).map_err(failed_wait)?;
             if !self.signals.take().is_empty() {
                 return Err(Stop::Signal);
             }
@@ -303,11 +302,7 @@ impl<'a> Show<'a> {
                 PollFd::new(&stdin, PollFlags::IN),
                 PollFd::new(self.signals, PollFlags::IN),
             ];
-            if let Err(e) = rustix::event::poll(&mut fds, None)
-                && e != rustix::io::Errno::INTR
-            {
-                return Err(Stop::Failed(e.into()));
-            }
+            poll::until(&mut fds, None).map_err(failed_wait)?;
             if !self.signals.take().is_empty() {
                 return Err(Stop::Signal);
             }

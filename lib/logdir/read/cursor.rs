@@ -28,6 +28,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ use crate::error::{Context, Error, Result};
 use crate::format::stamp::Stamp;
 use crate::logdir::read::reader::Position;
 use crate::logdir::read_exact_at;
+use crate::sys::atomic_file::{AtomicFile, write_all_at};
 
 pub const MAIN: &str = "main";
 pub const LAST: &str = "last";
@@ -252,11 +254,7 @@ impl CursorFile {
     pub fn save(&self, mark: Mark) -> Result<()> {
         let (how, fd) = self.stage(mark)?;
         match how {
-            Staged::New => {
-                fs::fsync(&fd).context(|| format!("{}/{LAST_NEW}", self.path))?;
-                self.rename_staged()?;
-                fs::fsync(&self.dir).context(|| format!("{}: fsync", self.path))
-            }
+            Staged::New => self.last().commit(&fd),
             Staged::InPlace => fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path)),
         }
     }
@@ -281,7 +279,7 @@ impl CursorFile {
     /// when the directory is not writable; the file written.
     fn stage(&self, mark: Mark) -> Result<(Staged, OwnedFd)> {
         let bytes = mark.encode();
-        match self.write_new(&bytes) {
+        match self.last().write_temp(&bytes) {
             Ok(fd) => Ok((Staged::New, fd)),
             Err(e) if matches!(e.errno(), Some(libc::EACCES | libc::EPERM | libc::EROFS)) => self
                 .write_in_place(&bytes)
@@ -291,13 +289,15 @@ impl CursorFile {
         }
     }
 
-    fn write_new(&self, bytes: &[u8]) -> Result<OwnedFd> {
-        let what = || format!("{}/{LAST_NEW}", self.path);
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::CLOEXEC;
-        let fd =
-            fs::openat(&self.dir, LAST_NEW, flags, Mode::from_raw_mode(0o644)).context(what)?;
-        write_all_at(fd.as_fd(), bytes).context(what)?;
-        Ok(fd)
+    /// `last`, replaced through `last.new`.
+    fn last(&self) -> AtomicFile<'_> {
+        AtomicFile {
+            dir: self.dir.as_fd(),
+            shown: &self.path,
+            name: Path::new(LAST),
+            temp: Path::new(LAST_NEW),
+            mode: Mode::from_raw_mode(0o644),
+        }
     }
 
     fn write_in_place(&self, bytes: &[u8]) -> Result<OwnedFd> {
@@ -307,11 +307,6 @@ impl CursorFile {
         write_all_at(fd.as_fd(), bytes).context(what)?;
         fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
         Ok(fd)
-    }
-
-    fn rename_staged(&self) -> Result<()> {
-        fs::renameat(&self.dir, LAST_NEW, &self.dir, LAST)
-            .context(|| format!("{}: rename {LAST_NEW} to {LAST}", self.path))
     }
 }
 
@@ -343,7 +338,7 @@ fn save_all(work: &[(u64, (Arc<CursorFile>, Mark))]) -> HashMap<u64, Error> {
     sync_file_systems(&mut staged, &mut failed);
     staged.retain(|(id, file, how)| match how {
         Staged::InPlace => false,
-        Staged::New => match file.rename_staged() {
+        Staged::New => match file.last().rename() {
             Ok(()) => true,
             Err(e) => {
                 failed.insert(*id, e);
@@ -374,18 +369,6 @@ fn sync_file_systems(
             }
         }
     });
-}
-
-fn write_all_at(fd: BorrowedFd<'_>, bytes: &[u8]) -> rustix::io::Result<()> {
-    let mut done = 0;
-    while done < bytes.len() {
-        match rustix::io::pwrite(fd, &bytes[done..], done as u64) {
-            Ok(n) => done += n,
-            Err(Errno::INTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
 }
 
 /// Writes cursors out in a thread of its own, so that following never

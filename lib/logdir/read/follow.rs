@@ -1,5 +1,6 @@
-//! Following many log directories through their cursors: the engine of
-//! follow-log-directories and export-to-remote.
+//! Following many log directories through their cursors, for
+//! follow-log-directories and export-to-remote. What a cursor's own files
+//! beside `main` and `last` mean is the consumer's (`Settings`).
 //!
 //! Every subdirectory of CURSORS not starting with `.` is a cursor (see
 //! `cursor`); cursors added later are picked up when CURSORS changes, and
@@ -29,39 +30,38 @@ use rustix::fs::{self, AtFlags};
 
 use crate::cli;
 use crate::error::{Context, Result};
-use crate::format::reader_line::Priority;
 use crate::format::stamp::Stamp;
 use crate::logdir;
 use crate::logdir::read::cursor::{CursorFile, MAIN, Mark, OpenError, Saver};
 use crate::logdir::read::reader::{Changed, Notice, Parked, Reader, Watcher};
 
-/// A cursor's own settings: files beside `main` and `last`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Settings {
-    /// `priority`: for lines that are not reader lines.
-    pub priority: Option<Priority>,
-    /// `plain` exists: the lines are a service's own output, never read
-    /// as reader lines.
-    pub plain: bool,
+/// What a consumer reads of each cursor's own files, beside `main` and
+/// `last`, when the cursor is opened; `()` for nothing. A cursor whose
+/// settings cannot be read is not used, and tried again later.
+pub trait Settings: Sized {
+    fn read(file: &CursorFile) -> Result<Self>;
 }
 
-pub const PRIORITY_FILE: &str = "priority";
-pub const PLAIN_FILE: &str = "plain";
+impl Settings for () {
+    fn read(_: &CursorFile) -> Result<()> {
+        Ok(())
+    }
+}
 
 /// What a consumer knows of a cursor.
 #[derive(Clone, Debug)]
-pub struct Info {
+pub struct Info<S = ()> {
     /// Unique for the life of the process (indexes change as cursors come
     /// and go).
     pub id: u64,
     /// The cursor directory's name.
     pub name: String,
-    pub settings: Settings,
+    pub settings: S,
 }
 
 /// One cursor being followed.
-pub struct Cursor {
-    pub info: Info,
+pub struct Cursor<S> {
+    pub info: Info<S>,
     file: Arc<CursorFile>,
     ino: (u64, u64),
     /// The watch on its log directory.
@@ -80,7 +80,7 @@ pub struct Cursor {
     told: Option<Mark>,
 }
 
-impl Cursor {
+impl<S> Cursor<S> {
     /// Where the reader stands as told to the consumer.
     fn told_position(&self) -> crate::logdir::read::reader::Position {
         self.told.unwrap_or(self.settled).position()
@@ -88,23 +88,23 @@ impl Cursor {
 }
 
 /// What takes the lines.
-pub trait Consumer {
+pub trait Consumer<S = ()> {
     /// A line of cursor `c`: its stamp (`None` if it has none) and text.
-    fn line(&mut self, c: &Info, stamp: Option<Stamp>, text: &[u8]);
+    fn line(&mut self, c: &Info<S>, stamp: Option<Stamp>, text: &[u8]);
     /// Cursor `c` is now at `mark`: after the lines given so far.
-    fn reached(&mut self, c: &Info, mark: Mark);
+    fn reached(&mut self, c: &Info<S>, mark: Mark);
     /// No more lines for now.
     fn full(&self) -> bool;
 }
 
-pub struct Follower {
+pub struct Follower<S = ()> {
     root: PathBuf,
     root_fd: OwnedFd,
     /// Changes to CURSORS itself.
     root_watch: Watcher,
     /// Changes to the log directories: one watch per directory.
     watch: Watcher,
-    cursors: HashMap<u64, Cursor>,
+    cursors: HashMap<u64, Cursor<S>>,
     /// The cursors of each cursor directory (by device and inode) ...
     by_ino: HashMap<(u64, u64), u64>,
     /// ... and of each watch (two cursors may follow one directory).
@@ -134,9 +134,9 @@ const RETRY: Duration = Duration::from_secs(10);
 /// Out of descriptors or watches: the first retry, doubled up to `RETRY`.
 const STARVED_RETRY: Duration = Duration::from_millis(500);
 
-impl Follower {
+impl<S: Settings> Follower<S> {
     /// Opens CURSORS and every cursor in it.
-    pub fn open(root: &Path) -> Result<Follower> {
+    pub fn open(root: &Path) -> Result<Follower<S>> {
         let fd_limit = raise_fd_limit();
         let name = root.to_string_lossy().into_owned();
         let root_fd = logdir::open_dir(root.as_os_str()).context(|| name.clone())?;
@@ -322,7 +322,7 @@ impl Follower {
         self.root.to_string_lossy().into_owned()
     }
 
-    fn add(&mut self, cursor: Cursor) {
+    fn add(&mut self, cursor: Cursor<S>) {
         let id = cursor.info.id;
         self.by_ino.insert(cursor.ino, id);
         self.by_wd.entry(cursor.wd).or_default().push(id);
@@ -330,7 +330,7 @@ impl Follower {
         enqueue(&mut self.cursors, &mut self.queue, id);
     }
 
-    fn remove(&mut self, id: u64) -> Option<Cursor> {
+    fn remove(&mut self, id: u64) -> Option<Cursor<S>> {
         let c = self.cursors.remove(&id)?;
         self.by_ino.remove(&c.ino);
         if let Some(ids) = self.by_wd.get_mut(&c.wd) {
@@ -344,7 +344,11 @@ impl Follower {
         Some(c)
     }
 
-    fn open_cursor(&mut self, name: &str, ino: (u64, u64)) -> std::result::Result<Cursor, Refusal> {
+    fn open_cursor(
+        &mut self,
+        name: &str,
+        ino: (u64, u64),
+    ) -> std::result::Result<Cursor<S>, Refusal> {
         let path = format!("{}/{name}", self.root_name());
         let file = match CursorFile::open(self.root_fd.as_fd(), name, path.clone()) {
             Ok(file) => Arc::new(file),
@@ -363,7 +367,7 @@ impl Follower {
                 Mark::Start
             }
         };
-        let settings = read_settings(&file).map_err(|e| Refusal::of(&e))?;
+        let settings = S::read(&file).map_err(|e| Refusal::of(&e))?;
         // Watched before the first read: nothing written meanwhile is missed.
         let wd = self.watch.add(&main).map_err(|e| Refusal::of(&e))?;
         self.next_id += 1;
@@ -388,7 +392,7 @@ impl Follower {
     /// One round: up to `share` bytes of text from each cursor that may
     /// have lines, in turn, until the consumer is full. Whether any line
     /// was taken.
-    pub fn read_round(&mut self, share: usize, out: &mut impl Consumer) -> Result<bool> {
+    pub fn read_round(&mut self, share: usize, out: &mut impl Consumer<S>) -> Result<bool> {
         let mut any = false;
         let mut failed = Vec::new();
         for _ in 0..self.queue.len() {
@@ -501,7 +505,7 @@ impl Refusal {
 }
 
 /// Puts cursor `id` in the queue to be read, unless it is there.
-fn enqueue(cursors: &mut HashMap<u64, Cursor>, queue: &mut VecDeque<u64>, id: u64) {
+fn enqueue<S>(cursors: &mut HashMap<u64, Cursor<S>>, queue: &mut VecDeque<u64>, id: u64) {
     if let Some(c) = cursors.get_mut(&id)
         && !c.queued
     {
@@ -529,7 +533,7 @@ fn raise_fd_limit() -> u64 {
 }
 
 /// Parks a cursor's reader: a quiet cursor holds no file and no buffer.
-fn park(c: &mut Cursor) {
+fn park<S>(c: &mut Cursor<S>) {
     if let Some(reader) = c.reader.take() {
         c.parked = Some(reader.park());
     }
@@ -541,7 +545,12 @@ struct Read {
     more: bool,
 }
 
-fn read_cursor(c: &mut Cursor, root: &Path, share: usize, out: &mut impl Consumer) -> Result<Read> {
+fn read_cursor<S>(
+    c: &mut Cursor<S>,
+    root: &Path,
+    share: usize,
+    out: &mut impl Consumer<S>,
+) -> Result<Read> {
     let reader = match c.reader.take() {
         Some(reader) => reader,
         None => {
@@ -587,7 +596,7 @@ fn read_cursor(c: &mut Cursor, root: &Path, share: usize, out: &mut impl Consume
 }
 
 /// Tells the consumer where the reader is, if that changed.
-fn tell(reader: &Reader, told: &mut Option<Mark>, info: &Info, out: &mut impl Consumer) {
+fn tell<S>(reader: &Reader, told: &mut Option<Mark>, info: &Info<S>, out: &mut impl Consumer<S>) {
     let mark = Mark::of(reader.position());
     if mark.is_some() && mark != *told {
         *told = mark;
@@ -610,24 +619,4 @@ fn describe(mark: Mark) -> String {
         Mark::After { stamp, same: 1, .. } => format!("after the line stamped {stamp}"),
         Mark::After { stamp, same, .. } => format!("after line {same} stamped {stamp}"),
     }
-}
-
-fn read_settings(file: &CursorFile) -> Result<Settings> {
-    let priority = match file.read_setting(PRIORITY_FILE)? {
-        None => None,
-        Some(text) => match Priority::parse(&text) {
-            Some(p) => Some(p),
-            None => {
-                cli::warn(&format!(
-                    "{}/{PRIORITY_FILE}: {text:?} is not facility.severity; using the default",
-                    file.path
-                ));
-                None
-            }
-        },
-    };
-    Ok(Settings {
-        priority,
-        plain: file.has(PLAIN_FILE),
-    })
 }

@@ -18,6 +18,9 @@
 //! at most a KiB of stream after it really was, and the number of entries
 //! stays small whatever the lines' lengths. Bounded: when full, no more
 //! lines are sent until acknowledgements make room.
+//!
+//! Where delivery is known to the byte and final (what a write to a pipe
+//! took), the ledger is `exact`: no history, no entries shared.
 
 use std::collections::VecDeque;
 
@@ -37,6 +40,8 @@ pub struct Ledger {
     history: VecDeque<Entry>,
     cap: usize,
     keep: u64,
+    /// Lines of one cursor ending in one stretch this long share an entry.
+    granule: u64,
 }
 
 /// Entries in flight at most, by default: some 3 MiB, for 64 MiB in flight
@@ -53,6 +58,16 @@ impl Ledger {
             history: VecDeque::new(),
             cap: cap.max(1),
             keep,
+            granule: GRANULE,
+        }
+    }
+
+    /// A ledger of every line's own end, unbounded, with no history:
+    /// delivered is final.
+    pub fn exact() -> Ledger {
+        Ledger {
+            granule: 1,
+            ..Ledger::new(usize::MAX, 0)
         }
     }
 
@@ -61,7 +76,7 @@ impl Ledger {
     pub fn push(&mut self, end: u64, cursor: u64, mark: Mark) {
         if let Some(last) = self.entries.back_mut()
             && last.cursor == cursor
-            && last.end / GRANULE == end / GRANULE
+            && last.end / self.granule == end / self.granule
         {
             last.end = end;
             last.mark = mark;
@@ -191,6 +206,22 @@ mod tests {
         assert_eq!(settled, [(1, mark(1))], "1000 + 5000 <= 7000; 3000 not yet");
         l.settle(&mut settled);
         assert_eq!(settled, [(1, mark(2)), (2, mark(3))]);
+    }
+
+    #[test]
+    fn an_exact_ledger_delivers_to_the_byte_and_keeps_nothing() {
+        let mut l = Ledger::exact();
+        l.push(10, 1, mark(1));
+        l.push(20, 1, mark(2));
+        l.push(20, 1, mark(3));
+        l.push(30, 2, mark(4));
+        assert_eq!(l.len(), 3, "only marks at one end share an entry");
+        let (mut out, mut settled) = (Vec::new(), Vec::new());
+        l.acked(19, &mut out, &mut settled);
+        assert_eq!(out, [(1, mark(1))]);
+        l.acked(20, &mut out, &mut settled);
+        assert_eq!(out, [(1, mark(3))]);
+        assert!(!l.has_history() && !l.is_full());
     }
 
     #[test]
