@@ -35,4 +35,4 @@ pub mod logdir;
 pub mod net;
 pub mod sys;
 #[cfg(test)]
-mod testrand;
+mod testutil;

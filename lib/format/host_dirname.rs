@@ -194,7 +194,7 @@ fn decode(encoded: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testrand::Rng;
+    use crate::testutil::rand::Rng;
     use std::collections::HashMap;
 
     fn assert_safe(name: &str) {

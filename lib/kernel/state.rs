@@ -396,9 +396,8 @@ mod tests {
 
     #[test]
     fn the_file_is_replaced_whole() {
-        let dir = std::env::temp_dir().join(format!("rill-kmsgstate-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::testutil::scratch::Scratch::new("kmsgstate");
+        let dir = scratch.path();
         let file = StateFile::new(&dir.join("state"));
         assert_eq!(file.load().unwrap(), None);
         file.save(&saved(BOOT, 1)).unwrap();
@@ -417,14 +416,12 @@ mod tests {
             PathBuf::from("."),
             "a bare name is in the current directory"
         );
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_keeper_saves_at_most_once_a_period() {
-        let dir = std::env::temp_dir().join(format!("rill-keeper-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::testutil::scratch::Scratch::new("keeper");
+        let dir = scratch.path();
         let path = dir.join("state");
         let mut keeper = Keeper::new(StateFile::new(&path), BOOT.to_string());
         assert_eq!(keeper.deadline(), None, "nothing to save");
@@ -441,17 +438,15 @@ mod tests {
         keeper.save_if_due(due);
         assert_eq!(StateFile::new(&path).load().unwrap(), Some(saved(BOOT, 6)));
         assert_eq!(keeper.deadline(), None);
-        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn the_boot_id_is_one_word() {
-        let dir = std::env::temp_dir().join(format!("rill-bootid-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        let scratch = crate::testutil::scratch::Scratch::new("bootid");
+        let dir = scratch.path();
         fs::write(dir.join("id"), format!("{BOOT}\n")).unwrap();
         assert_eq!(boot_id(&dir.join("id")).unwrap(), BOOT);
         fs::write(dir.join("id"), "two words\n").unwrap();
         assert!(boot_id(&dir.join("id")).is_err());
-        fs::remove_dir_all(&dir).unwrap();
     }
 }

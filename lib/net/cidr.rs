@@ -213,7 +213,7 @@ impl AllowList {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testrand::Rng;
+    use crate::testutil::rand::Rng;
 
     fn cidr(text: &str) -> Cidr {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))

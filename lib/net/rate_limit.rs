@@ -332,7 +332,7 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testrand::Rng;
+    use crate::testutil::rand::Rng;
 
     fn rate(text: &str) -> Rate {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))

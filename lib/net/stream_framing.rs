@@ -478,7 +478,7 @@ impl Deframer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testrand::Rng;
+    use crate::testutil::rand::Rng;
 
     type Got = (Vec<u8>, bool, Framing);
 

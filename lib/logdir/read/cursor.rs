@@ -620,8 +620,8 @@ mod tests {
     #[test]
     fn saved_atomically_or_in_place_and_read_back() {
         use std::os::unix::fs::MetadataExt;
-        let root = std::env::temp_dir().join(format!("rill-cursor-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let scratch = crate::testutil::scratch::Scratch::new("cursor");
+        let root = scratch.path();
         std::fs::create_dir_all(root.join("c")).unwrap();
         let cursors = crate::logdir::open_dir(root.as_os_str()).unwrap();
         let file = match CursorFile::open(cursors.as_fd(), "c", "c".into()) {
@@ -647,7 +647,6 @@ mod tests {
             Err(OpenError::Busy)
         ));
         drop(file);
-        std::fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]

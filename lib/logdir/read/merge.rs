@@ -152,19 +152,12 @@ mod tests {
     use super::*;
     use crate::logdir::Archive;
     use crate::logdir::read::reader::Position;
+    use crate::testutil::scratch::Scratch;
     use std::fs;
 
-    struct Dir(std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn dir(tag: &str, files: &[(&str, &[(u64, &str)])]) -> Dir {
-        let p = std::env::temp_dir().join(format!("rill-merge-{}-{tag}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
+    fn dir(tag: &str, files: &[(&str, &[(u64, &str)])]) -> Scratch {
+        let d = Scratch::new(&format!("merge-{tag}"));
+        let p = d.path();
         for (name, lines) in files {
             let body: String = lines
                 .iter()
@@ -175,7 +168,7 @@ mod tests {
                 .collect();
             fs::write(p.join(name), body).unwrap();
         }
-        Dir(p)
+        d
     }
 
     fn stamp(n: u64) -> Stamp {
@@ -215,7 +208,10 @@ mod tests {
             "b",
             &[("current", &[(2, "b2"), (5, "b5"), (6, "b6"), (9, "b9")])],
         );
-        let readers = vec![Reader::open(&a.0).unwrap(), Reader::open(&b.0).unwrap()];
+        let readers = vec![
+            Reader::open(a.path()).unwrap(),
+            Reader::open(b.path()).unwrap(),
+        ];
         let mut merge = Merge::new(readers, None);
         assert_eq!(
             all(&mut merge),
@@ -233,7 +229,10 @@ mod tests {
         );
         assert!(!merge.finished());
         assert!(all(&mut merge).is_empty());
-        let readers = vec![Reader::open(&a.0).unwrap(), Reader::open(&b.0).unwrap()];
+        let readers = vec![
+            Reader::open(a.path()).unwrap(),
+            Reader::open(b.path()).unwrap(),
+        ];
         let mut merge = Merge::new(readers, Some(stamp(6)));
         assert_eq!(
             all(&mut merge),
@@ -251,10 +250,10 @@ mod tests {
             complete: true,
         }
         .name();
-        fs::create_dir(b.0.join(archive)).unwrap();
-        let mut rb = Reader::open(&b.0).unwrap();
+        fs::create_dir(b.join(archive)).unwrap();
+        let mut rb = Reader::open(b.path()).unwrap();
         rb.seek(Position::Start).unwrap();
-        let mut merge = Merge::new(vec![Reader::open(&a.0).unwrap(), rb], None);
+        let mut merge = Merge::new(vec![Reader::open(a.path()).unwrap(), rb], None);
         assert_eq!(all(&mut merge), ["1:failed", "0:a1", "0:a3"]);
     }
 }
