@@ -9,8 +9,8 @@ use rill::cli::{self, EXIT_TEMPORARY};
 use rill::format::stamp::Stamp;
 use rill::logdir::read::cursor::Mark;
 use rill::logdir::read::follow::{Consumer, Follower, Info};
-use rill::sys::lineout::{LineOut, Wrote};
 use rill::sys::signals::{self, Signals};
+use rill::sys::stdout::{Output, Wrote};
 use rustix::event::{PollFd, PollFlags};
 
 const SYNOPSIS: &str = "follow-log-directories CURSORS";
@@ -107,8 +107,7 @@ fn main() {
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("signals: {e}")));
     let mut follower =
         Follower::open(&root).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    let stdout = rustix::stdio::stdout();
-    let mut out = LineOut::new(stdout);
+    let mut out = Output::stdout();
     let mut batch = Batch::default();
     let code = match run(&mut follower, &signals, &mut out, &mut batch) {
         Ok(()) => 0,
@@ -128,7 +127,7 @@ fn main() {
 fn run(
     follower: &mut Follower,
     signals: &Signals,
-    out: &mut LineOut,
+    out: &mut Output,
     batch: &mut Batch,
 ) -> Result<(), String> {
     loop {
@@ -137,7 +136,7 @@ fn run(
             .map_err(|e| e.to_string())?;
         if !batch.out.is_empty() || !batch.marks.is_empty() {
             let data = std::mem::take(&mut batch.out);
-            let wrote = out.write(&data, signals);
+            let wrote = out.write_all(&data, signals);
             let written = match wrote {
                 Ok(Wrote::All) => data.len(),
                 Ok(Wrote::Interrupted(n)) => n,

@@ -4,7 +4,6 @@
 //!
 //! May use `cli` for messages; knows no format and no program.
 
-pub mod lineout;
 pub mod listen_fds;
 pub mod pager;
 pub mod privilege;

@@ -9,7 +9,7 @@ pub mod filter;
 pub mod layout;
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::SystemTime;
@@ -22,10 +22,11 @@ use crate::logdir;
 use crate::logdir::read::merge::{Event, Merge};
 use crate::logdir::read::reader::{Notice, Position, Reader, Watcher};
 use crate::sys::signals::Signals;
+use crate::sys::stdout::{Output, Wrote};
 use filter::Filter;
 use layout::Layout;
 
-/// Output is written in pieces of about this size.
+/// Output is written once about this much is gathered.
 const CHUNK: usize = 64 * 1024;
 /// Signals are looked at after this many lines, between polls.
 const LINES_BETWEEN_SIGNALS: u32 = 4096;
@@ -39,34 +40,6 @@ enum Stop {
     /// The reader of the output went away (a pager quit, `| head`).
     Closed,
     Failed(std::io::Error),
-}
-
-/// Where shown lines go (standard output or a pager), in large writes.
-pub struct Output {
-    sink: Box<dyn Write>,
-    buf: Vec<u8>,
-}
-
-impl Output {
-    pub fn new(sink: Box<dyn Write>) -> Output {
-        Output {
-            sink,
-            buf: Vec::with_capacity(2 * CHUNK),
-        }
-    }
-
-    fn flush(&mut self) -> Result<(), Stop> {
-        let result = self
-            .sink
-            .write_all(&self.buf)
-            .and_then(|()| self.sink.flush());
-        self.buf.clear();
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Stop::Closed),
-            Err(e) => Err(Stop::Failed(e)),
-        }
-    }
 }
 
 pub struct Show<'a> {
@@ -161,12 +134,12 @@ impl<'a> Show<'a> {
             return Err(stop);
         }
         while let Some(line) = self.ring.pop_front() {
-            self.out.buf.extend_from_slice(&line);
-            if self.out.buf.len() >= CHUNK {
-                self.out.flush()?;
+            self.out.buf().extend_from_slice(&line);
+            if self.out.pending() >= CHUNK {
+                self.flush()?;
             }
         }
-        self.out.flush()
+        self.flush()
     }
 
     /// Shows lines as they come, each wake's merged by stamp.
@@ -204,7 +177,7 @@ impl<'a> Show<'a> {
             if let ControlFlow::Break(stop) = merge.drain(|event| self.event(event, names, false)) {
                 return Err(stop);
             }
-            self.out.flush()?;
+            self.flush()?;
             if deadline.is_some() && merge.finished() {
                 return Ok(());
             }
@@ -269,9 +242,9 @@ impl<'a> Show<'a> {
             self.ring.push_back(shown);
             return ControlFlow::Continue(());
         }
-        self.layout.write(source, stamp, text, &mut self.out.buf);
-        if self.out.buf.len() >= CHUNK
-            && let Err(stop) = self.out.flush()
+        self.layout.write(source, stamp, text, self.out.buf());
+        if self.out.pending() >= CHUNK
+            && let Err(stop) = self.flush()
         {
             return ControlFlow::Break(stop);
         }
@@ -284,9 +257,9 @@ impl<'a> Show<'a> {
     pub fn stdin(mut self) -> i32 {
         let stop = self.read_stdin().and_then(|()| {
             while let Some(line) = self.ring.pop_front() {
-                self.out.buf.extend_from_slice(&line);
+                self.out.buf().extend_from_slice(&line);
             }
-            self.out.flush()
+            self.flush()
         });
         self.end(stop)
     }
@@ -361,6 +334,17 @@ impl<'a> Show<'a> {
         Ok(())
     }
 
+    /// Writes what is gathered, waiting for room unless a stop signal
+    /// comes first.
+    fn flush(&mut self) -> Result<(), Stop> {
+        match self.out.flush_all(self.signals) {
+            Ok(Wrote::All) => Ok(()),
+            Ok(Wrote::Interrupted(_)) => Err(Stop::Signal),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Stop::Closed),
+            Err(e) => Err(Stop::Failed(e)),
+        }
+    }
+
     fn failed(&mut self, message: &str) {
         cli::warn(message);
         self.status = EXIT_TEMPORARY;
@@ -370,7 +354,7 @@ impl<'a> Show<'a> {
     /// exit status.
     fn end(mut self, stop: Result<(), Stop>) -> i32 {
         let done = match stop {
-            Ok(()) | Err(Stop::Signal) => self.out.flush(),
+            Ok(()) | Err(Stop::Signal) => self.flush(),
             Err(stop) => Err(stop),
         };
         if let Err(Stop::Failed(e)) = done {
