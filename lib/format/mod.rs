@@ -9,6 +9,7 @@
 
 pub mod host_dirname;
 pub mod kmsg;
+pub mod line_buffer;
 pub mod reader_line;
 pub mod stamp;
 pub mod syslog;

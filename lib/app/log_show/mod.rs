@@ -17,6 +17,7 @@ use std::time::SystemTime;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::cli::{self, EXIT_TEMPORARY};
+use crate::format::line_buffer::LineBuffer;
 use crate::format::stamp::Stamp;
 use crate::logdir;
 use crate::logdir::read::merge::{Event, Merge};
@@ -32,6 +33,8 @@ const CHUNK: usize = 64 * 1024;
 const LINES_BETWEEN_SIGNALS: u32 = 4096;
 /// A line from standard input longer than this is shown in pieces.
 const MAX_LINE: usize = 4 << 20;
+/// Standard input is read this much at a time.
+const READ: usize = 256 << 10;
 
 /// Why showing stopped before the end.
 enum Stop {
@@ -267,8 +270,7 @@ impl<'a> Show<'a> {
     fn read_stdin(&mut self) -> Result<(), Stop> {
         let stdin = rustix::stdio::stdin();
         let keep_last = self.last.is_some();
-        let mut buf = vec![0u8; 256 * 1024];
-        let (mut start, mut end) = (0, 0);
+        let mut lines = LineBuffer::new(MAX_LINE);
         let mut placed: Option<Stamp> = None;
         let mut eof = false;
         while !eof {
@@ -287,31 +289,19 @@ impl<'a> Show<'a> {
             if fds[0].revents().is_empty() {
                 continue;
             }
-            if start > 0 {
-                buf.copy_within(start..end, 0);
-                (start, end) = (0, end - start);
-            }
-            if end == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match rustix::io::read(stdin, &mut buf[end..]) {
+            match rustix::io::read(stdin, lines.space(READ)) {
                 Ok(0) => eof = true,
-                Ok(n) => end += n,
+                Ok(n) => lines.filled(n),
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
                 Err(e) => {
                     self.failed(&format!("standard input: {}", std::io::Error::from(e)));
                     eof = true;
                 }
             }
-            loop {
-                let line_end = match memchr::memchr(b'\n', &buf[start..end]) {
-                    Some(at) => start + at,
-                    // The last line without LF, or one too long: a line.
-                    None if end > start && (eof || end - start >= MAX_LINE) => end,
-                    None => break,
-                };
-                let line = &buf[start..line_end];
-                start = (line_end + 1).min(end);
+            if eof {
+                lines.finish();
+            }
+            while let Some(line) = lines.next_line() {
                 let (stamp, text) = match logdir::parse_line(line) {
                     Some((stamp, text)) => (Some(stamp), text),
                     None => (None, line),
@@ -325,9 +315,6 @@ impl<'a> Show<'a> {
                 };
                 if inside && let ControlFlow::Break(stop) = self.line(0, stamp, text, keep_last) {
                     return Err(stop);
-                }
-                if line_end == end {
-                    break;
                 }
             }
         }
