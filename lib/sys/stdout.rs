@@ -7,12 +7,13 @@
 //!
 //! - A pipe: opened again through `/proc/self/fd/1`, which gives an open
 //!   file description of our own: O_NONBLOCK on it leaves alone the pipe
-//!   end that the supervisor holds and that a `2>&1` stderr shares (a
-//!   pager's pipe is ours alone, and made non-blocking as it is). Each
+//!   end that the supervisor holds and that a `2>&1` stderr shares. Each
 //!   write is whole lines of at most PIPE_BUF bytes, which a pipe takes
 //!   whole or not at all: a line never reaches the log writer in pieces,
 //!   nor mixed with what another writer to the same pipe writes (stderr,
 //!   or other services fanned in, as nosh allows).
+//! - A pipe that is ours alone (a pager's): made non-blocking as it is,
+//!   and written everything at once; nobody else writes between pieces.
 //! - A socket, a terminal, or a pipe that cannot be opened again: its
 //!   description is shared and stays blocking, so it is polled for room
 //!   before each write, and each write is whole lines of at most PIPE_BUF
@@ -59,6 +60,8 @@ pub enum Wrote {
 enum Way {
     /// Non-blocking and ours: whole lines, PIPE_BUF at a time.
     Pipe,
+    /// Non-blocking, and no other writer: everything at once.
+    Alone,
     /// Blocking and shared: polled first, whole lines, PIPE_BUF at a time.
     Polled,
     /// Everything at once.
@@ -97,7 +100,7 @@ impl Output {
         let nonblocking = fs::fcntl_getfl(&fd)
             .and_then(|flags| fs::fcntl_setfl(&fd, flags | OFlags::NONBLOCK))
             .is_ok();
-        let way = if nonblocking { Way::Pipe } else { Way::Polled };
+        let way = if nonblocking { Way::Alone } else { Way::Polled };
         Output::with(Some(fd), way)
     }
 
@@ -196,7 +199,7 @@ impl Output {
     fn write_some(&self, rest: &[u8]) -> io::Result<Option<usize>> {
         let piece = match self.way {
             Way::Pipe | Way::Polled => whole_lines(rest),
-            Way::File => rest,
+            Way::Alone | Way::File => rest,
         };
         if self.way == Way::Polled && !writable(self.as_fd())? {
             return Ok(None);
@@ -277,10 +280,13 @@ fn reopen_pipe(stdout: BorrowedFd<'_>) -> Option<OwnedFd> {
 mod tests {
     use super::*;
 
-    /// An output to a pipe of ours, and its read end.
+    /// An output to a pipe as stdout's is written (shared), and its read end.
     fn piped() -> (Output, OwnedFd) {
         let (read, write) = rustix::pipe::pipe().unwrap();
-        (Output::pipe(write), read)
+        let mut out = Output::pipe(write);
+        assert_eq!(out.way, Way::Alone);
+        out.way = Way::Pipe;
+        (out, read)
     }
 
     fn read_all(fd: &OwnedFd) -> Vec<u8> {
@@ -301,6 +307,19 @@ mod tests {
         assert_eq!(whole_lines(&line), &line[..]);
         let long = b"y".repeat(3 * PIPE_BUF);
         assert_eq!(whole_lines(&long).len(), PIPE_BUF);
+    }
+
+    #[test]
+    fn a_pipe_of_ours_alone_takes_what_fits_at_once() {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let mut out = Output::pipe(write);
+        let data = [b"v".repeat(999), b"\n".to_vec()].concat().repeat(1000);
+        out.buf().extend_from_slice(&data);
+        assert_eq!(out.flush().unwrap(), Flush::Blocked);
+        // The pipe filled to the byte (whole pages), its last line cut.
+        let n = data.len() - out.pending();
+        assert!(n > 0 && n % 4096 == 0 && data[n - 1] != b'\n');
+        assert_eq!(read_all(&read), &data[..n]);
     }
 
     #[test]
