@@ -2,7 +2,8 @@
 //! once: the TAI64N stamp and wall-clock times, the reader line (one
 //! message per line with its fields), the syslog grammar (RFC 5424 and
 //! RFC 3164, parsed and built), the kernel's record, and the directory name
-//! a sender's host gets.
+//! a sender's host gets. And the line itself: `line_buffer` cuts bytes
+//! into lines, with one policy for a line too long to hold.
 //!
 //! Pure: no system calls and no program here; may use `cli` for nothing
 //! but its types.
