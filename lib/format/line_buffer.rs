@@ -75,11 +75,21 @@ impl LineBuffer {
 
     /// Where the next line is in `get`, without its LF.
     pub fn next_range(&mut self) -> Option<Range<usize>> {
-        let len = line_len(self.held(), self.max)?;
+        // `line_len`, with where the LF is kept: this is the hot path.
         let from = self.start;
-        self.start += len;
-        let lf = self.buf[self.start - 1] == b'\n';
-        Some(from..self.start - usize::from(lf))
+        let held = &self.buf[from..self.end];
+        let to = match memchr::memchr(b'\n', &held[..held.len().min(self.max + 1)]) {
+            Some(lf) => {
+                self.start = from + lf + 1;
+                from + lf
+            }
+            None if held.len() > self.max => {
+                self.start = from + self.max;
+                self.start
+            }
+            None => return None,
+        };
+        Some(from..to)
     }
 
     /// The next line, without its LF.
