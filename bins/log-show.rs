@@ -220,7 +220,7 @@ fn main() {
         .flatten();
     let (pager, out) = match pager {
         Some((pager, input)) => (Some(pager), Output::pipe(input.into())),
-        None => (None, Output::stdout()),
+        None => (None, Output::interactive()),
     };
 
     let mut show = Show::new(filter, layout, out, &signals);

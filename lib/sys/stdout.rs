@@ -12,8 +12,11 @@
 //!   whole or not at all: a line never reaches the log writer in pieces,
 //!   nor mixed with what another writer to the same pipe writes (stderr,
 //!   or other services fanned in, as nosh allows).
-//! - A pipe that is ours alone (a pager's): made non-blocking as it is,
-//!   and written everything at once; nobody else writes between pieces.
+//! - A pipe that is ours alone: written everything at once, as a file is;
+//!   nobody else writes between pieces. A pager's pipe is ours alone (made
+//!   non-blocking as it is), and so is the standard output of a command a
+//!   person runs (`interactive`) unless its stderr is the same pipe: a
+//!   supervisor's pipe, by contrast, may have other services fanned in.
 //! - A socket, a terminal, or a pipe that cannot be opened again: its
 //!   description is shared and stays blocking, so it is polled for room
 //!   before each write, and each write is whole lines of at most PIPE_BUF
@@ -77,9 +80,21 @@ pub struct Output {
 }
 
 impl Output {
-    /// Standard output. Call before dropping privileges: the pipe may not
-    /// be ours to open again after.
+    /// Standard output, which other writers may share. Call before
+    /// dropping privileges: the pipe may not be ours to open again after.
     pub fn stdout() -> Output {
+        Output::open_stdout(Way::Pipe)
+    }
+
+    /// The standard output of a command a person runs (log-show): a pipe
+    /// is ours alone, unless stderr is the same pipe.
+    pub fn interactive() -> Output {
+        let alone = !shares_stderr();
+        Output::open_stdout(if alone { Way::Alone } else { Way::Pipe })
+    }
+
+    /// Standard output, a pipe of it written `pipe`'s way.
+    fn open_stdout(pipe: Way) -> Output {
         let stdout = rustix::stdio::stdout();
         let kind = fs::fstat(stdout).map(|st| FileType::from_raw_mode(st.st_mode));
         let own = match kind {
@@ -87,7 +102,7 @@ impl Output {
             _ => None,
         };
         let way = match kind {
-            _ if own.is_some() => Way::Pipe,
+            _ if own.is_some() => pipe,
             Ok(FileType::Fifo | FileType::Socket) => Way::Polled,
             _ if stdout.is_terminal() => Way::Polled,
             _ => Way::File,
@@ -218,14 +233,18 @@ impl Output {
     /// Whether standard error is the very file standard output is: then a
     /// message on stderr waits for the same reader, and may never go.
     pub fn shares_stderr(&self) -> bool {
-        let same = |a: fs::Stat, b: fs::Stat| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
-        match (
-            fs::fstat(rustix::stdio::stdout()),
-            fs::fstat(rustix::stdio::stderr()),
-        ) {
-            (Ok(out), Ok(err)) => same(out, err),
-            _ => false,
-        }
+        shares_stderr()
+    }
+}
+
+fn shares_stderr() -> bool {
+    let same = |a: fs::Stat, b: fs::Stat| (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino);
+    match (
+        fs::fstat(rustix::stdio::stdout()),
+        fs::fstat(rustix::stdio::stderr()),
+    ) {
+        (Ok(out), Ok(err)) => same(out, err),
+        _ => false,
     }
 }
 
