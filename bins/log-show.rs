@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::process::exit;
 use std::time::{Duration, UNIX_EPOCH};
 
+use rill::app::log_show::Show;
 use rill::app::log_show::filter::{Filter, Grep, Severities};
 use rill::app::log_show::layout::{Layout, Stamps};
-use rill::app::log_show::{Output, Show};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::format::stamp::Stamp;
 use rill::format::wallclock::{self, Convention, TimeWriter, Zone};
@@ -16,6 +16,7 @@ use rill::logdir::identify::{self, Kind};
 use rill::sys::pager::Pager;
 use rill::sys::signals::{self, Signals};
 use rill::sys::single_threaded::SingleThreaded;
+use rill::sys::stdout::Output;
 
 const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
@@ -223,12 +224,12 @@ fn main() {
     let pager = (terminal && !args.no_pager && !args.follow)
         .then(Pager::start)
         .flatten();
-    let (pager, sink): (_, Box<dyn std::io::Write>) = match pager {
-        Some((pager, input)) => (Some(pager), Box::new(input)),
-        None => (None, Box::new(std::io::stdout())),
+    let (pager, out) = match pager {
+        Some((pager, input)) => (Some(pager), Output::pipe(input.into())),
+        None => (None, Output::interactive()),
     };
 
-    let mut show = Show::new(filter, layout, Output::new(sink), &signals);
+    let mut show = Show::new(filter, layout, out, &signals);
     show.since = since;
     show.until = until;
     show.last = match args.lines {

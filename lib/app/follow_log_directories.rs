@@ -20,9 +20,9 @@ use crate::format::stamp::Stamp;
 use crate::logdir::read::cursor::Mark;
 use crate::logdir::read::follow::{Consumer, Follower, Info};
 use crate::logdir::read::ledger::Ledger;
-use crate::sys::lineout::{LineOut, Wrote};
 use crate::sys::poll;
 use crate::sys::signals::Signals;
+use crate::sys::stdout::{Output, Wrote};
 
 /// The most bytes of lines gathered before they are written.
 const BATCH: usize = 256 * 1024;
@@ -33,7 +33,7 @@ const SAVE_WAIT: Duration = Duration::from_secs(10);
 
 /// Follows until a stop signal or an error; the exit status.
 pub fn run(follower: &mut Follower, signals: &Signals) -> i32 {
-    let mut out = LineOut::new(rustix::stdio::stdout());
+    let mut out = Output::stdout();
     let mut batch = Batch::default();
     let code = match follow(follower, signals, &mut out, &mut batch) {
         Ok(()) => 0,
@@ -109,14 +109,14 @@ impl Batch {
 fn follow(
     follower: &mut Follower,
     signals: &Signals,
-    out: &mut LineOut,
+    out: &mut Output,
     batch: &mut Batch,
 ) -> Result<()> {
     loop {
         let took = follower.read_round(SHARE, batch)?;
         if !batch.is_empty() {
             let data = std::mem::take(&mut batch.out);
-            let wrote = out.write(&data, signals);
+            let wrote = out.write_all(&data, signals);
             let written = match wrote {
                 Ok(Wrote::All) => data.len(),
                 Ok(Wrote::Interrupted(n)) => n,

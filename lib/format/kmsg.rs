@@ -21,8 +21,7 @@
 //! the kernel is configured; no sequence number, no dictionary, no escaping.
 //! A record starting with `<` is read that way.
 
-use std::ops::Range;
-
+use crate::format::line_buffer::{LineBuffer, line_len};
 use crate::format::reader_line::{Facility, Priority, Record, Severity};
 
 /// The longest record taken as one: larger than any the kernel writes
@@ -313,60 +312,56 @@ pub enum End {
 
 /// Cuts a byte stream into records: a line, and the lines after it that
 /// start with a space. A read of `/dev/kmsg` is one whole record; a FIFO
-/// or file holds records back to back.
-#[derive(Default)]
+/// or file holds records back to back. Lines are cut as `LineBuffer`
+/// cuts them (a line longer than a record comes in pieces), and a record
+/// takes no more continuation lines once it is a record long.
 pub struct Framer {
-    buf: Vec<u8>,
-    start: usize,
+    lines: LineBuffer,
+}
+
+impl Default for Framer {
+    fn default() -> Framer {
+        Framer {
+            lines: LineBuffer::new(MAX_RECORD),
+        }
+    }
 }
 
 impl Framer {
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.start > 0 {
-            self.buf.drain(..self.start);
-            self.start = 0;
-        }
-        self.buf.extend_from_slice(bytes);
+        self.lines.push(bytes);
     }
 
     /// The next whole record, without its last LF.
     pub fn next(&mut self, end: End) -> Option<&[u8]> {
-        let range = self.next_range(end)?;
-        self.start = range.end;
-        let record = &self.buf[range];
+        if end == End::Eof {
+            self.lines.finish();
+        }
+        let len = record_len(self.lines.held(), end)?;
+        let range = self.lines.take(len);
+        let record = self.lines.get(range);
         Some(record.strip_suffix(b"\n").unwrap_or(record))
-    }
-
-    fn next_range(&self, end: End) -> Option<Range<usize>> {
-        let data = &self.buf[self.start..];
-        if data.is_empty() {
-            return None;
-        }
-        let mut pos = line_end(data, end)?;
-        while pos < data.len() && data[pos] == b' ' && pos < MAX_RECORD {
-            pos += line_end(&data[pos..], end)?;
-        }
-        if pos == data.len() && end == End::More {
-            return None; // its continuation lines may be coming
-        }
-        Some(self.start..self.start + pos)
     }
 
     /// Bytes held that are not yet a whole record.
     pub fn held(&self) -> usize {
-        self.buf.len() - self.start
+        self.lines.held().len()
     }
 }
 
-/// The length of the first line with its LF; a line longer than a record
-/// is cut, and the last line without LF is whole only at the end.
-fn line_end(data: &[u8], end: End) -> Option<usize> {
-    match memchr::memchr(b'\n', &data[..data.len().min(MAX_RECORD)]) {
-        Some(i) => Some(i + 1),
-        None if data.len() >= MAX_RECORD => Some(MAX_RECORD),
-        None if end == End::Eof => Some(data.len()),
-        None => None,
+/// The length of the record `data` starts with, its last LF included.
+fn record_len(data: &[u8], end: End) -> Option<usize> {
+    if data.is_empty() {
+        return None;
     }
+    let mut pos = line_len(data, MAX_RECORD)?;
+    while pos < data.len() && data[pos] == b' ' && pos < MAX_RECORD {
+        pos += line_len(&data[pos..], MAX_RECORD)?;
+    }
+    if pos == data.len() && end == End::More {
+        return None; // its continuation lines may be coming
+    }
+    Some(pos)
 }
 
 #[cfg(test)]

@@ -7,7 +7,6 @@
 //! May use `cli` for messages; knows no format and no program.
 
 pub mod atomic_file;
-pub mod lineout;
 pub mod listen_fds;
 pub mod pager;
 pub mod poll;

@@ -9,7 +9,7 @@ pub mod filter;
 pub mod layout;
 
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
@@ -17,21 +17,25 @@ use std::time::{Instant, SystemTime};
 use rustix::event::{PollFd, PollFlags};
 
 use crate::cli::{self, EXIT_TEMPORARY};
+use crate::format::line_buffer::LineBuffer;
 use crate::format::stamp::Stamp;
 use crate::logdir;
 use crate::logdir::read::merge::{Event, Merge};
 use crate::logdir::read::reader::{Notice, Position, Reader, Watcher};
 use crate::sys::poll;
 use crate::sys::signals::Signals;
+use crate::sys::stdout::{Output, Wrote};
 use filter::Filter;
 use layout::Layout;
 
-/// Output is written in pieces of about this size.
+/// Output is written once about this much is gathered.
 const CHUNK: usize = 64 * 1024;
 /// Signals are looked at after this many lines, between polls.
 const LINES_BETWEEN_SIGNALS: u32 = 4096;
 /// A line from standard input longer than this is shown in pieces.
 const MAX_LINE: usize = 4 << 20;
+/// Standard input is read this much at a time.
+const READ: usize = 256 << 10;
 
 /// Why showing stopped before the end.
 enum Stop {
@@ -45,34 +49,6 @@ enum Stop {
 /// A wait that failed: showing cannot go on.
 fn failed_wait(e: crate::error::Error) -> Stop {
     Stop::Failed(std::io::Error::other(e))
-}
-
-/// Where shown lines go (standard output or a pager), in large writes.
-pub struct Output {
-    sink: Box<dyn Write>,
-    buf: Vec<u8>,
-}
-
-impl Output {
-    pub fn new(sink: Box<dyn Write>) -> Output {
-        Output {
-            sink,
-            buf: Vec::with_capacity(2 * CHUNK),
-        }
-    }
-
-    fn flush(&mut self) -> Result<(), Stop> {
-        let result = self
-            .sink
-            .write_all(&self.buf)
-            .and_then(|()| self.sink.flush());
-        self.buf.clear();
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Stop::Closed),
-            Err(e) => Err(Stop::Failed(e)),
-        }
-    }
 }
 
 pub struct Show<'a> {
@@ -167,12 +143,12 @@ impl<'a> Show<'a> {
             return Err(stop);
         }
         while let Some(line) = self.ring.pop_front() {
-            self.out.buf.extend_from_slice(&line);
-            if self.out.buf.len() >= CHUNK {
-                self.out.flush()?;
+            self.out.buf().extend_from_slice(&line);
+            if self.out.pending() >= CHUNK {
+                self.flush()?;
             }
         }
-        self.out.flush()
+        self.flush()
     }
 
     /// Shows lines as they come, each wake's merged by stamp.
@@ -203,7 +179,7 @@ impl<'a> Show<'a> {
             if let ControlFlow::Break(stop) = merge.drain(|event| self.event(event, names, false)) {
                 return Err(stop);
             }
-            self.out.flush()?;
+            self.flush()?;
             if deadline.is_some() && merge.finished() {
                 return Ok(());
             }
@@ -268,9 +244,9 @@ impl<'a> Show<'a> {
             self.ring.push_back(shown);
             return ControlFlow::Continue(());
         }
-        self.layout.write(source, stamp, text, &mut self.out.buf);
-        if self.out.buf.len() >= CHUNK
-            && let Err(stop) = self.out.flush()
+        self.layout.write(source, stamp, text, self.out.buf());
+        if self.out.pending() >= CHUNK
+            && let Err(stop) = self.flush()
         {
             return ControlFlow::Break(stop);
         }
@@ -283,9 +259,9 @@ impl<'a> Show<'a> {
     pub fn stdin(mut self) -> i32 {
         let stop = self.read_stdin().and_then(|()| {
             while let Some(line) = self.ring.pop_front() {
-                self.out.buf.extend_from_slice(&line);
+                self.out.buf().extend_from_slice(&line);
             }
-            self.out.flush()
+            self.flush()
         });
         self.end(stop)
     }
@@ -293,8 +269,7 @@ impl<'a> Show<'a> {
     fn read_stdin(&mut self) -> Result<(), Stop> {
         let stdin = rustix::stdio::stdin();
         let keep_last = self.last.is_some();
-        let mut buf = vec![0u8; 256 * 1024];
-        let (mut start, mut end) = (0, 0);
+        let mut lines = LineBuffer::new(MAX_LINE);
         let mut placed: Option<Stamp> = None;
         let mut eof = false;
         while !eof {
@@ -309,31 +284,19 @@ impl<'a> Show<'a> {
             if fds[0].revents().is_empty() {
                 continue;
             }
-            if start > 0 {
-                buf.copy_within(start..end, 0);
-                (start, end) = (0, end - start);
-            }
-            if end == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-            match rustix::io::read(stdin, &mut buf[end..]) {
+            match rustix::io::read(stdin, lines.space(READ)) {
                 Ok(0) => eof = true,
-                Ok(n) => end += n,
+                Ok(n) => lines.filled(n),
                 Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
                 Err(e) => {
                     self.failed(&format!("standard input: {}", std::io::Error::from(e)));
                     eof = true;
                 }
             }
-            loop {
-                let line_end = match memchr::memchr(b'\n', &buf[start..end]) {
-                    Some(at) => start + at,
-                    // The last line without LF, or one too long: a line.
-                    None if end > start && (eof || end - start >= MAX_LINE) => end,
-                    None => break,
-                };
-                let line = &buf[start..line_end];
-                start = (line_end + 1).min(end);
+            if eof {
+                lines.finish();
+            }
+            while let Some(line) = lines.next_line() {
                 let (stamp, text) = match logdir::parse_line(line) {
                     Some((stamp, text)) => (Some(stamp), text),
                     None => (None, line),
@@ -348,12 +311,20 @@ impl<'a> Show<'a> {
                 if inside && let ControlFlow::Break(stop) = self.line(0, stamp, text, keep_last) {
                     return Err(stop);
                 }
-                if line_end == end {
-                    break;
-                }
             }
         }
         Ok(())
+    }
+
+    /// Writes what is gathered, waiting for room unless a stop signal
+    /// comes first.
+    fn flush(&mut self) -> Result<(), Stop> {
+        match self.out.flush_all(self.signals) {
+            Ok(Wrote::All) => Ok(()),
+            Ok(Wrote::Interrupted(_)) => Err(Stop::Signal),
+            Err(e) if e.kind() == ErrorKind::BrokenPipe => Err(Stop::Closed),
+            Err(e) => Err(Stop::Failed(e)),
+        }
     }
 
     fn failed(&mut self, message: &str) {
@@ -365,7 +336,7 @@ impl<'a> Show<'a> {
     /// exit status.
     fn end(mut self, stop: Result<(), Stop>) -> i32 {
         let done = match stop {
-            Ok(()) | Err(Stop::Signal) => self.out.flush(),
+            Ok(()) | Err(Stop::Signal) => self.flush(),
             Err(stop) => Err(stop),
         };
         if let Err(Stop::Failed(e)) = done {

@@ -28,6 +28,7 @@ use rustix::fs::{self, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use crate::error::{Context, Result};
+use crate::format::line_buffer::LineBuffer;
 use crate::format::stamp::Stamp;
 use crate::logdir::read::compressed::{Decoded, Format};
 use crate::logdir::{self, Archive, CURRENT, PREFIX_LEN, PREVIOUS};
@@ -130,9 +131,8 @@ pub struct Reader {
     check_loss: Option<Stamp>,
     pos: Position,
     notices: Vec<Notice>,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
+    /// What is read of the open file and not yet handed out.
+    lines: LineBuffer,
 }
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
@@ -180,6 +180,11 @@ impl Parked {
 
 const READ: usize = 128 * 1024;
 
+/// The longest line taken whole: a longer one (longer than any writer
+/// makes) is read in pieces of this size, each a line, so that no file,
+/// however damaged or decompressed, makes the reader hold an unbounded line.
+const MAX_LINE: usize = 64 * 1024 * 1024;
+
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader> {
         let name = path.to_string_lossy().into_owned();
@@ -193,9 +198,7 @@ impl Reader {
             check_loss: None,
             pos: Position::Start,
             notices: Vec::new(),
-            buf: Vec::new(),
-            start: 0,
-            end: 0,
+            lines: LineBuffer::new(MAX_LINE),
         })
     }
 
@@ -213,8 +216,7 @@ impl Reader {
     pub fn seek(&mut self, pos: Position) -> Result<()> {
         self.open = None;
         self.left = None;
-        self.start = 0;
-        self.end = 0;
+        self.lines.clear();
         self.pos = pos;
         self.check_loss = None;
         self.skip = match pos {
@@ -396,10 +398,9 @@ impl Reader {
     /// `current` (whose last line may still be being written).
     pub fn next_line(&mut self) -> Result<Option<Line<'_>>> {
         loop {
-            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
-                let (from, to) = (self.start, self.start + at);
-                self.start = to + 1;
-                let stamp = logdir::parse_line(&self.buf[from..to]).map(|(s, _)| s);
+            if let Some(range) = self.lines.next_range() {
+                let (from, to) = (range.start, range.end);
+                let stamp = logdir::parse_line(self.lines.get(from..to)).map(|(s, _)| s);
                 if let Some(open) = &mut self.open {
                     open.lines += 1;
                     open.last = stamp.or(open.last);
@@ -409,9 +410,9 @@ impl Reader {
                 }
                 self.advance(stamp);
                 let text = if stamp.is_some() {
-                    &self.buf[from + PREFIX_LEN..to]
+                    self.lines.get(from + PREFIX_LEN..to)
                 } else {
-                    &self.buf[from..to]
+                    self.lines.get(from..to)
                 };
                 return Ok(Some(Line { stamp, text }));
             }
@@ -432,13 +433,11 @@ impl Reader {
             }
             if let Some(why) = self.open.as_mut().and_then(|o| o.broken.take()) {
                 // What is left of a line cut by the damage is no line.
-                self.start = self.end;
+                self.lines.clear();
                 self.say_broken(why);
-            } else if self.start < self.end {
+            } else if !self.lines.held().is_empty() {
                 // A finished file whose last line has no LF: take it whole.
-                self.buf.truncate(self.end);
-                self.buf.push(b'\n');
-                self.end += 1;
+                self.lines.finish();
                 continue;
             }
             self.leave()?;
@@ -496,29 +495,18 @@ impl Reader {
         if open.broken.is_some() {
             return Ok(false);
         }
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buf.len() < self.end + READ {
-            self.buf.resize(self.end + READ, 0);
-        }
         let slot = open.slot;
+        let space = self.lines.space(READ);
         if let Some(decoded) = &mut open.decoded {
-            return Ok(fill_decoded(
-                decoded,
-                &mut self.buf,
-                &mut self.end,
-                self.start,
-                &mut open.broken,
-            ));
+            let n = fill_decoded(decoded, space, &mut open.broken);
+            self.lines.filled(n);
+            return Ok(n > 0);
         }
         loop {
-            match rustix::io::read(&open.fd, &mut self.buf[self.end..]) {
+            match rustix::io::read(&open.fd, &mut *space) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
-                    self.end += n;
+                    self.lines.filled(n);
                     return Ok(true);
                 }
                 Err(Errno::INTR) => continue,
@@ -539,8 +527,7 @@ impl Reader {
     /// Done with the open file: note where it stands in the order.
     fn leave(&mut self) -> Result<()> {
         let open = self.open.take().expect("a file is open");
-        self.start = 0;
-        self.end = 0;
+        self.lines.clear();
         if open.returned
             && let Position::After { stamp, same, .. } = self.pos
         {
@@ -720,8 +707,7 @@ impl Reader {
             lines: 0,
             broken: None,
         });
-        self.start = 0;
-        self.end = 0;
+        self.lines.clear();
         Ok(true)
     }
 
@@ -790,12 +776,17 @@ impl Reader {
 
     fn drop_partial_line(&mut self) -> Result<()> {
         while self.fill()? {
-            if let Some(at) = memchr::memchr(b'\n', &self.buf[self.start..self.end]) {
-                self.start += at + 1;
-                return Ok(());
+            let held = self.lines.held();
+            match memchr::memchr(b'\n', held) {
+                Some(at) => {
+                    self.lines.take(at + 1);
+                    return Ok(());
+                }
+                None => {
+                    self.lines.take(held.len());
+                }
             }
         }
-        self.start = self.end;
         Ok(())
     }
 
@@ -831,7 +822,7 @@ impl Reader {
                 slot: open.slot,
                 ino: open.ino,
                 first: logdir::first_stamp(open.fd.as_fd()).ok()?,
-                offset: at - (self.end - self.start) as u64,
+                offset: at - self.lines.held().len() as u64,
                 returned: open.returned,
                 last: open.last,
                 lines: open.lines,
@@ -961,40 +952,17 @@ fn lines_backwards<T>(
     }
 }
 
-/// The longest line taken from a decompressed file: past it (a line
-/// longer than any writer makes), the data is taken as damaged, so that
-/// a small file cannot make the reader hold an unbounded line.
-const MAX_DECODED_LINE: usize = 64 * 1024 * 1024;
-
-/// Decodes more of a compressed file into `buf[end..]`; whether anything
-/// came. Damaged data (or a line past `MAX_DECODED_LINE`) sets `broken`:
-/// the file ends there.
-fn fill_decoded(
-    decoded: &mut Decoded,
-    buf: &mut [u8],
-    end: &mut usize,
-    start: usize,
-    broken: &mut Option<String>,
-) -> bool {
+/// Decodes more of a compressed file into `space`; how much came.
+/// Damaged data sets `broken`: the file ends there.
+fn fill_decoded(decoded: &mut Decoded, space: &mut [u8], broken: &mut Option<String>) -> usize {
     use std::io::Read;
-    if *end - start >= MAX_DECODED_LINE && !buf[start..*end].contains(&b'\n') {
-        *broken = Some(format!(
-            "a line longer than {} MiB in decompressed data",
-            MAX_DECODED_LINE >> 20
-        ));
-        return false;
-    }
     loop {
-        match decoded.read(&mut buf[*end..]) {
-            Ok(0) => return false,
-            Ok(n) => {
-                *end += n;
-                return true;
-            }
+        match decoded.read(space) {
+            Ok(n) => return n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => {
                 *broken = Some(format!("compressed data damaged or cut short ({e})"));
-                return false;
+                return 0;
             }
         }
     }
@@ -1105,36 +1073,32 @@ impl LastLines<'_> {
 }
 
 /// Hands `each` the lines of a compressed file, first to last, decoding
-/// as it goes; a last line without LF is a line. Stops at damaged data
-/// (the error) or a line past `MAX_DECODED_LINE`.
+/// as it goes, cut as `next_line` cuts them; a last line without LF is a
+/// line. Stops at damaged data (the error).
 fn lines_forward(
     file: BorrowedFd<'_>,
     format: Format,
     mut each: impl FnMut(&[u8]),
 ) -> std::io::Result<()> {
     let mut decoded = Decoded::open(file, format)?;
-    let mut buf = vec![0u8; READ];
-    let (mut start, mut end) = (0, 0);
+    let mut lines = LineBuffer::new(MAX_LINE);
     let mut broken = None;
     loop {
-        while let Some(at) = memchr::memchr(b'\n', &buf[start..end]) {
-            each(&buf[start..start + at]);
-            start += at + 1;
+        while let Some(line) = lines.next_line() {
+            each(line);
         }
-        buf.copy_within(start..end, 0);
-        (start, end) = (0, end - start);
-        if buf.len() < end + READ {
-            buf.resize(end + READ, 0);
-        }
-        if !fill_decoded(&mut decoded, &mut buf, &mut end, start, &mut broken) {
+        let n = fill_decoded(&mut decoded, lines.space(READ), &mut broken);
+        if n == 0 {
             break;
         }
+        lines.filled(n);
     }
     match broken {
         Some(why) => Err(std::io::Error::new(std::io::ErrorKind::InvalidData, why)),
         None => {
-            if end > start {
-                each(&buf[start..end]);
+            lines.finish();
+            while let Some(line) = lines.next_line() {
+                each(line);
             }
             Ok(())
         }
