@@ -1203,18 +1203,10 @@ mod tests {
     use std::fs as stdfs;
     use std::os::unix::fs::PermissionsExt;
 
-    struct Dir(std::path::PathBuf);
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = stdfs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::testutil::scratch::Scratch;
 
-    fn dir(tag: &str) -> Dir {
-        let p = std::env::temp_dir().join(format!("rill-logread-{}-{tag}", std::process::id()));
-        let _ = stdfs::remove_dir_all(&p);
-        stdfs::create_dir_all(&p).unwrap();
-        Dir(p)
+    fn dir(tag: &str) -> Scratch {
+        Scratch::new(&format!("reader-{tag}"))
     }
 
     fn stamp(n: u64) -> Stamp {
@@ -1228,9 +1220,9 @@ mod tests {
             .collect()
     }
 
-    fn write(d: &Dir, name: &str, body: &str) {
-        stdfs::write(d.0.join(name), body).unwrap();
-        stdfs::set_permissions(d.0.join(name), stdfs::Permissions::from_mode(0o744)).unwrap();
+    fn write(d: &Scratch, name: &str, body: &str) {
+        stdfs::write(d.join(name), body).unwrap();
+        stdfs::set_permissions(d.join(name), stdfs::Permissions::from_mode(0o744)).unwrap();
     }
 
     fn archive(n: u64) -> String {
@@ -1256,7 +1248,7 @@ mod tests {
         write(&d, &archive(6), &lines(&[4, 5], "b"));
         write(&d, "current", &lines(&[7, 8], "c"));
         write(&d, "@zzz.s", "not an archive\n");
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["a1", "a2", "b4", "b5", "c7", "c8"]);
         let pos = Position::After {
             stamp: stamp(4),
@@ -1276,7 +1268,7 @@ mod tests {
     fn lines_sharing_a_stamp_are_each_read_once() {
         let d = dir("same");
         write(&d, "current", &lines(&[1, 2, 2, 2, 3], "x"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         r.seek(Position::After {
             stamp: stamp(2),
             same: 2,
@@ -1298,12 +1290,12 @@ mod tests {
     fn follows_current_through_a_rotation() {
         let d = dir("rotate");
         write(&d, "current", &lines(&[1, 2], "x"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["x1", "x2"]);
         // The writer appends, rotates (to .u, then .s), and starts anew.
         stdfs::OpenOptions::new()
             .append(true)
-            .open(d.0.join("current"))
+            .open(d.join("current"))
             .unwrap()
             .write_all(lines(&[3], "x").as_bytes())
             .unwrap();
@@ -1312,10 +1304,10 @@ mod tests {
             complete: false,
         }
         .name();
-        stdfs::rename(d.0.join("current"), d.0.join(&u)).unwrap();
+        stdfs::rename(d.join("current"), d.join(&u)).unwrap();
         write(&d, "current", &lines(&[5], "y"));
         assert_eq!(read_all(&mut r), ["x3", "y5"]);
-        stdfs::rename(d.0.join(&u), d.0.join(archive(4))).unwrap();
+        stdfs::rename(d.join(&u), d.join(archive(4))).unwrap();
         write(&d, "current", &lines(&[5, 6], "y"));
         assert_eq!(read_all(&mut r), ["y6"]);
     }
@@ -1328,33 +1320,33 @@ mod tests {
             "current",
             &format!("{}{} half", lines(&[1], "x"), stamp(2)),
         );
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["x1"]);
         let parked = r.park();
         // The half line ends, more comes, and current is rotated away.
         stdfs::OpenOptions::new()
             .append(true)
-            .open(d.0.join("current"))
+            .open(d.join("current"))
             .unwrap()
             .write_all(format!(" done\n{}", lines(&[3], "x")).as_bytes())
             .unwrap();
-        stdfs::rename(d.0.join("current"), d.0.join(archive(4))).unwrap();
+        stdfs::rename(d.join("current"), d.join(archive(4))).unwrap();
         write(&d, "current", &lines(&[5], "y"));
-        let mut r = Reader::resume(&d.0, parked).unwrap();
+        let mut r = Reader::resume(d.path(), parked).unwrap();
         assert_eq!(read_all(&mut r), ["half done", "x3", "y5"]);
         // Parked at the end of current, which the size cap then deletes
         // after a rotation: found again from the position, the loss said.
         let parked = r.park();
         stdfs::OpenOptions::new()
             .append(true)
-            .open(d.0.join("current"))
+            .open(d.join("current"))
             .unwrap()
             .write_all(lines(&[6], "y").as_bytes())
             .unwrap();
-        stdfs::rename(d.0.join("current"), d.0.join(archive(7))).unwrap();
-        stdfs::remove_file(d.0.join(archive(7))).unwrap();
+        stdfs::rename(d.join("current"), d.join(archive(7))).unwrap();
+        stdfs::remove_file(d.join(archive(7))).unwrap();
         write(&d, "current", &lines(&[8], "z"));
-        let mut r = Reader::resume(&d.0, parked).unwrap();
+        let mut r = Reader::resume(d.path(), parked).unwrap();
         assert_eq!(read_all(&mut r), ["z8"]);
         assert!(matches!(r.take_notices()[..], [Notice::Lost { .. }]));
         // A reader parked before its first read reads from its position.
@@ -1363,7 +1355,7 @@ mod tests {
             same: 1,
             file_end: false,
         });
-        let mut r = Reader::resume(&d.0, parked).unwrap();
+        let mut r = Reader::resume(d.path(), parked).unwrap();
         assert_eq!(read_all(&mut r), ["z8"]);
     }
 
@@ -1375,11 +1367,11 @@ mod tests {
             "current",
             &format!("{} whole\n{} half", stamp(1), stamp(2)),
         );
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["whole"]);
         stdfs::OpenOptions::new()
             .append(true)
-            .open(d.0.join("current"))
+            .open(d.join("current"))
             .unwrap()
             .write_all(b" done\n")
             .unwrap();
@@ -1391,7 +1383,7 @@ mod tests {
         let d = dir("lost");
         write(&d, &archive(9), &lines(&[7, 8], "b"));
         write(&d, "current", &lines(&[10], "c"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         // The position was inside a file (stamps up to 6) now deleted.
         r.seek(Position::After {
             stamp: stamp(4),
@@ -1422,9 +1414,9 @@ mod tests {
     fn a_renamed_current_is_placed_even_when_renamed_again_since_the_listing() {
         let d = dir("relist");
         write(&d, "current", &lines(&[1], "x"));
-        let r = Reader::open(&d.0).unwrap();
+        let r = Reader::open(d.path()).unwrap();
         let ino = |name: &str| {
-            let st = stdfs::metadata(d.0.join(name)).unwrap();
+            let st = stdfs::metadata(d.join(name)).unwrap();
             (st.dev(), st.ino())
         };
         let current = ino("current");
@@ -1432,10 +1424,10 @@ mod tests {
             stamp: stamp(2),
             complete: false,
         };
-        stdfs::rename(d.0.join("current"), d.0.join(u.name())).unwrap();
+        stdfs::rename(d.join("current"), d.join(u.name())).unwrap();
         let listed = [(u.clone(), 0)];
         // The syncer finishes the archive between the listing and the look.
-        stdfs::rename(d.0.join(u.name()), d.0.join(archive(2))).unwrap();
+        stdfs::rename(d.join(u.name()), d.join(archive(2))).unwrap();
         assert_eq!(r.archive_of(&listed, current), Some(stamp(2)));
         assert_eq!(r.archive_of(&listed, (0, 0)), None);
     }
@@ -1443,7 +1435,7 @@ mod tests {
     #[test]
     fn a_reader_racing_fast_rotations_misses_no_line() {
         let d = dir("race");
-        let path = d.0.clone();
+        let path = d.path().to_path_buf();
         // A writer as cyclog: fill current, rename it to .u, then to .s.
         let writer = std::thread::spawn(move || {
             let mut n = 0;
@@ -1470,7 +1462,7 @@ mod tests {
             }
             n
         });
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         let mut got = Vec::new();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while got.len() < 1200 && std::time::Instant::now() < deadline {
@@ -1491,15 +1483,15 @@ mod tests {
     fn a_current_whose_archive_is_deleted_while_read_is_followed_by_the_next_archive() {
         let d = dir("deleted-archive");
         write(&d, "current", &lines(&[1, 2], "x"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["x1", "x2"]);
         // Rotated, rotated again, and its archive deleted by the size cap,
         // all while the reader held it open.
-        stdfs::rename(d.0.join("current"), d.0.join(archive(3))).unwrap();
+        stdfs::rename(d.join("current"), d.join(archive(3))).unwrap();
         write(&d, "current", &lines(&[4, 5], "y"));
-        stdfs::rename(d.0.join("current"), d.0.join(archive(6))).unwrap();
+        stdfs::rename(d.join("current"), d.join(archive(6))).unwrap();
         write(&d, "current", &lines(&[7], "z"));
-        stdfs::remove_file(d.0.join(archive(3))).unwrap();
+        stdfs::remove_file(d.join(archive(3))).unwrap();
         assert_eq!(read_all(&mut r), ["y4", "y5", "z7"]);
     }
 
@@ -1512,10 +1504,10 @@ mod tests {
     #[test]
     fn gzip_archives_are_read_and_other_compressions_skipped_and_said() {
         let d = dir("gzip");
-        stdfs::write(d.0.join(archive(3)), gzip(&lines(&[1, 2], "a"))).unwrap();
-        stdfs::write(d.0.join(archive(5)), b"BZh91AY&SY").unwrap();
+        stdfs::write(d.join(archive(3)), gzip(&lines(&[1, 2], "a"))).unwrap();
+        stdfs::write(d.join(archive(5)), b"BZh91AY&SY").unwrap();
         write(&d, "current", &lines(&[6], "c"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["a1", "a2", "c6"]);
         let notices = r.take_notices();
         assert!(
@@ -1538,9 +1530,9 @@ mod tests {
     fn a_cut_compressed_archive_gives_its_whole_lines_and_says_the_rest() {
         let d = dir("gzip-cut");
         let whole = gzip(&lines(&(1..=2000).collect::<Vec<_>>(), "a"));
-        stdfs::write(d.0.join(archive(2001)), &whole[..whole.len() / 2]).unwrap();
+        stdfs::write(d.join(archive(2001)), &whole[..whole.len() / 2]).unwrap();
         write(&d, "current", &lines(&[2002], "c"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         let got = read_all(&mut r);
         assert!(got.len() > 2 && got.len() < 2001, "{}", got.len());
         let n = got.len() - 1;
@@ -1559,22 +1551,22 @@ mod tests {
     fn a_current_processed_into_compressed_archives_while_read_is_read_on_exactly() {
         let d = dir("processed");
         write(&d, "current", &lines(&[1, 2], "x"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(read_all(&mut r), ["x1", "x2"]);
         // Two rotations through a processor while the reader holds the
         // first current open: each becomes `previous`, then a compressed
         // archive under a new inode, and `previous` goes.
         stdfs::OpenOptions::new()
             .append(true)
-            .open(d.0.join("current"))
+            .open(d.join("current"))
             .unwrap()
             .write_all(lines(&[3], "x").as_bytes())
             .unwrap();
         let rotate = |rotation: u64, body: &str, next: &str| {
-            stdfs::rename(d.0.join("current"), d.0.join("previous")).unwrap();
+            stdfs::rename(d.join("current"), d.join("previous")).unwrap();
             write(&d, "current", next);
-            stdfs::write(d.0.join(archive(rotation)), gzip(body)).unwrap();
-            stdfs::remove_file(d.0.join("previous")).unwrap();
+            stdfs::write(d.join(archive(rotation)), gzip(body)).unwrap();
+            stdfs::remove_file(d.join("previous")).unwrap();
         };
         rotate(4, &lines(&[1, 2, 3], "x"), &lines(&[5, 6], "y"));
         rotate(7, &lines(&[5, 6], "y"), &lines(&[8], "z"));
@@ -1591,11 +1583,11 @@ mod tests {
     fn seek_last_reads_only_the_last_files_needed() {
         let d = dir("last");
         // Reading this "archive" fails: it must not be read.
-        stdfs::create_dir(d.0.join(archive(1))).unwrap();
+        stdfs::create_dir(d.join(archive(1))).unwrap();
         write(&d, &archive(6), &lines(&[2, 3, 4, 5], "a"));
         write(&d, &archive(9), &lines(&[7, 8], "b"));
         write(&d, "current", &lines(&[10, 11], "c"));
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(last(&mut r, 1, None, None), ["c11"]);
         assert_eq!(last(&mut r, 3, None, None), ["b8", "c10", "c11"]);
         assert_eq!(
@@ -1629,7 +1621,7 @@ mod tests {
             stamp(3)
         );
         write(&d, "current", &body);
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         assert_eq!(last(&mut r, 1, None, None), ["a2"]);
         assert_eq!(
             last(&mut r, 2, None, None),
@@ -1657,7 +1649,7 @@ mod tests {
             lines(&[3], "c")
         );
         write(&d, &archive(4), &body);
-        let mut r = Reader::open(&d.0).unwrap();
+        let mut r = Reader::open(d.path()).unwrap();
         let got = last(&mut r, 2, None, None);
         assert_eq!(got.len(), 2);
         assert_eq!(got[0], long);
