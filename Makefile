@@ -79,6 +79,7 @@ private-peers:
 
 test: deps-ready
 	RILL_PEERS=$(PEERS_PREFIX) $(CARGO) test --locked --no-fail-fast
+	sh tests/layers.sh
 	mandoc -Tlint $(MANPAGES)
 	@for p in $(PROGRAMS); do ls man/$$p.[18] >/dev/null 2>&1 || { echo "no man page for $$p"; exit 1; }; done
 
