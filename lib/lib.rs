@@ -22,6 +22,11 @@
 //!   standard input and output, privileges.
 //! - `cli`: what every program says on stderr, and its exit codes.
 //!
+//! The middle floor's three do not use one another, and no engine uses
+//! another's. On the bottom floor `sys` and `cli` know no format; `format`
+//! uses `sys` only for the `SingleThreaded` type. `tests/layers.sh` (run by
+//! `make test`) checks all of this.
+//!
 //! `error` holds the one error type (what was being done, to what, and why)
 //! and the one usage error (a bad value given), used on every floor; which
 //! exit code each gets is decided in `app` or `bins` only.
@@ -34,5 +39,6 @@ pub mod kernel;
 pub mod logdir;
 pub mod net;
 pub mod sys;
+/// What the unit tests share.
 #[cfg(test)]
 mod testutil;
