@@ -590,12 +590,13 @@ fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
     assert!(r.out.ends_with("still shown\n"), "{}", r.out);
     assert!(
         r.err
-            .contains(&format!("log-show: warning: {}: ", missing.display())),
+            .contains(&format!("log-show: warning: open {}: ", missing.display())),
         "{}",
         r.err
     );
     assert!(
-        r.err.contains(&format!("{}: ", s.path("file").display())),
+        r.err
+            .contains(&format!("open {}: ", s.path("file").display())),
         "{}",
         r.err
     );

@@ -199,18 +199,21 @@ impl CursorFile {
             OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
             Mode::empty(),
         )
-        .context(|| path.clone())
+        .context(|| format!("open {path}"))
         .map_err(OpenError::Failed)?;
         match fs::flock(&dir, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {
                 let dev = fs::fstat(&dir)
-                    .context(|| path.clone())
+                    .context(|| format!("fstat {path}"))
                     .map_err(OpenError::Failed)?
                     .st_dev;
                 Ok(CursorFile { path, dir, dev })
             }
             Err(Errno::WOULDBLOCK) => Err(OpenError::Busy),
-            Err(e) => Err(OpenError::Failed(Error::new(path, e.into()))),
+            Err(e) => Err(OpenError::Failed(Error::new(
+                format!("lock {path}"),
+                e.into(),
+            ))),
         }
     }
 
@@ -231,15 +234,15 @@ impl CursorFile {
 
     /// The first 256 bytes of a file of the cursor directory, if it exists.
     fn read_small(&self, file: &str) -> Result<Option<Vec<u8>>> {
-        let what = || format!("{}/{file}", self.path);
         let flags = OFlags::RDONLY | OFlags::CLOEXEC;
         let fd = match fs::openat(&self.dir, file, flags, Mode::empty()) {
             Ok(fd) => fd,
             Err(Errno::NOENT) => return Ok(None),
-            Err(e) => return Err(e).context(what),
+            Err(e) => return Err(e).context(|| format!("open {}/{file}", self.path)),
         };
         let mut buf = vec![0u8; 256];
-        let got = read_exact_at(fd.as_fd(), &mut buf, 0).context(what)?;
+        let got = read_exact_at(fd.as_fd(), &mut buf, 0)
+            .context(|| format!("read {}/{file}", self.path))?;
         buf.truncate(got);
         Ok(Some(buf))
     }
@@ -255,14 +258,16 @@ impl CursorFile {
         let (how, fd) = self.stage(mark)?;
         match how {
             Staged::New => self.last().commit(&fd),
-            Staged::InPlace => fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path)),
+            Staged::InPlace => {
+                fs::fdatasync(&fd).context(|| format!("fdatasync {}/{LAST}", self.path))
+            }
         }
     }
 
     #[cfg(test)]
     fn rewrite(&self, bytes: &[u8]) -> Result<()> {
         let fd = self.write_in_place(bytes)?;
-        fs::fdatasync(&fd).context(|| format!("{}/{LAST}", self.path))
+        fs::fdatasync(&fd).context(|| format!("fdatasync {}/{LAST}", self.path))
     }
 }
 
@@ -301,11 +306,11 @@ impl CursorFile {
     }
 
     fn write_in_place(&self, bytes: &[u8]) -> Result<OwnedFd> {
-        let what = || format!("{}/{LAST}", self.path);
+        let what = |op: &str| format!("{op} {}/{LAST}", self.path);
         let flags = OFlags::WRONLY | OFlags::CLOEXEC;
-        let fd = fs::openat(&self.dir, LAST, flags, Mode::empty()).context(what)?;
-        write_all_at(fd.as_fd(), bytes).context(what)?;
-        fs::ftruncate(&fd, bytes.len() as u64).context(what)?;
+        let fd = fs::openat(&self.dir, LAST, flags, Mode::empty()).context(|| what("open"))?;
+        write_all_at(fd.as_fd(), bytes).context(|| what("write"))?;
+        fs::ftruncate(&fd, bytes.len() as u64).context(|| what("truncate"))?;
         Ok(fd)
     }
 }
@@ -364,7 +369,7 @@ fn sync_file_systems(
         match result {
             None => true,
             Some(e) => {
-                failed.insert(*id, Error::new(format!("{}: syncfs", file.path), e.into()));
+                failed.insert(*id, Error::new(format!("syncfs {}", file.path), e.into()));
                 false
             }
         }
@@ -414,7 +419,7 @@ impl Saver {
         let thread = std::thread::Builder::new()
             .name("cursor-saver".into())
             .spawn(move || run(&theirs))
-            .context(|| "starting the cursor saver".to_string())?;
+            .context(|| "start the cursor saver thread".to_string())?;
         Ok(Saver {
             shared,
             thread: Some(thread),

@@ -139,7 +139,7 @@ impl<S: Settings> Follower<S> {
     pub fn open(root: &Path) -> Result<Follower<S>> {
         let fd_limit = raise_fd_limit();
         let name = root.to_string_lossy().into_owned();
-        let root_fd = logdir::open_dir(root.as_os_str()).context(|| name.clone())?;
+        let root_fd = logdir::open_dir(root.as_os_str()).context(|| format!("open {name}"))?;
         let root_watch = Watcher::new()?;
         root_watch.add(root)?;
         let mut follower = Follower {
@@ -215,9 +215,10 @@ impl<S: Settings> Follower<S> {
         self.rescan_at = None;
         let mut seen = HashSet::new();
         let mut starved = None;
-        let entries = fs::Dir::read_from(&self.root_fd).context(|| self.root_name())?;
+        let entries =
+            fs::Dir::read_from(&self.root_fd).context(|| format!("list {}", self.root_name()))?;
         for entry in entries {
-            let entry = entry.context(|| self.root_name())?;
+            let entry = entry.context(|| format!("list {}", self.root_name()))?;
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with('.') {
                 continue;

@@ -188,7 +188,7 @@ const MAX_LINE: usize = 64 * 1024 * 1024;
 impl Reader {
     pub fn open(path: &Path) -> Result<Reader> {
         let name = path.to_string_lossy().into_owned();
-        let dir = logdir::open_dir(path.as_os_str()).context(|| name.clone())?;
+        let dir = logdir::open_dir(path.as_os_str()).context(|| format!("open {name}"))?;
         Ok(Reader {
             name,
             dir,
@@ -236,10 +236,10 @@ impl Reader {
         if pos == Position::End && self.open_slot(Slot::Current)? {
             let open = self.open.as_ref().expect("just opened");
             let size = fs::fstat(&open.fd)
-                .context(|| self.file_name(Slot::Current))?
+                .context(|| format!("fstat {}", self.file_name(Slot::Current)))?
                 .st_size as u64;
             fs::seek(&open.fd, fs::SeekFrom::Start(size))
-                .context(|| self.file_name(Slot::Current))?;
+                .context(|| format!("seek {}", self.file_name(Slot::Current)))?;
             // Ending inside a line: its rest is not a line of its own.
             if logdir::last_byte(open.fd.as_fd(), size)
                 .ok()
@@ -281,7 +281,8 @@ impl Reader {
             && self.take_file(found.slot, found.file, found.name.clone())?
         {
             let open = self.open.as_ref().expect("just taken");
-            fs::seek(&open.fd, fs::SeekFrom::Start(offset)).context(|| found.name)?;
+            fs::seek(&open.fd, fs::SeekFrom::Start(offset))
+                .context(|| format!("seek {}", found.name))?;
             self.skip = Skip::Nothing;
         }
         Ok(())
@@ -296,7 +297,8 @@ impl Reader {
         until: Option<Stamp>,
         keep: &mut impl FnMut(&Line<'_>) -> bool,
     ) -> Result<Option<Found>> {
-        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let archives =
+            logdir::list_archives(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
         let slots = archives
             .iter()
             .map(|(a, _)| Slot::Archive(a.stamp))
@@ -313,11 +315,11 @@ impl Reader {
             let Some((file, name)) = self.open_file(slot)? else {
                 continue;
             };
-            let format = Format::of(file.as_fd()).context(|| name.clone())?;
+            let format = Format::of(file.as_fd()).context(|| format!("read {name}"))?;
             if format != Format::Plain && !format.decodable() {
                 continue; // said when it is read
             }
-            let first = first_stamp(file.as_fd()).context(|| name.clone())?;
+            let first = first_stamp(file.as_fd()).context(|| format!("read {name}"))?;
             if let (Some(first), Some(until)) = (first, until)
                 && first > until
             {
@@ -376,7 +378,7 @@ impl Reader {
                 }
                 ControlFlow::Continue(())
             })
-            .context(|| name.clone())?;
+            .context(|| format!("read {name}"))?;
             match found {
                 ControlFlow::Continue(()) => continue,
                 ControlFlow::Break(None) => return Ok(None),
@@ -510,7 +512,7 @@ impl Reader {
                     return Ok(true);
                 }
                 Err(Errno::INTR) => continue,
-                Err(e) => return Err(e).context(|| self.file_name(slot)),
+                Err(e) => return Err(e).context(|| format!("read {}", self.file_name(slot))),
             }
         }
     }
@@ -520,7 +522,7 @@ impl Reader {
         match fs::statat(&self.dir, CURRENT, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok((st.st_dev, st.st_ino) != ino),
             Err(Errno::NOENT) => Ok(true),
-            Err(e) => Err(e).context(|| self.file_name(Slot::Current)),
+            Err(e) => Err(e).context(|| format!("stat {}", self.file_name(Slot::Current))),
         }
     }
 
@@ -563,7 +565,8 @@ impl Reader {
     /// deleted already): then the file stands just before it.
     fn archive_after(&self, stamp: Option<Stamp>) -> Result<Option<Slot>> {
         let Some(stamp) = stamp else { return Ok(None) };
-        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let archives =
+            logdir::list_archives(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
         let Some(next) = archives.iter().map(|(a, _)| a.stamp).find(|&n| n > stamp) else {
             return Ok(None);
         };
@@ -587,7 +590,8 @@ impl Reader {
         }
         // Not found in a listing (which is no snapshot) is not gone yet.
         for _ in 0..3 {
-            let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+            let archives = logdir::list_archives(self.dir.as_fd())
+                .context(|| format!("list {}", self.name))?;
             if let Some(stamp) = self.archive_of(&archives, ino) {
                 return Ok(Some(Slot::Archive(stamp)));
             }
@@ -646,7 +650,8 @@ impl Reader {
 
     /// The files that may come next, in order.
     fn next_slots(&self) -> Result<Vec<Slot>> {
-        let archives = logdir::list_archives(self.dir.as_fd()).context(|| self.name.clone())?;
+        let archives =
+            logdir::list_archives(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
         let floor = match (self.left, self.skip) {
             (Some(_), _) | (None, Skip::Nothing) => None,
             // An archive named before the position holds only older lines.
@@ -678,12 +683,12 @@ impl Reader {
         // `current` is never compressed: it may be empty or being written.
         let format = match slot {
             Slot::Current => Format::Plain,
-            _ => Format::of(fd.as_fd()).context(|| name.clone())?,
+            _ => Format::of(fd.as_fd()).context(|| format!("read {name}"))?,
         };
         let decoded = match format {
             Format::Plain => None,
             f if f.decodable() => Some(Box::new(
-                Decoded::open(fd.as_fd(), f).context(|| name.clone())?,
+                Decoded::open(fd.as_fd(), f).context(|| format!("decompress {name}"))?,
             )),
             f => {
                 let why = format!(
@@ -696,7 +701,7 @@ impl Reader {
                 return Ok(false);
             }
         };
-        let st = fs::fstat(&fd).context(|| name.clone())?;
+        let st = fs::fstat(&fd).context(|| format!("fstat {name}"))?;
         self.open = Some(Open {
             slot,
             fd,
@@ -731,7 +736,7 @@ impl Reader {
             ) {
                 Ok(fd) => return Ok(Some((fd, format!("{}/{name}", self.name)))),
                 Err(Errno::NOENT) => continue, // renamed or deleted since the listing
-                Err(e) => return Err(e).context(|| format!("{}/{name}", self.name)),
+                Err(e) => return Err(e).context(|| format!("open {}/{name}", self.name)),
             }
         }
         Ok(None)
@@ -873,7 +878,7 @@ impl Reader {
         let Some((slot, fd, name)) = found else {
             return self.seek(self.pos);
         };
-        fs::seek(&fd, fs::SeekFrom::Start(file.offset)).context(|| name)?;
+        fs::seek(&fd, fs::SeekFrom::Start(file.offset)).context(|| format!("seek {name}"))?;
         self.open = Some(Open {
             slot,
             fd,
@@ -892,10 +897,10 @@ impl Reader {
         let Some((fd, name)) = self.open_file(slot)? else {
             return Ok(None);
         };
-        let st = fs::fstat(&fd).context(|| name.clone())?;
+        let st = fs::fstat(&fd).context(|| format!("fstat {name}"))?;
         let same = (st.st_dev, st.st_ino) == file.ino
             && st.st_size as u64 >= file.offset
-            && logdir::first_stamp(fd.as_fd()).context(|| name.clone())? == file.first;
+            && logdir::first_stamp(fd.as_fd()).context(|| format!("read {name}"))? == file.first;
         Ok(same.then_some((slot, fd, name)))
     }
 }
@@ -1131,7 +1136,7 @@ impl Watcher {
     pub fn new() -> Result<Watcher> {
         use fs::inotify::CreateFlags;
         let fd = fs::inotify::init(CreateFlags::NONBLOCK | CreateFlags::CLOEXEC)
-            .context(|| "inotify".to_string())?;
+            .context(|| "make an inotify instance".to_string())?;
         Ok(Watcher { fd })
     }
 
@@ -1141,7 +1146,8 @@ impl Watcher {
         use fs::inotify::WatchFlags as W;
         let flags =
             W::MODIFY | W::CREATE | W::MOVED_TO | W::MOVED_FROM | W::DELETE | W::CLOSE_WRITE;
-        fs::inotify::add_watch(&self.fd, dir, flags).context(|| dir.to_string_lossy().into_owned())
+        fs::inotify::add_watch(&self.fd, dir, flags)
+            .context(|| format!("watch {}", dir.to_string_lossy()))
     }
 
     /// Stops watching; a watch already gone (its directory deleted) is no error.
