@@ -1368,7 +1368,9 @@ struct Break {
 /// the server got after the cursor was written come again too. So for a
 /// kill the bound is checked where it holds whatever the load: when `last`
 /// was written, it was at most `DUPLICATE_BOUND` behind what the server
-/// had then (its count sampled at or before `last`'s modification time).
+/// had then (its count sampled at or before `last`'s modification time;
+/// rsyslog writes its output in batches, so that count may be older, which
+/// only loosens the check). Each break's report says what was resent.
 fn stops_around_server_restarts_lose_nothing(transport: Transport) {
     let s = Scratch::new(&format!("export-orders-{transport:?}"));
     let certs = (transport == Transport::Tls).then(|| Certs::make(&s.path("certs")));
