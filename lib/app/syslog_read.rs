@@ -11,7 +11,8 @@
 //!
 //! At a stop signal, what each socket held when the signal came is taken
 //! and written, and nothing that came after it is waited for: every socket
-//! stamps datagrams with their arrival time, and a socket's drain ends at
+//! stamps datagrams with their arrival time (a unix socket from the signal
+//! on: those it held before have none), and a socket's drain ends at
 //! the first one that arrived after the signal was seen (left queued, for
 //! a successor that inherits the socket). A flood that goes on through the
 //! stop does not make it longer.
@@ -217,7 +218,7 @@ impl Collector {
                     return self.give_up("standard output is stuck");
                 }
             }
-            self.wait(signals);
+            self.wait(signals, now);
         }
     }
 
@@ -452,8 +453,10 @@ impl Collector {
 
     /// Sleeps until a socket has datagrams, the output has room, a signal
     /// comes, or the plan's deadline.
-    fn wait(&mut self, signals: &Signals) {
-        let plan = self.plan(Instant::now());
+    /// `now` is when this turn of the loop began: a plan made from it
+    /// wakes no later than one made from the time after the turn's work.
+    fn wait(&mut self, signals: &Signals, now: Instant) {
+        let plan = self.plan(now);
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
         fds.push(PollFd::new(signals, PollFlags::IN));
         if plan.output {
@@ -474,10 +477,12 @@ impl Collector {
                 self.state[i] = State::Read;
             }
         }
-        let now = Instant::now();
-        for state in &mut self.state {
-            if matches!(state, State::Rest(until) if *until <= now) {
-                *state = State::Read;
+        if self.state.iter().any(|s| matches!(s, State::Rest(_))) {
+            let now = Instant::now();
+            for state in &mut self.state {
+                if matches!(state, State::Rest(until) if *until <= now) {
+                    *state = State::Read;
+                }
             }
         }
     }
