@@ -262,8 +262,10 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
     /// Whether `sender`'s message at `now` may pass. Take `due_reports`
     /// after each call: a sender that calms down has its report ready.
     pub fn admit(&mut self, sender: &K, now: Instant) -> Verdict {
-        self.clock += 1;
-        let seen = self.clock;
+        // The sender seen last keeps its place: a flood of one sender costs
+        // one lookup a message.
+        let newest = self.clock;
+        let seen = newest + 1;
         if !self.buckets.contains_key(sender) && self.buckets.len() >= self.max_senders {
             self.evict_least_recently_seen();
         }
@@ -285,9 +287,12 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
             .saturating_add(elapsed.saturating_mul(per))
             .min(capacity);
         bucket.refilled = bucket.refilled.max(now);
-        self.by_seen.remove(&bucket.seen);
-        bucket.seen = seen;
-        self.by_seen.insert(seen, sender.clone());
+        if bucket.seen != newest {
+            self.by_seen.remove(&bucket.seen);
+            bucket.seen = seen;
+            self.by_seen.insert(seen, sender.clone());
+            self.clock = seen;
+        }
         if bucket.tokens >= cost {
             bucket.tokens -= cost;
             if bucket.suppressed > 0 {

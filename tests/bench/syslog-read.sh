@@ -14,6 +14,11 @@
 # and does not take /dev/log. Run as root, as CI does: the readers may then
 # raise their UDP receive buffers as far as they would on a real system.
 #
+# "limited" is syslog-read with --rate-limit 1000/1s: the flood is one
+# sender, so nearly all of it is dropped by the rate limit (its "lost");
+# its CPU per message is per message received, all of them, and says what
+# a limited flooder costs.
+#
 # TRANSPORTS picks unix or udp (default both), READERS some of the readers (the default: all, in the order below);
 # BASELINE=PROGRAM adds "baseline", another syslog-read build run the same
 # way, to compare two builds in one run.
@@ -29,7 +34,7 @@ if [ -z "${OUT_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT_DIR=/dev/shm/rill-bench-$$; else OUT_DIR=$BENCH_DIR/out; fi
 fi
 TRANSPORTS=${TRANSPORTS:-unix udp}
-READERS=${READERS:-syslog-read socklog s6-socklog rsyslog floor}
+READERS=${READERS:-syslog-read limited socklog s6-socklog rsyslog floor}
 if [ -n "${BASELINE:-}" ]; then READERS="baseline $READERS"; fi
 case " $READERS " in *" socklog "*) ;; *) echo "READERS must have socklog, the reference" >&2; exit 1 ;; esac
 
@@ -80,6 +85,7 @@ run() {
 		case $reader in
 		syslog-read) set -- "$SYSLOG_READ" --unix "$sock" ;;
 		baseline) set -- "$BASELINE" --unix "$sock" ;;
+		limited) set -- "$SYSLOG_READ" --unix "$sock" --rate-limit 1000/1s ;;
 		socklog) set -- socklog unix "$sock" ;;
 		s6-socklog) set -- s6-socklog -x "$sock" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf unix)" -i "$OUT_DIR/rsyslog.pid" ;;
@@ -89,6 +95,7 @@ run() {
 		case $reader in
 		syslog-read) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" ;;
 		baseline) set -- "$BASELINE" --udp "127.0.0.1:$port" ;;
+		limited) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" --rate-limit 1000/1s ;;
 		socklog) set -- socklog inet 127.0.0.1 "$port" ;;
 		s6-socklog) set -- s6-socklog -i "127.0.0.1_$port" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf udp)" -i "$OUT_DIR/rsyslog.pid" ;;
@@ -153,7 +160,7 @@ awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median
 			for (k = 1; k <= n; k++) {
 				key = order[k] " " transport[t]
 				c = median(cpu[key]); l = median(lost[key])
-				per = c / (count - l)
+				per = c / (order[k] == "limited" ? count : count - l)
 				vsfloor = fper > 0 ? sprintf("%.2f", per / fper) : "-"
 				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor
 			}
