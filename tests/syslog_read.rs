@@ -1153,18 +1153,7 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     net.send_to(b"<13>net: just before the stop", ("127.0.0.1", quiet_port))
         .expect("send");
     let before: Vec<u64> = sent.iter().map(|n| n.load(Ordering::SeqCst)).collect();
-    let mut child = reader.child.take().expect("running");
-    signal(&child, rustix::process::Signal::TERM);
-    // The flood goes on: the stop takes what was queued at the signal, and
-    // waits for nothing that comes after it, however much comes.
-    let status = wait_child(&mut child, LONG);
-    flooding.store(false, Ordering::SeqCst);
-    for flood in floods {
-        flood.join().expect("flood");
-    }
-    assert!(status.success(), "{status:?}");
-    reader.thread.take().expect("reader").join().expect("join");
-    let lines = reader.lines();
+    let lines = stop_through_flood(&mut reader, &flooding, floods);
     for sent in ["local: just before the stop", "net: just before the stop"] {
         assert!(
             lines.iter().any(|l| l.contains(sent)),
@@ -1190,6 +1179,28 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
         after <= queue,
         "{after} flood datagrams taken from after the signal: more than the {queue} its queue holds"
     );
+}
+
+/// TERM while `floods` go on, its output read; once it has exited 0, ends
+/// the floods. Every line it wrote.
+fn stop_through_flood(
+    reader: &mut Reader,
+    flooding: &AtomicBool,
+    floods: Vec<JoinHandle<()>>,
+) -> Vec<String> {
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    reader.resume();
+    // The flood goes on: the stop takes what was queued at the signal, and
+    // waits for nothing that comes after it, however much comes.
+    let status = wait_child(&mut child, LONG);
+    flooding.store(false, Ordering::SeqCst);
+    for flood in floods {
+        flood.join().expect("flood");
+    }
+    assert!(status.success(), "{status:?}");
+    reader.thread.take().expect("reader").join().expect("join");
+    reader.lines()
 }
 
 /// A stop takes all of a deep UDP queue: every datagram that waited in the
@@ -1285,19 +1296,9 @@ fn a_stop_takes_what_the_unix_socket_held_at_the_signal_and_not_the_flood_after(
     });
     assert!(blocked, "the senders never blocked");
     let before: Vec<u64> = sent.iter().map(|n| n.load(Ordering::SeqCst)).collect();
-    let mut child = reader.child.take().expect("running");
-    signal(&child, rustix::process::Signal::TERM);
-    reader.resume();
-    let status = wait_child(&mut child, LONG);
-    flooding.store(false, Ordering::SeqCst);
-    for flood in floods {
-        flood.join().expect("flood");
-    }
-    assert!(status.success(), "{status:?}");
-    reader.thread.take().expect("reader").join().expect("join");
+    let lines = stop_through_flood(&mut reader, &flooding, floods);
     let mut got: Vec<Vec<u64>> = vec![Vec::new(); before.len()];
-    for record in reader
-        .lines()
+    for record in lines
         .iter()
         .filter_map(|l| Record::parse(l.as_bytes()).ok())
     {
