@@ -299,8 +299,8 @@ impl Collector {
                 }
                 None => {
                     let now = Instant::now();
+                    let by = self.limit.as_ref().map_or(By::Pid, |l| l.by);
                     for k in 0..count {
-                        let by = self.limit.as_ref().map_or(By::Pid, |l| l.by);
                         let sender = rate_limit::Sender::of(&self.batch.get(k).origin, by);
                         if self.admit(sender, now) {
                             write_line(self.output.buf(), &self.batch.get(k));
