@@ -8,13 +8,15 @@ use std::time::Duration;
 use rill::app::syslog_read::{Collector, Settings};
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
 use rill::net::datagram::{Socket, UdpAddr};
+use rill::net::rate_limit::{By, Rate};
 use rill::sys::signals::{self, Signals};
 use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 use rill::sys::{listen_fds, privilege};
 
 const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--mode OCTAL] [-U] \
-[--max-size SIZE] [--shed-after DURATION]";
+[--max-size SIZE] [--shed-after DURATION] [--rate-limit N/DURATION[,BURST]] \
+[--rate-limit-by pid|uid]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (repeatable)
@@ -22,7 +24,9 @@ const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (r
 --mode OCTAL  the mode of the --unix sockets (0666)
 -U  drop root after opening, to $UID and $GID
 --max-size SIZE  the largest message kept whole (64k)
---shed-after DURATION  drop what waits longer than DURATION on a blocked output";
+--shed-after DURATION  drop what waits longer than DURATION on a blocked output
+--rate-limit N/DURATION[,BURST]  drop each sender's messages past N per DURATION (off)
+--rate-limit-by pid|uid  who is a sender on a unix socket (pid)";
 
 /// The largest `--max-size`: more than any datagram the kernel passes.
 const MAX_SIZE_LIMIT: u64 = 16 << 20;
@@ -34,6 +38,8 @@ struct Args {
     drop_privileges: bool,
     max_size: usize,
     shed_after: Option<Duration>,
+    rate_limit: Option<Rate>,
+    rate_limit_by: Option<By>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -45,6 +51,8 @@ fn parse_args() -> Result<Args, String> {
         drop_privileges: false,
         max_size: 64 << 10,
         shed_after: None,
+        rate_limit: None,
+        rate_limit_by: None,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
@@ -81,10 +89,21 @@ fn parse_args() -> Result<Args, String> {
                 args.shed_after =
                     Some(cli::parse_duration(&text).map_err(|e| format!("{option}: {e}"))?);
             }
+            Long("rate-limit") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.rate_limit = Some(text.parse().map_err(|e| format!("{option}: {e}"))?);
+            }
+            Long("rate-limit-by") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.rate_limit_by = Some(text.parse().map_err(|e| format!("{option}: {e}"))?);
+            }
             Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
             Long("version") => cli::version(),
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
+    }
+    if args.rate_limit_by.is_some() && args.rate_limit.is_none() {
+        return Err("--rate-limit-by: there is no --rate-limit to apply it to".to_string());
     }
     Ok(args)
 }
@@ -180,6 +199,9 @@ fn main() {
     let settings = Settings {
         shed_after: args.shed_after,
         max_size: args.max_size,
+        rate_limit: args
+            .rate_limit
+            .map(|rate| (rate, args.rate_limit_by.unwrap_or(By::Pid))),
     };
     exit(Collector::new(sockets, output, settings).run(&signals));
 }

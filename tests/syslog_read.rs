@@ -1153,18 +1153,7 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
     net.send_to(b"<13>net: just before the stop", ("127.0.0.1", quiet_port))
         .expect("send");
     let before: Vec<u64> = sent.iter().map(|n| n.load(Ordering::SeqCst)).collect();
-    let mut child = reader.child.take().expect("running");
-    signal(&child, rustix::process::Signal::TERM);
-    // The flood goes on: the stop takes what was queued at the signal, and
-    // waits for nothing that comes after it, however much comes.
-    let status = wait_child(&mut child, LONG);
-    flooding.store(false, Ordering::SeqCst);
-    for flood in floods {
-        flood.join().expect("flood");
-    }
-    assert!(status.success(), "{status:?}");
-    reader.thread.take().expect("reader").join().expect("join");
-    let lines = reader.lines();
+    let lines = stop_through_flood(&mut reader, &flooding, floods);
     for sent in ["local: just before the stop", "net: just before the stop"] {
         assert!(
             lines.iter().any(|l| l.contains(sent)),
@@ -1190,6 +1179,28 @@ fn a_udp_flood_keeps_neither_local_senders_nor_a_stop_waiting() {
         after <= queue,
         "{after} flood datagrams taken from after the signal: more than the {queue} its queue holds"
     );
+}
+
+/// TERM while `floods` go on, its output read; once it has exited 0, ends
+/// the floods. Every line it wrote.
+fn stop_through_flood(
+    reader: &mut Reader,
+    flooding: &AtomicBool,
+    floods: Vec<JoinHandle<()>>,
+) -> Vec<String> {
+    let mut child = reader.child.take().expect("running");
+    signal(&child, rustix::process::Signal::TERM);
+    reader.resume();
+    // The flood goes on: the stop takes what was queued at the signal, and
+    // waits for nothing that comes after it, however much comes.
+    let status = wait_child(&mut child, LONG);
+    flooding.store(false, Ordering::SeqCst);
+    for flood in floods {
+        flood.join().expect("flood");
+    }
+    assert!(status.success(), "{status:?}");
+    reader.thread.take().expect("reader").join().expect("join");
+    reader.lines()
 }
 
 /// A stop takes all of a deep UDP queue: every datagram that waited in the
@@ -1232,6 +1243,85 @@ fn a_stop_takes_every_datagram_queued_at_the_signal() {
         "every datagram, once, in order: {} of {sent} written, first missing {:?}",
         got.len(),
         (0..sent).zip(&got).find(|(want, got)| want != *got)
+    );
+}
+
+/// A stop takes every datagram queued on a unix socket at the signal (the
+/// socket stamps arrivals only from the stop on: those queued before have
+/// no stamp of their own), and no more than a batch past it, while senders
+/// blocked on the full queue go on sending through the stop.
+#[test]
+fn a_stop_takes_what_the_unix_socket_held_at_the_signal_and_not_the_flood_after() {
+    let s = Scratch::new("unix-stop");
+    let sock = s.path("log");
+    let mut reader = Reader::spawn(
+        &s,
+        Command::new(SYSLOG_READ).args(["--unix", path_arg(&sock)]),
+        1,
+        false,
+    );
+    let flooding = Arc::new(AtomicBool::new(true));
+    let sent: Arc<Vec<AtomicU64>> = Arc::new((0..3).map(|_| AtomicU64::new(0)).collect());
+    let floods: Vec<_> = (0..sent.len())
+        .map(|t| {
+            let (flooding, sent, sock) = (flooding.clone(), sent.clone(), sock.clone());
+            std::thread::spawn(move || {
+                let sender = UnixDatagram::unbound().expect("socket");
+                let timeout = Some(Duration::from_millis(50));
+                sender.set_write_timeout(timeout).expect("timeout");
+                let started = Instant::now();
+                let mut n = 0u64;
+                while flooding.load(Ordering::SeqCst) && started.elapsed() < LONG {
+                    let datagram = format!("<13>flood: {t} {n}");
+                    match sender.send_to(datagram.as_bytes(), &sock) {
+                        Ok(_) => {
+                            n += 1;
+                            sent[t].store(n, Ordering::SeqCst);
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        })
+        .collect();
+    // The output is not read: the reader's buffer fills, then the socket's
+    // queue, and the senders block.
+    let total = || sent.iter().map(|n| n.load(Ordering::SeqCst)).sum::<u64>();
+    let mut last = total();
+    let blocked = wait_until(LONG, || {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = total();
+        std::mem::replace(&mut last, now) == now && now > 0
+    });
+    assert!(blocked, "the senders never blocked");
+    let before: Vec<u64> = sent.iter().map(|n| n.load(Ordering::SeqCst)).collect();
+    let lines = stop_through_flood(&mut reader, &flooding, floods);
+    let mut got: Vec<Vec<u64>> = vec![Vec::new(); before.len()];
+    for record in lines
+        .iter()
+        .filter_map(|l| Record::parse(l.as_bytes()).ok())
+    {
+        let text = String::from_utf8(record.message).expect("UTF-8");
+        let (t, n) = text.split_once(' ').expect("numbered");
+        got[t.parse::<usize>().expect("thread")].push(n.parse().expect("number"));
+    }
+    let mut after = 0;
+    for (t, got) in got.iter().enumerate() {
+        let whole = got.iter().copied().take(before[t] as usize);
+        assert!(
+            whole.eq(0..before[t]),
+            "sender {t}: each of its {} datagrams sent before the signal, once, in order",
+            before[t]
+        );
+        after += got.len().saturating_sub(before[t] as usize);
+    }
+    // Those sent between the count and the signal, and the batch that
+    // reached past it: the queue (net.unix.max_dgram_qlen, 10 by default)
+    // and a batch of 64. Waiting for the flood takes many more.
+    assert!(
+        after <= 200,
+        "{after} datagrams taken from after the signal"
     );
 }
 

@@ -11,7 +11,8 @@
 //!
 //! At a stop signal, what each socket held when the signal came is taken
 //! and written, and nothing that came after it is waited for: every socket
-//! stamps datagrams with their arrival time, and a socket's drain ends at
+//! stamps datagrams with their arrival time (a unix socket from the signal
+//! on: those it held before have none), and a socket's drain ends at
 //! the first one that arrived after the signal was seen (left queued, for
 //! a successor that inherits the socket). A flood that goes on through the
 //! stop does not make it longer.
@@ -22,6 +23,12 @@
 //! The reader's own notices are lines too, from `syslog-read[PID]` with
 //! facility syslog and no `fmt` field (every received message has one), so
 //! that no sender can pass for them.
+//!
+//! With a rate limit, each message is checked before it is parsed (a hash
+//! lookup on its sender, so that a flooder costs little more than the
+//! receiving): over the limit it is dropped, and notices say how many per
+//! sender (`net::rate_limit` has the contract), the last of them at a
+//! clean stop. Every input, datagram or stream, asks `Collector::admit`.
 
 use std::fmt;
 use std::io;
@@ -35,6 +42,7 @@ use crate::format::decimal::decimal;
 use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
 use crate::format::syslog::parse;
 use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
+use crate::net::rate_limit::{self, By, Rate, RateLimiter, Report, Verdict};
 use crate::sys::poll;
 use crate::sys::signals::Signals;
 use crate::sys::stdout::{CHUNK, Flush, Output};
@@ -45,11 +53,39 @@ const MAX_PENDING: usize = 1 << 20;
 /// Lines wait at most this long for more to be written with them.
 const FLUSH_DELAY: Duration = Duration::from_millis(10);
 
+/// Senders the rate limit keeps apart at once: past this many, the one
+/// seen least recently is forgotten (its count reported first).
+pub const MAX_SENDERS: usize = 10_000;
+
 pub struct Settings {
     /// Drop datagrams once the output has taken nothing for this long.
     pub shed_after: Option<Duration>,
     /// The longest datagram kept whole.
     pub max_size: usize,
+    /// Drop each sender's messages past this rate; unix socket senders
+    /// told apart by pid or uid.
+    pub rate_limit: Option<(Rate, By)>,
+}
+
+/// The rate limit and how unix socket senders are told apart.
+struct Limit {
+    table: RateLimiter<rate_limit::Sender>,
+    by: By,
+}
+
+impl Limit {
+    fn new(rate: Rate, by: By) -> Limit {
+        // Reports of a flooder come every interval of the rate, but not so
+        // often that they make a flood of their own, nor so rarely that a
+        // drop goes unsaid for long.
+        let every = rate
+            .interval
+            .clamp(Duration::from_secs(1), Duration::from_secs(60));
+        Limit {
+            table: RateLimiter::new(rate, MAX_SENDERS, every),
+            by,
+        }
+    }
 }
 
 /// What to do with a socket next.
@@ -92,6 +128,7 @@ pub struct Collector {
     blocked: bool,
     /// Since when the output has taken nothing, while lines wait.
     stuck_since: Option<Instant>,
+    limit: Option<Limit>,
     pid: Vec<u8>,
 }
 
@@ -110,6 +147,7 @@ impl Collector {
             flush_due: None,
             blocked: false,
             stuck_since: None,
+            limit: settings.rate_limit.map(|(rate, by)| Limit::new(rate, by)),
             pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
@@ -131,8 +169,14 @@ impl Collector {
                 self.report_arrivals();
             }
             self.update_shedding(now);
+            self.report_suppressed(now);
             if self.taking() {
                 self.read_ready();
+            }
+            if self.stopping.is_some() && !(self.taking() && self.state.contains(&State::Read)) {
+                // All is taken: every count, however recent, goes out
+                // with the rest.
+                self.report_all_suppressed();
             }
             let pending = self.output.pending();
             if pending > 0 && self.flush_due.is_none() {
@@ -174,7 +218,7 @@ impl Collector {
                     return self.give_up("standard output is stuck");
                 }
             }
-            self.wait(signals);
+            self.wait(signals, now);
         }
     }
 
@@ -246,11 +290,21 @@ impl Collector {
             }
             match &mut self.shed {
                 Some(dropped) => *dropped += count as u64,
-                None => {
-                    // Taken is written: also what arrived after the signal
-                    // in the batch that reached past it.
+                // Taken is written: also what arrived after the signal in
+                // the batch that reached past it.
+                None if self.limit.is_none() => {
                     for k in 0..count {
                         write_line(self.output.buf(), &self.batch.get(k));
+                    }
+                }
+                None => {
+                    let now = Instant::now();
+                    let by = self.limit.as_ref().map_or(By::Pid, |l| l.by);
+                    for k in 0..count {
+                        let sender = rate_limit::Sender::of(&self.batch.get(k).origin, by);
+                        if self.admit(sender, now) {
+                            write_line(self.output.buf(), &self.batch.get(k));
+                        }
                     }
                 }
             }
@@ -262,6 +316,51 @@ impl Collector {
                 );
                 self.notice(Severity::WARNING, &text, Some(("kernel", lost)));
             }
+        }
+    }
+
+    /// Whether a message from `sender`, received at `now`, is to be
+    /// written: always without a rate limit; within the sender's rate with
+    /// one. Call it before parsing the message, for every message of every
+    /// input, and write the message right after: a sender that calms down
+    /// has its count written here first.
+    pub fn admit(&mut self, sender: rate_limit::Sender, now: Instant) -> bool {
+        let Some(limit) = &mut self.limit else {
+            return true;
+        };
+        match limit.table.admit(&sender, now) {
+            Verdict::Drop => false,
+            Verdict::Accept => {
+                let reports = limit.table.due_reports(now);
+                self.write_reports(reports);
+                true
+            }
+        }
+    }
+
+    /// Writes the counts of senders whose interval ran out by `now`.
+    fn report_suppressed(&mut self, now: Instant) {
+        if let Some(limit) = &mut self.limit
+            && limit.table.next_due().is_some_and(|due| due <= now)
+        {
+            let reports = limit.table.due_reports(now);
+            self.write_reports(reports);
+        }
+    }
+
+    /// Writes every count not yet written, as at a stop.
+    fn report_all_suppressed(&mut self) {
+        if let Some(limit) = &mut self.limit {
+            let reports = limit.table.flush();
+            self.write_reports(reports);
+        }
+    }
+
+    fn write_reports(&mut self, reports: Vec<Report<rate_limit::Sender>>) {
+        for report in reports {
+            let text = report.to_string();
+            let dropped = Some(("rate-limit", report.suppressed));
+            self.notice(Severity::WARNING, &text, dropped);
         }
     }
 
@@ -342,6 +441,9 @@ impl Collector {
         if let Some(flush) = self.flush_due.filter(|_| !plan.output) {
             due(flush);
         }
+        if let Some(report) = self.limit.as_ref().and_then(|l| l.table.next_due()) {
+            due(report);
+        }
         debug_assert!(
             !plan.sockets.is_empty() || plan.output || plan.deadline.is_some(),
             "a wait for signals alone"
@@ -351,8 +453,10 @@ impl Collector {
 
     /// Sleeps until a socket has datagrams, the output has room, a signal
     /// comes, or the plan's deadline.
-    fn wait(&mut self, signals: &Signals) {
-        let plan = self.plan(Instant::now());
+    /// `now` is when this turn of the loop began: a plan made from it
+    /// wakes no later than one made from the time after the turn's work.
+    fn wait(&mut self, signals: &Signals, now: Instant) {
+        let plan = self.plan(now);
         let mut fds = Vec::with_capacity(self.sockets.len() + 2);
         fds.push(PollFd::new(signals, PollFlags::IN));
         if plan.output {
@@ -373,10 +477,12 @@ impl Collector {
                 self.state[i] = State::Read;
             }
         }
-        let now = Instant::now();
-        for state in &mut self.state {
-            if matches!(state, State::Rest(until) if *until <= now) {
-                *state = State::Read;
+        if self.state.iter().any(|s| matches!(s, State::Rest(_))) {
+            let now = Instant::now();
+            for state in &mut self.state {
+                if matches!(state, State::Rest(until) if *until <= now) {
+                    *state = State::Read;
+                }
             }
         }
     }

@@ -5,13 +5,18 @@
 //! recvmmsg(2), with their true length, so that a cut one is known.
 //!
 //! The kernel stamps each datagram with the time it arrived (CLOCK_REALTIME,
-//! in nanoseconds), so that a stop can take exactly what came before it.
-//! Stamping is turned on as a socket is taken on, never later: a datagram
-//! that came while it was off is stamped with the time it is read instead.
-//! A unix socket stamps only with SO_TIMESTAMPNS, which also passes the
-//! stamp with every datagram; UDP stamps with SO_TIMESTAMPING set to
-//! generate only, and passes stamps once [`Socket::report_arrivals`] asks,
-//! at a stop: the hot path takes no control message it does not need.
+//! in nanoseconds), so that a stop can take exactly what came before it;
+//! the hot path takes no control message it does not need. UDP stamps
+//! with SO_TIMESTAMPING set to generate only, from when the socket is taken
+//! on, and passes stamps once [`Socket::report_arrivals`] asks, at a stop.
+//! A unix socket can only stamp with SO_TIMESTAMPNS, which passes a stamp
+//! with every datagram (5% of the cost of receiving one): it is turned on
+//! at a stop only. A datagram queued before then has no stamp, and the
+//! kernel passes the time it is read instead, which is no earlier than the
+//! start of the call that takes it: such a stamp means "queued before
+//! stamping began", before the stop, and [`Batch::arrival`] says
+//! [`QUEUED_BEFORE`]. (So does a stamp of one that arrived during the call:
+//! it is taken, and the next call ends the stop.)
 
 use std::ffi::OsStr;
 use std::io;
@@ -105,6 +110,8 @@ enum Kind {
 pub struct Socket {
     fd: OwnedFd,
     kind: Kind,
+    /// A unix socket stamps arrivals (since `report_arrivals`).
+    stamping: bool,
     /// How it is named in messages: `unix /dev/log`, `udp [::]:514`.
     pub name: String,
     /// The kernel's count of datagrams it dropped for want of room, as
@@ -221,6 +228,7 @@ impl Socket {
         let mut socket = Socket {
             fd,
             kind,
+            stamping: false,
             name,
             drops: 0,
             lost: 0,
@@ -231,7 +239,8 @@ impl Socket {
             Kind::Unix => {
                 sockopt::set_socket_passcred(&socket.fd, true)
                     .context(|| format!("{}: SO_PASSCRED", socket.name))?;
-                set_int_option(&socket.fd, libc::SO_TIMESTAMPNS, 1)
+                // Off until a stop, even if a predecessor left it on.
+                set_int_option(&socket.fd, libc::SO_TIMESTAMPNS, 0)
                     .context(|| format!("{}: SO_TIMESTAMPNS", socket.name))?;
             }
             Kind::Udp => {
@@ -259,10 +268,15 @@ impl Socket {
     }
 
     /// Has the kernel pass each datagram's arrival time from now on, with
-    /// the datagram (a unix socket always does).
-    pub fn report_arrivals(&self) -> Result<()> {
+    /// the datagram; on a unix socket, stamp them from now on too.
+    pub fn report_arrivals(&mut self) -> Result<()> {
         match self.kind {
-            Kind::Unix => Ok(()),
+            Kind::Unix => {
+                set_int_option(&self.fd, libc::SO_TIMESTAMPNS, 1)
+                    .context(|| format!("{}: SO_TIMESTAMPNS", self.name))?;
+                self.stamping = true;
+                Ok(())
+            }
             Kind::Udp => set_int_option(
                 &self.fd,
                 libc::SO_TIMESTAMPING,
@@ -329,6 +343,9 @@ fn set_int_option(fd: &OwnedFd, option: libc::c_int, value: libc::c_uint) -> io:
 
 /// A time as the kernel stamps datagrams: CLOCK_REALTIME, in nanoseconds.
 pub type Stamp = i64;
+
+/// The arrival of a datagram queued on a unix socket before it stamped.
+pub const QUEUED_BEFORE: Stamp = Stamp::MIN;
 
 /// The time now, on the clock datagrams are stamped with.
 pub fn stamp_now() -> Stamp {
@@ -417,9 +434,14 @@ pub struct Batch {
     names: Vec<libc::sockaddr_storage>,
     iovecs: Vec<libc::iovec>,
     headers: Vec<libc::mmsghdr>,
+    /// The unix socket's sender of each datagram of the last batch.
+    credentials: Vec<Option<Credentials>>,
     /// Datagrams in the last batch, and whether they came over UDP.
     count: usize,
     udp: bool,
+    /// When the last call began, for a unix socket that stamps: a stamp
+    /// from then on is the kernel's for one queued before stamping.
+    called: Stamp,
 }
 
 impl Batch {
@@ -442,8 +464,10 @@ impl Batch {
             names,
             iovecs,
             headers,
+            credentials: vec![None; count],
             count: 0,
             udp: false,
+            called: Stamp::MAX,
         }
     }
 
@@ -480,6 +504,7 @@ impl Batch {
             self.headers[i].msg_len = 0;
         }
         let flags = libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        self.called = called(socket);
         loop {
             // SAFETY: every header points into buffers owned by `self`, of
             // the lengths given, which outlive the call.
@@ -503,8 +528,10 @@ impl Batch {
                 _ => return Err(e),
             }
         }
-        for i in 0..self.count {
-            self.close_passed_fds(i);
+        if !self.udp {
+            for i in 0..self.count {
+                self.credentials[i] = self.take_control(i);
+            }
         }
         if self.udp {
             // Drained (with none left, or fewer than asked for): the time
@@ -536,6 +563,7 @@ impl Batch {
         h.msg_controllen = CONTROL as _;
         h.msg_flags = 0;
         let flags = libc::MSG_PEEK | libc::MSG_DONTWAIT | libc::MSG_TRUNC | libc::MSG_CMSG_CLOEXEC;
+        self.called = called(socket);
         loop {
             // SAFETY: the header points into buffers owned by `self`, of the
             // lengths given, which outlive the call.
@@ -551,7 +579,7 @@ impl Batch {
             }
         }
         // A peek at a unix datagram installs the descriptors it carries too.
-        self.close_passed_fds(0);
+        self.take_control(0);
         Ok(match self.arrival(0) {
             Some(at) => Head::Arrived(at),
             None => Head::Unstamped,
@@ -560,7 +588,8 @@ impl Batch {
 
     /// When the `i`th datagram of the last batch arrived, if the kernel
     /// said: SCM_TIMESTAMPNS, or the first (software) time of
-    /// SCM_TIMESTAMPING, which is zero when there is none.
+    /// SCM_TIMESTAMPING, which is zero when there is none; `QUEUED_BEFORE`
+    /// for one queued on a unix socket before it stamped.
     pub fn arrival(&self, i: usize) -> Option<Stamp> {
         const SIZE: usize = size_of::<libc::timespec>();
         self.cmsgs(i).find_map(|(kind, d)| {
@@ -573,6 +602,7 @@ impl Batch {
             let at = (t.tv_sec as i64)
                 .saturating_mul(1_000_000_000)
                 .saturating_add(t.tv_nsec as i64);
+            let at = if at >= self.called { QUEUED_BEFORE } else { at };
             (at != 0).then_some(at)
         })
     }
@@ -587,7 +617,7 @@ impl Batch {
                 std::net::SocketAddrV4::new(Ipv4Addr::UNSPECIFIED, 0),
             )))
         } else {
-            Origin::Local(self.credentials(i))
+            Origin::Local(self.credentials[i])
         };
         Datagram { bytes, len, origin }
     }
@@ -605,28 +635,42 @@ impl Batch {
         }
     }
 
-    /// Closes the descriptors a sender passed with the `i`th datagram.
-    fn close_passed_fds(&self, i: usize) {
-        for (kind, data) in self.cmsgs(i) {
-            if kind == libc::SCM_RIGHTS {
-                for fd in data.chunks_exact(4) {
-                    let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
-                    // SAFETY: the kernel just installed this descriptor for
-                    // us; nothing else refers to it.
-                    unsafe { libc::close(fd) };
+    /// The credentials that came with the `i`th datagram of a unix
+    /// socket; closes the descriptors a sender passed with it. One pass
+    /// over its control messages.
+    fn take_control(&self, i: usize) -> Option<Credentials> {
+        let mut credentials = None;
+        for (kind, d) in self.cmsgs(i) {
+            match kind {
+                libc::SCM_CREDENTIALS if d.len() >= 12 => {
+                    credentials = Some(Credentials {
+                        pid: u32::from_ne_bytes([d[0], d[1], d[2], d[3]]),
+                        uid: u32::from_ne_bytes([d[4], d[5], d[6], d[7]]),
+                        gid: u32::from_ne_bytes([d[8], d[9], d[10], d[11]]),
+                    })
                 }
+                libc::SCM_RIGHTS => {
+                    for fd in d.chunks_exact(4) {
+                        let fd = i32::from_ne_bytes([fd[0], fd[1], fd[2], fd[3]]);
+                        // SAFETY: the kernel just installed this descriptor
+                        // for us; nothing else refers to it.
+                        unsafe { libc::close(fd) };
+                    }
+                }
+                _ => {}
             }
         }
+        credentials
     }
+}
 
-    fn credentials(&self, i: usize) -> Option<Credentials> {
-        self.cmsgs(i).find_map(|(kind, d)| {
-            (kind == libc::SCM_CREDENTIALS && d.len() >= 12).then(|| Credentials {
-                pid: u32::from_ne_bytes([d[0], d[1], d[2], d[3]]),
-                uid: u32::from_ne_bytes([d[4], d[5], d[6], d[7]]),
-                gid: u32::from_ne_bytes([d[8], d[9], d[10], d[11]]),
-            })
-        })
+/// The start of a call on `socket`, for `Batch::called`: only a unix socket
+/// that stamps needs it.
+fn called(socket: &Socket) -> Stamp {
+    if socket.stamping {
+        stamp_now()
+    } else {
+        Stamp::MAX
     }
 }
 

@@ -38,6 +38,15 @@
 //!
 //! Time is passed in (`now`), never read here; a `now` earlier than one
 //! seen before counts as no time passing. Each call costs O(log senders).
+//!
+//! # Who is a sender
+//!
+//! A network peer is its address, without the port (`Sender::address`). On
+//! the unix socket, a process by its pid or every process of a user by its
+//! uid (`--rate-limit-by pid|uid`, `By`), as the kernel vouches for them; a
+//! sender whose pid cannot be seen (0: another pid namespace, such as a
+//! container's) is told apart by its uid, and one without credentials at
+//! all is `uid 4294967295`, as the kernel names an unknown uid.
 
 use std::collections::hash_map::Entry as Slot;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -46,6 +55,8 @@ use std::hash::Hash;
 use std::net::IpAddr;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
+
+use crate::net::datagram::Origin;
 
 /// A rate: `per` messages every `interval`, `burst` at once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,11 +130,41 @@ pub enum Sender {
     Uid(u32),
 }
 
+/// How senders on the unix socket are told apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum By {
+    Pid,
+    Uid,
+}
+
+impl FromStr for By {
+    type Err = RateError;
+
+    fn from_str(text: &str) -> Result<By, RateError> {
+        match text {
+            "pid" => Ok(By::Pid),
+            "uid" => Ok(By::Uid),
+            _ => Err(RateError(format!("{text:?} is neither pid nor uid"))),
+        }
+    }
+}
+
 impl Sender {
     /// A network sender: an IPv4-mapped IPv6 address is the IPv4 sender
     /// it carries (a dual-stack socket's view of an IPv4 peer).
     pub fn address(address: IpAddr) -> Sender {
         Sender::Address(crate::net::cidr::canonical(address))
+    }
+
+    /// The sender of a datagram, unix socket senders told apart `by` pid or
+    /// uid.
+    pub fn of(origin: &Origin, by: By) -> Sender {
+        match *origin {
+            Origin::Udp(address) => Sender::address(address.ip()),
+            Origin::Local(Some(c)) if by == By::Pid && c.pid != 0 => Sender::Pid(c.pid),
+            Origin::Local(Some(c)) => Sender::Uid(c.uid),
+            Origin::Local(None) => Sender::Uid(u32::MAX),
+        }
     }
 }
 
@@ -221,8 +262,10 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
     /// Whether `sender`'s message at `now` may pass. Take `due_reports`
     /// after each call: a sender that calms down has its report ready.
     pub fn admit(&mut self, sender: &K, now: Instant) -> Verdict {
-        self.clock += 1;
-        let seen = self.clock;
+        // The sender seen last keeps its place: a flood of one sender costs
+        // one lookup a message.
+        let newest = self.clock;
+        let seen = newest + 1;
         if !self.buckets.contains_key(sender) && self.buckets.len() >= self.max_senders {
             self.evict_least_recently_seen();
         }
@@ -244,9 +287,12 @@ impl<K: Clone + Eq + Hash> RateLimiter<K> {
             .saturating_add(elapsed.saturating_mul(per))
             .min(capacity);
         bucket.refilled = bucket.refilled.max(now);
-        self.by_seen.remove(&bucket.seen);
-        bucket.seen = seen;
-        self.by_seen.insert(seen, sender.clone());
+        if bucket.seen != newest {
+            self.by_seen.remove(&bucket.seen);
+            bucket.seen = seen;
+            self.by_seen.insert(seen, sender.clone());
+            self.clock = seen;
+        }
         if bucket.tokens >= cost {
             bucket.tokens -= cost;
             if bucket.suppressed > 0 {
@@ -403,6 +449,28 @@ mod tests {
         let mut l = limiter("1/1h");
         assert_eq!(l.admit(&Sender::address(v4), t), Verdict::Accept);
         assert_eq!(l.admit(&Sender::address(mapped), t), Verdict::Drop);
+    }
+
+    #[test]
+    fn a_datagram_sender_is_its_address_or_its_pid_or_uid() {
+        use crate::net::datagram::Credentials;
+        let local = |pid, uid| Origin::Local(Some(Credentials { pid, uid, gid: 7 }));
+        let udp = Origin::Udp("[::ffff:192.0.2.7]:514".parse().expect("address"));
+        let ip: IpAddr = "192.0.2.7".parse().expect("address");
+        for by in [By::Pid, By::Uid] {
+            assert_eq!(
+                Sender::of(&udp, by),
+                Sender::Address(ip),
+                "the port is no part"
+            );
+            assert_eq!(Sender::of(&local(0, 1000), by), Sender::Uid(1000));
+            assert_eq!(Sender::of(&Origin::Local(None), by), Sender::Uid(u32::MAX));
+        }
+        assert_eq!(Sender::of(&local(42, 1000), By::Pid), Sender::Pid(42));
+        assert_eq!(Sender::of(&local(42, 1000), By::Uid), Sender::Uid(1000));
+        assert_eq!("pid".parse(), Ok(By::Pid));
+        assert_eq!("uid".parse(), Ok(By::Uid));
+        assert!("gid".parse::<By>().is_err());
     }
 
     #[test]

@@ -13,6 +13,15 @@
 # measured). rsyslog runs with a private configuration and pid file
 # and does not take /dev/log. Run as root, as CI does: the readers may then
 # raise their UDP receive buffers as far as they would on a real system.
+#
+# "limited" is syslog-read with --rate-limit 1000/1s: the flood is one
+# sender, so nearly all of it is dropped by the rate limit (its "lost");
+# its CPU per message is per message received, all of them, and says what
+# a limited flooder costs.
+#
+# TRANSPORTS picks unix or udp (default both), READERS some of the readers (the default: all, in the order below);
+# BASELINE=PROGRAM adds "baseline", another syslog-read build run the same
+# way, to compare two builds in one run.
 set -eu
 
 COUNT=${COUNT:-500000}
@@ -24,7 +33,10 @@ SYSLOG_READ=${SYSLOG_READ:-$top/target/release/syslog-read}
 if [ -z "${OUT_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT_DIR=/dev/shm/rill-bench-$$; else OUT_DIR=$BENCH_DIR/out; fi
 fi
-READERS="syslog-read socklog s6-socklog rsyslog floor"
+TRANSPORTS=${TRANSPORTS:-unix udp}
+READERS=${READERS:-syslog-read limited socklog s6-socklog rsyslog floor}
+if [ -n "${BASELINE:-}" ]; then READERS="baseline $READERS"; fi
+case " $READERS " in *" socklog "*) ;; *) echo "READERS must have socklog, the reference" >&2; exit 1 ;; esac
 
 need socklog s6-socklog rsyslogd cc pgrep /usr/bin/time
 built "$SYSLOG_READ"
@@ -72,6 +84,8 @@ run() {
 	if [ "$transport" = unix ]; then
 		case $reader in
 		syslog-read) set -- "$SYSLOG_READ" --unix "$sock" ;;
+		baseline) set -- "$BASELINE" --unix "$sock" ;;
+		limited) set -- "$SYSLOG_READ" --unix "$sock" --rate-limit 1000/1s ;;
 		socklog) set -- socklog unix "$sock" ;;
 		s6-socklog) set -- s6-socklog -x "$sock" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf unix)" -i "$OUT_DIR/rsyslog.pid" ;;
@@ -80,6 +94,8 @@ run() {
 	else
 		case $reader in
 		syslog-read) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" ;;
+		baseline) set -- "$BASELINE" --udp "127.0.0.1:$port" ;;
+		limited) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" --rate-limit 1000/1s ;;
 		socklog) set -- socklog inet 127.0.0.1 "$port" ;;
 		s6-socklog) set -- s6-socklog -i "127.0.0.1_$port" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf udp)" -i "$OUT_DIR/rsyslog.pid" ;;
@@ -122,28 +138,31 @@ run() {
 }
 
 for r in $(seq "$RUNS"); do
-	for transport in unix udp; do
+	for transport in $TRANSPORTS; do
 		for reader in $READERS; do run "$reader" "$transport"; done
 	done
 done
 
 echo "$COUNT datagrams of $SIZE bytes, median of $RUNS runs, $(nproc) cores, $(uname -r)"
-awk -v count="$COUNT" -v readers="$READERS" "$median"'
+awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median"'
 	{ k = $1 " " $2; cpu[k] = cpu[k] " " $3; lost[k] = lost[k] " " $4 }
 	END {
 		n = split(readers, order, " ")
-		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog |\n"
-		printf "|---|---|---|---|---|---|\n"
-		split("unix udp", transports, " ")
-		for (t = 1; t <= 2; t++) {
-			base = "socklog " transports[t]
+		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog | vs floor |\n"
+		printf "|---|---|---|---|---|---|---|\n"
+		nt = split(transports, transport, " ")
+		for (t = 1; t <= nt; t++) {
+			base = "socklog " transport[t]
 			bc = median(cpu[base]); bl = median(lost[base])
 			bper = bc / (count - bl)
+			floor = "floor " transport[t]
+			fper = (floor in cpu) ? median(cpu[floor]) / (count - median(lost[floor])) : 0
 			for (k = 1; k <= n; k++) {
-				key = order[k] " " transports[t]
+				key = order[k] " " transport[t]
 				c = median(cpu[key]); l = median(lost[key])
-				per = c / (count - l)
-				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f |\n", order[k], transports[t], c, per * 1e6, l, 100 * l / count, per / bper
+				per = c / (order[k] == "limited" ? count : count - l)
+				vsfloor = fper > 0 ? sprintf("%.2f", per / fper) : "-"
+				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor
 			}
 		}
 	}' "$results"
