@@ -3,15 +3,20 @@
 use std::ffi::OsString;
 use std::process::exit;
 
+use std::os::unix::ffi::OsStrExt;
+
+use rill::app::cyclog::script::{self, Dialect, S6Options, Script};
 use rill::app::cyclog::{self, LogSet};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::logdir::write::writer::Policy;
+use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 use rill::sys::stdin::Input;
 
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] DIR...";
+[--delete-when-full] DIR...\n       \
+cyclog [OPTIONS] [--dialect multilog|s6-log] [-d FD] [-b] [-l N] [-t MS] [-q|-v] [--] SCRIPT...";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass SIZE (16M)
@@ -21,16 +26,87 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --margin SIZE  room kept for a line's stamp and a partial line (512)
 --max-line SIZE  split lines longer than SIZE (64k)
 --processor COMMAND  run COMMAND on each full file, as multilog's !
---delete-when-full  on a full disk, delete the oldest archives instead of waiting";
+--delete-when-full  on a full disk, delete the oldest archives instead of waiting
+--dialect multilog|s6-log  read the script as this peer's, when its words do not tell
+-d FD  (s6-log) write a newline to FD once the directories are open
+-b  (s6-log) accepted: cyclog always holds input until it is written
+-l N  (s6-log) split lines longer than N (0: keep --max-line)
+-t MS, -q, -v  (s6-log) accepted, without effect";
 
 struct Args {
-    policy: Policy,
     dirs: Vec<OsString>,
+    policies: Vec<Policy>,
+    script: Option<Script>,
+    notify_fd: Option<i32>,
+}
+
+/// Long options that take a value (`--name VALUE`).
+const VALUE_OPTIONS: [&str; 8] = [
+    "--max-file-size",
+    "--max-total-size",
+    "--max-files",
+    "--rotate-every",
+    "--margin",
+    "--max-line",
+    "--processor",
+    "--dialect",
+];
+
+fn takes_value(word: &[u8]) -> bool {
+    VALUE_OPTIONS.iter().any(|o| o.as_bytes() == word)
+}
+
+/// Whether the command line is a multilog or s6-log script: an s6-log
+/// option or `--dialect` is given, or a word other than an option or its
+/// value is one of the peers' actions. Otherwise it is nosh's, as always.
+fn is_script(argv: &[OsString]) -> bool {
+    let mut words = argv.iter().map(|w| w.as_bytes());
+    while let Some(word) = words.next() {
+        if word == b"--" {
+            return words.any(|w| script::action_name(w).is_some());
+        }
+        if word.starts_with(b"--") {
+            if word == b"--dialect" || word.starts_with(b"--dialect=") {
+                return true;
+            }
+            if takes_value(word) {
+                words.next();
+            }
+            continue;
+        }
+        if matches!(word, b"-d" | b"-l" | b"-t" | b"-b" | b"-p" | b"-q" | b"-v")
+            || (word.len() > 2
+                && matches!(&word[..2], b"-d" | b"-l" | b"-t")
+                && word[2].is_ascii_digit())
+            || script::action_name(word).is_some()
+        {
+            return true;
+        }
+    }
+    false
 }
 
 fn parse_args() -> Result<Args, String> {
-    use lexopt::prelude::*;
-    let mut policy = Policy {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if is_script(&argv) {
+        return parse_script(argv);
+    }
+    let mut policy = nosh_defaults();
+    let dirs = parse_options(argv, &mut policy, None)?;
+    if dirs.is_empty() {
+        return Err("no log directory named".into());
+    }
+    clamp_like_nosh(&mut policy);
+    Ok(Args {
+        policies: vec![policy; dirs.len()],
+        dirs,
+        script: None,
+        notify_fd: None,
+    })
+}
+
+fn nosh_defaults() -> Policy {
+    Policy {
         max_file_size: 16 << 20,
         max_total_size: 1 << 30,
         max_files: None,
@@ -39,9 +115,122 @@ fn parse_args() -> Result<Args, String> {
         rotate_every: None,
         processor: None,
         delete_when_full: false,
+    }
+}
+
+/// A script: options first (cyclog's, s6-log's), then from the first other
+/// word (or after `--`) every word is the script's, even one starting with
+/// `-` (a pattern).
+fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
+    let mut options = Vec::new();
+    let mut s6 = S6Options::default();
+    let mut words = argv.into_iter().peekable();
+    let mut forced = None;
+    while let Some(word) = words.peek() {
+        let w = word.as_bytes();
+        if w == b"--" {
+            words.next();
+            break;
+        }
+        if w.starts_with(b"--") {
+            let word = words.next().expect("peeked");
+            let value = takes_value(word.as_bytes()).then(|| words.next()).flatten();
+            let (name, inline) = match word.to_str().and_then(|t| t.split_once('=')) {
+                Some((name, v)) => (name.to_string(), Some(OsString::from(v))),
+                None => (word.to_string_lossy().into_owned(), None),
+            };
+            if name == "--dialect" {
+                let value = inline.or(value).ok_or("--dialect: needs a value")?;
+                forced = Some(match value.to_str() {
+                    Some("multilog") => Dialect::Multilog,
+                    Some("s6-log") => Dialect::S6Log,
+                    _ => return Err(format!("--dialect: {value:?} is not multilog or s6-log")),
+                });
+                continue;
+            }
+            options.push(word);
+            options.extend(value);
+            continue;
+        }
+        let short = match w {
+            [b'-', c @ (b'd' | b'l' | b't'), rest @ ..] => Some((*c, rest.to_vec())),
+            [b'-', c @ (b'b' | b'p' | b'q' | b'v')] => Some((*c, Vec::new())),
+            _ => None,
+        };
+        let Some((c, mut rest)) = short else { break };
+        words.next();
+        s6.given = true;
+        if matches!(c, b'd' | b'l' | b't') && rest.is_empty() {
+            rest = words
+                .next()
+                .ok_or(format!("-{}: needs a value", c as char))?
+                .into_encoded_bytes();
+        }
+        let number = || {
+            std::str::from_utf8(&rest)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or(format!(
+                    "-{}: {:?} is not a number",
+                    c as char,
+                    String::from_utf8_lossy(&rest)
+                ))
+        };
+        match c {
+            b'd' => {
+                let fd = number()?;
+                if fd < 3 || fd > i32::MAX as u64 {
+                    return Err(format!("-d: {fd} is not a descriptor above 2"));
+                }
+                s6.notify_fd = Some(fd as i32);
+            }
+            b'l' => s6.line_limit = Some(number()? as usize).filter(|&n| n > 0),
+            b't' => {
+                number()?;
+            }
+            b'p' => {
+                return Err("-p: cyclog stops at SIGTERM as at every stop signal; \
+                     s6-log's protection against it is not supported"
+                    .into());
+            }
+            _ => {} // -b: cyclog always holds input until written; -q, -v.
+        }
+    }
+    let script_words: Vec<OsString> = words.collect();
+    let dialect = script::dialect_of(&script_words, &s6, forced).map_err(|e| e.0)?;
+    let mut base = Policy {
+        max_file_size: 99999,
+        max_total_size: u64::MAX,
+        max_files: Some(match dialect {
+            Dialect::Multilog => 9,
+            Dialect::S6Log => 10,
+        }),
+        margin: 2000,
+        ..nosh_defaults()
     };
+    let stray = parse_options(options, &mut base, Some(&s6))?;
+    if let Some(word) = stray.first() {
+        return Err(format!("{:?}: not an option", word.to_string_lossy()));
+    }
+    let script = script::parse(&script_words, dialect, &base).map_err(|e| e.0)?;
+    let (dirs, policies) = script.dirs.iter().cloned().unzip();
+    Ok(Args {
+        dirs,
+        policies,
+        script: Some(script),
+        notify_fd: s6.notify_fd,
+    })
+}
+
+/// nosh's options onto `policy`; the other words, in order.
+fn parse_options(
+    argv: Vec<OsString>,
+    policy: &mut Policy,
+    s6: Option<&S6Options>,
+) -> Result<Vec<OsString>, String> {
+    use lexopt::prelude::*;
     let mut dirs = Vec::new();
-    let mut parser = lexopt::Parser::from_env();
+    let mut parser = lexopt::Parser::from_args(argv);
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
@@ -79,12 +268,10 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
-    if dirs.is_empty() {
-        return Err("no log directory named".into());
+    if let Some(limit) = s6.and_then(|s6| s6.line_limit) {
+        policy.max_line = limit;
     }
-    cyclog::refuse_script_words(&dirs)?;
-    clamp_like_nosh(&mut policy);
-    Ok(Args { policy, dirs })
+    Ok(dirs)
 }
 
 /// nosh's cyclog bounds: scripts written for it behave the same here.
@@ -125,14 +312,25 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // Taken before anything is opened, which could take its number.
+    let notify = args.notify_fd.map(|fd| {
+        listen_fds::inherited(fd)
+            .unwrap_or_else(|| cli::usage(&format!("-d: descriptor {fd} is not open"), SYNOPSIS))
+    });
     let signals =
         Signals::block(&SIGNALS).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    let dirs = cyclog::open_all(&args.dirs, &args.policy)
+    let dirs = cyclog::open_all(&args.dirs, &args.policies)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
-    let mut set = LogSet::new(Input::stdin(), dirs, args.policy)
+    let mut set = LogSet::new(Input::stdin(), dirs, args.policies, args.script)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
     if let Err(e) = set.recover() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
+    }
+    if let Some(fd) = notify {
+        // s6-log's readiness: a newline once the directories are open.
+        if let Err(e) = rustix::io::write(&fd, b"\n") {
+            cli::warn(&format!("-d: write: {}", std::io::Error::from(e)));
+        }
     }
     exit(set.run(&signals));
 }
