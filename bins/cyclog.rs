@@ -153,7 +153,9 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
             continue;
         }
         let short = match w {
-            [b'-', c @ (b'd' | b'l' | b't'), rest @ ..] => Some((*c, rest.to_vec())),
+            [b'-', c @ (b'd' | b'l' | b't'), rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {
+                Some((*c, rest.to_vec()))
+            }
             [b'-', c @ (b'b' | b'p' | b'q' | b'v')] => Some((*c, Vec::new())),
             _ => None,
         };

@@ -1,0 +1,307 @@
+//! cyclog given multilog's and s6-log's scripts, checked against the peers
+//! themselves: the same input through the peer and through cyclog, then each
+//! directory's lines (without stamps), each status file byte for byte, and
+//! the alerts on standard error.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Runs `program` in `cwd` over `input` to its end: exit code and stderr.
+fn run_in(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
+    fs::create_dir_all(cwd).expect("mkdir");
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let feeder = feed(&mut child, input);
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    (out.status.code().unwrap_or(-1), out.stderr)
+}
+
+/// A peer's log directory: every line of its archives (oldest first) and
+/// `current`, without the stamp if `stamped`. multilog cuts a file at its
+/// size even inside a line: the files are read as one.
+fn peer_lines(dir: &Path, stamped: bool) -> Vec<Vec<u8>> {
+    let mut files = archives(dir);
+    files.push("current".to_string());
+    let mut bytes = Vec::new();
+    for file in files {
+        bytes.extend(fs::read(dir.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}")));
+    }
+    if bytes.is_empty() {
+        return Vec::new();
+    }
+    assert_eq!(
+        bytes.last(),
+        Some(&b'\n'),
+        "{} does not end with LF",
+        dir.display()
+    );
+    bytes[..bytes.len() - 1]
+        .split(|&b| b == b'\n')
+        .map(|line| {
+            if stamped {
+                assert!(line.len() >= 26 && line[0] == b'@', "not stamped: {line:?}");
+                line[26..].to_vec()
+            } else {
+                line.to_vec()
+            }
+        })
+        .collect()
+}
+
+/// The input every script reads: lines each script selects differently,
+/// long lines around multilog's 1000 bytes seen and s6-log's 8192 limit,
+/// empty lines, and a last line, without its LF if `open_end`.
+fn input(open_end: bool) -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in 0..400 {
+        let line = match i % 13 {
+            0 => format!("STAT queue={i} ok"),
+            1 => format!("fatal: out of memory at {i}"),
+            2 => format!("named[{i}]: Cleaned cache of {i} RRs"),
+            3 => String::new(),
+            4 => format!("info: {i} abc and bc"),
+            5 => format!("{}x", "a".repeat(990 + i % 20)),
+            6 => format!("warning: disk {i}% full"),
+            7 => format!("the STAT line {i} not at the start"),
+            8 => format!("{:03} digits first", i),
+            9 => format!("ac {i} ends with bc"),
+            10 => format!("{} long {i}", "y".repeat(3000)),
+            11 => "fatal:".to_string(),
+            _ => format!("plain line number {i} with *stars* and [brackets]"),
+        };
+        text.extend_from_slice(line.as_bytes());
+        text.push(b'\n');
+    }
+    text.extend_from_slice(b"last line");
+    if !open_end {
+        text.push(b'\n');
+    }
+    text
+}
+
+struct Case {
+    /// Options and script, the same for the peer and cyclog.
+    args: &'static [&'static str],
+    /// The directories and status files it writes.
+    dirs: &'static [&'static str],
+    status: &'static [&'static str],
+    /// The peer stamps lines (`t`).
+    stamped: bool,
+    /// Words cyclog needs in front (`--dialect` where the script's words do
+    /// not tell).
+    ours: &'static [&'static str],
+}
+
+const fn case(
+    args: &'static [&'static str],
+    dirs: &'static [&'static str],
+    status: &'static [&'static str],
+) -> Case {
+    Case {
+        args,
+        dirs,
+        status,
+        stamped: false,
+        ours: &[],
+    }
+}
+
+/// The peer's name in its alerts becomes cyclog's.
+fn alerts(stderr: &[u8], peer: &str) -> String {
+    String::from_utf8_lossy(stderr).replace(&format!("{peer}: alert: "), "cyclog: alert: ")
+}
+
+/// multilog ends a last line without its LF; s6-log drops it, where
+/// cyclog keeps it as multilog does (see
+/// `a_last_line_without_its_newline_is_kept_in_an_s6_log_script`).
+fn check(peer: &str, cases: &[Case], tag: &str) {
+    require(peer);
+    let input = input(peer == "multilog");
+    for (n, case) in cases.iter().enumerate() {
+        let s = Scratch::new(&format!("{tag}{n}"));
+        let (theirs, ours) = (s.path("peer"), s.path("cyclog"));
+        let (code, peer_err) = run_in(&theirs, peer, case.args, &input);
+        assert_eq!(
+            code,
+            0,
+            "{peer} {:?}: {}",
+            case.args,
+            alerts(&peer_err, peer)
+        );
+        let args: Vec<&str> = case.ours.iter().chain(case.args).copied().collect();
+        let (code, our_err) = run_in(&ours, CYCLOG, &args, &input);
+        let our_text = String::from_utf8_lossy(&our_err).into_owned();
+        assert_eq!(code, 0, "cyclog {:?}: {our_text}", case.args);
+        for dir in case.dirs {
+            let want = peer_lines(&theirs.join(dir), case.stamped);
+            let got = texts(&read_logdir(&ours.join(dir)));
+            assert_same_lines(&got, &want, &format!("{peer} {:?}: {dir}", case.args));
+        }
+        for status in case.status {
+            let want = fs::read(theirs.join(status)).expect("peer's status file");
+            let got = fs::read(ours.join(status)).expect("cyclog's status file");
+            assert!(
+                got == want,
+                "{peer} {:?}: {status} differs:\n{:?}\n{:?}",
+                case.args,
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want)
+            );
+        }
+        assert_eq!(
+            alerts(&our_err, "cyclog"),
+            alerts(&peer_err, peer),
+            "{peer} {:?}: standard error",
+            case.args
+        );
+    }
+}
+
+#[test]
+fn multilog_scripts_write_the_lines_and_status_files_multilog_writes() {
+    let cases = [
+        case(&["./all"], &["./all"], &[]),
+        Case {
+            stamped: true,
+            ..case(&["t", "s4096", "n1000", "./all"], &["./all"], &[])
+        },
+        case(
+            &["-*", "+STAT*", "=status", "./stat"],
+            &["./stat"],
+            &["status"],
+        ),
+        case(
+            &["-*", "+*fatal*", "./fatal", "+*", "-*fatal*", "./rest"],
+            &["./fatal", "./rest"],
+            &[],
+        ),
+        // Also a regular expression: the dialect must be said.
+        Case {
+            ours: &["--dialect", "multilog"],
+            ..case(
+                &["-named[*]: Cleaned cache *", "./named"],
+                &["./named"],
+                &[],
+            )
+        },
+        Case {
+            stamped: true,
+            ..case(&["t", "-*", "+* fatal: *", "./main"], &["./main"], &[])
+        },
+        case(&["-*", "+*x", "=last", "./x"], &["./x"], &["last"]),
+        case(
+            &["+*", "-", "./nonempty", "-*", "+", "./empty"],
+            &["./nonempty", "./empty"],
+            &[],
+        ),
+        case(&["-*", "+fatal:", "e", "./exact"], &["./exact"], &[]),
+        case(
+            &[
+                "-*", "+STAT*", "=s1", "-*", "+*fatal*", "=s2", "./f", "+*", "./all",
+            ],
+            &["./f", "./all"],
+            &["s1", "s2"],
+        ),
+        case(&["./a", "-*", "./none"], &["./a", "./none"], &[]),
+        case(
+            &["-*ok", "-*bc", "s5000", "n500", "./some"],
+            &["./some"],
+            &[],
+        ),
+    ];
+    check("multilog", &cases, "multilog");
+}
+
+#[test]
+fn s6_log_scripts_write_the_lines_and_status_files_s6_log_writes() {
+    let cases = [
+        case(&["-b", "n20", "s1000000", "./all"], &["./all"], &[]),
+        Case {
+            stamped: true,
+            ..case(&["-b", "t", "s4096", "n1000", "./all"], &["./all"], &[])
+        },
+        case(
+            &["--", "-.*", "+fatal:", "./fatal", "f", "./rest"],
+            &["./fatal", "./rest"],
+            &[],
+        ),
+        case(
+            &[
+                "-b", "--", "-^STAT", "./nostat", "-.*", "+^STAT", "=status", "./stat",
+            ],
+            &["./nostat", "./stat"],
+            &["status"],
+        ),
+        case(&["--", "E20", "-.*", "+fatal", "2", "./x"], &["./x"], &[]),
+        case(
+            &["--", "^30", "-.*", "+^STAT", "=status", "f", "./x"],
+            &["./x"],
+            &["status"],
+        ),
+        case(
+            &["--", "^0", "-.*", "+STAT", "=status", "f", "./x"],
+            &["./x"],
+            &["status"],
+        ),
+        case(&["-l", "100", "-b", "--", "./all"], &["./all"], &[]),
+        case(
+            &[
+                "-b",
+                "--",
+                "s4096",
+                "n500",
+                "-.*",
+                "+^[0-9]{3} ",
+                "./digits",
+                "f",
+                "./rest",
+            ],
+            &["./digits", "./rest"],
+            &[],
+        ),
+        case(
+            &["-b", "--", "-.*", "+(a|b)c$", "./bc", "f", "./rest"],
+            &["./bc", "./rest"],
+            &[],
+        ),
+        case(
+            &[
+                "-b",
+                "--",
+                "-[[:digit:]]+%",
+                "./nodisk",
+                "-.*",
+                "+named\\[[0-9]+\\]",
+                "./named",
+            ],
+            &["./nodisk", "./named"],
+            &[],
+        ),
+    ];
+    check("s6-log", &cases, "s6log");
+}
+
+#[test]
+fn a_last_line_without_its_newline_is_kept_in_an_s6_log_script() {
+    let s = Scratch::new("s6end");
+    let (code, err) = run_in(
+        &s.root,
+        CYCLOG,
+        &["-b", "-.*", "+line", "./x"],
+        b"a\nlast line",
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
+    assert_eq!(texts(&read_logdir(&s.path("x"))), [b"last line".to_vec()]);
+}
