@@ -6,8 +6,12 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use common::*;
 
@@ -304,4 +308,84 @@ fn a_last_line_without_its_newline_is_kept_in_an_s6_log_script() {
     );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&err));
     assert_eq!(texts(&read_logdir(&s.path("x"))), [b"last line".to_vec()]);
+}
+
+/// kill -9 at any moment under a supervisor that keeps the pipe, with a
+/// script sending each line to one of two directories: each ends up with
+/// exactly its lines, once each, in order, across rotations.
+#[test]
+fn kill_9_loses_and_repeats_nothing_in_each_directory_by_its_selection() {
+    const KILLS: usize = 120;
+    let s = Scratch::new("scriptkill");
+    let (sevens, rest, status) = (s.path("sevens"), s.path("rest"), s.path("status"));
+    let args = [
+        "-b",
+        "--",
+        "s4096",
+        "n10000",
+        "-.*",
+        "+^line [0-9]{7}7 ",
+        &format!("={}", path_arg(&status)),
+        path_arg(&sevens),
+        "f",
+        path_arg(&rest),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    let lines = numbered_lines(60_000);
+    let payload = joined(&lines);
+    let mut writer = sup.writer();
+    let killed = Arc::new(AtomicUsize::new(0));
+    let paced_by = Arc::clone(&killed);
+    let producer = std::thread::spawn(move || {
+        let slice = payload.len() / KILLS + 1;
+        // Irregular writes, so that lines arrive in pieces.
+        let (mut at, mut n) = (0, 1);
+        while at < payload.len() {
+            while at > (paced_by.load(Ordering::SeqCst) + 2).saturating_mul(slice) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let end = (at + 300 + (n * 7919) % 5000).min(payload.len());
+            writer.write_all(&payload[at..end]).expect("write");
+            at = end;
+            n += 1;
+            if n % 4 == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+    });
+    let mut rng = 2024u64;
+    let mut kills = 0;
+    while !producer.is_finished() && kills < KILLS {
+        sup.start();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
+        sup.kill9();
+        kills += 1;
+        killed.store(kills, Ordering::SeqCst);
+    }
+    killed.store(usize::MAX - 2, Ordering::SeqCst);
+    sup.start();
+    producer.join().expect("producer");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert!(kills >= 40, "only {kills} kills happened");
+    let is_seven = |l: &Vec<u8>| l[12] == b'7';
+    let want_sevens: Vec<Vec<u8>> = lines.iter().filter(|l| is_seven(l)).cloned().collect();
+    let want_rest: Vec<Vec<u8>> = lines.iter().filter(|l| !is_seven(l)).cloned().collect();
+    for (dir, want) in [(&sevens, &want_sevens), (&rest, &want_rest)] {
+        let got = read_logdir(dir);
+        assert_same_lines(
+            &texts(&got),
+            want,
+            &format!("{} after {kills} kills", dir.display()),
+        );
+        assert_ordered(dir, &got);
+        assert!(archives(dir).len() > 2, "{}: no rotation", dir.display());
+    }
+    let mut last = want_sevens.last().expect("a seven").clone();
+    last.push(b'\n');
+    last.resize(1001, b'\n');
+    assert_eq!(fs::read(&status).expect("status"), last, "status file");
 }
