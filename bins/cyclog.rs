@@ -1,12 +1,12 @@
 //! cyclog: stamp standard input into size-capped, rotating log directories.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::process::exit;
 
 use std::os::unix::ffi::OsStrExt;
 
 use rill::app::cyclog::script::{self, Dialect, S6Options, Script};
-use rill::app::cyclog::{self, LogSet};
+use rill::app::cyclog::{self, LogSet, svlogd};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::logdir::write::writer::Policy;
 use rill::sys::listen_fds;
@@ -56,40 +56,81 @@ fn takes_value(word: &[u8]) -> bool {
     VALUE_OPTIONS.iter().any(|o| o.as_bytes() == word)
 }
 
-/// Whether the command line is a multilog or s6-log script: an s6-log
-/// option or `--dialect` is given, or a word other than an option or its
-/// value is one of the peers' actions. Otherwise it is nosh's, as always.
-fn is_script(argv: &[OsString]) -> bool {
-    let mut words = argv.iter().map(|w| w.as_bytes());
+/// How the command line reads.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// nosh's cyclog: options and directories, as always.
+    Nosh,
+    /// A multilog or s6-log script.
+    Script,
+    /// svlogd's options and directories, each with its `config`.
+    Svlogd,
+}
+
+/// The command line's mode. A word other than an option or its value that
+/// is one of the peers' actions makes a script. Else svlogd's: an option
+/// only svlogd has (`-t`, `-tt`, `-ttt`, `-r`, `-R`, `-V`, `-b` with a
+/// size), or a directory named with a `config` file. Else an s6-log option
+/// (or `--dialect`) makes an s6-log script; else it is nosh's.
+fn mode(argv: &[OsString]) -> Mode {
+    let digits = |w: &[u8]| !w.is_empty() && w.iter().all(u8::is_ascii_digit);
+    let (mut positional, mut svlogd, mut s6) = (Vec::new(), false, false);
+    let mut words = argv.iter().map(|w| w.as_bytes()).peekable();
     while let Some(word) = words.next() {
-        if word == b"--" {
-            return words.any(|w| script::action_name(w).is_some());
-        }
-        if word.starts_with(b"--") {
-            if word == b"--dialect" || word.starts_with(b"--dialect=") {
-                return true;
+        match word {
+            b"--" => {
+                positional.extend(words.by_ref());
+                break;
             }
-            if takes_value(word) {
+            w if w.starts_with(b"--") => {
+                s6 |= w == b"--dialect" || w.starts_with(b"--dialect=");
+                if takes_value(w) {
+                    words.next();
+                }
+            }
+            b"-t" | b"-tt" | b"-ttt" | b"-V" => svlogd = true,
+            b"-r" | b"-R" => {
+                svlogd = true;
                 words.next();
             }
-            continue;
-        }
-        if matches!(word, b"-d" | b"-l" | b"-t" | b"-b" | b"-p" | b"-q" | b"-v")
-            || (word.len() > 2
-                && matches!(&word[..2], b"-d" | b"-l" | b"-t")
-                && word[2].is_ascii_digit())
-            || script::action_name(word).is_some()
-        {
-            return true;
+            b"-b" if words.peek().is_some_and(|w| digits(w)) => {
+                svlogd = true;
+                words.next();
+            }
+            b"-d" | b"-l" => {
+                s6 = true;
+                words.next();
+            }
+            b"-b" | b"-p" | b"-q" | b"-v" => s6 = true,
+            [b'-', b'r' | b'R', ..] => svlogd = true,
+            [b'-', b'b', rest @ ..] if digits(rest) => svlogd = true,
+            [b'-', b'd' | b'l' | b't', rest @ ..] if digits(rest) => s6 = true,
+            w => positional.push(w),
         }
     }
-    false
+    if positional.iter().any(|w| script::action_name(w).is_some()) {
+        return Mode::Script;
+    }
+    let configured = positional.iter().any(|w| {
+        std::path::Path::new(OsStr::from_bytes(w))
+            .join("config")
+            .is_file()
+    });
+    if svlogd || configured {
+        Mode::Svlogd
+    } else if s6 {
+        Mode::Script
+    } else {
+        Mode::Nosh
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
-    if is_script(&argv) {
-        return parse_script(argv);
+    match mode(&argv) {
+        Mode::Script => return parse_script(argv),
+        Mode::Svlogd => return parse_svlogd(argv),
+        Mode::Nosh => {}
     }
     let mut policy = nosh_defaults();
     let dirs = parse_options(argv, &mut policy, None)?;
@@ -101,6 +142,59 @@ fn parse_args() -> Result<Args, String> {
         policies: vec![policy; dirs.len()],
         dirs,
         script: None,
+        notify_fd: None,
+    })
+}
+
+/// svlogd's command line: its options (and cyclog's), then directories.
+fn parse_svlogd(argv: Vec<OsString>) -> Result<Args, String> {
+    let mut options = svlogd::Options::default();
+    let mut rest = Vec::new();
+    let mut words = argv.into_iter();
+    while let Some(word) = words.next() {
+        let w = word.as_bytes();
+        let mut value = |attached: &[u8]| -> Result<usize, String> {
+            let text = if attached.is_empty() {
+                words.next().ok_or("an svlogd option needs a value")?
+            } else {
+                OsStr::from_bytes(attached).to_owned()
+            };
+            text.to_str()
+                .and_then(|t| t.parse().ok())
+                .ok_or(format!("{:?} is not a number", text.to_string_lossy()))
+        };
+        match w {
+            b"--" => {
+                rest.push(word);
+                rest.extend(words.by_ref());
+            }
+            b"-t" | b"-tt" | b"-ttt" => options.stamped = true,
+            b"-v" | b"-V" => {}
+            [b'-', b'l', n @ ..] => {
+                options.window = value(n)?.max(1);
+            }
+            [b'-', b'b', n @ ..] => {
+                // svlogd's read buffer: cyclog reads in large chunks anyway.
+                value(n)?;
+            }
+            [b'-', b'r' | b'R', ..] => {
+                return Err(
+                    "svlogd's -r and -R (replacing characters) are not supported: \
+                     cyclog writes each line as it came"
+                        .into(),
+                );
+            }
+            _ => rest.push(word),
+        }
+    }
+    let mut base = svlogd::defaults(&nosh_defaults(), options.window);
+    let dirs = parse_options(rest, &mut base, None)?;
+    let script = svlogd::script(&dirs, &options, &base).map_err(|e| e.0)?;
+    let (dirs, policies) = script.dirs.iter().cloned().unzip();
+    Ok(Args {
+        dirs,
+        policies,
+        script: Some(script),
         notify_fd: None,
     })
 }
@@ -204,8 +298,8 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
         max_file_size: 99999,
         max_total_size: u64::MAX,
         max_files: Some(match dialect {
-            Dialect::Multilog => 9,
             Dialect::S6Log => 10,
+            _ => 9,
         }),
         margin: 2000,
         ..nosh_defaults()

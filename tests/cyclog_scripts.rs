@@ -389,3 +389,110 @@ fn kill_9_loses_and_repeats_nothing_in_each_directory_by_its_selection() {
     last.resize(1001, b'\n');
     assert_eq!(fs::read(&status).expect("status"), last, "status file");
 }
+
+/// Runs `program` in `cwd`, writing `input` a line at a time: svlogd
+/// matches a line's patterns on what one read gave it, so each line must
+/// arrive whole (a write of at most PIPE_BUF bytes is).
+fn run_by_lines(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        for line in input.split_inclusive(|&b| b == b'\n') {
+            assert!(line.len() <= 4096);
+            if stdin.write_all(line).is_err() {
+                return;
+            }
+        }
+    });
+    let out = child.wait_with_output().expect("wait");
+    feeder.join().expect("feeder");
+    (out.status.code().unwrap_or(-1), out.stderr)
+}
+
+/// svlogd's `config` files, each a case: the directories and their configs.
+#[test]
+fn svlogd_configs_write_the_lines_and_alerts_svlogd_writes() {
+    require("svlogd");
+    let cases: &[&[(&str, &str)]] = &[
+        &[("main", "")],
+        &[("main", "s4096\nn1000\n")],
+        &[("main", "-*\n+STAT*\n")],
+        &[
+            ("main", "# all but fatal\n-fatal*\n\n"),
+            ("fatal", "-*\n+fatal*\n"),
+        ],
+        &[("main", "-named[*]: Cleaned cache *\n")],
+        &[("main", "-*\n+*: *: *\n")],
+        &[("alerts", "-*\ne*fatal*\ne*disk*\n")],
+        &[("main", "E*o*\ns5000\nn500\n"), ("other", "-*a\n+a+x\n")],
+        &[("main", "-*\n+*x\n"), ("digits", "-*\n+0*\n+1*\n")],
+        &[
+            ("main", "e*\nE*o*\n-*o*\n"),
+            ("fatal", "-*\n+fatal*\ne*:\n"),
+        ],
+    ];
+    let mut text = input(false);
+    // svlogd's lines must come whole in one write: keep them under PIPE_BUF.
+    text = text
+        .split_inclusive(|&b| b == b'\n')
+        .filter(|l| l.len() <= 4096)
+        .flatten()
+        .copied()
+        .collect();
+    for (n, dirs) in cases.iter().enumerate() {
+        let s = Scratch::new(&format!("svlogd{n}"));
+        let (theirs, ours) = (s.path("peer"), s.path("cyclog"));
+        let mut args = vec!["-b", "1048576"];
+        for (dir, config) in dirs.iter() {
+            for side in [&theirs, &ours] {
+                fs::create_dir_all(side.join(dir)).expect("mkdir");
+                fs::write(side.join(dir).join("config"), config).expect("config");
+            }
+            args.push(dir);
+        }
+        let (code, peer_err) = run_by_lines(&theirs, "svlogd", &args, &text);
+        let peer_err = String::from_utf8_lossy(&peer_err).into_owned();
+        assert_eq!(code, 0, "svlogd {dirs:?}: {peer_err}");
+        let (code, our_err) = run_by_lines(&ours, CYCLOG, &args, &text);
+        let our_err = String::from_utf8_lossy(&our_err).into_owned();
+        assert_eq!(code, 0, "cyclog {dirs:?}: {our_err}");
+        for (dir, _) in dirs.iter() {
+            let want = peer_lines(&theirs.join(dir), false);
+            let got = texts(&read_logdir(&ours.join(dir)));
+            assert_same_lines(&got, &want, &format!("svlogd {dirs:?}: {dir}"));
+        }
+        assert_eq!(our_err, peer_err, "svlogd {dirs:?}: standard error");
+    }
+}
+
+/// svlogd's copies over UDP are refused, saying what does that job, and so
+/// are a prefix and lines svlogd would ignore: nothing is silently dropped.
+#[test]
+fn svlogd_config_lines_cyclog_does_not_do_are_refused_saying_why() {
+    let s = Scratch::new("svlogdrefuse");
+    for (config, says) in [
+        ("u127.0.0.1:514\n", "export-to-remote"),
+        ("U127.0.0.1\n", "export-to-remote"),
+        ("pfoo:\n", "prefix"),
+        ("x1\n", "not an svlogd config line"),
+        ("sbig\n", "not a number"),
+    ] {
+        let dir = s.path("main");
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join("config"), config).expect("config");
+        let (code, err) = run_in(&s.root, CYCLOG, &["-t", "main"], b"line\n");
+        let err = String::from_utf8_lossy(&err);
+        assert_eq!(code, 100, "{config:?}: {err}");
+        assert!(err.contains(says), "{config:?} does not say {says}: {err}");
+        assert!(err.contains("main/config: line 1"), "{config:?}: {err}");
+        assert!(!dir.join("current").exists(), "{config:?}: written");
+    }
+}

@@ -8,6 +8,7 @@
 //! it succeeds.
 
 pub mod script;
+pub mod svlogd;
 
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -32,7 +33,7 @@ use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
 use crate::sys::poll;
 use crate::sys::signals::{self, Signals};
 use crate::sys::stdin::{CHUNK, Fill, Input};
-use script::{Action, Script, StatusForm};
+use script::{Action, AlertForm, Script, StatusForm};
 
 /// How often a script looks for the rest of a line it peeked without its end.
 const LINE_WAIT: Duration = Duration::from_millis(20);
@@ -199,36 +200,10 @@ impl Lines {
                         let stamp: &[u8] = if *stamped { &label } else { b"" };
                         self.status[i] = Some(status_text(*form, stamp, line));
                     }
-                    Action::Alert {
-                        limit,
-                        prefixed,
-                        stamped,
-                    } => {
-                        let out = &mut self.alerts;
+                    Action::Alert { form, stamped } => {
                         let stamp: &[u8] = if *stamped { &label } else { b"" };
-                        if *prefixed {
-                            out.extend_from_slice(cli::program().as_bytes());
-                            out.extend_from_slice(b": alert: ");
-                            if *stamped {
-                                out.extend_from_slice(stamp);
-                                out.push(b' ');
-                            }
-                            if *limit > 0 && limit + 3 < line.len() {
-                                out.extend_from_slice(&line[..*limit]);
-                                out.extend_from_slice(b"...");
-                            } else {
-                                out.extend_from_slice(line);
-                            }
-                        } else {
-                            let mut whole = Vec::with_capacity(stamp.len() + 1 + line.len());
-                            if *stamped {
-                                whole.extend_from_slice(stamp);
-                                whole.push(b' ');
-                            }
-                            whole.extend_from_slice(line);
-                            out.extend_from_slice(&whole[..whole.len().min(*limit)]);
-                        }
-                        out.push(b'\n');
+                        alert_text(&mut self.alerts, *form, stamp, line);
+                        self.alerts.push(b'\n');
                     }
                 }
             }
@@ -245,6 +220,36 @@ impl Lines {
             let _ = stderr.write_all(&self.alerts);
             let _ = stderr.flush();
             self.alerts.clear();
+        }
+    }
+}
+
+/// An alert for `line`, as the script's peer writes it.
+fn alert_text(out: &mut Vec<u8>, form: AlertForm, stamp: &[u8], line: &[u8]) {
+    if matches!(form, AlertForm::S6Log { .. }) {
+        out.extend_from_slice(cli::program().as_bytes());
+        out.extend_from_slice(b": alert: ");
+    }
+    let at = out.len();
+    if !stamp.is_empty() {
+        out.extend_from_slice(stamp);
+        out.push(b' ');
+    }
+    match form {
+        AlertForm::Multilog => {
+            out.extend_from_slice(line);
+            out.truncate((at + 200).min(out.len()));
+        }
+        AlertForm::S6Log { limit } if limit > 0 && limit + 3 < line.len() => {
+            out.extend_from_slice(&line[..limit]);
+            out.extend_from_slice(b"...");
+        }
+        AlertForm::S6Log { .. } => out.extend_from_slice(line),
+        AlertForm::Svlogd { window } => {
+            out.extend_from_slice(&line[..line.len().min(window)]);
+            if line.len() >= window {
+                out.extend_from_slice(b"...");
+            }
         }
     }
 }

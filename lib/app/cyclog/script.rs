@@ -41,6 +41,8 @@ pub enum Dialect {
     Multilog,
     /// s6-log: regular expressions, `f`, `2` alerts with a prefix.
     S6Log,
+    /// runit's svlogd: each directory's `config` (see `svlogd`).
+    Svlogd,
 }
 
 impl Dialect {
@@ -48,6 +50,7 @@ impl Dialect {
         match self {
             Dialect::Multilog => "multilog",
             Dialect::S6Log => "s6-log",
+            Dialect::Svlogd => "svlogd",
         }
     }
 }
@@ -55,6 +58,11 @@ impl Dialect {
 pub enum Pattern {
     Glob(Vec<u8>),
     Regex(regex::bytes::Regex),
+    /// svlogd's pattern, seeing the first `window` bytes (its `-l`).
+    Svlogd {
+        pattern: Vec<u8>,
+        window: usize,
+    },
 }
 
 impl Pattern {
@@ -72,6 +80,9 @@ impl Pattern {
                 }
             }
             Pattern::Regex(re) => re.is_match(line),
+            Pattern::Svlogd { pattern, window } => {
+                svlogd_match(pattern, &line[..line.len().min(*window)])
+            }
         }
     }
 }
@@ -81,6 +92,9 @@ pub enum Select {
     Minus(Pattern),
     /// s6-log's `f`: selected exactly if no action acted on the line yet.
     NotActedOn,
+    /// Selected or not, whatever came before (svlogd's each directory and
+    /// each alert start afresh).
+    Set(bool),
 }
 
 /// How a status file is written from a line.
@@ -93,6 +107,18 @@ pub enum StatusForm {
     S6Log { size: usize },
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertForm {
+    /// multilog's `e`: the first 200 bytes (stamp included), raw.
+    Multilog,
+    /// s6-log's `2`: `cyclog: alert: `, the first `limit` bytes and `...`
+    /// if cut (no limit if 0).
+    S6Log { limit: usize },
+    /// svlogd's `e`/`E`: the first `window` bytes, and `...` if the line
+    /// has that many.
+    Svlogd { window: usize },
+}
+
 pub enum Action {
     /// A log directory, index into `Script::dirs`.
     Dir(usize),
@@ -101,14 +127,8 @@ pub enum Action {
         form: StatusForm,
         stamped: bool,
     },
-    /// To standard error: multilog's `e` (the first `limit` bytes, raw) or
-    /// s6-log's `2` (`cyclog: alert: ` and the first `limit` bytes, `...`
-    /// if cut; no limit if 0).
-    Alert {
-        limit: usize,
-        prefixed: bool,
-        stamped: bool,
-    },
+    /// To standard error, as the peer writes it.
+    Alert { form: AlertForm, stamped: bool },
 }
 
 /// One step of the script: selection words, then the action they lead to.
@@ -145,6 +165,7 @@ impl Script {
                         }
                     }
                     Select::NotActedOn => selected = !acted,
+                    Select::Set(to) => selected = *to,
                 }
             }
             acted |= selected;
@@ -170,6 +191,7 @@ impl Script {
                         }
                     }
                     Select::NotActedOn => selected = !acted,
+                    Select::Set(to) => selected = *to,
                 }
             }
             if matches!(step.action, Action::Dir(d) if d == dir) {
@@ -212,6 +234,48 @@ pub fn glob_match(pattern: &[u8], line: &[u8]) -> bool {
         match b.split_first() {
             Some((&d, rest)) if d == c => b = rest,
             _ => return false,
+        }
+    }
+}
+
+/// svlogd's match: as multilog's, and a `+` matches the pattern's next
+/// character one or more times; once the line is used up inside a `+` run,
+/// it matches (runit's pmatch.c).
+pub fn svlogd_match(pattern: &[u8], line: &[u8]) -> bool {
+    let (mut p, mut b) = (pattern, line);
+    loop {
+        let Some((&c, rest)) = p.split_first() else {
+            return b.is_empty();
+        };
+        p = rest;
+        match c {
+            b'*' => {
+                let Some(&next) = p.first() else {
+                    return true;
+                };
+                match memchr::memchr(next, b) {
+                    Some(i) => b = &b[i..],
+                    None => return false,
+                }
+            }
+            b'+' => {
+                let Some((&next, rest)) = p.split_first() else {
+                    return false;
+                };
+                p = rest;
+                if b.first() != Some(&next) {
+                    return false;
+                }
+                let run = b.iter().take_while(|&&d| d == next).count();
+                b = &b[run..];
+                if b.is_empty() {
+                    return true;
+                }
+            }
+            _ => match b.split_first() {
+                Some((&d, rest)) if d == c => b = rest,
+                _ => return false,
+            },
         }
     }
 }
@@ -359,8 +423,8 @@ pub fn parse(words: &[OsString], dialect: Dialect, base: &Policy) -> Result<Scri
             }
             Some(b'+' | b'-') => {
                 let pattern = match dialect {
-                    Dialect::Multilog => Pattern::Glob(rest.to_vec()),
                     Dialect::S6Log => Pattern::Regex(compile(rest, &shown)?),
+                    _ => Pattern::Glob(rest.to_vec()),
                 };
                 select.push(if bytes[0] == b'+' {
                     Select::Plus(pattern)
@@ -383,15 +447,13 @@ pub fn parse(words: &[OsString], dialect: Dialect, base: &Policy) -> Result<Scri
             Some(b'T') if rest.is_empty() && dialect == Dialect::S6Log => {}
             Some(b'e') if rest.is_empty() && dialect == Dialect::Multilog => {
                 action = Some(Action::Alert {
-                    limit: 200,
-                    prefixed: false,
+                    form: AlertForm::Multilog,
                     stamped,
                 })
             }
             Some(b'2') if rest.is_empty() => {
                 action = Some(Action::Alert {
-                    limit: alert_size,
-                    prefixed: true,
+                    form: AlertForm::S6Log { limit: alert_size },
                     stamped,
                 })
             }
@@ -400,8 +462,8 @@ pub fn parse(words: &[OsString], dialect: Dialect, base: &Policy) -> Result<Scri
                     return Err(Usage("\"=\" names no status file".into()));
                 }
                 let form = match dialect {
-                    Dialect::Multilog => StatusForm::Multilog,
                     Dialect::S6Log => StatusForm::S6Log { size: status_size },
+                    _ => StatusForm::Multilog,
                 };
                 action = Some(Action::Status {
                     path: OsStr::from_bytes(rest).to_owned(),
@@ -412,22 +474,22 @@ pub fn parse(words: &[OsString], dialect: Dialect, base: &Policy) -> Result<Scri
             Some(b's') if !rest.is_empty() => {
                 let size = number()?;
                 let (low, high) = match dialect {
-                    Dialect::Multilog => (4096, 16_777_215),
                     Dialect::S6Log => (4096, 268_435_455),
+                    _ => (4096, 16_777_215),
                 };
                 policy.max_file_size = size.clamp(low, high);
             }
             Some(b'n') if !rest.is_empty() => {
                 let n = number()?;
                 policy.max_files = Some(match dialect {
+                    Dialect::S6Log => n,
                     // multilog keeps fewer than n old files.
-                    Dialect::Multilog => {
+                    _ => {
                         if n < 2 {
                             return Err(Usage(format!("{shown}: multilog's n is at least 2")));
                         }
                         n - 1
                     }
-                    Dialect::S6Log => n,
                 });
             }
             Some(b'S') if dialect == Dialect::S6Log => {
@@ -572,6 +634,24 @@ mod tests {
         assert!(!glob_match(b"*: x", b"k: y: x"));
         assert!(!glob_match(b"ab", b"a"));
         assert!(glob_match(b"* fatal: *", b"@4000 fatal: out of memory"));
+    }
+
+    #[test]
+    fn svlogd_patterns_match_as_svlogd_does() {
+        assert!(svlogd_match(
+            b"*: *: pid *",
+            b"tcpsvd: info: pid 1977 from 10.4.1.14"
+        ));
+        assert!(!svlogd_match(
+            b"*pid*",
+            b"tcpsvd: info: pid 1977 from 10.4.1.14"
+        ));
+        assert!(svlogd_match(b"a+b", b"abbb"));
+        assert!(svlogd_match(b"a+bc", b"abbbc"));
+        assert!(!svlogd_match(b"a+bc", b"ac"));
+        // The line used up inside a + run: a match, whatever follows.
+        assert!(svlogd_match(b"a+bxyz", b"abb"));
+        assert!(!svlogd_match(b"a+", b"ab"));
     }
 
     #[test]
