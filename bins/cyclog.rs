@@ -15,7 +15,7 @@ use rill::sys::stdin::Input;
 
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] DIR...\n       \
+[--delete-when-full] [-d FD] DIR...\n       \
 cyclog [OPTIONS] [--dialect multilog|s6-log] [-d FD] [-b] [-l N] [-t MS] [-q|-v] [--] SCRIPT...";
 
 /// `--help`: each option of the man page, as it writes it.
@@ -28,7 +28,7 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --processor COMMAND  run COMMAND on each full file, as multilog's !
 --delete-when-full  on a full disk, delete the oldest archives instead of waiting
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
--d FD  (s6-log) write a newline to FD once the directories are open
+-d FD  write a newline to FD once the directories are open (s6's notification-fd)
 -b  (s6-log) accepted: cyclog always holds input until it is written
 -l N  (s6-log) split lines longer than N (0: keep --max-line)
 -t MS, -q, -v  (s6-log) accepted, without effect";
@@ -97,14 +97,19 @@ fn mode(argv: &[OsString]) -> Mode {
                 svlogd = true;
                 words.next();
             }
-            b"-d" | b"-l" => {
+            // Readiness is cyclog's too: it alone makes no script.
+            b"-d" => {
+                words.next();
+            }
+            b"-l" => {
                 s6 = true;
                 words.next();
             }
             b"-b" | b"-p" | b"-q" | b"-v" => s6 = true,
             [b'-', b'r' | b'R', ..] => svlogd = true,
             [b'-', b'b', rest @ ..] if digits(rest) => svlogd = true,
-            [b'-', b'd' | b'l' | b't', rest @ ..] if digits(rest) => s6 = true,
+            [b'-', b'd', rest @ ..] if digits(rest) => {}
+            [b'-', b'l' | b't', rest @ ..] if digits(rest) => s6 = true,
             w => positional.push(w),
         }
     }
@@ -133,7 +138,8 @@ fn parse_args() -> Result<Args, String> {
         Mode::Nosh => {}
     }
     let mut policy = nosh_defaults();
-    let dirs = parse_options(argv, &mut policy, None)?;
+    let mut notify_fd = None;
+    let dirs = parse_options(argv, &mut policy, Some(&mut notify_fd))?;
     if dirs.is_empty() {
         return Err("no log directory named".into());
     }
@@ -142,7 +148,7 @@ fn parse_args() -> Result<Args, String> {
         policies: vec![policy; dirs.len()],
         dirs,
         script: None,
-        notify_fd: None,
+        notify_fd,
     })
 }
 
@@ -188,14 +194,15 @@ fn parse_svlogd(argv: Vec<OsString>) -> Result<Args, String> {
         }
     }
     let mut base = svlogd::defaults(&nosh_defaults(), options.window);
-    let dirs = parse_options(rest, &mut base, None)?;
+    let mut notify_fd = None;
+    let dirs = parse_options(rest, &mut base, Some(&mut notify_fd))?;
     let script = svlogd::script(&dirs, &options, &base).map_err(|e| e.0)?;
     let (dirs, policies) = script.dirs.iter().cloned().unzip();
     Ok(Args {
         dirs,
         policies,
         script: Some(script),
-        notify_fd: None,
+        notify_fd,
     })
 }
 
@@ -273,13 +280,7 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
                 ))
         };
         match c {
-            b'd' => {
-                let fd = number()?;
-                if fd < 3 || fd > i32::MAX as u64 {
-                    return Err(format!("-d: {fd} is not a descriptor above 2"));
-                }
-                s6.notify_fd = Some(fd as i32);
-            }
+            b'd' => s6.notify_fd = Some(notify_fd(&String::from_utf8_lossy(&rest))?),
             b'l' => s6.line_limit = Some(number()? as usize).filter(|&n| n > 0),
             b't' => {
                 number()?;
@@ -304,7 +305,10 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
         margin: 2000,
         ..nosh_defaults()
     };
-    let stray = parse_options(options, &mut base, Some(&s6))?;
+    let stray = parse_options(options, &mut base, None)?;
+    if let Some(limit) = s6.line_limit {
+        base.max_line = limit;
+    }
     if let Some(word) = stray.first() {
         return Err(format!("{:?}: not an option", word.to_string_lossy()));
     }
@@ -318,11 +322,20 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
     })
 }
 
-/// nosh's options onto `policy`; the other words, in order.
+/// `-d FD`: a descriptor the supervisor reads, above 2.
+fn notify_fd(text: &str) -> Result<i32, String> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|&fd| fd > 2)
+        .ok_or(format!("-d: {text:?} is not a descriptor above 2"))
+}
+
+/// nosh's options onto `policy` (and `-d FD` where `notify` is given); the
+/// other words, in order.
 fn parse_options(
     argv: Vec<OsString>,
     policy: &mut Policy,
-    s6: Option<&S6Options>,
+    mut notify: Option<&mut Option<i32>>,
 ) -> Result<Vec<OsString>, String> {
     use lexopt::prelude::*;
     let mut dirs = Vec::new();
@@ -358,14 +371,17 @@ fn parse_options(
             }
             Long("processor") => policy.processor = Some(cli::option_text(&mut parser, &option)?),
             Long("delete-when-full") => policy.delete_when_full = true,
+            Short('d') if notify.is_some() => {
+                let fd = notify_fd(&cli::option_text(&mut parser, "-d")?)?;
+                if let Some(n) = notify.as_deref_mut() {
+                    *n = Some(fd);
+                }
+            }
             Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
             Long("version") => cli::version(),
             Value(dir) => dirs.push(dir),
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
-    }
-    if let Some(limit) = s6.and_then(|s6| s6.line_limit) {
-        policy.max_line = limit;
     }
     Ok(dirs)
 }

@@ -7,6 +7,7 @@ mod common;
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -494,5 +495,59 @@ fn svlogd_config_lines_cyclog_does_not_do_are_refused_saying_why() {
         assert!(err.contains(says), "{config:?} does not say {says}: {err}");
         assert!(err.contains("main/config: line 1"), "{config:?}: {err}");
         assert!(!dir.join("current").exists(), "{config:?}: written");
+    }
+}
+
+/// Under s6, a log service with `notification-fd` is seen ready by
+/// `s6-svwait -U` once cyclog has its directory open, and not before: one
+/// that cannot open its directory is never ready.
+#[test]
+fn s6_sees_cyclog_ready_through_its_notification_fd() {
+    for tool in ["s6-supervise", "s6-svwait", "s6-svc"] {
+        require(tool);
+    }
+    let s = Scratch::new("ready");
+    let fifo = s.path("input");
+    mkfifo(&fifo);
+    fs::write(s.path("file"), "").expect("file");
+    for (name, dir, ready) in [
+        ("good", s.path("log"), true),
+        ("bad", s.path("file").join("log"), false),
+    ] {
+        let service = s.path(name);
+        fs::create_dir(&service).expect("mkdir");
+        fs::write(service.join("notification-fd"), "3\n").expect("notification-fd");
+        let run = service.join("run");
+        fs::write(
+            &run,
+            format!(
+                "#!/bin/sh\nexec 0<>{}\nexec {CYCLOG} -d 3 {}\n",
+                path_arg(&fifo),
+                path_arg(&dir)
+            ),
+        )
+        .expect("run");
+        fs::set_permissions(&run, fs::Permissions::from_mode(0o755)).expect("chmod");
+        let mut supervise = Command::new("s6-supervise")
+            .arg(&service)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("s6-supervise");
+        let waited = Command::new("s6-svwait")
+            .args(["-U", "-t", if ready { "30000" } else { "2000" }])
+            .arg(&service)
+            .status()
+            .expect("s6-svwait");
+        assert_eq!(waited.success(), ready, "{name}: s6-svwait -U");
+        if ready {
+            assert!(
+                dir.join("current").exists(),
+                "ready before its directory was open"
+            );
+        }
+        let _ = Command::new("s6-svc").arg("-xd").arg(&service).status();
+        wait_child(&mut supervise, LONG);
     }
 }
