@@ -16,7 +16,8 @@ use rill::sys::stdin::Input;
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
 [--delete-when-full] [-d FD] DIR...\n       \
-cyclog [OPTIONS] [--dialect multilog|s6-log] [-d FD] [-b] [-l N] [-t MS] [-q|-v] [--] SCRIPT...";
+cyclog [OPTIONS] [--dialect multilog|s6-log] [-b] [-l N] [--] SCRIPT...\n       \
+cyclog [-t|-tt|-ttt] [-l LEN] [-b SIZE] [-d FD] DIR...";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass SIZE (16M)
@@ -30,8 +31,9 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
 -d FD  write a newline to FD once the directories are open (s6's notification-fd)
 -b  (s6-log) accepted: cyclog always holds input until it is written
--l N  (s6-log) split lines longer than N (0: keep --max-line)
--t MS, -q, -v  (s6-log) accepted, without effect";
+-l N  (s6-log) split lines longer than N; (svlogd) what patterns see of a line
+-t, -tt, -ttt  (svlogd) stamp alerts: cyclog always stamps lines
+-q, -v, -V  accepted, without effect";
 
 struct Args {
     dirs: Vec<OsString>,
@@ -88,6 +90,7 @@ fn mode(argv: &[OsString]) -> Mode {
                     words.next();
                 }
             }
+            b"-h" => return Mode::Nosh, // its --help
             b"-t" | b"-tt" | b"-ttt" | b"-V" => svlogd = true,
             b"-r" | b"-R" => {
                 svlogd = true;
