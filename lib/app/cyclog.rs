@@ -14,6 +14,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -150,13 +151,74 @@ struct Inflight {
 
 /// A directory's part of a script: the lines it takes.
 struct DirSelect {
-    script: Rc<Script>,
+    memo: Rc<Memo>,
     dir: usize,
 }
 
 impl Select for DirSelect {
     fn takes(&self, line: &[u8]) -> bool {
-        self.script.dir_takes(self.dir, line)
+        self.memo.dir_takes(self.dir, line)
+    }
+}
+
+/// The script's decisions on the lines of the chunk being planned and
+/// written, made once per line: each directory asks for each line when the
+/// chunk is measured and again when it is written. A line is known by where
+/// it lies in the input buffer, which does not change until the chunk is
+/// consumed; `forget` is called for each new chunk.
+struct Memo {
+    script: Rc<Script>,
+    /// For each directory, its step in the script.
+    steps: Vec<usize>,
+    /// (address, length, the steps that act on it as bits), by address.
+    lines: RefCell<Vec<(usize, usize, u64)>>,
+    acts: RefCell<Vec<bool>>,
+}
+
+impl Memo {
+    fn new(script: Rc<Script>) -> Memo {
+        let steps = (0..script.dirs.len())
+            .map(|d| {
+                script
+                    .steps
+                    .iter()
+                    .position(|s| matches!(s.action, Action::Dir(i) if i == d))
+                    .expect("every directory has its step")
+            })
+            .collect();
+        Memo {
+            script,
+            steps,
+            lines: RefCell::new(Vec::new()),
+            acts: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn forget(&self) {
+        self.lines.borrow_mut().clear();
+    }
+
+    fn dir_takes(&self, dir: usize, line: &[u8]) -> bool {
+        if self.script.steps.len() > 64 {
+            return self.script.dir_takes(dir, line);
+        }
+        let step = self.steps[dir];
+        let key = (line.as_ptr() as usize, line.len());
+        let mut lines = self.lines.borrow_mut();
+        let at = lines.partition_point(|&(addr, _, _)| addr < key.0);
+        if let Some(&(addr, len, bits)) = lines.get(at)
+            && (addr, len) == key
+        {
+            return bits & (1 << step) != 0;
+        }
+        let mut acts = self.acts.borrow_mut();
+        self.script.decide(line, &mut acts);
+        let bits = acts
+            .iter()
+            .enumerate()
+            .fold(0u64, |bits, (i, &a)| bits | (u64::from(a) << i));
+        lines.insert(at, (key.0, key.1, bits));
+        bits & (1 << step) != 0
     }
 }
 
@@ -164,6 +226,7 @@ impl Select for DirSelect {
 /// selection needs the whole line), and actions other than directories.
 struct Lines {
     script: Rc<Script>,
+    memo: Rc<Memo>,
     /// The longest line, as every directory cuts it.
     limit: usize,
     acts: Vec<bool>,
@@ -319,6 +382,7 @@ impl LogSet {
     ) -> std::io::Result<LogSet> {
         let lines = script.map(|script| {
             let script = Rc::new(script);
+            let memo = Rc::new(Memo::new(Rc::clone(&script)));
             // Every directory cuts long lines at the same place, and within
             // a chunk: a chunk ends only where every directory's line ends.
             let limit = policies
@@ -330,7 +394,7 @@ impl LogSet {
             for (i, (dir, policy)) in dirs.iter_mut().zip(&mut policies).enumerate() {
                 policy.max_line = limit;
                 dir.set_select(Box::new(DirSelect {
-                    script: Rc::clone(&script),
+                    memo: Rc::clone(&memo),
                     dir: i,
                 }));
             }
@@ -340,6 +404,7 @@ impl LogSet {
                 alerts: Vec::new(),
                 limit,
                 script,
+                memo,
             }
         });
         Ok(LogSet {
@@ -505,6 +570,9 @@ impl LogSet {
     }
 
     fn plan(&self, len: usize) -> Inflight {
+        if let Some(lines) = &self.lines {
+            lines.memo.forget();
+        }
         let data = &self.input.buffered()[..len];
         let mut measures: Vec<Option<Measure>> = Vec::with_capacity(self.dirs.len());
         let mut len = len;
