@@ -1039,39 +1039,6 @@ fn delete_when_full_makes_room_from_the_oldest_archives() {
     );
 }
 
-/// A tmpfs mounted for one test, unmounted after it.
-struct Mount {
-    path: std::path::PathBuf,
-}
-
-impl Mount {
-    fn tmpfs(path: &Path, size: &str) -> Mount {
-        fs::create_dir_all(path).expect("mount point");
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(path)
-            .status()
-            .expect("mount");
-        assert!(status.success(), "mount tmpfs");
-        Mount {
-            path: path.to_path_buf(),
-        }
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
-    }
-}
-
-/// Writes to `path` until the file system is full.
-fn fill(path: &Path) {
-    let mut f = fs::File::create(path).expect("filler");
-    let block = vec![0u8; 4096];
-    while f.write_all(&block).is_ok() {}
-}
-
 // ---------------------------------------------------------------------------
 // The log directory's own files (item cyclog-dir): symbolic links are never
 // followed, and rotation costs the same however many archives are kept.

@@ -551,3 +551,50 @@ fn s6_sees_cyclog_ready_through_its_notification_fd() {
         wait_child(&mut supervise, LONG);
     }
 }
+
+/// A full disk under one directory of a script: cyclog holds its input
+/// (every directory waits with it) and carries on when space returns; each
+/// directory then has exactly its lines.
+#[test]
+fn a_full_disk_under_one_directory_of_a_script_loses_nothing_in_either() {
+    require_root();
+    let s = Scratch::new("scriptfull");
+    let mnt = Mount::tmpfs(&s.path("mnt"), "8m");
+    let (sevens, rest) = (mnt.path.join("sevens"), s.path("rest"));
+    let filler = mnt.path.join("filler");
+    fill(&filler);
+    let args = [
+        "-b",
+        "--",
+        "s1000000",
+        "n1000",
+        "-.*",
+        "+^line [0-9]{7}7 ",
+        path_arg(&sevens),
+        "f",
+        path_arg(&rest),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    // More than the pipe and a chunk hold: the producer must block.
+    let lines = numbered_lines(40_000);
+    let payload = joined(&lines);
+    let mut writer = sup.writer();
+    let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
+    assert!(
+        wait_until(LONG, || sup.stderr_text().contains("No space left")),
+        "{}",
+        sup.stderr_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!producer.is_finished(), "input was not held back");
+    fs::remove_file(&filler).expect("free space");
+    producer.join().expect("producer");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    let is_seven = |l: &&Vec<u8>| l[12] == b'7';
+    let want: Vec<Vec<u8>> = lines.iter().filter(is_seven).cloned().collect();
+    assert_same_lines(&texts(&read_logdir(&sevens)), &want, "sevens");
+    let want: Vec<Vec<u8>> = lines.iter().filter(|l| !is_seven(l)).cloned().collect();
+    assert_same_lines(&texts(&read_logdir(&rest)), &want, "rest");
+}

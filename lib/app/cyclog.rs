@@ -10,11 +10,11 @@
 pub mod script;
 pub mod svlogd;
 
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::fd::AsFd;
 use std::path::Path;
-use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
