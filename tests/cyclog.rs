@@ -7,8 +7,6 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::*;
@@ -380,48 +378,7 @@ fn kill_9_torture_loses_and_repeats_nothing() {
         s.path("stderr"),
     );
     let lines = numbered_lines(200_000);
-    let payload = joined(&lines);
-    let mut writer = sup.writer();
-    // The input is paced by the kills, not by the clock: on a fast machine
-    // the whole input would otherwise fit in the 1 MiB pipe and be written
-    // long before enough kills had happened.
-    let killed = Arc::new(AtomicUsize::new(0));
-    let paced_by = Arc::clone(&killed);
-    let producer = std::thread::spawn(move || {
-        let slice = payload.len() / KILLS + 1;
-        // Irregular writes, so chunks end inside lines too.
-        let mut at = 0;
-        let mut n = 1;
-        while at < payload.len() {
-            while at > (paced_by.load(Ordering::SeqCst) + 2).saturating_mul(slice) {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            let end = (at + 700 + (n * 7919) % 9000).min(payload.len());
-            writer.write_all(&payload[at..end]).expect("write");
-            at = end;
-            n += 1;
-            if n % 4 == 0 {
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        }
-    });
-    let mut rng = 12345u64;
-    let mut kills = 0;
-    while !producer.is_finished() && kills < KILLS {
-        sup.start();
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
-        sup.kill9();
-        kills += 1;
-        killed.store(kills, Ordering::SeqCst);
-    }
-    killed.store(usize::MAX - 2, Ordering::SeqCst);
-    // A logger must be running while the producer finishes, or it blocks.
-    sup.start();
-    producer.join().expect("producer");
-    sup.close_input();
+    let kills = kill_9_while_feeding(&mut sup, joined(&lines), KILLS, (700, 9000), 12345);
     assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
     assert!(kills >= 100, "only {kills} kills happened");
     let got = read_logdir(&dir);
@@ -960,23 +917,8 @@ fn a_full_disk_blocks_then_recovers_with_nothing_lost() {
     fill(&filler);
     let mut sup = Supervised::new(CYCLOG, &[path_arg(&dir)], s.path("stderr"));
     sup.start();
-    // More than cyclog's pipe (1 MiB) and one chunk hold: the producer
-    // must block.
     let lines = numbered_lines(40_000);
-    let payload = joined(&lines);
-    assert!(payload.len() > 2 << 20);
-    let mut writer = sup.writer();
-    let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
-    assert!(
-        wait_until(LONG, || sup.stderr_text().contains("No space left")),
-        "{}",
-        sup.stderr_text()
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(
-        !producer.is_finished(),
-        "input was not held back while the disk was full"
-    );
+    let producer = feed_a_full_disk(&sup, joined(&lines));
     assert_eq!(
         sup.stderr_text().matches("No space left").count(),
         1,

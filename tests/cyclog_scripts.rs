@@ -10,23 +10,25 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use common::*;
 
-/// Runs `program` in `cwd` over `input` to its end: exit code and stderr.
-fn run_in(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
+/// Starts `program` in `cwd` with its standard input and error piped.
+fn spawn_in(cwd: &Path, program: &str, args: &[&str]) -> std::process::Child {
     fs::create_dir_all(cwd).expect("mkdir");
-    let mut child = Command::new(program)
+    Command::new(program)
         .args(args)
         .current_dir(cwd)
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+        .unwrap_or_else(|e| panic!("{program}: {e}"))
+}
+
+/// Runs `program` in `cwd` over `input` to its end: exit code and stderr.
+fn run_in(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
+    let mut child = spawn_in(cwd, program, args);
     let feeder = feed(&mut child, input);
     let out = child.wait_with_output().expect("wait");
     feeder.join().expect("feeder");
@@ -333,43 +335,7 @@ fn kill_9_loses_and_repeats_nothing_in_each_directory_by_its_selection() {
     ];
     let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
     let lines = numbered_lines(60_000);
-    let payload = joined(&lines);
-    let mut writer = sup.writer();
-    let killed = Arc::new(AtomicUsize::new(0));
-    let paced_by = Arc::clone(&killed);
-    let producer = std::thread::spawn(move || {
-        let slice = payload.len() / KILLS + 1;
-        // Irregular writes, so that lines arrive in pieces.
-        let (mut at, mut n) = (0, 1);
-        while at < payload.len() {
-            while at > (paced_by.load(Ordering::SeqCst) + 2).saturating_mul(slice) {
-                std::thread::sleep(Duration::from_micros(200));
-            }
-            let end = (at + 300 + (n * 7919) % 5000).min(payload.len());
-            writer.write_all(&payload[at..end]).expect("write");
-            at = end;
-            n += 1;
-            if n % 4 == 0 {
-                std::thread::sleep(Duration::from_micros(300));
-            }
-        }
-    });
-    let mut rng = 2024u64;
-    let mut kills = 0;
-    while !producer.is_finished() && kills < KILLS {
-        sup.start();
-        rng = rng
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
-        sup.kill9();
-        kills += 1;
-        killed.store(kills, Ordering::SeqCst);
-    }
-    killed.store(usize::MAX - 2, Ordering::SeqCst);
-    sup.start();
-    producer.join().expect("producer");
-    sup.close_input();
+    let kills = kill_9_while_feeding(&mut sup, joined(&lines), KILLS, (300, 5000), 2024);
     assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
     assert!(kills >= 40, "only {kills} kills happened");
     let is_seven = |l: &Vec<u8>| l[12] == b'7';
@@ -395,14 +361,7 @@ fn kill_9_loses_and_repeats_nothing_in_each_directory_by_its_selection() {
 /// matches a line's patterns on what one read gave it, so each line must
 /// arrive whole (a write of at most PIPE_BUF bytes is).
 fn run_by_lines(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32, Vec<u8>) {
-    let mut child = Command::new(program)
-        .args(args)
-        .current_dir(cwd)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    let mut child = spawn_in(cwd, program, args);
     let mut stdin = child.stdin.take().expect("stdin");
     let input = input.to_vec();
     let feeder = std::thread::spawn(move || {
@@ -576,18 +535,8 @@ fn a_full_disk_under_one_directory_of_a_script_loses_nothing_in_either() {
     ];
     let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
     sup.start();
-    // More than the pipe and a chunk hold: the producer must block.
     let lines = numbered_lines(40_000);
-    let payload = joined(&lines);
-    let mut writer = sup.writer();
-    let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
-    assert!(
-        wait_until(LONG, || sup.stderr_text().contains("No space left")),
-        "{}",
-        sup.stderr_text()
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    assert!(!producer.is_finished(), "input was not held back");
+    let producer = feed_a_full_disk(&sup, joined(&lines));
     fs::remove_file(&filler).expect("free space");
     producer.join().expect("producer");
     sup.close_input();

@@ -173,33 +173,15 @@ impl Script {
         }
     }
 
-    /// Whether directory `dir` takes `line`: the script evaluated up to
-    /// that directory's step.
+    /// Whether directory `dir` takes `line`.
     pub fn dir_takes(&self, dir: usize, line: &[u8]) -> bool {
-        let (mut selected, mut acted) = (true, false);
-        for step in &self.steps {
-            for select in &step.select {
-                match select {
-                    Select::Plus(p) => {
-                        if !selected && p.matches(line, self.patterns_see_stamp) {
-                            selected = true;
-                        }
-                    }
-                    Select::Minus(p) => {
-                        if selected && p.matches(line, self.patterns_see_stamp) {
-                            selected = false;
-                        }
-                    }
-                    Select::NotActedOn => selected = !acted,
-                    Select::Set(to) => selected = *to,
-                }
-            }
-            if matches!(step.action, Action::Dir(d) if d == dir) {
-                return selected;
-            }
-            acted |= selected;
-        }
-        false
+        let mut acts = Vec::with_capacity(self.steps.len());
+        self.decide(line, &mut acts);
+        let step = self
+            .steps
+            .iter()
+            .position(|s| matches!(s.action, Action::Dir(d) if d == dir));
+        step.is_some_and(|i| acts[i])
     }
 
     /// Whether some action other than a directory is in the script.
@@ -742,9 +724,9 @@ mod tests {
             d(&["t", "-*", "+* fatal: *", "./a"]).ok(),
             Some(Dialect::Multilog)
         );
-        let e = d(&["-x*", "./a"]).err().expect("refused");
+        let e = d(&["-x*", "./a"]).expect_err("refused");
         assert!(e.0.contains("--dialect"), "{e}");
-        let e = d(&["-*", "T", "./a"]).err().expect("refused");
+        let e = d(&["-*", "T", "./a"]).expect_err("refused");
         assert!(e.0.contains("--dialect"), "{e}");
         let s6 = S6Options {
             given: true,
