@@ -541,7 +541,8 @@ pub fn parse(words: &[OsString], dialect: Dialect, base: &Policy) -> Result<Scri
                 select: std::mem::take(&mut select),
                 action,
             });
-            stamped = false;
+            // s6-log's t and T last one action; multilog's t, all.
+            stamped &= dialect == Dialect::Multilog;
         }
     }
     if dirs.is_empty() {
@@ -680,6 +681,23 @@ mod tests {
         let mut long = vec![b'a'; 1200];
         long.push(b'x');
         assert!(!s.dir_takes(0, &long), "x lies past the 1000 bytes seen");
+    }
+
+    #[test]
+    fn multilog_t_stamps_every_action_s6_log_t_the_next() {
+        let stamped = |s: &Script| -> Vec<bool> {
+            s.steps
+                .iter()
+                .filter_map(|step| match step.action {
+                    Action::Status { stamped, .. } => Some(stamped),
+                    _ => None,
+                })
+                .collect()
+        };
+        let s = script(Dialect::Multilog, &["t", "=a", "./d", "=b"]);
+        assert_eq!(stamped(&s), [true, true]);
+        let s = script(Dialect::S6Log, &["t", "=a", "./d", "=b"]);
+        assert_eq!(stamped(&s), [true, false]);
     }
 
     #[test]
