@@ -547,3 +547,54 @@ fn a_full_disk_under_one_directory_of_a_script_loses_nothing_in_either() {
     let want: Vec<Vec<u8>> = lines.iter().filter(|l| !is_seven(l)).cloned().collect();
     assert_same_lines(&texts(&read_logdir(&rest)), &want, "rest");
 }
+
+/// CPU ticks (user and system) a process has used, from /proc/PID/stat.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // The fields after the command's closing parenthesis; utime and stime
+    // are the 12th and 13th of them.
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime")
+}
+
+/// A line that comes in two writes far apart is judged whole, once its end
+/// has come; meanwhile cyclog waits for it without spinning.
+#[test]
+fn a_line_whose_end_comes_later_is_judged_whole_without_spinning() {
+    let s = Scratch::new("partial");
+    let (hits, rest) = (s.path("hits"), s.path("rest"));
+    let args = [
+        "-b",
+        "--",
+        "-.*",
+        "+^wanted$",
+        path_arg(&hits),
+        "f",
+        path_arg(&rest),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    let pid = sup.child.as_ref().expect("running").id();
+    sup.send(b"first\nwan");
+    assert!(
+        wait_until(LONG, || read_logdir_live(&rest).len() == 1),
+        "the complete line before it was not written"
+    );
+    let before = cpu_ticks(pid);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let spent = cpu_ticks(pid) - before;
+    // At 100 ticks a second, a spin would take about 200.
+    assert!(
+        spent < 40,
+        "{spent} ticks of CPU in 2 s waiting for a line's end"
+    );
+    sup.send(b"ted\nlast\n");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert_eq!(texts(&read_logdir(&hits)), [b"wanted".to_vec()]);
+    assert_eq!(
+        texts(&read_logdir(&rest)),
+        [b"first".to_vec(), b"last".to_vec()]
+    );
+}
