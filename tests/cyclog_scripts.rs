@@ -381,23 +381,38 @@ fn run_by_lines(cwd: &Path, program: &str, args: &[&str], input: &[u8]) -> (i32,
 #[test]
 fn svlogd_configs_write_the_lines_and_alerts_svlogd_writes() {
     require("svlogd");
-    let cases: &[&[(&str, &str)]] = &[
-        &[("main", "")],
-        &[("main", "s4096\nn1000\n")],
-        &[("main", "-*\n+STAT*\n")],
-        &[
-            ("main", "# all but fatal\n-fatal*\n\n"),
-            ("fatal", "-*\n+fatal*\n"),
-        ],
-        &[("main", "-named[*]: Cleaned cache *\n")],
-        &[("main", "-*\n+*: *: *\n")],
-        &[("alerts", "-*\ne*fatal*\ne*disk*\n")],
-        &[("main", "E*o*\ns5000\nn500\n"), ("other", "-*a\n+a+x\n")],
-        &[("main", "-*\n+*x\n"), ("digits", "-*\n+0*\n+1*\n")],
-        &[
-            ("main", "e*\nE*o*\n-*o*\n"),
-            ("fatal", "-*\n+fatal*\ne*:\n"),
-        ],
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let cases: &[Case] = &[
+        (&[], &[("main", "")]),
+        (&[], &[("main", "s4096\nn1000\n")]),
+        (&[], &[("main", "-*\n+STAT*\n")]),
+        (
+            &[],
+            &[
+                ("main", "# all but fatal\n-fatal*\n\n"),
+                ("fatal", "-*\n+fatal*\n"),
+            ],
+        ),
+        (&[], &[("main", "-named[*]: Cleaned cache *\n")]),
+        (&[], &[("main", "-*\n+*: *: *\n")]),
+        (&[], &[("alerts", "-*\ne*fatal*\ne*disk*\n")]),
+        (
+            &[],
+            &[("main", "E*o*\ns5000\nn500\n"), ("other", "-*a\n+a+x\n")],
+        ),
+        (&[], &[("main", "-*\n+*x\n"), ("digits", "-*\n+0*\n+1*\n")]),
+        (
+            &[],
+            &[
+                ("main", "e*\nE*o*\n-*o*\n"),
+                ("fatal", "-*\n+fatal*\ne*:\n"),
+            ],
+        ),
+        (
+            &["-l", "100"],
+            &[("main", "-*\n+*x\n"), ("alerts", "-*\ne*a\ne*:*\n")],
+        ),
+        (&["-t"], &[("main", "-*\n+STAT*\n+fatal*\n")]),
     ];
     let mut text = input(false);
     // svlogd's lines must come whole in one write: keep them under PIPE_BUF.
@@ -407,10 +422,12 @@ fn svlogd_configs_write_the_lines_and_alerts_svlogd_writes() {
         .flatten()
         .copied()
         .collect();
-    for (n, dirs) in cases.iter().enumerate() {
+    for (n, (options, dirs)) in cases.iter().enumerate() {
         let s = Scratch::new(&format!("svlogd{n}"));
         let (theirs, ours) = (s.path("peer"), s.path("cyclog"));
         let mut args = vec!["-b", "1048576"];
+        args.extend(options.iter());
+        let stamped = options.contains(&"-t");
         for (dir, config) in dirs.iter() {
             for side in [&theirs, &ours] {
                 fs::create_dir_all(side.join(dir)).expect("mkdir");
@@ -425,9 +442,9 @@ fn svlogd_configs_write_the_lines_and_alerts_svlogd_writes() {
         let our_err = String::from_utf8_lossy(&our_err).into_owned();
         assert_eq!(code, 0, "cyclog {dirs:?}: {our_err}");
         for (dir, _) in dirs.iter() {
-            let want = peer_lines(&theirs.join(dir), false);
+            let want = peer_lines(&theirs.join(dir), stamped);
             let got = texts(&read_logdir(&ours.join(dir)));
-            assert_same_lines(&got, &want, &format!("svlogd {dirs:?}: {dir}"));
+            assert_same_lines(&got, &want, &format!("svlogd {options:?} {dirs:?}: {dir}"));
         }
         assert_eq!(our_err, peer_err, "svlogd {dirs:?}: standard error");
     }
