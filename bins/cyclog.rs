@@ -306,6 +306,11 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
             _ => 9,
         }),
         margin: 2000,
+        // s6-log splits lines at 8192 bytes unless told otherwise.
+        max_line: match dialect {
+            Dialect::S6Log => 8192,
+            _ => nosh_defaults().max_line,
+        },
         ..nosh_defaults()
     };
     let stray = parse_options(options, &mut base, None)?;

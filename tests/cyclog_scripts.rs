@@ -68,7 +68,7 @@ fn peer_lines(dir: &Path, stamped: bool) -> Vec<Vec<u8>> {
 }
 
 /// The input every script reads: lines each script selects differently,
-/// long lines around multilog's 1000 bytes seen and s6-log's 8192 limit,
+/// long lines around multilog's 1000 bytes seen and past s6-log's 8192,
 /// empty lines, and a last line, without its LF if `open_end`.
 fn input(open_end: bool) -> Vec<u8> {
     let mut text = Vec::new();
@@ -84,7 +84,9 @@ fn input(open_end: bool) -> Vec<u8> {
             7 => format!("the STAT line {i} not at the start"),
             8 => format!("{:03} digits first", i),
             9 => format!("ac {i} ends with bc"),
-            10 => format!("{} long {i}", "y".repeat(3000)),
+            10 if i % 2 == 0 => format!("{} long {i}", "y".repeat(3000)),
+            // Past s6-log's 8192: it splits the line, and so must cyclog.
+            10 => format!("{} longer {i}", "z".repeat(10_000)),
             11 => "fatal:".to_string(),
             _ => format!("plain line number {i} with *stars* and [brackets]"),
         };
@@ -182,7 +184,7 @@ fn multilog_scripts_write_the_lines_and_status_files_multilog_writes() {
         case(&["./all"], &["./all"], &[]),
         Case {
             stamped: true,
-            ..case(&["t", "s4096", "n1000", "./all"], &["./all"], &[])
+            ..case(&["t", "s20000", "n1000", "./all"], &["./all"], &[])
         },
         case(
             &["-*", "+STAT*", "=status", "./stat"],
@@ -223,7 +225,7 @@ fn multilog_scripts_write_the_lines_and_status_files_multilog_writes() {
         ),
         case(&["./a", "-*", "./none"], &["./a", "./none"], &[]),
         case(
-            &["-*ok", "-*bc", "s5000", "n500", "./some"],
+            &["-*ok", "-*bc", "s20000", "n500", "./some"],
             &["./some"],
             &[],
         ),
@@ -237,7 +239,7 @@ fn s6_log_scripts_write_the_lines_and_status_files_s6_log_writes() {
         case(&["-b", "n20", "s1000000", "./all"], &["./all"], &[]),
         Case {
             stamped: true,
-            ..case(&["-b", "t", "s4096", "n1000", "./all"], &["./all"], &[])
+            ..case(&["-b", "t", "s20000", "n1000", "./all"], &["./all"], &[])
         },
         case(
             &["--", "-.*", "+fatal:", "./fatal", "f", "./rest"],
@@ -267,7 +269,7 @@ fn s6_log_scripts_write_the_lines_and_status_files_s6_log_writes() {
             &[
                 "-b",
                 "--",
-                "s4096",
+                "s20000",
                 "n500",
                 "-.*",
                 "+^[0-9]{3} ",
