@@ -481,7 +481,7 @@ fn svlogd_config_lines_cyclog_does_not_do_are_refused_saying_why() {
 /// that cannot open its directory is never ready.
 #[test]
 fn s6_sees_cyclog_ready_through_its_notification_fd() {
-    for tool in ["s6-supervise", "s6-svwait", "s6-svc"] {
+    for tool in ["s6-supervise", "s6-svok", "s6-svwait", "s6-svc"] {
         require(tool);
     }
     let s = Scratch::new("ready");
@@ -513,6 +513,17 @@ fn s6_sees_cyclog_ready_through_its_notification_fd() {
             .stderr(Stdio::null())
             .spawn()
             .expect("s6-supervise");
+        // s6-svwait needs the supervisor up first.
+        let supervised = || {
+            Command::new("s6-svok")
+                .arg(&service)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        assert!(
+            wait_until(LONG, supervised),
+            "{name}: s6-supervise never came up"
+        );
         let waited = Command::new("s6-svwait")
             .args(["-U", "-t", if ready { "30000" } else { "2000" }])
             .arg(&service)
@@ -597,7 +608,8 @@ fn a_line_whose_end_comes_later_is_judged_whole_without_spinning() {
     let pid = sup.child.as_ref().expect("running").id();
     sup.send(b"first\nwan");
     assert!(
-        wait_until(LONG, || read_logdir_live(&rest).len() == 1),
+        wait_until(LONG, || rest.join("current").exists()
+            && read_logdir_live(&rest).len() == 1),
         "the complete line before it was not written"
     );
     let before = cpu_ticks(pid);
