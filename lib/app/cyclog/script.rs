@@ -197,33 +197,17 @@ impl Script {
 /// character (no backtracking, as multilog's match.c); a star at the end
 /// matches anything. The pattern must match the whole line.
 pub fn glob_match(pattern: &[u8], line: &[u8]) -> bool {
-    let (mut p, mut b) = (pattern, line);
-    loop {
-        let Some((&c, rest)) = p.split_first() else {
-            return b.is_empty();
-        };
-        p = rest;
-        if c == b'*' {
-            let Some(&next) = p.first() else {
-                return true;
-            };
-            match memchr::memchr(next, b) {
-                Some(i) => b = &b[i..],
-                None => return false,
-            }
-            continue;
-        }
-        match b.split_first() {
-            Some((&d, rest)) if d == c => b = rest,
-            _ => return false,
-        }
-    }
+    star_match(pattern, line, false)
 }
 
 /// svlogd's match: as multilog's, and a `+` matches the pattern's next
 /// character one or more times; once the line is used up inside a `+` run,
 /// it matches (runit's pmatch.c).
 pub fn svlogd_match(pattern: &[u8], line: &[u8]) -> bool {
+    star_match(pattern, line, true)
+}
+
+fn star_match(pattern: &[u8], line: &[u8], plus_runs: bool) -> bool {
     let (mut p, mut b) = (pattern, line);
     loop {
         let Some((&c, rest)) = p.split_first() else {
@@ -240,7 +224,7 @@ pub fn svlogd_match(pattern: &[u8], line: &[u8]) -> bool {
                     None => return false,
                 }
             }
-            b'+' => {
+            b'+' if plus_runs => {
                 let Some((&next, rest)) = p.split_first() else {
                     return false;
                 };
