@@ -199,17 +199,24 @@ impl Memo {
     }
 
     fn dir_takes(&self, dir: usize, line: &[u8]) -> bool {
-        if self.script.steps.len() > 64 {
-            return self.script.dir_takes(dir, line);
+        match self.acts_on(line) {
+            Some(bits) => bits & (1 << self.steps[dir]) != 0,
+            None => self.script.dir_takes(dir, line),
         }
-        let step = self.steps[dir];
+    }
+
+    /// The steps that act on `line`, as bits; none past 64 steps.
+    fn acts_on(&self, line: &[u8]) -> Option<u64> {
+        if self.script.steps.len() > 64 {
+            return None;
+        }
         let key = (line.as_ptr() as usize, line.len());
         let mut lines = self.lines.borrow_mut();
         let at = lines.partition_point(|&(addr, _, _)| addr < key.0);
         if let Some(&(addr, len, bits)) = lines.get(at)
             && (addr, len) == key
         {
-            return bits & (1 << step) != 0;
+            return Some(bits);
         }
         let mut acts = self.acts.borrow_mut();
         self.script.decide(line, &mut acts);
@@ -218,7 +225,7 @@ impl Memo {
             .enumerate()
             .fold(0u64, |bits, (i, &a)| bits | (u64::from(a) << i));
         lines.insert(at, (key.0, key.1, bits));
-        bits & (1 << step) != 0
+        Some(bits)
     }
 }
 
@@ -252,7 +259,15 @@ impl Lines {
         let label = Stamp::now().label();
         for piece in Pieces::new(Chunk::whole(data), 0, self.limit) {
             let line = &data[piece.start..piece.end];
-            script.decide(line, &mut self.acts);
+            // Known from the writing of the chunk, mostly.
+            match self.memo.acts_on(line) {
+                Some(bits) => {
+                    self.acts.clear();
+                    self.acts
+                        .extend((0..script.steps.len()).map(|i| bits & (1 << i) != 0));
+                }
+                None => script.decide(line, &mut self.acts),
+            }
             for (i, step) in script.steps.iter().enumerate() {
                 if !self.acts[i] {
                     continue;
