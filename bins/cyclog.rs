@@ -1,17 +1,23 @@
 //! cyclog: stamp standard input into size-capped, rotating log directories.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::process::exit;
 
-use rill::app::cyclog::{self, LogSet};
+use std::os::unix::ffi::OsStrExt;
+
+use rill::app::cyclog::script::{self, Dialect, S6Options, Script};
+use rill::app::cyclog::{self, LogSet, svlogd};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::logdir::write::writer::Policy;
+use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 use rill::sys::stdin::Input;
 
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] DIR...";
+[--delete-when-full] [-d FD] DIR...\n       \
+cyclog [OPTIONS] [--dialect multilog|s6-log] [-b] [-l N] [--] SCRIPT...\n       \
+cyclog [-t|-tt|-ttt] [-l LEN] [-b SIZE] [-d FD] DIR...";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass SIZE (16M)
@@ -21,16 +27,190 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --margin SIZE  room kept for a line's stamp and a partial line (512)
 --max-line SIZE  split lines longer than SIZE (64k)
 --processor COMMAND  run COMMAND on each full file, as multilog's !
---delete-when-full  on a full disk, delete the oldest archives instead of waiting";
+--delete-when-full  on a full disk, delete the oldest archives instead of waiting
+--dialect multilog|s6-log  read the script as this peer's, when its words do not tell
+-d FD  write a newline to FD once the directories are open (s6's notification-fd)
+-b  (s6-log) accepted: cyclog always holds input until it is written
+-l N  (s6-log) split lines longer than N; (svlogd) what patterns see of a line
+-t, -tt, -ttt  (svlogd) stamp alerts: cyclog always stamps lines
+-q, -v, -V  accepted, without effect";
 
 struct Args {
-    policy: Policy,
     dirs: Vec<OsString>,
+    policies: Vec<Policy>,
+    script: Option<Script>,
+    notify_fd: Option<i32>,
+}
+
+/// Long options that take a value (`--name VALUE`).
+const VALUE_OPTIONS: [&str; 8] = [
+    "--max-file-size",
+    "--max-total-size",
+    "--max-files",
+    "--rotate-every",
+    "--margin",
+    "--max-line",
+    "--processor",
+    "--dialect",
+];
+
+fn takes_value(word: &[u8]) -> bool {
+    VALUE_OPTIONS.iter().any(|o| o.as_bytes() == word)
+}
+
+/// How the command line reads.
+#[derive(Debug, PartialEq, Eq)]
+enum Mode {
+    /// nosh's cyclog: options and directories, as always.
+    Nosh,
+    /// A multilog or s6-log script.
+    Script,
+    /// svlogd's options and directories, each with its `config`.
+    Svlogd,
+}
+
+/// The command line's mode. A word other than an option or its value that
+/// is one of the peers' actions makes a script. Else svlogd's: an option
+/// only svlogd has (`-t`, `-tt`, `-ttt`, `-r`, `-R`, `-V`, `-b` with a
+/// size), or a directory named with a `config` file. Else an s6-log option
+/// (or `--dialect`) makes an s6-log script; else it is nosh's.
+fn mode(argv: &[OsString]) -> Mode {
+    let digits = |w: &[u8]| !w.is_empty() && w.iter().all(u8::is_ascii_digit);
+    let (mut positional, mut svlogd, mut s6) = (Vec::new(), false, false);
+    let mut words = argv.iter().map(|w| w.as_bytes()).peekable();
+    while let Some(word) = words.next() {
+        match word {
+            b"--" => {
+                positional.extend(words.by_ref());
+                break;
+            }
+            w if w.starts_with(b"--") => {
+                s6 |= w == b"--dialect" || w.starts_with(b"--dialect=");
+                if takes_value(w) {
+                    words.next();
+                }
+            }
+            b"-h" => return Mode::Nosh, // its --help
+            b"-t" | b"-tt" | b"-ttt" | b"-V" => svlogd = true,
+            b"-r" | b"-R" => {
+                svlogd = true;
+                words.next();
+            }
+            b"-b" if words.peek().is_some_and(|w| digits(w)) => {
+                svlogd = true;
+                words.next();
+            }
+            // Readiness is cyclog's too: it alone makes no script.
+            b"-d" => {
+                words.next();
+            }
+            b"-l" => {
+                s6 = true;
+                words.next();
+            }
+            b"-b" | b"-p" | b"-q" | b"-v" => s6 = true,
+            [b'-', b'r' | b'R', ..] => svlogd = true,
+            [b'-', b'b', rest @ ..] if digits(rest) => svlogd = true,
+            [b'-', b'd', rest @ ..] if digits(rest) => {}
+            [b'-', b'l' | b't', rest @ ..] if digits(rest) => s6 = true,
+            w => positional.push(w),
+        }
+    }
+    if positional.iter().any(|w| script::action_name(w).is_some()) {
+        return Mode::Script;
+    }
+    let configured = positional.iter().any(|w| {
+        std::path::Path::new(OsStr::from_bytes(w))
+            .join("config")
+            .is_file()
+    });
+    if svlogd || configured {
+        Mode::Svlogd
+    } else if s6 {
+        Mode::Script
+    } else {
+        Mode::Nosh
+    }
 }
 
 fn parse_args() -> Result<Args, String> {
-    use lexopt::prelude::*;
-    let mut policy = Policy {
+    let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    match mode(&argv) {
+        Mode::Script => return parse_script(argv),
+        Mode::Svlogd => return parse_svlogd(argv),
+        Mode::Nosh => {}
+    }
+    let mut policy = nosh_defaults();
+    let mut notify_fd = None;
+    let dirs = parse_options(argv, &mut policy, Some(&mut notify_fd))?;
+    if dirs.is_empty() {
+        return Err("no log directory named".into());
+    }
+    clamp_like_nosh(&mut policy);
+    Ok(Args {
+        policies: vec![policy; dirs.len()],
+        dirs,
+        script: None,
+        notify_fd,
+    })
+}
+
+/// svlogd's command line: its options (and cyclog's), then directories.
+fn parse_svlogd(argv: Vec<OsString>) -> Result<Args, String> {
+    let mut options = svlogd::Options::default();
+    let mut rest = Vec::new();
+    let mut words = argv.into_iter();
+    while let Some(word) = words.next() {
+        let w = word.as_bytes();
+        let mut value = |attached: &[u8]| -> Result<usize, String> {
+            let text = if attached.is_empty() {
+                words.next().ok_or("an svlogd option needs a value")?
+            } else {
+                OsStr::from_bytes(attached).to_owned()
+            };
+            text.to_str()
+                .and_then(|t| t.parse().ok())
+                .ok_or(format!("{:?} is not a number", text.to_string_lossy()))
+        };
+        match w {
+            b"--" => {
+                rest.push(word);
+                rest.extend(words.by_ref());
+            }
+            b"-t" | b"-tt" | b"-ttt" => options.stamped = true,
+            b"-v" | b"-V" => {}
+            [b'-', b'l', n @ ..] => {
+                options.window = value(n)?.max(1);
+            }
+            [b'-', b'b', n @ ..] => {
+                // svlogd's read buffer: cyclog reads in large chunks anyway.
+                value(n)?;
+            }
+            [b'-', b'r' | b'R', ..] => {
+                return Err(
+                    "svlogd's -r and -R (replacing characters) are not supported: \
+                     cyclog writes each line as it came"
+                        .into(),
+                );
+            }
+            _ => rest.push(word),
+        }
+    }
+    let mut base = svlogd::defaults(&nosh_defaults(), options.window);
+    let mut notify_fd = None;
+    let dirs = parse_options(rest, &mut base, Some(&mut notify_fd))?;
+    let script = svlogd::script(&dirs, &options, &base).map_err(|e| e.0)?;
+    let (dirs, policies) = script.dirs.iter().cloned().unzip();
+    Ok(Args {
+        dirs,
+        policies,
+        script: Some(script),
+        notify_fd,
+    })
+}
+
+fn nosh_defaults() -> Policy {
+    Policy {
         max_file_size: 16 << 20,
         max_total_size: 1 << 30,
         max_files: None,
@@ -39,9 +219,135 @@ fn parse_args() -> Result<Args, String> {
         rotate_every: None,
         processor: None,
         delete_when_full: false,
+    }
+}
+
+/// A script: options first (cyclog's, s6-log's), then from the first other
+/// word (or after `--`) every word is the script's, even one starting with
+/// `-` (a pattern).
+fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
+    let mut options = Vec::new();
+    let mut s6 = S6Options::default();
+    let mut words = argv.into_iter().peekable();
+    let mut forced = None;
+    while let Some(word) = words.peek() {
+        let w = word.as_bytes();
+        if w == b"--" {
+            words.next();
+            break;
+        }
+        if w.starts_with(b"--") {
+            let word = words.next().expect("peeked");
+            let value = takes_value(word.as_bytes()).then(|| words.next()).flatten();
+            let (name, inline) = match word.to_str().and_then(|t| t.split_once('=')) {
+                Some((name, v)) => (name.to_string(), Some(OsString::from(v))),
+                None => (word.to_string_lossy().into_owned(), None),
+            };
+            if name == "--dialect" {
+                let value = inline.or(value).ok_or("--dialect: needs a value")?;
+                forced = Some(match value.to_str() {
+                    Some("multilog") => Dialect::Multilog,
+                    Some("s6-log") => Dialect::S6Log,
+                    _ => return Err(format!("--dialect: {value:?} is not multilog or s6-log")),
+                });
+                continue;
+            }
+            options.push(word);
+            options.extend(value);
+            continue;
+        }
+        let short = match w {
+            [b'-', c @ (b'd' | b'l' | b't'), rest @ ..] if rest.iter().all(u8::is_ascii_digit) => {
+                Some((*c, rest.to_vec()))
+            }
+            [b'-', c @ (b'b' | b'p' | b'q' | b'v')] => Some((*c, Vec::new())),
+            _ => None,
+        };
+        let Some((c, mut rest)) = short else { break };
+        words.next();
+        s6.given = true;
+        if matches!(c, b'd' | b'l' | b't') && rest.is_empty() {
+            rest = words
+                .next()
+                .ok_or(format!("-{}: needs a value", c as char))?
+                .into_encoded_bytes();
+        }
+        let number = || {
+            std::str::from_utf8(&rest)
+                .ok()
+                .and_then(|t| t.parse::<u64>().ok())
+                .ok_or(format!(
+                    "-{}: {:?} is not a number",
+                    c as char,
+                    String::from_utf8_lossy(&rest)
+                ))
+        };
+        match c {
+            b'd' => s6.notify_fd = Some(notify_fd(&String::from_utf8_lossy(&rest))?),
+            b'l' => s6.line_limit = Some(number()? as usize).filter(|&n| n > 0),
+            b't' => {
+                number()?;
+            }
+            b'p' => {
+                return Err("-p: cyclog stops at SIGTERM as at every stop signal; \
+                     s6-log's protection against it is not supported"
+                    .into());
+            }
+            _ => {} // -b: cyclog always holds input until written; -q, -v.
+        }
+    }
+    let script_words: Vec<OsString> = words.collect();
+    let dialect = script::dialect_of(&script_words, &s6, forced).map_err(|e| e.0)?;
+    let mut base = Policy {
+        max_file_size: 99999,
+        max_total_size: u64::MAX,
+        max_files: Some(match dialect {
+            Dialect::S6Log => 10,
+            _ => 9,
+        }),
+        margin: 2000,
+        // s6-log splits lines at 8192 bytes unless told otherwise.
+        max_line: match dialect {
+            Dialect::S6Log => 8192,
+            _ => nosh_defaults().max_line,
+        },
+        ..nosh_defaults()
     };
+    let stray = parse_options(options, &mut base, None)?;
+    if let Some(limit) = s6.line_limit {
+        base.max_line = limit;
+    }
+    if let Some(word) = stray.first() {
+        return Err(format!("{:?}: not an option", word.to_string_lossy()));
+    }
+    let script = script::parse(&script_words, dialect, &base).map_err(|e| e.0)?;
+    let (dirs, policies) = script.dirs.iter().cloned().unzip();
+    Ok(Args {
+        dirs,
+        policies,
+        script: Some(script),
+        notify_fd: s6.notify_fd,
+    })
+}
+
+/// `-d FD`: a descriptor the supervisor reads, above 2.
+fn notify_fd(text: &str) -> Result<i32, String> {
+    text.parse::<i32>()
+        .ok()
+        .filter(|&fd| fd > 2)
+        .ok_or(format!("-d: {text:?} is not a descriptor above 2"))
+}
+
+/// nosh's options onto `policy` (and `-d FD` where `notify` is given); the
+/// other words, in order.
+fn parse_options(
+    argv: Vec<OsString>,
+    policy: &mut Policy,
+    mut notify: Option<&mut Option<i32>>,
+) -> Result<Vec<OsString>, String> {
+    use lexopt::prelude::*;
     let mut dirs = Vec::new();
-    let mut parser = lexopt::Parser::from_env();
+    let mut parser = lexopt::Parser::from_args(argv);
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
@@ -73,18 +379,19 @@ fn parse_args() -> Result<Args, String> {
             }
             Long("processor") => policy.processor = Some(cli::option_text(&mut parser, &option)?),
             Long("delete-when-full") => policy.delete_when_full = true,
+            Short('d') if notify.is_some() => {
+                let fd = notify_fd(&cli::option_text(&mut parser, "-d")?)?;
+                if let Some(n) = notify.as_deref_mut() {
+                    *n = Some(fd);
+                }
+            }
             Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 8),
             Long("version") => cli::version(),
             Value(dir) => dirs.push(dir),
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
-    if dirs.is_empty() {
-        return Err("no log directory named".into());
-    }
-    cyclog::refuse_script_words(&dirs)?;
-    clamp_like_nosh(&mut policy);
-    Ok(Args { policy, dirs })
+    Ok(dirs)
 }
 
 /// nosh's cyclog bounds: scripts written for it behave the same here.
@@ -125,14 +432,25 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    // Taken before anything is opened, which could take its number.
+    let notify = args.notify_fd.map(|fd| {
+        listen_fds::inherited(fd)
+            .unwrap_or_else(|| cli::usage(&format!("-d: descriptor {fd} is not open"), SYNOPSIS))
+    });
     let signals =
         Signals::block(&SIGNALS).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    let dirs = cyclog::open_all(&args.dirs, &args.policy)
+    let dirs = cyclog::open_all(&args.dirs, &args.policies)
         .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
-    let mut set = LogSet::new(Input::stdin(), dirs, args.policy)
+    let mut set = LogSet::new(Input::stdin(), dirs, args.policies, args.script)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
     if let Err(e) = set.recover() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
+    }
+    if let Some(fd) = notify {
+        // s6-log's readiness: a newline once the directories are open.
+        if let Err(e) = rustix::io::write(&fd, b"\n") {
+            cli::warn(&format!("-d: write: {}", std::io::Error::from(e)));
+        }
     }
     exit(set.run(&signals));
 }

@@ -7,9 +7,15 @@
 //! behind the pipe blocks, and the write is tried again with backoff until
 //! it succeeds.
 
+pub mod script;
+pub mod svlogd;
+
+use std::cell::RefCell;
 use std::ffi::{OsStr, OsString};
+use std::io::Write;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
@@ -17,68 +23,24 @@ use rustix::fs::{self, AtFlags, Mode};
 use rustix::io::Errno;
 
 use crate::cli;
-use crate::error::{Error, Usage};
+use crate::error::Error;
 use crate::format::stamp::Stamp;
 use crate::logdir::write::finisher::Finisher;
 use crate::logdir::write::split::Chunk;
-use crate::logdir::write::writer::{DirWriter, Measure, Policy};
+use crate::logdir::write::split::Pieces;
+use crate::logdir::write::writer::{DirWriter, Measure, Policy, Select};
 use crate::logdir::write::writer_state::chunk_hash;
 use crate::logdir::{self, CURRENT, LOCK, WRITER_STATE};
 use crate::sys::poll;
 use crate::sys::signals::{self, Signals};
 use crate::sys::stdin::{CHUNK, Fill, Input};
+use script::{Action, AlertForm, Script, StatusForm};
+
+/// How often a script looks for the rest of a line it peeked without its end.
+const LINE_WAIT: Duration = Duration::from_millis(20);
 
 /// At a stop signal, at most this much more input is taken before stopping.
 const MAX_DRAIN: usize = 4 << 20;
-
-/// Refuses a word of a multilog or s6-log script given as a directory: such
-/// a command line would otherwise make directories named `t` or `s1000000`.
-/// Both peers take a directory only as a word starting with `.` or `/`, so
-/// such a word is always a directory here too; others are refused only
-/// when they are one of the peers' actions (svlogd's script is a file in
-/// the directory, not words).
-pub fn refuse_script_words(dirs: &[OsString]) -> Result<(), Usage> {
-    for dir in dirs {
-        if let Some(action) = script_action(dir.as_bytes()) {
-            let word = dir.to_string_lossy();
-            return Err(Usage(format!(
-                "{word:?} is {action}, not a directory: cyclog does not take \
-                 multilog or s6-log script actions yet (see cyclog(8) for its options; \
-                 a directory of that name is written ./{word})"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// The multilog or s6-log action `word` is, if it is one.
-fn script_action(word: &[u8]) -> Option<&'static str> {
-    let number = |rest: &[u8]| !rest.is_empty() && rest.iter().all(u8::is_ascii_digit);
-    let (&first, rest) = word.split_first()?;
-    Some(match first {
-        b'.' | b'/' => return None,
-        b't' if rest.is_empty() => {
-            "multilog's and s6-log's t (TAI64N stamps: cyclog always stamps)"
-        }
-        b'T' if rest.is_empty() => "s6-log's T (ISO 8601 stamps)",
-        b'e' if rest.is_empty() => "multilog's and s6-log's e (copy to standard error)",
-        b'2' if rest.is_empty() => "s6-log's 2 (alert on standard error)",
-        b'1' if rest.is_empty() => "s6-log's 1 (copy to standard output)",
-        b'f' if rest.is_empty() => "s6-log's f (select the lines not yet acted on)",
-        b's' if number(rest) => "multilog's and s6-log's sSIZE (cyclog's --max-file-size)",
-        b'n' if number(rest) => "multilog's and s6-log's nCOUNT (cyclog's --max-files)",
-        b'S' if number(rest) => "s6-log's STOTAL (cyclog's --max-total-size)",
-        b'l' if number(rest) => "s6-log's lTOLERANCE (cyclog's --margin)",
-        b'r' if number(rest) => "s6-log's rCOOLDOWN (retry interval)",
-        b'E' if number(rest) => "s6-log's ESIZE (alert size)",
-        b'^' if number(rest) => "s6-log's ^SIZE (status file size)",
-        b'!' => "multilog's and s6-log's !PROCESSOR (cyclog's --processor)",
-        b'?' => "s6-log's ?PROCESSOR (cyclog's --processor)",
-        b'+' | b'-' => "multilog's and s6-log's +PATTERN or -PATTERN (line selection)",
-        b'=' => "multilog's and s6-log's =FILE (status file)",
-        _ => return None,
-    })
-}
 
 /// Why the set could not be opened: exit code and message.
 pub struct OpenError {
@@ -92,9 +54,10 @@ fn open_error(code: i32, message: String) -> OpenError {
 
 /// Opens, creating the missing ones, and locks every directory, or none:
 /// on failure the directories created here are removed again.
-pub fn open_all(paths: &[OsString], policy: &Policy) -> Result<Vec<DirWriter>, OpenError> {
+/// `policies[i]` is how `paths[i]` is kept.
+pub fn open_all(paths: &[OsString], policies: &[Policy]) -> Result<Vec<DirWriter>, OpenError> {
     let mut created: Vec<&OsStr> = Vec::new();
-    let result = open_each(paths, policy, &mut created);
+    let result = open_each(paths, policies, &mut created);
     if result.is_err() {
         for path in created.iter().rev() {
             remove_created(path);
@@ -105,7 +68,7 @@ pub fn open_all(paths: &[OsString], policy: &Policy) -> Result<Vec<DirWriter>, O
 
 fn open_each<'a>(
     paths: &'a [OsString],
-    policy: &Policy,
+    policies: &[Policy],
     created: &mut Vec<&'a OsStr>,
 ) -> Result<Vec<DirWriter>, OpenError> {
     for path in paths {
@@ -129,7 +92,7 @@ fn open_each<'a>(
     }
     let mut seen = Vec::new();
     let mut writers = Vec::new();
-    for path in paths {
+    for (path, policy) in paths.iter().zip(policies) {
         let name = path.to_string_lossy().into_owned();
         let fail = |op: &str, e: std::io::Error| {
             open_error(cli::EXIT_TEMPORARY, format!("{name}: {op}: {e}"))
@@ -186,10 +149,231 @@ struct Inflight {
     done: Vec<bool>,
 }
 
+/// A directory's part of a script: the lines it takes.
+struct DirSelect {
+    memo: Rc<Memo>,
+    dir: usize,
+}
+
+impl Select for DirSelect {
+    fn takes(&self, line: &[u8]) -> bool {
+        self.memo.dir_takes(self.dir, line)
+    }
+}
+
+/// The script's decisions on the lines of the chunk being planned and
+/// written, made once per line: each directory asks for each line when the
+/// chunk is measured and again when it is written. A line is known by where
+/// it lies in the input buffer, which does not change until the chunk is
+/// consumed; `forget` is called for each new chunk.
+struct Memo {
+    script: Rc<Script>,
+    /// For each directory, its step in the script.
+    steps: Vec<usize>,
+    /// (address, length, the steps that act on it as bits), by address.
+    lines: RefCell<Vec<(usize, usize, u64)>>,
+    acts: RefCell<Vec<bool>>,
+}
+
+impl Memo {
+    fn new(script: Rc<Script>) -> Memo {
+        let steps = (0..script.dirs.len())
+            .map(|d| {
+                script
+                    .steps
+                    .iter()
+                    .position(|s| matches!(s.action, Action::Dir(i) if i == d))
+                    .expect("every directory has its step")
+            })
+            .collect();
+        Memo {
+            script,
+            steps,
+            lines: RefCell::new(Vec::new()),
+            acts: RefCell::new(Vec::new()),
+        }
+    }
+
+    fn forget(&self) {
+        self.lines.borrow_mut().clear();
+    }
+
+    fn dir_takes(&self, dir: usize, line: &[u8]) -> bool {
+        match self.acts_on(line) {
+            Some(bits) => bits & (1 << self.steps[dir]) != 0,
+            None => self.script.dir_takes(dir, line),
+        }
+    }
+
+    /// The steps that act on `line`, as bits; none past 64 steps.
+    fn acts_on(&self, line: &[u8]) -> Option<u64> {
+        if self.script.steps.len() > 64 {
+            return None;
+        }
+        let key = (line.as_ptr() as usize, line.len());
+        let mut lines = self.lines.borrow_mut();
+        let at = lines.partition_point(|&(addr, _, _)| addr < key.0);
+        if let Some(&(addr, len, bits)) = lines.get(at)
+            && (addr, len) == key
+        {
+            return Some(bits);
+        }
+        let mut acts = self.acts.borrow_mut();
+        self.script.decide(line, &mut acts);
+        let bits = acts
+            .iter()
+            .enumerate()
+            .fold(0u64, |bits, (i, &a)| bits | (u64::from(a) << i));
+        lines.insert(at, (key.0, key.1, bits));
+        Some(bits)
+    }
+}
+
+/// What a script adds to the set: chunks end at line ends (a line's
+/// selection needs the whole line), and actions other than directories.
+struct Lines {
+    script: Rc<Script>,
+    memo: Rc<Memo>,
+    /// The longest line, as every directory cuts it.
+    limit: usize,
+    acts: Vec<bool>,
+    /// For each status action, what it is to hold after this chunk.
+    status: Vec<Option<Vec<u8>>>,
+    alerts: Vec<u8>,
+}
+
+impl Lines {
+    /// Where the complete lines of `data` end: after its last LF, or at the
+    /// limit for a line that long.
+    fn complete(&self, data: &[u8]) -> usize {
+        match memchr::memrchr(b'\n', data) {
+            Some(i) => i + 1,
+            None if data.len() > self.limit => self.limit,
+            None => 0,
+        }
+    }
+
+    /// Runs the status and alert actions on the lines of a chunk written.
+    fn side_actions(&mut self, data: &[u8]) {
+        let script = Rc::clone(&self.script);
+        let label = Stamp::now().label();
+        for piece in Pieces::new(Chunk::whole(data), 0, self.limit) {
+            let line = &data[piece.start..piece.end];
+            // Known from the writing of the chunk, mostly.
+            match self.memo.acts_on(line) {
+                Some(bits) => {
+                    self.acts.clear();
+                    self.acts
+                        .extend((0..script.steps.len()).map(|i| bits & (1 << i) != 0));
+                }
+                None => script.decide(line, &mut self.acts),
+            }
+            for (i, step) in script.steps.iter().enumerate() {
+                if !self.acts[i] {
+                    continue;
+                }
+                match &step.action {
+                    Action::Dir(_) => {}
+                    Action::Status { form, stamped, .. } => {
+                        let stamp: &[u8] = if *stamped { &label } else { b"" };
+                        self.status[i] = Some(status_text(*form, stamp, line));
+                    }
+                    Action::Alert { form, stamped } => {
+                        let stamp: &[u8] = if *stamped { &label } else { b"" };
+                        alert_text(&mut self.alerts, *form, stamp, line);
+                        self.alerts.push(b'\n');
+                    }
+                }
+            }
+        }
+        for (i, step) in script.steps.iter().enumerate() {
+            if let (Some(text), Action::Status { path, .. }) = (self.status[i].take(), &step.action)
+                && let Err(e) = replace_status(Path::new(path), &text)
+            {
+                cli::warn(&format!("{}: {e}", path.to_string_lossy()));
+            }
+        }
+        if !self.alerts.is_empty() {
+            let mut stderr = std::io::stderr().lock();
+            let _ = stderr.write_all(&self.alerts);
+            let _ = stderr.flush();
+            self.alerts.clear();
+        }
+    }
+}
+
+/// An alert for `line`, as the script's peer writes it.
+fn alert_text(out: &mut Vec<u8>, form: AlertForm, stamp: &[u8], line: &[u8]) {
+    if matches!(form, AlertForm::S6Log { .. }) {
+        out.extend_from_slice(cli::program().as_bytes());
+        out.extend_from_slice(b": alert: ");
+    }
+    let at = out.len();
+    if !stamp.is_empty() {
+        out.extend_from_slice(stamp);
+        out.push(b' ');
+    }
+    match form {
+        AlertForm::Multilog => {
+            out.extend_from_slice(line);
+            out.truncate((at + 200).min(out.len()));
+        }
+        AlertForm::S6Log { limit } if limit > 0 && limit + 3 < line.len() => {
+            out.extend_from_slice(&line[..limit]);
+            out.extend_from_slice(b"...");
+        }
+        AlertForm::S6Log { .. } => out.extend_from_slice(line),
+        AlertForm::Svlogd { window } => {
+            out.extend_from_slice(&line[..line.len().min(window)]);
+            if line.len() >= window {
+                out.extend_from_slice(b"...");
+            }
+        }
+    }
+}
+
+/// A status file's contents for `line`, as the script's peer writes it.
+fn status_text(form: StatusForm, stamp: &[u8], line: &[u8]) -> Vec<u8> {
+    let mut text = Vec::with_capacity(1024);
+    if !stamp.is_empty() {
+        text.extend_from_slice(stamp);
+        text.push(b' ');
+    }
+    text.extend_from_slice(line);
+    match form {
+        StatusForm::Multilog => {
+            text.truncate(script::MULTILOG_SEEN);
+            text.resize(script::MULTILOG_SEEN + 1, b'\n');
+        }
+        StatusForm::S6Log { size } => {
+            text.push(b'\n');
+            if size > 0 {
+                if text.len() > size {
+                    text.truncate(size);
+                } else {
+                    text.resize(size, b'\n');
+                }
+            }
+        }
+    }
+    text
+}
+
+/// Replaces a status file whole: written beside it, then renamed over it,
+/// so that a reader or a crash never finds it torn.
+fn replace_status(path: &Path, text: &[u8]) -> std::io::Result<()> {
+    let mut temp = path.as_os_str().to_owned();
+    temp.push(".new");
+    std::fs::write(&temp, text)?;
+    std::fs::rename(&temp, path)
+}
+
 pub struct LogSet {
     input: Input,
     dirs: Vec<DirWriter>,
-    policy: Policy,
+    /// How each directory is kept.
+    policies: Vec<Policy>,
+    lines: Option<Lines>,
     out: Vec<u8>,
     inflight: Option<Inflight>,
     backoff: Option<Backoff>,
@@ -203,11 +387,46 @@ pub struct LogSet {
 }
 
 impl LogSet {
-    pub fn new(input: Input, dirs: Vec<DirWriter>, policy: Policy) -> std::io::Result<LogSet> {
+    /// `policies[i]` is how `dirs[i]` is kept; with a script, `dirs` are
+    /// its directories in its order.
+    pub fn new(
+        input: Input,
+        mut dirs: Vec<DirWriter>,
+        mut policies: Vec<Policy>,
+        script: Option<Script>,
+    ) -> std::io::Result<LogSet> {
+        let lines = script.map(|script| {
+            let script = Rc::new(script);
+            let memo = Rc::new(Memo::new(Rc::clone(&script)));
+            // Every directory cuts long lines at the same place, and within
+            // a chunk: a chunk ends only where every directory's line ends.
+            let limit = policies
+                .iter()
+                .map(Policy::line_limit)
+                .min()
+                .unwrap_or(1)
+                .min(CHUNK / 2);
+            for (i, (dir, policy)) in dirs.iter_mut().zip(&mut policies).enumerate() {
+                policy.max_line = limit;
+                dir.set_select(Box::new(DirSelect {
+                    memo: Rc::clone(&memo),
+                    dir: i,
+                }));
+            }
+            Lines {
+                status: script.steps.iter().map(|_| None).collect(),
+                acts: Vec::with_capacity(script.steps.len()),
+                alerts: Vec::new(),
+                limit,
+                script,
+                memo,
+            }
+        });
         Ok(LogSet {
             input,
             dirs,
-            policy,
+            policies,
+            lines,
             finisher: Finisher::start()?,
             out: Vec::with_capacity(128 * 1024),
             inflight: None,
@@ -235,8 +454,8 @@ impl LogSet {
                 .fill(len as usize)
                 .map_err(|e| Error::new("standard input: read", e))?;
         }
-        for dir in &mut self.dirs {
-            dir.recover(self.input.buffered(), &self.policy)?;
+        for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
+            dir.recover(self.input.buffered(), policy)?;
         }
         Ok(())
     }
@@ -248,9 +467,9 @@ impl LogSet {
                 self.on_signal(signal);
             }
             let now = Instant::now();
-            for dir in &mut self.dirs {
+            for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
                 if dir.deadline().is_some_and(|due| due <= now) {
-                    dir.on_time(now, &self.policy);
+                    dir.on_time(now, policy);
                 }
             }
             if self.backoff.as_ref().is_none_or(|b| b.next_at <= now) {
@@ -259,7 +478,7 @@ impl LogSet {
                     Err(e) => self.failed(&e),
                 }
             }
-            let nothing_left = self.input.buffered().is_empty() && self.inflight.is_none();
+            let nothing_left = self.plannable() == 0 && self.inflight.is_none();
             let drained = self.stopping && self.drain == 0;
             if (nothing_left && (self.eof || drained)) || (self.stopping && self.backoff.is_some())
             {
@@ -274,8 +493,8 @@ impl LogSet {
         match signal {
             signals::SIGALRM => self.dirs.iter_mut().for_each(DirWriter::request_rotation),
             signals::SIGCHLD => {
-                for dir in &mut self.dirs {
-                    dir.reap_processor(&self.policy, false);
+                for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
+                    dir.reap_processor(policy, false);
                 }
             }
             _ if !self.stopping => {
@@ -290,13 +509,14 @@ impl LogSet {
     /// Does the next piece of work: a due rotation, or one chunk.
     fn step(&mut self) -> crate::error::Result<()> {
         if self.inflight.is_none() {
-            for dir in &mut self.dirs {
-                if dir.wants_rotation(&self.policy) {
-                    dir.rotate(&self.policy, &self.finisher)?;
+            for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
+                if dir.wants_rotation(policy) {
+                    dir.rotate(policy, &self.finisher)?;
                 }
             }
-            if !self.input.buffered().is_empty() {
-                self.inflight = Some(self.plan());
+            let len = self.plannable();
+            if len > 0 {
+                self.inflight = Some(self.plan(len));
             }
         }
         let Some(chunk) = &mut self.inflight else {
@@ -310,10 +530,11 @@ impl LogSet {
                 continue;
             }
             let out_len = chunk.measures[i].map_or(0, |m| m.out_len);
+            let policy = &self.policies[i];
             loop {
-                match dir.write(data, chunk.hash, out_len, now, &mut self.out, &self.policy) {
+                match dir.write(data, chunk.hash, out_len, now, &mut self.out, policy) {
                     Ok(()) => break,
-                    Err(e) if e.is_disk_full() && self.policy.delete_when_full => {
+                    Err(e) if e.is_disk_full() && policy.delete_when_full => {
                         match dir.make_room() {
                             Some(name) => {
                                 cli::warn(&format!("{}: disk full: deleted {name}", dir.name))
@@ -327,6 +548,11 @@ impl LogSet {
             chunk.done[i] = true;
         }
         let chunk = self.inflight.take().expect("checked above");
+        if let Some(lines) = &mut self.lines
+            && lines.script.has_side_actions()
+        {
+            lines.side_actions(&self.input.buffered()[..chunk.len]);
+        }
         self.input
             .consume(chunk.len)
             .map_err(|e| Error::new("standard input: read", e))?;
@@ -342,23 +568,48 @@ impl LogSet {
 
     /// Chooses the next chunk: as far as every directory can go before it
     /// must rotate or has bytes to skip.
-    fn plan(&self) -> Inflight {
+    /// How much of the input a chunk may take now: all of it, or with a
+    /// script its complete lines (all of it once no more will come).
+    fn plannable(&self) -> usize {
         let data = self.input.buffered();
+        match &self.lines {
+            Some(lines) if !self.input_final() => lines.complete(data),
+            _ => data.len(),
+        }
+    }
+
+    /// No more input will come after what is buffered: its last line is
+    /// complete as it is (when peeking, a stop leaves it in the pipe).
+    fn input_final(&self) -> bool {
+        self.eof || (self.stopping && self.drain == 0 && !self.input.is_peeking())
+    }
+
+    fn plan(&self, len: usize) -> Inflight {
+        if let Some(lines) = &self.lines {
+            lines.memo.forget();
+        }
+        let data = &self.input.buffered()[..len];
         let mut measures: Vec<Option<Measure>> = Vec::with_capacity(self.dirs.len());
-        let mut len = data.len();
-        for dir in &self.dirs {
+        let mut len = len;
+        for (dir, policy) in self.dirs.iter().zip(&self.policies) {
             if dir.skip() > 0 {
                 len = len.min(dir.skip() as usize);
                 measures.push(None);
             } else {
-                let m = dir.measure(Chunk::whole(data), &self.policy);
+                let m = dir.measure(Chunk::head(self.input.buffered(), data.len()), policy);
                 len = len.min(m.stop);
                 measures.push(Some(m));
             }
         }
-        for (dir, m) in self.dirs.iter().zip(measures.iter_mut()) {
+        let data = self.input.buffered();
+        for ((dir, m), policy) in self
+            .dirs
+            .iter()
+            .zip(measures.iter_mut())
+            .zip(&self.policies)
+        {
             if m.is_some_and(|m| m.stop != len) {
-                *m = Some(dir.measure(Chunk::head(data, len), &self.policy));
+                *m = Some(dir.measure(Chunk::head(data, len), policy));
             }
         }
         // Every chunk moves something: input, output or a rotation; one that
@@ -416,7 +667,7 @@ impl LogSet {
     /// Sleeps until input, a signal, or the next deadline.
     fn wait(&mut self, signals: &Signals) {
         let now = Instant::now();
-        let busy = !self.input.buffered().is_empty() || self.inflight.is_some();
+        let busy = self.plannable() > 0 || self.inflight.is_some();
         let mut deadline = self.dirs.iter().filter_map(DirWriter::deadline).min();
         if let Some(b) = &self.backoff {
             deadline = Some(deadline.map_or(b.next_at, |d| d.min(b.next_at)));
@@ -425,17 +676,43 @@ impl LogSet {
         }
         let want_input =
             !(busy || self.backoff.is_some() || self.eof || (self.stopping && self.drain == 0));
+        // A line not yet ended, peeked: the pipe stays readable with it, so
+        // look for more in it now and then rather than wait on it.
+        let line_open = want_input && !self.input.buffered().is_empty() && self.input.is_peeking();
+        if line_open {
+            if self.input.waiting().is_some_and(|more| more > 0) {
+                return self.take_input();
+            }
+            let soon = now + LINE_WAIT;
+            deadline = Some(deadline.map_or(soon, |d| d.min(soon)));
+        }
         let mut fds = vec![PollFd::new(signals, PollFlags::IN)];
-        if want_input {
+        if want_input && !line_open {
             fds.push(PollFd::from_borrowed_fd(self.input.fd(), PollFlags::IN));
         }
         if let Err(e) = poll::until(&mut fds, deadline) {
             cli::warn(&e.to_string());
         }
+        if line_open {
+            if self.input.waiting().is_some_and(|more| more > 0) {
+                self.take_input();
+            } else if self.input_hung_up() {
+                // The writers are gone: the line ends here.
+                self.eof = true;
+            }
+            return;
+        }
         let input_ready = want_input && fds.get(1).is_some_and(|fd| !fd.revents().is_empty());
         if input_ready {
             self.take_input();
         }
+    }
+
+    /// Whether every writer of the input has closed it.
+    fn input_hung_up(&self) -> bool {
+        let mut fds = [PollFd::from_borrowed_fd(self.input.fd(), PollFlags::IN)];
+        poll::until(&mut fds, Some(Instant::now())).is_ok()
+            && fds[0].revents().contains(PollFlags::HUP)
     }
 
     /// Whether input is ready now; a failed look counts as not ready.
@@ -451,15 +728,22 @@ impl LogSet {
     }
 
     fn take_input(&mut self) {
+        let had = self.input.buffered().len();
         let max = if self.stopping {
             self.drain.min(CHUNK)
         } else {
             CHUNK
         };
-        match self.input.fill(max) {
+        let filled = if had == 0 {
+            self.input.fill(max)
+        } else {
+            self.input.refill(had + max)
+        };
+        match filled {
             Ok(Fill::Data) => {
                 if self.stopping {
-                    self.drain -= self.input.buffered().len().min(self.drain);
+                    let new = self.input.buffered().len().saturating_sub(had);
+                    self.drain -= new.min(self.drain);
                 }
             }
             Ok(Fill::Empty) => {}
@@ -491,8 +775,8 @@ impl LogSet {
             cli::warn(&format!("stopping with {lost} bytes read but not written"));
             code = cli::EXIT_TEMPORARY;
         }
-        for dir in &mut self.dirs {
-            dir.reap_processor(&self.policy, true);
+        for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
+            dir.reap_processor(policy, true);
             if let Err(e) = dir.close() {
                 cli::warn(&e.to_string());
                 code = cli::EXIT_TEMPORARY;

@@ -123,6 +123,43 @@ impl Input {
         }
     }
 
+    /// Takes more bytes after those buffered, up to `max` buffered in all
+    /// (a line not yet ended waits for its rest). Peeking, the pipe's head
+    /// is peeked again: the buffered bytes are still there, first. Reading,
+    /// the buffered bytes move to the front and more are read after them.
+    pub fn refill(&mut self, max: usize) -> std::io::Result<Fill> {
+        let have = self.end - self.start;
+        let max = max.min(self.buf.len());
+        if have >= max {
+            return Ok(Fill::Empty);
+        }
+        if self.is_peeking() {
+            self.start = self.end;
+            let filled = self.fill(max);
+            if !matches!(filled, Ok(Fill::Data)) {
+                // Nothing was peeked: the buffer still holds what it held.
+                self.start = 0;
+                self.end = have;
+            }
+            return filled;
+        }
+        self.buf.copy_within(self.start..self.end, 0);
+        self.start = 0;
+        self.end = have;
+        loop {
+            return match rustix::io::read(self.fd, &mut self.buf[have..max]) {
+                Ok(0) => Ok(Fill::Eof),
+                Ok(n) => {
+                    self.end = have + n;
+                    Ok(Fill::Data)
+                }
+                Err(Errno::AGAIN) => Ok(Fill::Empty),
+                Err(Errno::INTR) => continue,
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+
     /// Drops the first `n` buffered bytes: they are written.
     pub fn consume(&mut self, n: usize) -> std::io::Result<()> {
         assert!(n <= self.end - self.start);

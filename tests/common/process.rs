@@ -7,6 +7,8 @@ use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -223,4 +225,77 @@ pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> (i32, Strin
 pub fn signal(child: &Child, signal: rustix::process::Signal) {
     let pid = rustix::process::Pid::from_raw(child.id() as i32).expect("pid");
     rustix::process::kill_process(pid, signal).expect("kill");
+}
+
+/// Feeds `payload` to the logger `sup` runs, in irregular writes of
+/// `write` bytes and up to `spread` more (so that chunks end inside lines
+/// too), killing it (-9) and restarting it at random moments up to `kills`
+/// times. The input is paced by the kills, not by the clock: on a fast
+/// machine the whole input would otherwise fit in the 1 MiB pipe and be
+/// written long before enough kills had happened. Returns with the logger
+/// running and its input closed, and how many kills there were.
+pub fn kill_9_while_feeding(
+    sup: &mut Supervised,
+    payload: Vec<u8>,
+    kills: usize,
+    (write, spread): (usize, usize),
+    seed: u64,
+) -> usize {
+    let mut writer = sup.writer();
+    let killed = Arc::new(AtomicUsize::new(0));
+    let paced_by = Arc::clone(&killed);
+    let producer = std::thread::spawn(move || {
+        let slice = payload.len() / kills + 1;
+        let (mut at, mut n) = (0, 1);
+        while at < payload.len() {
+            while at > (paced_by.load(Ordering::SeqCst) + 2).saturating_mul(slice) {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+            let end = (at + write + (n * 7919) % spread).min(payload.len());
+            writer.write_all(&payload[at..end]).expect("write");
+            at = end;
+            n += 1;
+            if n % 4 == 0 {
+                std::thread::sleep(Duration::from_micros(300));
+            }
+        }
+    });
+    let mut rng = seed;
+    let mut done = 0;
+    while !producer.is_finished() && done < kills {
+        sup.start();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_micros(500 + (rng >> 33) % 15_000));
+        sup.kill9();
+        done += 1;
+        killed.store(done, Ordering::SeqCst);
+    }
+    killed.store(usize::MAX - 2, Ordering::SeqCst);
+    // A logger must be running while the producer finishes, or it blocks.
+    sup.start();
+    producer.join().expect("producer");
+    sup.close_input();
+    done
+}
+
+/// Writes `payload` (more than the pipe and a chunk hold) to the logger
+/// `sup` runs on a full disk, from a thread: returns it once the logger has
+/// said the disk is full, checking that the writes are held back.
+pub fn feed_a_full_disk(sup: &Supervised, payload: Vec<u8>) -> JoinHandle<()> {
+    assert!(payload.len() > 2 << 20);
+    let mut writer = sup.writer();
+    let producer = std::thread::spawn(move || writer.write_all(&payload).expect("write"));
+    assert!(
+        wait_until(super::LONG, || sup.stderr_text().contains("No space left")),
+        "{}",
+        sup.stderr_text()
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !producer.is_finished(),
+        "input was not held back while the disk was full"
+    );
+    producer
 }

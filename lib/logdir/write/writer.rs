@@ -17,7 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::format::stamp::{LabelWriter, Stamp, StampClock};
 use crate::logdir::write::finisher::{Finisher, Job};
 use crate::logdir::write::processor;
-use crate::logdir::write::split::{Chunk, Pieces};
+use crate::logdir::write::split::{Chunk, Piece, Pieces};
 use crate::logdir::write::writer_state::{StateFile, WriterState, chunk_hash};
 use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
 
@@ -47,6 +47,14 @@ impl Policy {
             .max(1);
         (self.max_line as u64).min(fits).max(1) as usize
     }
+}
+
+/// Which lines a directory takes, judged on each line's text alone (a line
+/// split at the limit, piece by piece): a chunk is then always cut the same
+/// way, which recovery after a kill relies on. A piece that continues a line
+/// already begun in `current` is always taken.
+pub trait Select {
+    fn takes(&self, line: &[u8]) -> bool;
 }
 
 /// How much of a chunk a directory takes before it must rotate.
@@ -145,6 +153,8 @@ pub struct DirWriter {
     processing: Option<Processing>,
     found: Option<Found>,
     kept: Kept,
+    /// The lines this directory takes; all if none.
+    select: Option<Box<dyn Select>>,
 }
 
 /// Output is written to `current` in pieces of about this size.
@@ -174,6 +184,7 @@ impl DirWriter {
             processing: None,
             found: None,
             kept: Kept::default(),
+            select: None,
         };
         let archives = logdir::list_archives(w.dir.as_fd())
             .context(|| format!("unable to list the archives of {}", w.name))?;
@@ -197,6 +208,18 @@ impl DirWriter {
             finished: st.st_mode & 0o100 != 0,
         });
         Ok(w)
+    }
+
+    /// Takes only the lines `select` takes from now on.
+    pub fn set_select(&mut self, select: Box<dyn Select>) {
+        self.select = Some(select);
+    }
+
+    fn takes(&self, data: &[u8], piece: &Piece) -> bool {
+        match &self.select {
+            Some(select) if piece.starts_line => select.takes(&data[piece.start..piece.end]),
+            _ => true,
+        }
     }
 
     /// The chunk (length, hash) a killed predecessor was writing, if any.
@@ -286,6 +309,9 @@ impl DirWriter {
         let mut size = self.size;
         let mut out_len = 0;
         for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+            if !self.takes(chunk.data, &piece) {
+                continue;
+            }
             let n = piece.out_len();
             if piece.starts_line
                 && can_rotate
@@ -381,8 +407,16 @@ impl DirWriter {
     ) -> Result<()> {
         out.clear();
         let data = chunk.data;
-        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
-        for piece in pieces.by_ref() {
+        let mut col = self.col;
+        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+            if !self.takes(data, &piece) {
+                continue;
+            }
+            col = if piece.ends_line() {
+                0
+            } else {
+                col + (piece.end - piece.start)
+            };
             if piece.starts_line {
                 let stamp = self.clock.next_at(now);
                 out.extend_from_slice(self.labels.label(stamp));
@@ -400,7 +434,7 @@ impl DirWriter {
             }
         }
         self.flush(out)?;
-        self.col = pieces.col();
+        self.col = col;
         Ok(())
     }
 
