@@ -184,6 +184,9 @@ fn parse_args() -> Result<Args, String> {
     if args.stdin && args.disk_usage {
         return Err("--disk-usage is about directories, not - (standard input)".into());
     }
+    if args.raw && (args.field.is_some() || args.format.is_some()) {
+        return Err("--raw shows the lines as stored: no --output or --field with it".into());
+    }
     if args.field.is_some() && args.format.is_some() {
         return Err("--field shows values, not lines: no --output with it".into());
     }

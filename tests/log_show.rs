@@ -1350,6 +1350,9 @@ fn field_shows_each_value_once() {
     );
     assert_eq!(run(&["-F", "NOPE", path_arg(&d)]).out, "");
     assert_eq!(run(&["-F", "a b", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-F", "host", "-o", "json", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-F", "host", "--raw", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-o", "cat", "--raw", path_arg(&d)]).code, 100);
 }
 
 #[test]
