@@ -96,24 +96,38 @@ impl Grep {
     /// Whether the message of a line matches: a reader line's message
     /// unescaped, any other line whole.
     pub fn matches(&mut self, text: &[u8]) -> bool {
+        // Text found nowhere in a line without escapes is not in its
+        // message: most lines are ruled out at the cost of one search.
+        if let Find::Text { .. } = self.how
+            && memchr::memchr(b'\\', text).is_none()
+            && !self.how.is_in(text)
+        {
+            return false;
+        }
         let message = match RecordView::parse(text) {
             Ok(view) => unescaped(view.message, &mut self.scratch),
             Err(_) => text,
         };
-        match &mut self.how {
-            Find::Regex(regex) => regex.is_match(message),
+        self.how.is_in(message)
+    }
+}
+
+impl Find {
+    fn is_in(&mut self, haystack: &[u8]) -> bool {
+        match self {
+            Find::Regex(regex) => regex.is_match(haystack),
             Find::Text {
                 finder,
                 any_case: false,
                 ..
-            } => finder.find(message).is_some(),
+            } => finder.find(haystack).is_some(),
             Find::Text {
                 finder,
                 any_case: true,
                 folded,
             } => {
                 folded.clear();
-                folded.extend(message.iter().map(u8::to_ascii_lowercase));
+                folded.extend(haystack.iter().map(u8::to_ascii_lowercase));
                 finder.find(folded).is_some()
             }
         }
@@ -299,18 +313,17 @@ impl Filter {
 
     /// Whether a line's text (after its stamp) is shown.
     pub fn keep(&mut self, text: &[u8]) -> bool {
-        if self.severities.is_none() && self.matches.is_empty() {
-            return self.grep.as_mut().is_none_or(|g| g.matches(text));
-        }
-        let view = RecordView::parse(text).ok();
         if let Some(range) = self.severities {
-            let severity = view.map_or(Severity::INFO, |r| r.priority.severity);
+            let severity = RecordView::parse(text).map_or(Severity::INFO, |r| r.priority.severity);
             if !range.contains(severity) {
                 return false;
             }
         }
-        if !self.matches.keep(view.as_ref(), &mut self.scratch) {
-            return false;
+        if !self.matches.is_empty() {
+            let view = RecordView::parse(text).ok();
+            if !self.matches.keep(view.as_ref(), &mut self.scratch) {
+                return false;
+            }
         }
         self.grep.as_mut().is_none_or(|g| g.matches(text))
     }
@@ -372,6 +385,14 @@ mod tests {
         assert!(g.matches(b"user.notice app: a\\tb\thost=web1"));
         let mut g = Grep::new("web1|notice|app", None).unwrap();
         assert!(!g.matches(b"user.notice app: hi\thost=web1"));
+        for text in ["web1", "notice", "app", "hi"] {
+            let mut g = Grep::new(text, None).unwrap();
+            assert_eq!(g.matches(b"user.notice app: hi\thost=web1"), text == "hi");
+            assert_eq!(
+                g.matches(b"user.notice app: hi\\x20\thost=web1"),
+                text == "hi"
+            );
+        }
         assert!(Grep::new("(", None).is_err());
     }
 
