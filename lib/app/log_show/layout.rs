@@ -182,9 +182,16 @@ impl Layout {
         if let Some(stamp) = stamp
             && self.format != Format::Cat
         {
-            self.time.clear();
-            time.write(stamp, &mut self.time);
-            show_time(&self.format, &self.time, stamp, self.convention, out);
+            // Written as RFC 3339 first, always: one call, kept inline on
+            // the hot path; the other formats are made from it.
+            let at = out.len();
+            time.write(stamp, out);
+            if !matches!(self.format, Format::Short | Format::Verbose) {
+                self.time.clear();
+                self.time.extend_from_slice(&out[at..]);
+                out.truncate(at);
+                show_time(&self.format, &self.time, stamp, self.convention, out);
+            }
             out.push(b' ');
         }
         if let Some(name) = self.names.get(source) {
