@@ -59,7 +59,7 @@ pub struct Grep {
 /// cost is per call; anything else by the regular expression.
 enum Find {
     Text {
-        finder: memchr::memmem::Finder<'static>,
+        finder: Box<memchr::memmem::Finder<'static>>,
         any_case: bool,
         folded: Vec<u8>,
     },
@@ -75,7 +75,7 @@ impl Grep {
                 false => pattern.to_string(),
             };
             Find::Text {
-                finder: memchr::memmem::Finder::new(needle.as_bytes()).into_owned(),
+                finder: Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
                 any_case,
                 folded: Vec::new(),
             }
@@ -354,8 +354,10 @@ mod tests {
 
     #[test]
     fn plain_lines_count_as_info() {
-        let mut f = Filter::default();
-        f.severities = Some(Severities::parse("warning").unwrap());
+        let mut f = Filter {
+            severities: Some(Severities::parse("warning").unwrap()),
+            ..Filter::default()
+        };
         assert!(f.keep(b"daemon.err sshd[1]: bad"));
         assert!(f.keep(b"kern.warning kernel: hot"));
         assert!(!f.keep(b"daemon.info sshd[1]: fine"));

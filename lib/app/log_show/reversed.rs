@@ -174,7 +174,8 @@ mod tests {
         let mut size = 0;
         let mut i = 0u64;
         while size < 2 * SPILL + BLOCK {
-            let len = (i * 7919 % 5000) as usize + if i % 997 == 0 { 3 * BLOCK } else { 0 };
+            let len =
+                (i * 7919 % 5000) as usize + if i.is_multiple_of(997) { 3 * BLOCK } else { 0 };
             let line: Vec<u8> = (0..len).map(|j| (i as usize + j) as u8).collect();
             r.entry().extend_from_slice(&line);
             r.push().unwrap();
