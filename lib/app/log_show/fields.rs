@@ -72,10 +72,14 @@ pub fn value_of<'a>(fields: &'a [u8], key: &str) -> Option<&'a [u8]> {
     })
 }
 
-/// A line's fields as the journal's, in order; values unescaped.
+/// A line's fields as the journal's, in order; values unescaped. Kept in
+/// two buffers reused from line to line: no allocation per field.
 #[derive(Default)]
 pub struct Entry {
-    pub fields: Vec<(Cow<'static, str>, Vec<u8>)>,
+    /// Each field: where its name ends in `names`, its value in `values`.
+    ends: Vec<(usize, usize)>,
+    names: String,
+    values: Vec<u8>,
 }
 
 impl Entry {
@@ -88,18 +92,18 @@ impl Entry {
         text: &[u8],
         directory: Option<&str>,
     ) {
-        self.fields.clear();
+        self.ends.clear();
+        self.names.clear();
+        self.values.clear();
         if let Some(stamp) = stamp {
             let utc = convention.to_utc(stamp);
             let micros = utc.unix.max(0) as u64 * 1_000_000 + u64::from(utc.nanos / 1000);
-            self.push("__REALTIME_TIMESTAMP", micros.to_string().into_bytes());
+            self.number("__REALTIME_TIMESTAMP", micros);
         }
         match RecordView::parse(text) {
             Ok(view) => {
-                let severity = view.priority.severity.code();
-                let facility = view.priority.facility.code();
-                self.push("PRIORITY", severity.to_string().into_bytes());
-                self.push("SYSLOG_FACILITY", facility.to_string().into_bytes());
+                self.number("PRIORITY", u64::from(view.priority.severity.code()));
+                self.number("SYSLOG_FACILITY", u64::from(view.priority.facility.code()));
                 let (app, procid) = match memchr::memchr(b'[', view.tag) {
                     Some(open) if view.tag.last() == Some(&b']') => (
                         &view.tag[..open],
@@ -108,12 +112,12 @@ impl Entry {
                     _ => (view.tag, None),
                 };
                 if app != b"-" {
-                    self.push("SYSLOG_IDENTIFIER", unescape(app));
+                    self.escaped("SYSLOG_IDENTIFIER", app);
                 }
                 if let Some(procid) = procid {
-                    self.push("SYSLOG_PID", unescape(procid));
+                    self.escaped("SYSLOG_PID", procid);
                 }
-                self.push("MESSAGE", unescape(view.message));
+                self.escaped("MESSAGE", view.message);
                 for field in view
                     .fields
                     .into_iter()
@@ -125,37 +129,64 @@ impl Entry {
                     };
                     let key = String::from_utf8_lossy(key);
                     let key = reader_line::key_from(&key);
-                    let name = journal_name(&key).into_owned();
-                    self.fields.push((Cow::Owned(name), unescape(value)));
+                    self.escaped(&journal_name(&key), value);
                 }
             }
             Err(_) => {
-                self.push("PRIORITY", b"6".to_vec());
-                self.push("MESSAGE", text.to_vec());
+                self.number("PRIORITY", 6);
+                self.raw("MESSAGE", text);
             }
         }
         if let Some(directory) = directory {
-            self.push("RILL_DIRECTORY", directory.as_bytes().to_vec());
+            self.raw("RILL_DIRECTORY", directory.as_bytes());
         }
     }
 
-    fn push(&mut self, name: &'static str, value: Vec<u8>) {
-        self.fields.push((Cow::Borrowed(name), value));
+    fn end(&mut self) {
+        self.ends.push((self.names.len(), self.values.len()));
+    }
+
+    fn number(&mut self, name: &str, n: u64) {
+        use std::io::Write;
+        self.names.push_str(name);
+        let _ = write!(self.values, "{n}");
+        self.end();
+    }
+
+    fn raw(&mut self, name: &str, value: &[u8]) {
+        self.names.push_str(name);
+        self.values.extend_from_slice(value);
+        self.end();
+    }
+
+    /// An escaped part as the bytes it stands for; a part that does not
+    /// unescape (a line from elsewhere) as it is.
+    fn escaped(&mut self, name: &str, value: &[u8]) {
+        self.names.push_str(name);
+        match memchr::memchr(b'\\', value) {
+            None => self.values.extend_from_slice(value),
+            Some(_) => match reader_line::unescape(value) {
+                Ok(bytes) => self.values.extend_from_slice(&bytes),
+                Err(_) => self.values.extend_from_slice(value),
+            },
+        }
+        self.end();
+    }
+
+    /// Each field, name and value, in order.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        let mut start = (0, 0);
+        self.ends.iter().map(move |&(name, value)| {
+            let field = (&self.names[start.0..name], &self.values[start.1..value]);
+            start = (name, value);
+            field
+        })
     }
 
     /// The value of the first field named `name` (the journal's name).
     pub fn get(&self, name: &str) -> Option<&[u8]> {
-        self.fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
+        self.fields().find(|(n, _)| *n == name).map(|(_, v)| v)
     }
-}
-
-/// The bytes an escaped part stands for; a part that does not unescape (a
-/// line from elsewhere) as it is.
-fn unescape(escaped: &[u8]) -> Vec<u8> {
-    reader_line::unescape(escaped).unwrap_or_else(|_| escaped.to_vec())
 }
 
 /// Appends a JSON object of the entry's fields, as journalctl's
@@ -163,25 +194,32 @@ fn unescape(escaped: &[u8]) -> Vec<u8> {
 /// array of its bytes as numbers.
 pub fn write_json(entry: &Entry, out: &mut Vec<u8>) {
     out.push(b'{');
-    for (i, (name, value)) in entry.fields.iter().enumerate() {
+    for (i, (name, value)) in entry.fields().enumerate() {
         if i > 0 {
             out.push(b',');
         }
         json_string(name.as_bytes(), out);
         out.push(b':');
-        match std::str::from_utf8(value) {
-            Ok(_) => json_string(value, out),
-            Err(_) => {
-                out.push(b'[');
-                for (j, b) in value.iter().enumerate() {
-                    if j > 0 {
-                        out.push(b',');
-                    }
-                    out.extend_from_slice(b.to_string().as_bytes());
-                }
-                out.push(b']');
-            }
+        if std::str::from_utf8(value).is_ok() {
+            json_string(value, out);
+            continue;
         }
+        out.push(b'[');
+        for (j, &b) in value.iter().enumerate() {
+            if j > 0 {
+                out.push(b',');
+            }
+            let digits = [b'0' + b / 100, b'0' + b / 10 % 10, b'0' + b % 10];
+            let skip = if b >= 100 {
+                0
+            } else if b >= 10 {
+                1
+            } else {
+                2
+            };
+            out.extend_from_slice(&digits[skip..]);
+        }
+        out.push(b']');
     }
     out.push(b'}');
 }
@@ -189,21 +227,28 @@ pub fn write_json(entry: &Entry, out: &mut Vec<u8>) {
 /// A JSON string of valid UTF-8 `text`.
 fn json_string(text: &[u8], out: &mut Vec<u8>) {
     out.push(b'"');
-    for &b in text {
+    let mut rest = text;
+    loop {
+        let plain = rest
+            .iter()
+            .position(|&b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+            .unwrap_or(rest.len());
+        out.extend_from_slice(&rest[..plain]);
+        let Some(&b) = rest.get(plain) else { break };
         match b {
             b'"' => out.extend_from_slice(b"\\\""),
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\r' => out.extend_from_slice(b"\\r"),
-            0..0x20 | 0x7f => {
+            b => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[usize::from(b >> 4)]);
                 out.push(HEX[usize::from(b & 15)]);
             }
-            b => out.push(b),
         }
+        rest = &rest[plain + 1..];
     }
     out.push(b'"');
 }
@@ -213,7 +258,7 @@ fn json_string(text: &[u8], out: &mut Vec<u8>) {
 /// newline, its length (64 bits, little-endian) and its bytes; then the
 /// empty line that ends an entry.
 pub fn write_export(entry: &Entry, out: &mut Vec<u8>) {
-    for (name, value) in &entry.fields {
+    for (name, value) in entry.fields() {
         out.extend_from_slice(name.as_bytes());
         let text = std::str::from_utf8(value).is_ok() && !value.iter().any(|&b| b < 0x20);
         if text {
@@ -256,7 +301,7 @@ mod tests {
             b"daemon.err my\\x20app[12]: a\\tb \\xff\thost=web\\x201 x.y=2",
             Some("/var/log/rill/syslog"),
         );
-        let got: Vec<(&str, &[u8])> = e.fields.iter().map(|(n, v)| (&**n, &v[..])).collect();
+        let got: Vec<(&str, &[u8])> = e.fields().collect();
         assert_eq!(
             got,
             [
