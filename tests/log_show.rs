@@ -808,6 +808,16 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
         fs::read_to_string(s.path("less")).expect("ran"),
         "R|--an-arg\n"
     );
+    // -e: less starts at the end (+G), as journalctl -e has it.
+    fs::create_dir_all(s.path("bin")).expect("bin");
+    let less = s.path("bin/less");
+    fs::copy(&pager, &less).expect("less");
+    let (code, _) = on_terminal(&["-e", path_arg(&d)], &[("PAGER", path_arg(&less))]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        fs::read_to_string(s.path("less")).expect("ran"),
+        "FRXMK|+G\n"
+    );
     // A pager that cannot start: written directly.
     let (code, direct) = on_terminal(&[path_arg(&d)], &[("PAGER", "/nonexistent/pager")]);
     assert_eq!(code, 0);

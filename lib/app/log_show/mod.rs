@@ -1,9 +1,12 @@
-//! Showing logs to people: log directories merged by stamp, or stamped
-//! lines from standard input; a window of time, the last lines of it, and
-//! following the directories as they grow, through a filter and a layout.
+//! Showing logs to people (and, as the journal's fields, to programs):
+//! log directories merged by stamp, or stamped lines from standard input;
+//! a window of time, the last lines of it, newest first or not, and
+//! following the directories as they grow, through a filter (`filter`)
+//! and a layout (`layout`, `fields`).
 //!
 //! A directory that cannot be read is named in a warning and the others
-//! are shown; the exit status then says so (111).
+//! are shown; the exit status then says so (111). When the filter leaves
+//! every line out, the status is 1, as journalctl's.
 
 pub mod fields;
 pub mod filter;
