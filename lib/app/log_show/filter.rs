@@ -160,8 +160,9 @@ enum Field {
     Facility,
     /// The severity, by its code (`PRIORITY=`).
     Priority,
-    /// A field after the TAB, by its key in the line.
-    Key(String),
+    /// A field after the TAB, by its key in the line; or, named as the
+    /// journal names a lowercase key (`FROM`), by that key too.
+    Key(String, Option<String>),
 }
 
 impl Field {
@@ -173,7 +174,12 @@ impl Field {
             "SYSLOG_PID" => Field::Procid,
             "SYSLOG_FACILITY" => Field::Facility,
             "PRIORITY" => Field::Priority,
-            name => Field::Key(fields::rill_key(name)?.to_string()),
+            name => {
+                let key = fields::rill_key(name)?;
+                let lower = key.to_ascii_lowercase();
+                let also = (lower != key && fields::journal_name(&lower) == key).then_some(lower);
+                Field::Key(key.to_string(), also)
+            }
         })
     }
 }
@@ -253,7 +259,10 @@ impl Matches {
                 Field::Procid => procid_of(view.tag),
                 Field::Facility => Some(code(view.priority.facility.code(), &mut number)),
                 Field::Priority => Some(code(view.priority.severity.code(), &mut number)),
-                Field::Key(key) => view.fields.and_then(|f| fields::value_of(f, key)),
+                Field::Key(key, also) => view.fields.and_then(|f| {
+                    fields::value_of(f, key)
+                        .or_else(|| also.as_deref().and_then(|k| fields::value_of(f, k)))
+                }),
             };
             let Some(found) = found else {
                 return false;
@@ -417,7 +426,7 @@ mod tests {
         let lines: [&[u8]; 6] = [
             b"daemon.err sshd[150]: a\tpid=150 host=web1",
             b"daemon.err sshd[15008]: b\tpid=15008 host=web1",
-            b"auth.info my\\x20app: c\thost=web\\x202",
+            b"auth.info my\\x20app: c\thost=web\\x202 from=10.0.0.2:514",
             b"kern.warning kernel: d\tSUBSYSTEM=usb DEVICE=c189:1",
             b"user.notice -: e",
             b"plain output pid=150",
@@ -433,6 +442,10 @@ mod tests {
         assert_eq!(kept(&["-tmy app"]), [2]);
         assert_eq!(kept(&["_HOSTNAME=web 2"]), [2]);
         assert_eq!(kept(&["SUBSYSTEM=usb"]), [3]);
+        assert_eq!(kept(&["FROM=10.0.0.2:514"]), [2]);
+        assert_eq!(kept(&["from=10.0.0.2:514"]), [2]);
+        assert_eq!(kept(&["HOST=web1"]), [] as [usize; 0], "host is _HOSTNAME");
+        assert_eq!(kept(&["DEVICE=c189:1"]), [3]);
         assert_eq!(kept(&["--facility=daemon", "--facility=kern"]), [0, 1, 3]);
         assert_eq!(kept(&["SYSLOG_FACILITY=auth"]), [2]);
         assert_eq!(kept(&["PRIORITY=err"]), [0, 1]);
