@@ -321,7 +321,13 @@ impl Filter {
     }
 
     /// Whether a line's text (after its stamp) is shown.
+    #[inline]
     pub fn keep(&mut self, text: &[u8]) -> bool {
+        // Kept small to be inlined: with no filter, every line costs this.
+        self.selects().then(|| self.select(text)).unwrap_or(true)
+    }
+
+    fn select(&mut self, text: &[u8]) -> bool {
         if let Some(range) = self.severities {
             let severity = RecordView::parse(text).map_or(Severity::INFO, |r| r.priority.severity);
             if !range.contains(severity) {

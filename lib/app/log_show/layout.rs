@@ -149,35 +149,11 @@ impl Layout {
             }
             Stamps::Time(time) => time,
         };
-        match self.format {
-            Format::Json | Format::JsonSeq | Format::Export | Format::Values(_) => {
-                self.last_stamp = stamp.or(self.last_stamp);
-                let path = self.paths.get(source).map(String::as_str);
-                self.entry
-                    .fill(self.last_stamp, self.convention, text, path);
-                match &self.format {
-                    Format::Json => fields::write_json(&self.entry, out),
-                    Format::JsonSeq => {
-                        out.push(0x1e);
-                        fields::write_json(&self.entry, out);
-                    }
-                    Format::Export => return fields::write_export(&self.entry, out),
-                    Format::Values(name) => {
-                        let Some(value) = self.entry.get(name) else {
-                            return;
-                        };
-                        if self.seen.contains(value) {
-                            return;
-                        }
-                        self.seen.insert(value.to_vec());
-                        escape_display(value, out);
-                    }
-                    _ => {}
-                }
-                out.push(b'\n');
-                return;
-            }
-            _ => {}
+        if matches!(
+            self.format,
+            Format::Json | Format::JsonSeq | Format::Export | Format::Values(_)
+        ) {
+            return self.write_fields(source, stamp, text, out);
         }
         if let Some(stamp) = stamp
             && self.format != Format::Cat
@@ -231,6 +207,42 @@ impl Layout {
         }
     }
 
+    /// A line as the journal's fields, for programs (kept out of the
+    /// short formats' way).
+    #[inline(never)]
+    fn write_fields(
+        &mut self,
+        source: usize,
+        stamp: Option<Stamp>,
+        text: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        self.last_stamp = stamp.or(self.last_stamp);
+        let path = self.paths.get(source).map(String::as_str);
+        self.entry
+            .fill(self.last_stamp, self.convention, text, path);
+        match &self.format {
+            Format::Json => fields::write_json(&self.entry, out),
+            Format::JsonSeq => {
+                out.push(0x1e);
+                fields::write_json(&self.entry, out);
+            }
+            Format::Export => return fields::write_export(&self.entry, out),
+            Format::Values(name) => {
+                let Some(value) = self.entry.get(name) else {
+                    return;
+                };
+                if self.seen.contains(value) {
+                    return;
+                }
+                self.seen.insert(value.to_vec());
+                escape_display(value, out);
+            }
+            _ => {}
+        }
+        out.push(b'\n');
+    }
+
     fn show_escaped(&mut self, escaped: &[u8], out: &mut Vec<u8>) {
         self.scratch.clear();
         reader_line::unescape_for_display(escaped, &mut self.scratch);
@@ -242,6 +254,7 @@ const MONTHS: [&[u8; 3]; 12] = [
     b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
 ];
 
+#[cold]
 /// Shows a time as `format` has it, from the RFC 3339 `rfc3339`
 /// (`2026-11-21T01:53:10.123456+01:00`, or a stamp's label when the C
 /// library cannot show its time).
