@@ -324,7 +324,7 @@ impl Filter {
     #[inline]
     pub fn keep(&mut self, text: &[u8]) -> bool {
         // Kept small to be inlined: with no filter, every line costs this.
-        self.selects().then(|| self.select(text)).unwrap_or(true)
+        !self.selects() || self.select(text)
     }
 
     fn select(&mut self, text: &[u8]) -> bool {
