@@ -22,15 +22,18 @@ PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip zstd:zstd \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
 	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps \
-	strace:strace
+	strace:strace journalctl:systemd
 # Packages with nothing to check by command (syslog-ng-core's libraries,
 # rsyslog's imrelp for tests/relp.rs).
 EXTRA_PACKAGES := rsyslog-gnutls rsyslog-relp libivykis0 libnet1 libpcre3 libwrap0
 # Peers whose package conflicts with another peer's (syslog-ng-core with
-# rsyslog): unpacked, never installed, under PEERS_PREFIX/package, as
-# command:package. The tests look there too (RILL_PEERS overrides it).
+# rsyslog), or would bring a daemon (systemd-journal-remote, for log-show
+# -o export): unpacked, never installed, under PEERS_PREFIX/package, as
+# command:package[+library package...]. The tests look there too
+# (RILL_PEERS overrides it).
 PEERS_PREFIX ?= /opt/rill-peers
-PRIVATE_PEERS := usr/sbin/syslog-ng:syslog-ng-core
+PRIVATE_PEERS := usr/sbin/syslog-ng:syslog-ng-core \
+	lib/systemd/systemd-journal-remote:systemd-journal-remote+libmicrohttpd12
 
 .PHONY: all test deps deps-ready private-peers install uninstall setup bench run clean
 
@@ -43,7 +46,8 @@ deps-ready:
 		command -v "$${p%%:*}" >/dev/null 2>&1 || missing="$$missing $$p"; \
 	done; \
 	for p in $(PRIVATE_PEERS); do \
-		[ -x "$(PEERS_PREFIX)/$${p##*:}/$${p%%:*}" ] || missing="$$missing $${p##*:}(unpacked)"; \
+		pkgs=$${p##*:}; pkg=$${pkgs%%+*}; \
+		[ -x "$(PEERS_PREFIX)/$$pkg/$${p%%:*}" ] || missing="$$missing $$pkg(unpacked)"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps; \
@@ -70,11 +74,11 @@ deps:
 # Unpacks each private peer's package afresh under PEERS_PREFIX (as root).
 private-peers:
 	@set -e; for p in $(PRIVATE_PEERS); do \
-		pkg=$${p##*:}; dl=$$(mktemp -d); \
-		( cd $$dl && apt-get download -qq -o APT::Sandbox::User=root $$pkg ); \
+		pkgs=$${p##*:}; pkg=$${pkgs%%+*}; dl=$$(mktemp -d); \
+		( cd $$dl && apt-get download -qq -o APT::Sandbox::User=root $$(echo $$pkgs | tr + ' ') ); \
 		rm -rf $(PEERS_PREFIX)/$$pkg; mkdir -p $(PEERS_PREFIX)/$$pkg; \
-		dpkg -x $$dl/$${pkg}_*.deb $(PEERS_PREFIX)/$$pkg; rm -rf $$dl; \
-		echo "unpacked $$pkg in $(PEERS_PREFIX)/$$pkg"; \
+		for deb in $$dl/*.deb; do dpkg -x $$deb $(PEERS_PREFIX)/$$pkg; done; rm -rf $$dl; \
+		echo "unpacked $$pkgs in $(PEERS_PREFIX)/$$pkg"; \
 	done
 
 test: deps-ready

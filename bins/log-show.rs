@@ -7,9 +7,12 @@ use std::process::exit;
 use std::time::{Duration, UNIX_EPOCH};
 
 use rill::app::log_show::Show;
-use rill::app::log_show::filter::{Filter, Grep, Severities};
-use rill::app::log_show::layout::{Layout, Stamps};
+use rill::app::log_show::fields;
+use rill::app::log_show::filter::{Filter, Grep, Matches, Severities};
+use rill::app::log_show::layout::{Format, Layout, Stamps};
+use rill::app::log_show::usage;
 use rill::cli::{self, EXIT_TEMPORARY};
+use rill::error::Usage;
 use rill::format::stamp::Stamp;
 use rill::format::wallclock::{self, Convention, TimeWriter, Zone};
 use rill::logdir::identify::{self, Kind};
@@ -18,23 +21,37 @@ use rill::sys::signals::{self, Signals};
 use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 
-const SYNOPSIS: &str = "log-show [-f] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
-[-p PRIORITY] [-g|--grep TEXT] [--case-sensitive[=yes|no]] [-o short|verbose] [--utc] [--raw] \
-[--tai-plus-10] [--no-pager] DIR...|-";
+const SYNOPSIS: &str = "log-show [-f] [-r] [-e] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
+[-p PRIORITY] [-t|--identifier NAME]... [--facility NAME]... [-g|--grep REGEX] \
+[--case-sensitive[=yes|no]] [-o FORMAT] [-F|--field FIELD] [--disk-usage] [--utc] [--raw] \
+[--tai-plus-10] [--no-pager] [-u|--unit NAME]... [--root DIR] [FIELD=VALUE]... [DIR...|-]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "-f, --follow  show lines as they are written
+-r, --reverse  the newest lines first
+-e, --pager-end  the last 1000 lines, the pager at the end
 -n, --lines [N|all]  the last N lines only (10)
 -S, --since TIME  lines from TIME on
 -U, --until TIME  lines up to TIME
 -p, --priority PRIORITY  lines of these severities only
--g, --grep TEXT  lines containing TEXT only
+-t, --identifier NAME  lines of this app (tag) only
+--facility NAME  lines of this facility only
+FIELD=VALUE  lines with this field only (host=web1, pid=150, SUBSYSTEM=usb ...)
+-g, --grep REGEX  lines whose message matches REGEX only
 --case-sensitive[=yes|no]  whether --grep minds case
--o, --output short|verbose  the output format
+-o, --output FORMAT  short short-iso short-iso-precise short-precise short-unix cat verbose json json-seq export
+-F, --field FIELD  the distinct values of FIELD
+--disk-usage  the space the directories take
 --utc  times in UTC
 --raw  the stored lines, stamps and all
 --tai-plus-10  daemontools' stamps (TAI + 10 s)
---no-pager  never start a pager";
+--no-pager  never start a pager
+-u, --unit NAME  the log directory NAME under the root
+--root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)";
+
+/// Where `-u` names are, and every directory shown without a DIR.
+const DEFAULT_ROOT: &str = "/var/log/rill";
+const ROOT_VARIABLE: &str = "RILL_LOG_ROOT";
 
 /// Which lines of the window `-n` asks for.
 #[derive(Clone, Copy, Default)]
@@ -49,18 +66,25 @@ enum Lines {
 #[derive(Default)]
 struct Args {
     follow: bool,
+    reverse: bool,
+    pager_end: bool,
     lines: Lines,
     since: Option<String>,
     until: Option<String>,
     severities: Option<Severities>,
+    matches: Matches,
     grep: Option<String>,
     case_sensitive: Option<bool>,
-    verbose: bool,
+    format: Option<Format>,
+    field: Option<String>,
+    disk_usage: bool,
     utc: bool,
     raw: bool,
     daemontools: bool,
     no_pager: bool,
     stdin: bool,
+    units: Vec<String>,
+    root: Option<PathBuf>,
     dirs: Vec<PathBuf>,
 }
 
@@ -70,8 +94,11 @@ fn parse_args() -> Result<Args, String> {
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
+        let usage = |e: Usage| format!("{option}: {e}");
         match arg {
             Short('f') | Long("follow") => args.follow = true,
+            Short('r') | Long("reverse") => args.reverse = true,
+            Short('e') | Long("pager-end") => args.pager_end = true,
             Short('n') | Long("lines") => args.lines = lines_value(&mut parser, &option)?,
             Short('S') | Long("since") => {
                 args.since = Some(cli::option_text(&mut parser, &option)?)
@@ -81,8 +108,17 @@ fn parse_args() -> Result<Args, String> {
             }
             Short('p') | Long("priority") => {
                 let text = cli::option_text(&mut parser, &option)?;
-                args.severities =
-                    Some(Severities::parse(&text).map_err(|e| format!("{option}: {e}"))?);
+                args.severities = Some(Severities::parse(&text).map_err(usage)?);
+            }
+            Short('t') | Long("identifier") => {
+                args.matches
+                    .identifier(&cli::option_text(&mut parser, &option)?);
+            }
+            Long("facility") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                for name in text.split(',') {
+                    args.matches.facility(name.trim()).map_err(usage)?;
+                }
             }
             Short('g') | Long("grep") => args.grep = Some(cli::option_text(&mut parser, &option)?),
             Long("case-sensitive") => {
@@ -96,27 +132,94 @@ fn parse_args() -> Result<Args, String> {
                 });
             }
             Short('o') | Long("output") => {
-                args.verbose = match cli::option_text(&mut parser, &option)?.as_str() {
-                    "short" => false,
-                    "verbose" => true,
-                    v => return Err(format!("{option}: {v:?} is not short or verbose")),
-                }
+                let name = cli::option_text(&mut parser, &option)?;
+                args.format = Some(Format::parse(&name).ok_or_else(|| {
+                    format!("{option}: {name:?} is not a format ({})", Format::NAMES)
+                })?);
             }
+            Short('F') | Long("field") => {
+                let name = cli::option_text(&mut parser, &option)?;
+                let key = fields::rill_key(&name)
+                    .ok_or_else(|| format!("{option}: {name:?} is not a field name"))?;
+                args.field = Some(fields::journal_name(key).into_owned());
+            }
+            Long("disk-usage") => args.disk_usage = true,
             Long("utc") => args.utc = true,
             Long("raw") => args.raw = true,
             Long("tai-plus-10") => args.daemontools = true,
             Long("no-pager") => args.no_pager = true,
+            Short('u') | Long("unit") => {
+                let name = cli::option_text(&mut parser, &option)?;
+                if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+                    return Err(format!(
+                        "{option}: {name:?} is not a name (a log directory under the root)"
+                    ));
+                }
+                args.units.push(name);
+            }
+            Long("root") => {
+                args.root = Some(PathBuf::from(parser.value().map_err(cli::lexopt_error)?))
+            }
             Short('h') | Long("help") => cli::help(SYNOPSIS, OPTIONS, 1),
             Long("version") => cli::version(),
             Value(v) if v == "-" => args.stdin = true,
-            Value(dir) => args.dirs.push(PathBuf::from(dir)),
+            Value(v) => {
+                let is_match = match v.to_str() {
+                    Some(text) => args.matches.field(text).map_err(|e| e.to_string())?,
+                    None => false,
+                };
+                if !is_match {
+                    args.dirs.push(PathBuf::from(v));
+                }
+            }
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
-    match (args.stdin, args.dirs.is_empty()) {
-        (true, false) => Err("- (standard input) cannot be merged with directories".into()),
-        (false, true) => Err("no log directory named (or - for standard input)".into()),
-        _ => Ok(args),
+    if args.stdin && (!args.dirs.is_empty() || !args.units.is_empty()) {
+        return Err("- (standard input) cannot be merged with directories".into());
+    }
+    if args.reverse && args.follow {
+        return Err("--reverse and --follow cannot be combined".into());
+    }
+    if args.stdin && args.disk_usage {
+        return Err("--disk-usage is about directories, not - (standard input)".into());
+    }
+    if args.raw && (args.field.is_some() || args.format.is_some()) {
+        return Err("--raw shows the lines as stored: no --output or --field with it".into());
+    }
+    if args.field.is_some() && args.format.is_some() {
+        return Err("--field shows values, not lines: no --output with it".into());
+    }
+    Ok(args)
+}
+
+/// The directories named, by path and by `-u`; with neither, every log
+/// directory under the root.
+fn directories(args: &Args) -> Vec<PathBuf> {
+    let root = args
+        .root
+        .clone()
+        .or_else(|| {
+            std::env::var_os(ROOT_VARIABLE)
+                .filter(|r| !r.is_empty())
+                .map(PathBuf::from)
+        })
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+    let mut dirs = args.dirs.clone();
+    dirs.extend(args.units.iter().map(|u| root.join(u)));
+    if !dirs.is_empty() {
+        return dirs;
+    }
+    match identify::examine(&root) {
+        Ok(Kind::Other { below }) if !below.is_empty() => below,
+        Ok(_) => cli::fatal(
+            EXIT_TEMPORARY,
+            &format!(
+                "{}: no log directory in it (name one, or --root)",
+                root.display()
+            ),
+        ),
+        Err(e) => cli::fatal(EXIT_TEMPORARY, &format!("list {}: {e}", root.display())),
     }
 }
 
@@ -176,7 +279,15 @@ fn main() {
     let single = unsafe { SingleThreaded::promise() };
     cli::set_program("log-show");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
-    check_log_directories(&args.dirs);
+    let dirs = if args.stdin {
+        Vec::new()
+    } else {
+        directories(&args)
+    };
+    check_log_directories(&dirs);
+    if args.disk_usage {
+        disk_usage(&dirs);
+    }
     let zone = if args.utc { Zone::Utc } else { Zone::Local };
     if zone == Zone::Local {
         wallclock::read_local_zone(&single);
@@ -198,6 +309,18 @@ fn main() {
         )
     };
     let (since, until) = (time("--since", &args.since), time("--until", &args.until));
+    if let (Some(s), Some(u)) = (since, until)
+        && s > u
+    {
+        cli::usage(
+            "--since is after --until: no line can be in between",
+            SYNOPSIS,
+        );
+    }
+    let grep = args.grep.as_deref().map(|g| {
+        Grep::new(g, args.case_sensitive)
+            .unwrap_or_else(|e| cli::usage(&format!("--grep: {e}"), SYNOPSIS))
+    });
 
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
@@ -209,20 +332,23 @@ fn main() {
         Stamps::Time(TimeWriter::new(zone, convention))
     };
     let mut layout = Layout::new(stamps, Vec::new());
-    layout.verbose = args.verbose;
+    layout.format = match (&args.field, &args.format) {
+        (Some(field), _) => Format::Values(field.clone()),
+        (None, Some(format)) => format.clone(),
+        (None, None) => Format::Short,
+    };
+    layout.convention = convention;
     layout.escape_raw = terminal;
     layout.colour = terminal
+        && layout.format.for_people()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb");
-    let filter = Filter {
-        severities: args.severities,
-        grep: args
-            .grep
-            .as_deref()
-            .map(|g| Grep::new(g, args.case_sensitive)),
-    };
+    let mut filter = Filter::default();
+    filter.severities = args.severities;
+    filter.matches = args.matches;
+    filter.grep = grep;
     let pager = (terminal && !args.no_pager && !args.follow)
-        .then(Pager::start)
+        .then(|| Pager::start(args.pager_end))
         .flatten();
     let (pager, out) = match pager {
         Some((pager, input)) => (Some(pager), Output::pipe(input.into())),
@@ -232,8 +358,11 @@ fn main() {
     let mut show = Show::new(filter, layout, out, &signals);
     show.since = since;
     show.until = until;
+    show.reverse = args.reverse;
     show.last = match args.lines {
         Lines::Last(n) => Some(n),
+        // As journalctl: -e shows the last 1000 lines unless told.
+        Lines::Unsaid if args.pager_end => Some(1000),
         Lines::Unsaid if args.follow && since.is_none() => Some(10),
         Lines::Unsaid | Lines::All => None,
     };
@@ -246,10 +375,31 @@ fn main() {
             let unix = convention.to_utc(u).unix.max(0) as u64;
             UNIX_EPOCH + Duration::from_secs(unix + 1)
         });
-        show.dirs(&args.dirs, args.follow, deadline)
+        show.dirs(&dirs, args.follow, deadline)
     };
     if let Some(pager) = pager {
         pager.wait();
     }
+    exit(status);
+}
+
+/// `--disk-usage`: what the directories' files take, as journalctl says
+/// it of the journal; then exits.
+fn disk_usage(dirs: &[PathBuf]) -> ! {
+    let mut total = 0;
+    let mut status = 0;
+    for dir in dirs {
+        match usage::disk_usage(dir) {
+            Ok(bytes) => total += bytes,
+            Err(e) => {
+                cli::warn(&e.to_string());
+                status = EXIT_TEMPORARY;
+            }
+        }
+    }
+    println!(
+        "Archived and current logs take up {} in the file system.",
+        usage::format_bytes(total)
+    );
     exit(status);
 }

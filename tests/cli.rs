@@ -180,8 +180,8 @@ fn bad_usage_names_the_option_and_the_value_and_exits_100() {
         ),
         (
             "log-show",
-            &["-o", "json", "d"],
-            &["-o", "\"json\"", "short or verbose"],
+            &["-o", "yaml", "d"],
+            &["-o", "\"yaml\"", "short short-iso"],
         ),
     ];
     for (program, args, says) in cases {

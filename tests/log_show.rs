@@ -13,6 +13,9 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use rustix::process::Signal;
 
+/// What log-show says when no line is shown, as journalctl does.
+const NO_ENTRIES: &str = "-- No entries --";
+
 /// 2026-11-21T00:53:10Z, as Unix time.
 const T: u64 = 1_795_222_390;
 
@@ -172,7 +175,7 @@ fn since_and_until_are_inclusive_and_read_only_what_they_need() {
     assert_eq!(texts(&r), ["l13"]);
     // Ahead of every line: nothing read but current.
     let r = run(&["--since", "+1h", path_arg(&d)]);
-    assert_eq!((r.code, r.lines().len()), (0, 0), "{}", r.err);
+    assert_eq!((r.code, r.lines()), (0, vec![NO_ENTRIES]), "{}", r.err);
     let r = run(&["--until", &label(41, 0), path_arg(&d)]);
     assert_eq!(r.code, 111, "the traps are read when nothing is skipped");
     assert!(r.err.contains(&archive(10)), "{}", r.err);
@@ -209,7 +212,7 @@ fn times_relative_to_now() {
     );
     assert_eq!(texts(&["--until", "2h ago"]), ["three hours ago"]);
     assert_eq!(texts(&["--until", "tomorrow"]).len(), 3);
-    assert!(texts(&["--since", "+1h"]).is_empty());
+    assert_eq!(run(&["--since", "+1h", path_arg(&d)]).lines(), [NO_ENTRIES]);
     assert_eq!(texts(&["--since", "yesterday"]).len(), 3);
 }
 
@@ -244,7 +247,7 @@ fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
     assert_eq!(
         count("notice..warning"),
         [
-            "local3.warning app[1]: disk 91% full",
+            "web1 local3.warning app[1]: disk 91% full",
             "user.notice app: started"
         ]
     );
@@ -256,11 +259,11 @@ fn priority_filters_reader_lines_and_plain_lines_count_as_info() {
     let r = run(&["-p", "loud", path_arg(&d)]);
     assert_eq!(r.code, 100);
     assert!(r.err.contains("not a priority"), "{}", r.err);
-    // Fields show with -o verbose; --grep finds text anywhere in the line.
-    let r = run(&["-o", "verbose", "--grep", "host=web1", path_arg(&d)]);
+    // Fields show with -o verbose.
+    let r = run(&["-o", "verbose", "host=web1", path_arg(&d)]);
     assert_eq!(r.lines().len(), 2, "{}", r.out);
     assert_eq!(r.lines()[1], "    host=web1");
-    assert_eq!(run(&["-g", "BAD", path_arg(&d)]).lines().len(), 0);
+    assert_eq!(run(&["-g", "BAD", path_arg(&d)]).lines(), [NO_ENTRIES]);
     assert_eq!(run(&["-g", "bad", path_arg(&d)]).lines().len(), 1);
 }
 
@@ -610,9 +613,9 @@ fn missing_and_unusable_directories_are_named_and_the_rest_shown() {
     for bad in [
         &["--since", "soon", path_arg(&good)][..],
         &["-n", "-3", path_arg(&good)],
-        &["-o", "json", path_arg(&good)],
+        &["-o", "jsonx", path_arg(&good)],
         &["-", path_arg(&good)],
-        &[],
+        &["-u", "a/b"],
         &["--bogus", path_arg(&good)],
     ] {
         let r = run(bad);
@@ -804,6 +807,16 @@ fn on_a_terminal_colours_and_a_pager_as_journalctl() {
     assert_eq!(
         fs::read_to_string(s.path("less")).expect("ran"),
         "R|--an-arg\n"
+    );
+    // -e: less starts at the end (+G), as journalctl -e has it.
+    fs::create_dir_all(s.path("bin")).expect("bin");
+    let less = s.path("bin/less");
+    fs::copy(&pager, &less).expect("less");
+    let (code, _) = on_terminal(&["-e", path_arg(&d)], &[("PAGER", path_arg(&less))]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        fs::read_to_string(s.path("less")).expect("ran"),
+        "FRXMK|+G\n"
     );
     // A pager that cannot start: written directly.
     let (code, direct) = on_terminal(&[path_arg(&d)], &[("PAGER", "/nonexistent/pager")]);
@@ -1016,4 +1029,421 @@ fn a_zstd_archive_of_several_frames_is_shown_whole() {
     assert_eq!(r.last_words(), ["f1", "f2", "f3", "f3-more", "f4", "c6"]);
     let r = run(&["-n", "4", path_arg(&d)]);
     assert_eq!(r.last_words(), ["f3", "f3-more", "f4", "c6"]);
+}
+
+/// A directory of reader lines from two hosts, the kernel, bytes that are
+/// not UTF-8, and a service's own output, one a second from `T + 1`.
+fn matches_dir(s: &Scratch) -> std::path::PathBuf {
+    let d = s.path("var/log/rill/syslog");
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(1),
+                "daemon.err sshd[150]: Failed password for root\thost=web1 pid=150 uid=0",
+            ),
+            (
+                Some(2),
+                "daemon.info sshd[15008]: Accepted key\thost=web2 pid=15008",
+            ),
+            (
+                Some(3),
+                "kern.warning kernel: usb 1-1: new\\nline\tSUBSYSTEM=usb DEVICE=c189:1",
+            ),
+            (
+                Some(4),
+                "auth.notice my\\x20su: bad \\xff bytes\\x01 \"q\" \\\\ here",
+            ),
+            (Some(5), "plain service output"),
+        ],
+    );
+    d
+}
+
+#[test]
+fn field_matches_are_exact_and_combine_as_journalctl_combines_them() {
+    let s = Scratch::new("matches");
+    let d = matches_dir(&s);
+    let shown = |args: &[&str]| -> Vec<String> {
+        let mut all = args.to_vec();
+        all.push(path_arg(&d));
+        let r = run(&all);
+        assert_eq!(r.code, 0, "{args:?}: {}", r.err);
+        r.last_words()
+    };
+    // pid=150 is not pid=15008.
+    assert_eq!(shown(&["pid=150"]), ["root"]);
+    assert_eq!(shown(&["pid=150", "pid=15008"]), ["root", "key"]);
+    assert_eq!(shown(&["_PID=15008"]), ["key"]);
+    // Different fields: all of them.
+    assert_eq!(shown(&["host=web1", "-t", "sshd"]), ["root"]);
+    assert_eq!(shown(&["--identifier", "my su"]), ["here"]);
+    assert_eq!(shown(&["SUBSYSTEM=usb"]), ["new\\nline"]);
+    assert_eq!(
+        shown(&["--facility", "daemon,auth"]),
+        ["root", "key", "here"]
+    );
+    assert_eq!(
+        shown(&["--facility", "kern", "--facility", "auth"]),
+        ["new\\nline", "here"]
+    );
+    assert_eq!(shown(&["PRIORITY=err", "-p", "info"]), ["root"]);
+    // Nothing matched: said, and 1, as journalctl says it.
+    for nothing in [
+        &["host=web1", "-t", "kernel"][..],
+        &["pid=15"],
+        &["-g", "nowhere"],
+    ] {
+        let mut all = nothing.to_vec();
+        all.push(path_arg(&d));
+        let r = run(&all);
+        assert_eq!((r.code, r.lines()), (1, vec![NO_ENTRIES]), "{nothing:?}");
+    }
+    for bad in [
+        &["PRIORITY=loud"][..],
+        &["--facility", "nope"],
+        &["-g", "("],
+    ] {
+        let mut all = bad.to_vec();
+        all.push(path_arg(&d));
+        let r = run(&all);
+        assert_eq!(r.code, 100, "{bad:?}");
+    }
+}
+
+#[test]
+fn the_host_is_shown_in_every_short_format() {
+    let s = Scratch::new("formats");
+    let d = matches_dir(&s);
+    let first = |format: &str| -> String {
+        let r = run(&["--utc", "-o", format, "-n", "5", path_arg(&d)]);
+        assert_eq!(r.code, 0, "{format}: {}", r.err);
+        r.lines()[0].to_string()
+    };
+    let tail = "web1 daemon.err sshd[150]: Failed password for root";
+    assert_eq!(first("short"), format!("{} {tail}", utc(1, 0)));
+    assert_eq!(first("short-iso-precise"), format!("{} {tail}", utc(1, 0)));
+    assert_eq!(first("short-iso"), format!("2026-11-21T00:53:11Z {tail}"));
+    assert_eq!(
+        first("short-precise"),
+        format!("Nov 21 00:53:11.000000 {tail}")
+    );
+    assert_eq!(first("short-unix"), format!("{}.000000 {tail}", T + 1));
+    assert_eq!(first("cat"), "Failed password for root");
+    let r = run(&["--utc", "-o", "verbose", "host=web1", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            format!("{} {tail}", utc(1, 0)).as_str(),
+            "    host=web1",
+            "    pid=150",
+            "    uid=0"
+        ]
+    );
+}
+
+#[test]
+fn reverse_shows_the_newest_first_and_pager_end_the_last_1000() {
+    let s = Scratch::new("reverse");
+    let d = matches_dir(&s);
+    let r = run(&["-r", path_arg(&d)]);
+    assert_eq!(r.code, 0, "{}", r.err);
+    assert_eq!(
+        r.last_words(),
+        ["output", "here", "new\\nline", "key", "root"]
+    );
+    let r = run(&["--reverse", "-n", "2", path_arg(&d)]);
+    assert_eq!(r.last_words(), ["output", "here"]);
+    let r = run(&["-r", "-t", "sshd", path_arg(&d)]);
+    assert_eq!(r.last_words(), ["key", "root"]);
+    let r = run(&["-r", "-f", path_arg(&d)]);
+    assert_eq!(r.code, 100, "{}", r.err);
+    // -e: the last 1000 lines unless -n says otherwise.
+    let many = s.path("many");
+    let lines: Vec<(Option<u64>, String)> = (0..1005).map(|i| (Some(i), format!("n{i}"))).collect();
+    let borrowed: Vec<(Option<u64>, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+    write_file(&many, "current", &borrowed);
+    let r = run(&["-e", path_arg(&many)]);
+    assert_eq!((r.lines().len(), r.last_words()[0].as_str()), (1000, "n5"));
+    assert_eq!(
+        run(&["--pager-end", "-n", "3", path_arg(&many)])
+            .lines()
+            .len(),
+        3
+    );
+    // Reversed through the file it spills to past 16 MiB.
+    let big = s.path("big");
+    let line = "x".repeat(200);
+    let lines: Vec<(Option<u64>, String)> = (0..120_000)
+        .map(|i| (Some(i / 1000), format!("{line} {i}")))
+        .collect();
+    let borrowed: Vec<(Option<u64>, &str)> = lines.iter().map(|(t, l)| (*t, l.as_str())).collect();
+    write_file(&big, "current", &borrowed);
+    let tmp = s.path("tmp");
+    fs::create_dir_all(&tmp).expect("tmp");
+    let r = run_with(
+        &["-r", path_arg(&big)],
+        b"",
+        &[("TZ", "UTC"), ("TMPDIR", path_arg(&tmp))],
+    );
+    assert_eq!(r.code, 0, "{}", r.err);
+    let words = r.last_words();
+    assert_eq!(words.len(), 120_000);
+    assert!(
+        words
+            .iter()
+            .rev()
+            .enumerate()
+            .all(|(i, w)| *w == i.to_string())
+    );
+    assert_eq!(
+        fs::read_dir(&tmp).expect("tmp").count(),
+        0,
+        "the spill file is gone"
+    );
+}
+
+#[test]
+fn since_after_until_is_an_error() {
+    let s = Scratch::new("since-until");
+    let d = matches_dir(&s);
+    let r = run(&["-S", &label(3, 0), "-U", &label(2, 0), path_arg(&d)]);
+    assert_eq!(r.code, 100);
+    assert!(r.err.contains("--since is after --until"), "{}", r.err);
+    let r = run(&["-S", &label(3, 0), "-U", &label(3, 0), path_arg(&d)]);
+    assert_eq!(
+        (r.code, r.last_words()),
+        (0, vec!["new\\nline".to_string()])
+    );
+}
+
+/// Runs python3 on `script` with `input` on its standard input; its output.
+fn python(script: &str, input: &[u8]) -> String {
+    require("python3");
+    let ran = run_piped("python3", &["-c", script], &[], input);
+    assert_eq!(ran.code, 0, "python3: {}", ran.stderr);
+    String::from_utf8(ran.stdout).expect("UTF-8")
+}
+
+/// Each JSON object's message bytes in hex, host, identifier, priority and
+/// time, as a real JSON parser reads them.
+const DECODE: &str = r#"
+import json, sys
+def show(o):
+    m = o["MESSAGE"]
+    b = bytes(m) if isinstance(m, list) else m.encode()
+    print(b.hex(), o.get("_HOSTNAME", "-"), o.get("SYSLOG_IDENTIFIER", "-"),
+          o["PRIORITY"], o["__REALTIME_TIMESTAMP"])
+data = sys.stdin.buffer.read()
+if data.startswith(b"\x1e"):
+    for part in data.split(b"\x1e")[1:]:
+        assert part.endswith(b"\n")
+        show(json.loads(part))
+else:
+    for line in data.splitlines():
+        show(json.loads(line))
+"#;
+
+/// What `DECODE` prints for `matches_dir`.
+fn decoded() -> Vec<String> {
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let t = |secs: u64| (T + secs) * 1_000_000;
+    vec![
+        format!("{} web1 sshd 3 {}", hex(b"Failed password for root"), t(1)),
+        format!("{} web2 sshd 6 {}", hex(b"Accepted key"), t(2)),
+        format!("{} - kernel 4 {}", hex(b"usb 1-1: new\nline"), t(3)),
+        format!(
+            "{} - my su 5 {}",
+            hex(b"bad \xff bytes\x01 \"q\" \\ here"),
+            t(4)
+        ),
+        format!("{} - - 6 {}", hex(b"plain service output"), t(5)),
+    ]
+}
+
+#[test]
+fn json_is_every_field_with_the_message_bytes_exact() {
+    let s = Scratch::new("json");
+    let d = matches_dir(&s);
+    for format in ["json", "json-seq"] {
+        let ran = run_piped(LOG_SHOW, &["-o", format, path_arg(&d)], &[], b"");
+        assert_eq!(ran.code, 0, "{}", ran.stderr);
+        let out = python(DECODE, &ran.stdout);
+        assert_eq!(out.lines().collect::<Vec<_>>(), decoded(), "{format}");
+    }
+    let r = run(&["-o", "json", "-n", "1", "-t", "kernel", path_arg(&d)]);
+    assert_eq!(
+        r.out,
+        format!(
+            "{{\"__REALTIME_TIMESTAMP\":\"{}\",\"PRIORITY\":\"4\",\"SYSLOG_FACILITY\":\"0\",\
+\"SYSLOG_IDENTIFIER\":\"kernel\",\"MESSAGE\":\"usb 1-1: new\\nline\",\"SUBSYSTEM\":\"usb\",\
+\"DEVICE\":\"c189:1\",\"RILL_DIRECTORY\":\"{}\"}}\n",
+            (T + 3) * 1_000_000,
+            d.display()
+        )
+    );
+    // No "-- No entries --" where programs read.
+    let r = run(&["-o", "json", "pid=1", path_arg(&d)]);
+    assert_eq!((r.code, r.out.as_str()), (1, ""));
+}
+
+#[test]
+fn export_is_what_systemd_journal_remote_takes() {
+    require("journalctl");
+    let s = Scratch::new("export");
+    let d = matches_dir(&s);
+    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
+    let binary = remote.join("lib/systemd/systemd-journal-remote");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let journal = s.path("x.journal");
+    // Its library (libmicrohttpd), unpacked beside it.
+    let libs = fs::read_dir(remote.join("usr/lib"))
+        .expect("unpacked libraries")
+        .map(|e| e.expect("entry").path())
+        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
+        .expect("libmicrohttpd unpacked with systemd-journal-remote");
+    let ran = run_piped(
+        path_arg(&binary),
+        &["-o", path_arg(&journal), "-"],
+        &[("LD_LIBRARY_PATH", path_arg(&libs))],
+        &exported.stdout,
+    );
+    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    let back = run_piped(
+        "journalctl",
+        &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
+        &[],
+        b"",
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let out = python(DECODE, &back.stdout);
+    assert_eq!(out.lines().collect::<Vec<_>>(), decoded());
+    // Every field of ours, and only those (but the journal's own).
+    let ours = run_piped(LOG_SHOW, &["-o", "json", path_arg(&d)], &[], b"");
+    let same = python(
+        r#"
+import json, sys
+ours, theirs = sys.stdin.read().split("\n\n")
+for a, b in zip(ours.splitlines(), theirs.splitlines(), strict=True):
+    a, b = json.loads(a), json.loads(b)
+    for k in ("__CURSOR", "__MONOTONIC_TIMESTAMP", "_BOOT_ID", "__SEQNUM", "__SEQNUM_ID"):
+        b.pop(k, None)
+    assert a == b, (a, b)
+print("same")
+"#,
+        &[&ours.stdout[..], b"\n", &back.stdout[..]].concat(),
+    );
+    assert_eq!(same, "same\n");
+}
+
+#[test]
+fn field_shows_each_value_once() {
+    let s = Scratch::new("field");
+    let d = matches_dir(&s);
+    let r = run(&["-F", "SYSLOG_IDENTIFIER", path_arg(&d)]);
+    assert_eq!((r.code, r.lines()), (0, vec!["sshd", "kernel", "my su"]));
+    assert_eq!(run(&["-F", "host", path_arg(&d)]).lines(), ["web1", "web2"]);
+    assert_eq!(
+        run(&["--field", "_HOSTNAME", path_arg(&d)]).lines(),
+        ["web1", "web2"]
+    );
+    assert_eq!(
+        run(&["-F", "PRIORITY", "-p", "warning", path_arg(&d)]).lines(),
+        ["3", "4"]
+    );
+    assert_eq!(run(&["-F", "NOPE", path_arg(&d)]).out, "");
+    assert_eq!(run(&["-F", "a b", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-F", "host", "-o", "json", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-F", "host", "--raw", path_arg(&d)]).code, 100);
+    assert_eq!(run(&["-o", "cat", "--raw", path_arg(&d)]).code, 100);
+}
+
+#[test]
+fn disk_usage_is_said_as_journalctl_says_it() {
+    let s = Scratch::new("disk");
+    let root = s.path("root");
+    write_file(&root.join("a"), "current", &[(Some(1), &"x".repeat(3000))]);
+    write_file(
+        &root.join("b"),
+        &archive(1),
+        &[(Some(0), &"y".repeat(5000))],
+    );
+    let blocks = |dir: &Path| -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::read_dir(dir)
+            .expect("list")
+            .map(|e| e.expect("entry").metadata().expect("stat").blocks() * 512)
+            .sum()
+    };
+    let total = blocks(&root.join("a")) + blocks(&root.join("b"));
+    let size = format!("{}.{}K", total / 1024, total % 1024 * 10 / 1024);
+    let r = run(&["--disk-usage", "--root", path_arg(&root)]);
+    assert_eq!(
+        (r.code, r.out.as_str()),
+        (
+            0,
+            format!("Archived and current logs take up {size} in the file system.\n").as_str()
+        )
+    );
+    let r = run(&["--disk-usage", "--root", path_arg(&root), "-u", "a"]);
+    let a = blocks(&root.join("a"));
+    assert!(
+        r.out
+            .contains(&format!(" {}.{}K ", a / 1024, a % 1024 * 10 / 1024)),
+        "{}",
+        r.out
+    );
+}
+
+#[test]
+fn names_are_log_directories_under_the_root() {
+    let s = Scratch::new("names");
+    let root = s.path("root");
+    write_file(
+        &root.join("sshd"),
+        "current",
+        &[(Some(1), "s1"), (Some(3), "s3")],
+    );
+    write_file(&root.join("cron"), "current", &[(Some(2), "c2")]);
+    fs::create_dir_all(root.join("not-yet")).expect("empty");
+    let with_root = |args: &[&str], env: &[(&str, &str)]| {
+        let mut all = env.to_vec();
+        all.push(("TZ", "UTC"));
+        run_with(args, b"", &all)
+    };
+    let root_arg = path_arg(&root);
+    // Every directory under the root, by default; merged and named.
+    let r = with_root(&["--root", root_arg], &[]);
+    assert_eq!(
+        (r.code, r.texts()),
+        (
+            0,
+            vec!["sshd s1".into(), "cron c2".into(), "sshd s3".into()]
+        )
+    );
+    let r = with_root(&[], &[("RILL_LOG_ROOT", root_arg)]);
+    assert_eq!(r.texts().len(), 3, "{}", r.err);
+    let r = with_root(&["-u", "cron"], &[("RILL_LOG_ROOT", root_arg)]);
+    assert_eq!(r.texts(), ["c2"]);
+    let r = with_root(&["--root", root_arg, "-u", "cron", "--unit", "sshd"], &[]);
+    assert_eq!(r.texts(), ["sshd s1", "cron c2", "sshd s3"]);
+    // A name that is not there: said, as a directory that is not there.
+    let r = with_root(&["--root", root_arg, "-u", "nope", "-u", "cron"], &[]);
+    assert_eq!(r.code, 111);
+    assert!(r.err.contains("nope"), "{}", r.err);
+    // The root is not a log directory: named as such, its log directories listed.
+    let r = with_root(&[root_arg], &[]);
+    assert_eq!(r.code, 100);
+    assert!(r.err.contains("not a log directory"), "{}", r.err);
+    // No root at all.
+    let r = with_root(&["--root", path_arg(&s.path("none"))], &[]);
+    assert_eq!(r.code, 111);
+    assert!(r.err.contains("none"), "{}", r.err);
 }

@@ -2,7 +2,8 @@
 //! `$PAGER` (split at spaces, no shell), else `less`, else `more`, with
 //! `LESS=FRXMK` unless `LESS` is set: quit at once if it all fits (F), pass
 //! colours (R), leave the screen as it is (X), a long prompt (M), quit on
-//! Ctrl-C (K).
+//! Ctrl-C (K). To start at the end (journalctl's `-e`), `less` is given
+//! `+G`.
 
 use std::process::{Child, ChildStdin, Command, Stdio};
 
@@ -13,7 +14,7 @@ pub struct Pager {
 impl Pager {
     /// Starts a pager reading from a pipe, returned. `None`: `$PAGER` is
     /// empty or `cat`, or nothing could be started; write directly.
-    pub fn start() -> Option<(Pager, ChildStdin)> {
+    pub fn start(at_end: bool) -> Option<(Pager, ChildStdin)> {
         let chosen = std::env::var("PAGER").ok();
         let candidates: Vec<Vec<String>> = match chosen.as_deref().map(str::trim) {
             Some("") | Some("cat") => return None,
@@ -27,6 +28,9 @@ impl Pager {
             };
             let mut command = Command::new(program);
             command.args(args).stdin(Stdio::piped());
+            if at_end && program.rsplit('/').next() == Some("less") {
+                command.arg("+G");
+            }
             if std::env::var_os("LESS").is_none() {
                 command.env("LESS", "FRXMK");
             }

@@ -1,11 +1,14 @@
-//! Which lines to show: a range of severities and a text to find.
+//! Which lines to show: a range of severities, exact matches on fields,
+//! and a regular expression to find in the message.
 //!
-//! Severities are those of reader lines (syslog-read, klog-read; see
-//! `format::reader_line`). Any other line is a service's own output, which counts as
-//! `info`, as journald counts a service's standard output.
+//! Severities and fields are those of reader lines (syslog-read,
+//! klog-read; see `format::reader_line`). Any other line is a service's
+//! own output, which counts as `info`, as journald counts a service's
+//! standard output, and has no field.
 
+use super::fields;
 use crate::error::Usage;
-use crate::format::reader_line::{RecordView, Severity};
+use crate::format::reader_line::{self, Facility, RecordView, Severity};
 
 /// Severities from the most to the least urgent, both included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,56 +45,298 @@ impl Severities {
     }
 }
 
-/// Text to find in a line, as journalctl's `--grep` does but without
-/// regular expressions: all lowercase, it matches any case (of ASCII
-/// letters); with an uppercase letter, only its own case.
+/// A regular expression to find in a line's message, as journalctl's
+/// `--grep`: all lowercase, it matches any case; with an uppercase
+/// letter, only its own case.
 pub struct Grep {
-    finder: memchr::memmem::Finder<'static>,
-    any_case: bool,
-    folded: Vec<u8>,
+    how: Find,
+    scratch: Vec<u8>,
+}
+
+/// How a pattern is looked for: plain ASCII text, which most are, by a
+/// substring search (in a copy folded to lowercase for any case), which is
+/// twice as fast on short lines as the regular expression engine, whose
+/// cost is per call; anything else by the regular expression.
+enum Find {
+    Text {
+        finder: Box<memchr::memmem::Finder<'static>>,
+        any_case: bool,
+        folded: Vec<u8>,
+    },
+    Regex(regex::bytes::Regex),
 }
 
 impl Grep {
-    pub fn new(text: &str, case_sensitive: Option<bool>) -> Grep {
-        let any_case = case_sensitive.map_or(!text.chars().any(char::is_uppercase), |c| !c);
-        let needle = if any_case {
-            text.to_ascii_lowercase()
+    pub fn new(pattern: &str, case_sensitive: Option<bool>) -> Result<Grep, Usage> {
+        let any_case = case_sensitive.map_or(!pattern.chars().any(char::is_uppercase), |c| !c);
+        let how = if pattern.is_ascii() && regex::escape(pattern) == pattern {
+            let needle = match any_case {
+                true => pattern.to_ascii_lowercase(),
+                false => pattern.to_string(),
+            };
+            Find::Text {
+                finder: Box::new(memchr::memmem::Finder::new(needle.as_bytes()).into_owned()),
+                any_case,
+                folded: Vec::new(),
+            }
         } else {
-            text.to_string()
+            Find::Regex(
+                regex::bytes::RegexBuilder::new(pattern)
+                    .case_insensitive(any_case)
+                    .build()
+                    .map_err(|e| Usage(format!("{pattern:?} is not a regular expression: {e}")))?,
+            )
         };
-        Grep {
-            finder: memchr::memmem::Finder::new(needle.as_bytes()).into_owned(),
-            any_case,
-            folded: Vec::new(),
+        Ok(Grep {
+            how,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Whether the message of a line matches: a reader line's message
+    /// unescaped, any other line whole.
+    pub fn matches(&mut self, text: &[u8]) -> bool {
+        // Text found nowhere in a line without escapes is not in its
+        // message: most lines are ruled out at the cost of one search.
+        if let Find::Text { .. } = self.how
+            && memchr::memchr(b'\\', text).is_none()
+            && !self.how.is_in(text)
+        {
+            return false;
+        }
+        let message = match RecordView::parse(text) {
+            Ok(view) => unescaped(view.message, &mut self.scratch),
+            Err(_) => text,
+        };
+        self.how.is_in(message)
+    }
+}
+
+impl Find {
+    fn is_in(&mut self, haystack: &[u8]) -> bool {
+        match self {
+            Find::Regex(regex) => regex.is_match(haystack),
+            Find::Text {
+                finder,
+                any_case: false,
+                ..
+            } => finder.find(haystack).is_some(),
+            Find::Text {
+                finder,
+                any_case: true,
+                folded,
+            } => {
+                folded.clear();
+                folded.extend(haystack.iter().map(u8::to_ascii_lowercase));
+                finder.find(folded).is_some()
+            }
+        }
+    }
+}
+
+/// `escaped` unescaped: itself when it has no escape, else in `scratch`.
+/// What does not unescape (a line from elsewhere) is taken as it is.
+fn unescaped<'a>(escaped: &'a [u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+    if memchr::memchr(b'\\', escaped).is_none() {
+        return escaped;
+    }
+    match reader_line::unescape(escaped) {
+        Ok(bytes) => {
+            *scratch = bytes;
+            scratch
+        }
+        Err(_) => escaped,
+    }
+}
+
+/// What a `FIELD=VALUE` match looks at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Field {
+    /// The app of the tag (`-t`).
+    Identifier,
+    /// The process id of the tag.
+    Procid,
+    /// The facility (`--facility`), by its code.
+    Facility,
+    /// The severity, by its code (`PRIORITY=`).
+    Priority,
+    /// A field after the TAB, by its key in the line; or, named as the
+    /// journal names a lowercase key (`FROM`), by that key too.
+    Key(String, Option<String>),
+}
+
+impl Field {
+    /// A field named as in the line (`host`, `pid`, `SUBSYSTEM`), or as
+    /// journalctl names it (`SYSLOG_IDENTIFIER`, `_HOSTNAME` ...).
+    fn named(name: &str) -> Option<Field> {
+        Some(match name {
+            "SYSLOG_IDENTIFIER" => Field::Identifier,
+            "SYSLOG_PID" => Field::Procid,
+            "SYSLOG_FACILITY" => Field::Facility,
+            "PRIORITY" => Field::Priority,
+            name => {
+                let key = fields::rill_key(name)?;
+                let lower = key.to_ascii_lowercase();
+                let also = (lower != key && fields::journal_name(&lower) == key).then_some(lower);
+                Field::Key(key.to_string(), also)
+            }
+        })
+    }
+}
+
+/// Exact matches on fields, as journalctl combines them: values of the
+/// same field are alternatives, different fields must all match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Matches {
+    /// Each field with the values it may have.
+    groups: Vec<(Field, Vec<Vec<u8>>)>,
+}
+
+impl Matches {
+    fn add(&mut self, field: Field, value: Vec<u8>) {
+        match self.groups.iter_mut().find(|(f, _)| *f == field) {
+            Some((_, values)) => values.push(value),
+            None => self.groups.push((field, vec![value])),
         }
     }
 
-    pub fn matches(&mut self, text: &[u8]) -> bool {
-        if !self.any_case {
-            return self.finder.find(text).is_some();
-        }
-        self.folded.clear();
-        self.folded
-            .extend(text.iter().map(|b| b.to_ascii_lowercase()));
-        self.finder.find(&self.folded).is_some()
+    /// `-t NAME`: the app of the tag.
+    pub fn identifier(&mut self, name: &str) {
+        self.add(Field::Identifier, name.as_bytes().to_vec());
     }
+
+    /// `--facility NAME`: a facility by name or number.
+    pub fn facility(&mut self, name: &str) -> Result<(), Usage> {
+        let facility = Facility::from_name(name)
+            .or_else(|| name.parse().ok().and_then(Facility::new))
+            .ok_or_else(|| Usage(format!("{name:?} is not a facility (kern user mail daemon auth syslog lpr news uucp cron authpriv ftp ntp security console cron2 local0 to local7, or 0 to 23)")))?;
+        self.add(Field::Facility, facility.code().to_string().into_bytes());
+        Ok(())
+    }
+
+    /// `FIELD=VALUE`, if `arg` is one: its part before `=` is a field key
+    /// (so that a path, with its `/`, never is). `Ok(false)`: not one.
+    pub fn field(&mut self, arg: &str) -> Result<bool, Usage> {
+        let Some((name, value)) = arg.split_once('=') else {
+            return Ok(false);
+        };
+        if !reader_line::is_key(name) {
+            return Ok(false);
+        }
+        let field =
+            Field::named(name).ok_or_else(|| Usage(format!("{name}: no line has such a field")))?;
+        let value = match field {
+            Field::Priority => match Severity::from_name(value) {
+                Some(s) => s.code().to_string(),
+                None => return Err(Usage(format!("{arg}: {value:?} is not a priority"))),
+            },
+            Field::Facility => match Facility::from_name(value)
+                .or_else(|| value.parse().ok().and_then(Facility::new))
+            {
+                Some(f) => f.code().to_string(),
+                None => return Err(Usage(format!("{arg}: {value:?} is not a facility"))),
+            },
+            _ => value.to_string(),
+        };
+        self.add(field, value.into_bytes());
+        Ok(true)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Whether a line has every field asked for, each with one of its
+    /// values. A line that is not a reader line has none.
+    fn keep(&self, view: Option<&RecordView<'_>>, scratch: &mut Vec<u8>) -> bool {
+        let Some(view) = view else {
+            return self.groups.is_empty();
+        };
+        let mut number = [0u8; 3];
+        self.groups.iter().all(|(field, values)| {
+            let found = match field {
+                Field::Identifier => Some(app_of(view.tag)),
+                Field::Procid => procid_of(view.tag),
+                Field::Facility => Some(code(view.priority.facility.code(), &mut number)),
+                Field::Priority => Some(code(view.priority.severity.code(), &mut number)),
+                Field::Key(key, also) => view.fields.and_then(|f| {
+                    fields::value_of(f, key)
+                        .or_else(|| also.as_deref().and_then(|k| fields::value_of(f, k)))
+                }),
+            };
+            let Some(found) = found else {
+                return false;
+            };
+            let found = match field {
+                Field::Identifier if found == b"-" => &b""[..],
+                _ => unescaped(found, scratch),
+            };
+            values.iter().any(|v| v == found)
+        })
+    }
+}
+
+/// The app of an escaped tag `app[procid]`.
+fn app_of(tag: &[u8]) -> &[u8] {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => &tag[..open],
+        _ => tag,
+    }
+}
+
+fn procid_of(tag: &[u8]) -> Option<&[u8]> {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => Some(&tag[open + 1..tag.len() - 1]),
+        _ => None,
+    }
+}
+
+/// A number below 1000 in decimal, in `buf`.
+fn code(n: u8, buf: &mut [u8; 3]) -> &[u8] {
+    let text = [b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10];
+    let skip = if n >= 100 {
+        0
+    } else if n >= 10 {
+        1
+    } else {
+        2
+    };
+    buf.copy_from_slice(&text);
+    &buf[skip..]
 }
 
 /// What a line must be to be shown.
 #[derive(Default)]
 pub struct Filter {
     pub severities: Option<Severities>,
+    pub matches: Matches,
     pub grep: Option<Grep>,
+    scratch: Vec<u8>,
 }
 
 impl Filter {
-    /// Whether a line's text (after its stamp) is shown. The text is
-    /// matched as it is stored: a reader line whole, with its priority,
-    /// tag and fields.
+    /// Whether any line could be left out.
+    pub fn selects(&self) -> bool {
+        self.severities.is_some() || !self.matches.is_empty() || self.grep.is_some()
+    }
+
+    /// Whether a line's text (after its stamp) is shown.
+    #[inline]
     pub fn keep(&mut self, text: &[u8]) -> bool {
+        // Kept small to be inlined: with no filter, every line costs this.
+        !self.selects() || self.select(text)
+    }
+
+    fn select(&mut self, text: &[u8]) -> bool {
         if let Some(range) = self.severities {
             let severity = RecordView::parse(text).map_or(Severity::INFO, |r| r.priority.severity);
             if !range.contains(severity) {
+                return false;
+            }
+        }
+        if !self.matches.is_empty() {
+            let view = RecordView::parse(text).ok();
+            if !self.matches.keep(view.as_ref(), &mut self.scratch) {
                 return false;
             }
         }
@@ -126,7 +371,7 @@ mod tests {
     fn plain_lines_count_as_info() {
         let mut f = Filter {
             severities: Some(Severities::parse("warning").unwrap()),
-            grep: None,
+            ..Filter::default()
         };
         assert!(f.keep(b"daemon.err sshd[1]: bad"));
         assert!(f.keep(b"kern.warning kernel: hot"));
@@ -139,17 +384,84 @@ mod tests {
     }
 
     #[test]
-    fn grep_is_smart_about_case() {
-        let mut g = Grep::new("failed", None);
-        assert!(g.matches(b"Login FAILED for x"));
-        let mut g = Grep::new("Failed", None);
+    fn grep_is_a_regex_smart_about_case_on_the_message() {
+        let mut g = Grep::new("fail(ed|ure)", None).unwrap();
+        assert!(g.matches(b"Login FAILED for x") && g.matches(b"a failure"));
+        let mut g = Grep::new("Failed", None).unwrap();
         assert!(!g.matches(b"Login FAILED for x") && g.matches(b"Failed"));
-        let mut g = Grep::new("failed", Some(true));
+        let mut g = Grep::new("failed", Some(true)).unwrap();
         assert!(!g.matches(b"FAILED"));
-        let mut f = Filter {
-            severities: None,
-            grep: Some(Grep::new("host=web1", None)),
+        let mut g = Grep::new("FAILED", Some(false)).unwrap();
+        assert!(g.matches(b"failed"));
+        let mut g = Grep::new("caf\u{c9}", None).unwrap();
+        assert!(g.matches("caf\u{c9}".as_bytes()) && !g.matches("caf\u{e9}".as_bytes()));
+        let mut g = Grep::new("caf\u{e9}", None).unwrap();
+        assert!(g.matches("CAF\u{c9}".as_bytes()));
+        // The message unescaped; not the priority, tag or fields.
+        let mut g = Grep::new("^a\tb$", None).unwrap();
+        assert!(g.matches(b"user.notice app: a\\tb\thost=web1"));
+        let mut g = Grep::new("web1|notice|app", None).unwrap();
+        assert!(!g.matches(b"user.notice app: hi\thost=web1"));
+        for text in ["web1", "notice", "app", "hi"] {
+            let mut g = Grep::new(text, None).unwrap();
+            assert_eq!(g.matches(b"user.notice app: hi\thost=web1"), text == "hi");
+            assert_eq!(
+                g.matches(b"user.notice app: hi\\x20\thost=web1"),
+                text == "hi"
+            );
+        }
+        assert!(Grep::new("(", None).is_err());
+    }
+
+    fn matching(args: &[&str]) -> Filter {
+        let mut f = Filter::default();
+        for arg in args {
+            if let Some(name) = arg.strip_prefix("-t") {
+                f.matches.identifier(name);
+            } else if let Some(name) = arg.strip_prefix("--facility=") {
+                f.matches.facility(name).unwrap();
+            } else {
+                assert!(f.matches.field(arg).unwrap(), "{arg}");
+            }
+        }
+        f
+    }
+
+    #[test]
+    fn field_matches_are_exact_ored_per_field_anded_across() {
+        let lines: [&[u8]; 6] = [
+            b"daemon.err sshd[150]: a\tpid=150 host=web1",
+            b"daemon.err sshd[15008]: b\tpid=15008 host=web1",
+            b"auth.info my\\x20app: c\thost=web\\x202 from=10.0.0.2:514",
+            b"kern.warning kernel: d\tSUBSYSTEM=usb DEVICE=c189:1",
+            b"user.notice -: e",
+            b"plain output pid=150",
+        ];
+        let kept = |args: &[&str]| -> Vec<usize> {
+            let mut f = matching(args);
+            (0..lines.len()).filter(|&i| f.keep(lines[i])).collect()
         };
-        assert!(f.keep(b"user.notice app: hi\thost=web1"));
+        assert_eq!(kept(&["pid=150"]), [0]);
+        assert_eq!(kept(&["_PID=150", "pid=15008"]), [0, 1]);
+        assert_eq!(kept(&["host=web1", "-tsshd"]), [0, 1]);
+        assert_eq!(kept(&["host=web1", "-tkernel"]), [] as [usize; 0]);
+        assert_eq!(kept(&["-tmy app"]), [2]);
+        assert_eq!(kept(&["_HOSTNAME=web 2"]), [2]);
+        assert_eq!(kept(&["SUBSYSTEM=usb"]), [3]);
+        assert_eq!(kept(&["FROM=10.0.0.2:514"]), [2]);
+        assert_eq!(kept(&["from=10.0.0.2:514"]), [2]);
+        assert_eq!(kept(&["HOST=web1"]), [] as [usize; 0], "host is _HOSTNAME");
+        assert_eq!(kept(&["DEVICE=c189:1"]), [3]);
+        assert_eq!(kept(&["--facility=daemon", "--facility=kern"]), [0, 1, 3]);
+        assert_eq!(kept(&["SYSLOG_FACILITY=auth"]), [2]);
+        assert_eq!(kept(&["PRIORITY=err"]), [0, 1]);
+        assert_eq!(kept(&["SYSLOG_PID=150"]), [0]);
+        assert_eq!(kept(&["SYSLOG_IDENTIFIER="]), [4]);
+        assert_eq!(kept(&[]), [0, 1, 2, 3, 4, 5]);
+        let mut m = Matches::default();
+        assert_eq!(m.field("/a=b"), Ok(false));
+        assert_eq!(m.field("plain"), Ok(false));
+        assert!(m.field("PRIORITY=loud").is_err());
+        assert!(m.facility("nope").is_err());
     }
 }

@@ -2,22 +2,29 @@
 //!
 //! ```text
 //! 2026-11-21T01:53:10.123456+01:00 sshd   Accepted publickey for ann
-//! 2026-11-21T01:53:11.000020+01:00 syslog daemon.err ntpd[12]: no server
+//! 2026-11-21T01:53:11.000020+01:00 syslog web1 daemon.err ntpd[12]: no server
 //! ```
 //!
 //! the time of the stamp, the directory's short name when several are
 //! shown (padded so that the texts line up), and the text. A reader line
-//! (syslog-read, klog-read) shows its priority, tag and message with the
-//! escapes the line format needs undone, and its fields only when verbose,
-//! one per line below it. Nothing reaches the terminal raw that could
-//! change it: control characters and bytes that are not UTF-8 are shown
-//! escaped, `\r`, `\0`, `\xHH`.
+//! (syslog-read, klog-read) shows its host (its `host` field) if it has
+//! one, its priority, tag and message with the escapes the line format
+//! needs undone, and its other fields only when verbose, one per line
+//! below it. Nothing reaches the terminal raw that could change it:
+//! control characters and bytes that are not UTF-8 are shown escaped,
+//! `\r`, `\0`, `\xHH`.
+//!
+//! Or, for programs, each line as the journal's fields (`fields`): JSON,
+//! JSON text sequences (RFC 7464), the journal export format; or the
+//! distinct values of one field.
 
+use std::collections::HashSet;
 use std::path::{Component, Path};
 
+use super::fields::{self, Entry};
 use crate::format::reader_line::{self, RecordView, Severity, hex};
 use crate::format::stamp::Stamp;
-use crate::format::wallclock::TimeWriter;
+use crate::format::wallclock::{Convention, TimeWriter};
 
 /// How a line's stamp is shown.
 pub enum Stamps {
@@ -28,29 +35,99 @@ pub enum Stamps {
     Raw,
 }
 
+/// What is shown of each line (`-o`, `-F`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// RFC 3339 times with microseconds, the host, the priority, tag and
+    /// message.
+    Short,
+    /// As `Short`, times to the second.
+    ShortIso,
+    /// As `Short`, times as syslog writes them, with microseconds:
+    /// `Nov 21 01:53:10.123456`.
+    ShortPrecise,
+    /// As `Short`, times as Unix seconds with microseconds.
+    ShortUnix,
+    /// The message alone.
+    Cat,
+    /// As `Short`, and every field below, one per line.
+    Verbose,
+    /// A JSON object a line.
+    Json,
+    /// RFC 7464: each object after an RS (0x1e).
+    JsonSeq,
+    /// The journal export format.
+    Export,
+    /// The distinct values of a field (its journal name), each once.
+    Values(String),
+}
+
+impl Format {
+    /// `-o`'s names, as journalctl spells them.
+    pub const NAMES: &str = "short short-iso short-iso-precise short-precise short-unix cat verbose json json-seq export";
+
+    pub fn parse(name: &str) -> Option<Format> {
+        Some(match name {
+            "short" | "short-iso-precise" => Format::Short,
+            "short-iso" => Format::ShortIso,
+            "short-precise" => Format::ShortPrecise,
+            "short-unix" => Format::ShortUnix,
+            "cat" => Format::Cat,
+            "verbose" => Format::Verbose,
+            "json" => Format::Json,
+            "json-seq" => Format::JsonSeq,
+            "export" => Format::Export,
+            _ => return None,
+        })
+    }
+
+    /// Whether it is for people (and so says `-- No entries --`).
+    pub fn for_people(&self) -> bool {
+        !matches!(
+            self,
+            Format::Json | Format::JsonSeq | Format::Export | Format::Values(_)
+        )
+    }
+}
+
 pub struct Layout {
     pub stamps: Stamps,
+    pub format: Format,
+    /// How the stamps were written (for Unix times).
+    pub convention: Convention,
     /// Each directory's name, padded, with its separating space; none when
     /// one directory is shown.
     pub names: Vec<Vec<u8>>,
-    /// Show a reader line's fields.
-    pub verbose: bool,
+    /// Each directory's path, for the fields of a line.
+    pub paths: Vec<String>,
     /// Colour reader lines by severity (ANSI, as journalctl does).
     pub colour: bool,
     /// Escape raw lines too (they go to a terminal).
     pub escape_raw: bool,
     scratch: Vec<u8>,
+    time: Vec<u8>,
+    entry: Entry,
+    /// The stamp of the last stamped line: the time of those without.
+    last_stamp: Option<Stamp>,
+    /// The values shown, for `Format::Values`.
+    seen: HashSet<Vec<u8>>,
 }
 
 impl Layout {
     pub fn new(stamps: Stamps, names: Vec<Vec<u8>>) -> Layout {
         Layout {
             stamps,
+            format: Format::Short,
+            convention: Convention::Tai,
             names,
-            verbose: false,
+            paths: Vec::new(),
             colour: false,
             escape_raw: false,
             scratch: Vec::new(),
+            time: Vec::new(),
+            entry: Entry::default(),
+            last_stamp: None,
+            seen: HashSet::new(),
         }
     }
 
@@ -72,8 +149,25 @@ impl Layout {
             }
             Stamps::Time(time) => time,
         };
-        if let Some(stamp) = stamp {
+        if matches!(
+            self.format,
+            Format::Json | Format::JsonSeq | Format::Export | Format::Values(_)
+        ) {
+            return self.write_fields(source, stamp, text, out);
+        }
+        if let Some(stamp) = stamp
+            && self.format != Format::Cat
+        {
+            // Written as RFC 3339 first, always: one call, kept inline on
+            // the hot path; the other formats are made from it.
+            let at = out.len();
             time.write(stamp, out);
+            if !matches!(self.format, Format::Short | Format::Verbose) {
+                self.time.clear();
+                self.time.extend_from_slice(&out[at..]);
+                out.truncate(at);
+                show_time(&self.format, &self.time, stamp, self.convention, out);
+            }
             out.push(b' ');
         }
         if let Some(name) = self.names.get(source) {
@@ -91,12 +185,20 @@ impl Layout {
         if let Some(on) = colour {
             out.extend_from_slice(on);
         }
-        self.show_escaped(view.head, out);
+        if self.format == Format::Cat {
+            self.show_escaped(view.message, out);
+        } else {
+            if let Some(host) = view.fields.and_then(|f| fields::value_of(f, "host")) {
+                self.show_escaped(host, out);
+                out.push(b' ');
+            }
+            self.show_escaped(view.head, out);
+        }
         if colour.is_some() {
             out.extend_from_slice(b"\x1b[0m");
         }
         out.push(b'\n');
-        if let (true, Some(fields)) = (self.verbose, view.fields) {
+        if let (Format::Verbose, Some(fields)) = (&self.format, view.fields) {
             for field in fields.split(|&b| b == b' ') {
                 out.extend_from_slice(b"    ");
                 self.show_escaped(field, out);
@@ -105,10 +207,92 @@ impl Layout {
         }
     }
 
+    /// A line as the journal's fields, for programs (kept out of the
+    /// short formats' way).
+    #[inline(never)]
+    fn write_fields(
+        &mut self,
+        source: usize,
+        stamp: Option<Stamp>,
+        text: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        self.last_stamp = stamp.or(self.last_stamp);
+        let path = self.paths.get(source).map(String::as_str);
+        self.entry
+            .fill(self.last_stamp, self.convention, text, path);
+        match &self.format {
+            Format::Json => fields::write_json(&self.entry, out),
+            Format::JsonSeq => {
+                out.push(0x1e);
+                fields::write_json(&self.entry, out);
+            }
+            Format::Export => return fields::write_export(&self.entry, out),
+            Format::Values(name) => {
+                let Some(value) = self.entry.get(name) else {
+                    return;
+                };
+                if self.seen.contains(value) {
+                    return;
+                }
+                self.seen.insert(value.to_vec());
+                escape_display(value, out);
+            }
+            _ => {}
+        }
+        out.push(b'\n');
+    }
+
     fn show_escaped(&mut self, escaped: &[u8], out: &mut Vec<u8>) {
         self.scratch.clear();
         reader_line::unescape_for_display(escaped, &mut self.scratch);
         escape_display(&self.scratch, out);
+    }
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+#[cold]
+/// Shows a time as `format` has it, from the RFC 3339 `rfc3339`
+/// (`2026-11-21T01:53:10.123456+01:00`, or a stamp's label when the C
+/// library cannot show its time).
+fn show_time(
+    format: &Format,
+    rfc3339: &[u8],
+    stamp: Stamp,
+    convention: Convention,
+    out: &mut Vec<u8>,
+) {
+    let calendar = rfc3339.len() > 26 && rfc3339[0] != b'@';
+    match format {
+        Format::ShortUnix => {
+            let utc = convention.to_utc(stamp);
+            let micros = utc.nanos / 1000;
+            out.extend_from_slice(format!("{}.{micros:06}", utc.unix).as_bytes());
+        }
+        Format::ShortIso if calendar => {
+            out.extend_from_slice(&rfc3339[..19]);
+            out.extend_from_slice(&rfc3339[26..]);
+        }
+        Format::ShortPrecise if calendar => {
+            let month = std::str::from_utf8(&rfc3339[5..7])
+                .ok()
+                .and_then(|m| m.parse::<usize>().ok())
+                .and_then(|m| MONTHS.get(m.wrapping_sub(1)));
+            match month {
+                Some(month) => {
+                    out.extend_from_slice(*month);
+                    out.push(b' ');
+                    out.extend_from_slice(&rfc3339[8..10]);
+                    out.push(b' ');
+                    out.extend_from_slice(&rfc3339[11..26]);
+                }
+                None => out.extend_from_slice(rfc3339),
+            }
+        }
+        _ => out.extend_from_slice(rfc3339),
     }
 }
 
@@ -245,9 +429,9 @@ mod tests {
             b"daemon.err my\\x20app[12]: C:\\\\x \\x1b[31m \\n\\xff\\tend\thost=web\\x201 uid=0";
         assert_eq!(
             shown(&mut l, 0, line),
-            "2026-11-21T00:53:10.123456Z daemon.err my app[12]: C:\\x \\x1b[31m \\n\\xff\tend\n"
+            "2026-11-21T00:53:10.123456Z web 1 daemon.err my app[12]: C:\\x \\x1b[31m \\n\\xff\tend\n"
         );
-        l.verbose = true;
+        l.format = Format::Verbose;
         l.colour = true;
         assert_eq!(
             shown(&mut l, 0, b"kern.crit kernel: hot\tA=1 b=x\\x20y"),
@@ -256,6 +440,43 @@ mod tests {
         assert_eq!(
             shown(&mut l, 0, b"user.info app: fine"),
             "2026-11-21T00:53:10.123456Z user.info app: fine\n"
+        );
+    }
+
+    #[test]
+    fn short_formats_as_journalctl_names_them() {
+        let line = b"daemon.err ntpd[12]: no server\thost=web1 uid=0";
+        let mut l = Layout::new(utc(), Vec::new());
+        let mut show = |format: Format| {
+            l.format = format;
+            shown(&mut l, 0, line)
+        };
+        let tail = " web1 daemon.err ntpd[12]: no server\n";
+        assert_eq!(
+            show(Format::ShortIso),
+            format!("2026-11-21T00:53:10Z{tail}")
+        );
+        assert_eq!(
+            show(Format::ShortPrecise),
+            format!("Nov 21 00:53:10.123456{tail}")
+        );
+        assert_eq!(show(Format::ShortUnix), format!("1795222390.123456{tail}"));
+        assert_eq!(show(Format::Cat), "no server\n");
+        assert_eq!(
+            show(Format::Values("_HOSTNAME".into())),
+            "web1\n",
+            "a value is shown once"
+        );
+        assert_eq!(show(Format::Values("_HOSTNAME".into())), "");
+        assert_eq!(show(Format::Values("MSGID".into())), "");
+        let plain = |l: &mut Layout, f| {
+            l.format = f;
+            shown(l, 0, b"plain")
+        };
+        assert_eq!(plain(&mut l, Format::Cat), "plain\n");
+        assert_eq!(
+            plain(&mut l, Format::JsonSeq),
+            "\x1e{\"__REALTIME_TIMESTAMP\":\"1795222390123456\",\"PRIORITY\":\"6\",\"MESSAGE\":\"plain\"}\n"
         );
     }
 

@@ -1,12 +1,18 @@
-//! Showing logs to people: log directories merged by stamp, or stamped
-//! lines from standard input; a window of time, the last lines of it, and
-//! following the directories as they grow, through a filter and a layout.
+//! Showing logs to people (and, as the journal's fields, to programs):
+//! log directories merged by stamp, or stamped lines from standard input;
+//! a window of time, the last lines of it, newest first or not, and
+//! following the directories as they grow, through a filter (`filter`)
+//! and a layout (`layout`, `fields`).
 //!
 //! A directory that cannot be read is named in a warning and the others
-//! are shown; the exit status then says so (111).
+//! are shown; the exit status then says so (111). When the filter leaves
+//! every line out, the status is 1, as journalctl's.
 
+pub mod fields;
 pub mod filter;
 pub mod layout;
+mod reversed;
+pub mod usage;
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -27,6 +33,7 @@ use crate::sys::signals::Signals;
 use crate::sys::stdout::{Output, Wrote};
 use filter::Filter;
 use layout::Layout;
+use reversed::Reversed;
 
 /// Output is written once about this much is gathered.
 const CHUNK: usize = 64 * 1024;
@@ -62,9 +69,15 @@ pub struct Show<'a> {
     pub until: Option<Stamp>,
     /// Only the last this many lines shown of what there is.
     pub last: Option<u64>,
+    /// The newest lines first (not when following).
+    pub reverse: bool,
     /// The lines kept for `last`, as shown.
     ring: VecDeque<Vec<u8>>,
+    /// The lines kept for `reverse`, without `last`.
+    reversed: Option<Reversed>,
     count: u32,
+    /// Lines the filter took.
+    kept: u64,
     status: i32,
 }
 
@@ -78,8 +91,11 @@ impl<'a> Show<'a> {
             since: None,
             until: None,
             last: None,
+            reverse: false,
             ring: VecDeque::new(),
+            reversed: None,
             count: 0,
+            kept: 0,
             status: 0,
         }
     }
@@ -118,6 +134,7 @@ impl<'a> Show<'a> {
             self.layout.names = layout::short_names(&shown);
         }
         let names: Vec<String> = shown.iter().map(|p| p.display().to_string()).collect();
+        self.layout.paths = names.clone();
         let mut merge = Merge::new(readers, self.until);
         let mut stop = self.history(&mut merge, &names);
         if let (Ok(()), Some(watcher)) = (&stop, &watcher) {
@@ -142,10 +159,40 @@ impl<'a> Show<'a> {
         if let ControlFlow::Break(stop) = flow {
             return Err(stop);
         }
-        while let Some(line) = self.ring.pop_front() {
+        self.show_kept()
+    }
+
+    /// Shows the lines kept for `last` or `reverse`, in their order.
+    fn show_kept(&mut self) -> Result<(), Stop> {
+        loop {
+            let line = match self.reverse {
+                true => self.ring.pop_back(),
+                false => self.ring.pop_front(),
+            };
+            let Some(line) = line else { break };
             self.out.buf().extend_from_slice(&line);
             if self.out.pending() >= CHUNK {
                 self.flush()?;
+            }
+        }
+        if let Some(mut reversed) = self.reversed.take() {
+            let mut failed = None;
+            let flow = reversed.drain(|entry| {
+                self.out.buf().extend_from_slice(entry);
+                if self.out.pending() >= CHUNK
+                    && let Err(stop) = self.flush()
+                {
+                    return ControlFlow::Break(stop);
+                }
+                ControlFlow::Continue(())
+            });
+            match flow {
+                Ok(ControlFlow::Break(stop)) => return Err(stop),
+                Ok(ControlFlow::Continue(())) => {}
+                Err(e) => failed = Some(e),
+            }
+            if let Some(e) = failed {
+                self.failed(&e.to_string());
             }
         }
         self.flush()
@@ -229,6 +276,7 @@ impl<'a> Show<'a> {
         if !self.filter.keep(text) {
             return ControlFlow::Continue(());
         }
+        self.kept += 1;
         if keep_last {
             let limit = self.last.unwrap_or(0);
             if limit == 0 {
@@ -244,6 +292,15 @@ impl<'a> Show<'a> {
             self.ring.push_back(shown);
             return ControlFlow::Continue(());
         }
+        if self.reverse {
+            let reversed = self.reversed.get_or_insert_with(Reversed::new);
+            let entry = reversed.entry();
+            self.layout.write(source, stamp, text, entry);
+            if let Err(e) = reversed.push() {
+                return ControlFlow::Break(Stop::Failed(e));
+            }
+            return ControlFlow::Continue(());
+        }
         self.layout.write(source, stamp, text, self.out.buf());
         if self.out.pending() >= CHUNK
             && let Err(stop) = self.flush()
@@ -257,12 +314,7 @@ impl<'a> Show<'a> {
     /// them); unstamped lines go with the stamped line before them.
     /// Returns the exit status.
     pub fn stdin(mut self) -> i32 {
-        let stop = self.read_stdin().and_then(|()| {
-            while let Some(line) = self.ring.pop_front() {
-                self.out.buf().extend_from_slice(&line);
-            }
-            self.flush()
-        });
+        let stop = self.read_stdin().and_then(|()| self.show_kept());
         self.end(stop)
     }
 
@@ -333,8 +385,16 @@ impl<'a> Show<'a> {
     }
 
     /// Finishes the output (what was shown before a stop signal too); the
-    /// exit status.
+    /// exit status. Nothing shown at all: `-- No entries --` (for people),
+    /// and 1 if the filter left every line out, as journalctl says it.
     fn end(mut self, stop: Result<(), Stop>) -> i32 {
+        let nothing = matches!(stop, Ok(())) && self.kept == 0 && self.last != Some(0);
+        if nothing && self.layout.format.for_people() {
+            self.out.buf().extend_from_slice(b"-- No entries --\n");
+        }
+        if nothing && self.filter.selects() && self.status == 0 {
+            self.status = 1;
+        }
         let done = match stop {
             Ok(()) | Err(Stop::Signal) => self.flush(),
             Err(stop) => Err(stop),
