@@ -1746,8 +1746,9 @@ fn an_exporter_lagging_behind_gzip_rotations_sends_every_line_once_in_order() {
     assert_same_lines(&got, &lines[first..], "sent");
 }
 
-/// The most messages export-to-remote leaves unanswered (its default
-/// window): what a kill of either side may make it send again.
+/// The most messages export-to-remote leaves unanswered (`--relp-window`,
+/// smaller than the default to keep the bound tight): what a kill of
+/// either side may make it send again.
 const RELP_WINDOW: usize = 128;
 
 /// Lines answered but not yet in the saved cursor when export-to-remote
@@ -1771,7 +1772,17 @@ fn wait_for_all(receiver: &Receiver, lines: &[Vec<u8>], limit: Duration) -> bool
 /// second.
 fn export_relp(port: u16, cursors: &Path, err: &Path) -> Export {
     let url = format!("relp://127.0.0.1:{port}");
-    let args = ["--to", &url, "--hostname", HOST, "--max-backoff", "1s"];
+    let window = RELP_WINDOW.to_string();
+    let args = [
+        "--to",
+        &url,
+        "--hostname",
+        HOST,
+        "--max-backoff",
+        "1s",
+        "--relp-window",
+        &window,
+    ];
     Export::start(cursors, &args, err)
 }
 

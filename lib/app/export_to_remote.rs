@@ -113,6 +113,9 @@ const CHECKPOINT_BACKOFF_MAX: u32 = 6;
 /// A RELP server that leaves a command unanswered this long (its TCP may
 /// still acknowledge) is taken as gone: the link is made again.
 const RELP_ANSWER_TIMEOUT: Duration = Duration::from_secs(90);
+/// While a RELP window drains, the answers are read this often rather
+/// than as each few arrive: a wake per batch, not per few lines.
+const RELP_NAP: Duration = Duration::from_millis(2);
 
 enum State {
     Down {
@@ -762,6 +765,7 @@ impl<'a> Exporter<'a> {
         let mut at = |t: Instant| deadline = Some(deadline.map_or(t, |d| d.min(t)));
         let mut link_fd = None;
         let mut want_lines = false;
+        let mut napping = false;
         match &mut self.state {
             State::Down { retry_at } => {
                 if stop_by.is_none() {
@@ -796,7 +800,15 @@ impl<'a> Exporter<'a> {
                 if more && want_lines {
                     at(now);
                 }
-                link_fd = Some((link.fd(), link.interest()));
+                let mut interest = link.interest();
+                napping =
+                    closing.is_none() && session.state() == relp::State::Open && session.draining();
+                if napping {
+                    at(now + RELP_NAP);
+                    // Errors and hangups still wake at once.
+                    interest.remove(PollFlags::IN);
+                }
+                link_fd = Some((link.fd(), interest));
             }
             State::Up {
                 link,
@@ -855,7 +867,7 @@ impl<'a> Exporter<'a> {
             stop: ready(0) && !signals.take().is_empty(),
             root: ready(1),
             dirs: want_lines && ready(2),
-            link: link_fd.is_some() && ready(link_at),
+            link: link_fd.is_some() && (napping || ready(link_at)),
         }
     }
 

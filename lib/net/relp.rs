@@ -30,7 +30,8 @@
 //! A frame's DATA is at most `max_data` octets (librelp's default, and
 //! ours: 128 KiB); a bigger DATALEN is a protocol error found in the
 //! header, before anything is allocated. The client keeps at most a window
-//! of unanswered messages: `Window::messages` (128, librelp's default) and
+//! of unanswered messages: `Window::messages` (4096; librelp's default is
+//! 128, too few to send in batches) and
 //! `Window::bytes` (1 MiB of message octets; a single message bigger than
 //! that still goes, alone). Its output waits in one buffer the caller
 //! drains; it holds at most the window plus a few small frames.
@@ -541,7 +542,7 @@ pub struct Window {
 impl Default for Window {
     fn default() -> Window {
         Window {
-            messages: 128,
+            messages: 4096,
             bytes: 1 << 20,
         }
     }
@@ -726,6 +727,11 @@ impl<T> Client<T> {
     /// Messages sent and not yet answered.
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()
+    }
+
+    /// Octets of the messages sent and not yet answered.
+    pub fn in_flight_bytes(&self) -> usize {
+        self.in_flight_bytes
     }
 
     /// Whether `send` would take a message of `len` octets now.

@@ -74,15 +74,26 @@ impl Session {
         self.client.state()
     }
 
+    /// The window is more than half full: nothing more goes until it
+    /// drains to half.
+    pub fn draining(&self) -> bool {
+        let window = self.config.window;
+        self.client.in_flight() > window.messages / 2
+            || self.client.in_flight_bytes() > window.bytes / 2
+    }
+
     /// A command sent awaits its answer (`open`, a message, `close`).
     pub fn awaiting(&self) -> bool {
         self.client.in_flight() > 0 || matches!(self.state(), State::Opening | State::Closing)
     }
 
     /// Moves waiting messages into the window while it has room, and the
-    /// client's bytes to the link.
+    /// client's bytes to the link. A window more than half full is left
+    /// to drain first: messages go in batches of half a window, many
+    /// frames to a write, rather than a few each time answers come.
     pub fn feed(&mut self, link: &mut Link) {
-        while let Some(message) = self.pending.front() {
+        let refill = !self.draining();
+        while refill && let Some(message) = self.pending.front() {
             match self
                 .client
                 .send(message, self.taken - self.pending.len() as u64 + 1)
@@ -116,6 +127,10 @@ impl Session {
     /// What the server sent since the last call.
     pub fn events(&mut self, link: &mut Link) -> Vec<Event<u64>> {
         link.take_received(&mut self.inbound);
+        // While the window drains we send nothing for our ACKs to ride
+        // on: delayed, they would hold the server's next answers behind
+        // its Nagle for 40 ms each time.
+        let _ = rustix::net::sockopt::set_tcp_quickack(link.fd(), true);
         let events = self.client.received(&self.inbound);
         self.inbound.clear();
         events
