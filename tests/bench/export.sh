@@ -8,7 +8,8 @@
 # and, for what reader lines cost, export-to-remote on LINES lines as
 # syslog-read writes them (parsed back into priority, tag and fields);
 # then the same over RELP to the receiver's imrelp: export-to-remote
-# (relp://) against rsyslog's imfile and omrelp.
+# (relp://) against rsyslog's imfile and omrelp, and against the floor of
+# the receiver: relp-floor.py sending every message at once, no window.
 # Reports the median of RUNS runs of each: wall time until the receiver
 # has every line, lines per second, and the CPU time and peak resident
 # memory of the forwarder alone; and ratios.
@@ -84,7 +85,7 @@ rsyslog_forwarder_conf() { # port dir [relp]
 	input(type="imfile" file="$BENCH_DIR/log/current" tag="bench" ruleset="f")
 	EOF
 }
-FORWARDERS=${FORWARDERS:-rsyslog export-to-remote reader-lines rsyslog-omrelp export-relp}
+FORWARDERS=${FORWARDERS:-rsyslog export-to-remote reader-lines rsyslog-omrelp export-relp relp-floor}
 
 now() { date +%s.%N; }
 results=$BENCH_DIR/results
@@ -112,12 +113,17 @@ for run in $(seq "$RUNS"); do
 			/usr/bin/time -f "$f %U %S %M" -a -o "$results.cpu" \
 				"$EXPORT" --to "$to" "$BENCH_DIR/cursors" 2>>"$BENCH_DIR/export.stderr" &
 			;;
+		relp-floor)
+			/usr/bin/time -f "$f %U %S %M" -a -o "$results.cpu" \
+				python3 "$top/tests/bench/relp-floor.py" 127.0.0.1 $((p + 1)) "$LINES" &
+			;;
 		esac
 		timer=$!
 		until [ "$( (wc -l < recv/received) 2>/dev/null || echo 0)" -ge "$LINES" ]; do sleep 0.05; done
 		end=$(now)
-		kill -TERM "$(pgrep -P "$timer")"
-		wait "$timer"
+		# relp-floor may be gone already.
+		kill -TERM $(pgrep -P "$timer") 2>/dev/null || true
+		wait "$timer" || true
 		kill -TERM "$recv"
 		wait "$recv" || true
 		got=$(wc -l < recv/received)
@@ -142,6 +148,7 @@ awk "$median"'
 			name = f == "reader-lines" ? "export-to-remote, reader lines" : f
 			if (f == "export-relp") name = "export-to-remote, relp://"
 			if (f == "rsyslog-omrelp") name = "rsyslog, omrelp"
+			if (f == "relp-floor") name = "imrelp floor, no window"
 			printf "| %s | %.2f | %.0f | %.2f | %d | %.2f | %.2f |\n", name, W[f], '"$LINES"' / W[f], C[f], R[f], W[f] / W[base], C[f] / C[base]
 		}
 	}' "$results.cpu" "$results"
