@@ -1,12 +1,15 @@
 //! syslog-read: receive syslog datagrams (a unix socket such as /dev/log,
 //! UDP, or sockets handed down), write one line per message to stdout.
 
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::exit;
 use std::time::Duration;
 
+use rill::app::syslog_read::stream::{self, Listener, Streams};
 use rill::app::syslog_read::{Collector, Settings};
 use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
+use rill::net::cidr::{AllowList, Cidr};
 use rill::net::datagram::{Socket, UdpAddr};
 use rill::net::rate_limit::{By, Rate};
 use rill::sys::signals::{self, Signals};
@@ -14,16 +17,22 @@ use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 use rill::sys::{listen_fds, privilege};
 
-const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--mode OCTAL] [-U] \
-[--max-size SIZE] [--shed-after DURATION] [--rate-limit N/DURATION[,BURST]] \
-[--rate-limit-by pid|uid]";
+const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--tcp ADDR:PORT]... \
+[--stream] [--allow CIDR]... [--max-connections N] [--idle-timeout DURATION] \
+[--mode OCTAL] [-U] [--max-size SIZE] [--shed-after DURATION] \
+[--rate-limit N/DURATION[,BURST]] [--rate-limit-by pid|uid]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (repeatable)
 --udp ADDR  receive UDP on ADDR, HOST:PORT or [IPV6]:PORT (repeatable)
+--tcp ADDR:PORT  receive syslog over TCP, RFC 6587 framings (repeatable; :PORT for all)
+--stream  receive one connection on stdin (UCSPI: tcpserver; peer from $TCPREMOTEIP)
+--allow CIDR  take UDP and TCP only from senders in CIDR (repeatable)
+--max-connections N  at most N stream connections at once (256)
+--idle-timeout DURATION  close a connection silent for DURATION (1h)
 --mode OCTAL  the mode of the --unix sockets (0666)
 -U  drop root after opening, to $UID and $GID
---max-size SIZE  the largest message kept whole (64k)
+--max-size SIZE  the largest message kept whole, datagram or stream (64k)
 --shed-after DURATION  drop what waits longer than DURATION on a blocked output
 --rate-limit N/DURATION[,BURST]  drop each sender's messages past N per DURATION (off)
 --rate-limit-by pid|uid  who is a sender on a unix socket (pid)";
@@ -40,6 +49,26 @@ struct Args {
     shed_after: Option<Duration>,
     rate_limit: Option<Rate>,
     rate_limit_by: Option<By>,
+    tcp: Vec<SocketAddr>,
+    stream: bool,
+    allow: AllowList,
+    max_connections: usize,
+    idle_timeout: Duration,
+}
+
+/// A stream input's `ADDR:PORT`: as `--udp` takes it, the port required.
+fn stream_addr(text: &str) -> Result<SocketAddr, String> {
+    let has_port = text.parse::<IpAddr>().is_err() && !text.ends_with(']');
+    let addr = UdpAddr::parse(text)
+        .ok()
+        .filter(|_| has_port)
+        .ok_or(format!(
+            "{text:?} is not HOST:PORT, [IPV6]:PORT or :PORT (HOST an IP address)"
+        ))?;
+    Ok(match addr {
+        UdpAddr::Any(port) => SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port),
+        UdpAddr::At(addr) => addr,
+    })
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -53,6 +82,11 @@ fn parse_args() -> Result<Args, String> {
         shed_after: None,
         rate_limit: None,
         rate_limit_by: None,
+        tcp: Vec::new(),
+        stream: false,
+        allow: AllowList::default(),
+        max_connections: 256,
+        idle_timeout: Duration::from_secs(3600),
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
@@ -75,6 +109,32 @@ fn parse_args() -> Result<Args, String> {
                     ))?;
             }
             Short('U') => args.drop_privileges = true,
+            Long("tcp") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.tcp
+                    .push(stream_addr(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Long("stream") => args.stream = true,
+            Long("allow") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                let range: Cidr = text.parse().map_err(|e| format!("{option}: {e}"))?;
+                args.allow.add(range);
+            }
+            Long("max-connections") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.max_connections = text
+                    .parse()
+                    .ok()
+                    .filter(|&n| n >= 1)
+                    .ok_or(format!("{option}: {text:?} is not a number of 1 or more"))?;
+            }
+            Long("idle-timeout") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.idle_timeout = cli::parse_duration(&text)
+                    .ok()
+                    .filter(|d| !d.is_zero())
+                    .ok_or(format!("{option}: {text:?} is not a duration above 0 (try 1h, 90s)"))?;
+            }
             Long("max-size") => {
                 let size = cli::size_value(&mut parser, &option)?;
                 if !(1..=MAX_SIZE_LIMIT).contains(&size) {
@@ -102,6 +162,10 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
+    if args.stream && !args.tcp.is_empty() {
+        return Err("--stream: the connection on stdin is the only input; no --tcp with it"
+            .to_string());
+    }
     if args.rate_limit_by.is_some() && args.rate_limit.is_none() {
         return Err("--rate-limit-by: there is no --rate-limit to apply it to".to_string());
     }
@@ -116,6 +180,9 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
     let fail = |e: rill::error::Error| cli::fatal(EXIT_TEMPORARY, &e.to_string());
     if args.unix.is_empty() && args.udp.is_empty() {
+        if args.stream || !args.tcp.is_empty() {
+            return Vec::new();
+        }
         let listen_fds = listen_fds::take(single);
         let handed_down = !listen_fds.is_empty();
         let fds = if handed_down {
@@ -155,6 +222,49 @@ fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
     unix.chain(udp).collect()
 }
 
+/// The stream inputs: listening sockets, or the connection on stdin.
+fn open_streams(args: &Args) -> Streams {
+    let settings = stream::Settings {
+        max_message: args.max_size,
+        max_connections: args.max_connections,
+        idle_timeout: args.idle_timeout,
+        allow: args.allow.clone(),
+    };
+    let listeners = args
+        .tcp
+        .iter()
+        .map(|&addr| {
+            Listener::tcp(addr).unwrap_or_else(|e| {
+                remove_sockets(&args.unix);
+                cli::fatal(EXIT_TEMPORARY, &e.to_string())
+            })
+        })
+        .collect();
+    let mut streams = Streams::new(listeners, settings);
+    if args.stream {
+        streams.add_stdin(ucspi_peer());
+    }
+    streams
+}
+
+/// The peer of the connection on stdin, as a UCSPI server says it
+/// (`TCPREMOTEIP`, `TCPREMOTEPORT`), or as the socket says it.
+fn ucspi_peer() -> Option<SocketAddr> {
+    let ip = std::env::var("TCPREMOTEIP")
+        .ok()
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let port = std::env::var("TCPREMOTEPORT")
+        .ok()
+        .and_then(|p| p.parse::<u16>().ok());
+    match (ip, port) {
+        (Some(ip), Some(port)) => Some(SocketAddr::new(ip, port)),
+        _ => rustix::net::getpeername(rustix::stdio::stdin())
+            .ok()
+            .flatten()
+            .and_then(|a| SocketAddr::try_from(a).ok()),
+    }
+}
+
 /// Removes the socket files this run made, when it gives up before
 /// receiving on them: no one should mistake them for a live reader.
 fn remove_sockets(paths: &[PathBuf]) {
@@ -180,6 +290,10 @@ fn main() {
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let sockets = open_sockets(&args, &single);
+    let streams = open_streams(&args);
+    for listener in streams.listeners() {
+        cli::info(&format!("receiving on {}", listener.name));
+    }
     for socket in &sockets {
         let buffer = match socket.receive_buffer() {
             // The kernel reports twice what was set, for its overhead.
@@ -202,6 +316,7 @@ fn main() {
         rate_limit: args
             .rate_limit
             .map(|rate| (rate, args.rate_limit_by.unwrap_or(By::Pid))),
+        allow: args.allow,
     };
-    exit(Collector::new(sockets, output, settings).run(&signals));
+    exit(Collector::new(sockets, streams, output, settings).run(&signals));
 }

@@ -1,0 +1,408 @@
+//! syslog-read's stream inputs: listening TCP sockets and their
+//! connections, and the one connection on standard input (`--stream`, for
+//! UCSPI servers such as tcpserver). Messages are taken apart by
+//! `net::stream_framing` (both framings of RFC 6587, per message).
+//!
+//! Each connection is read in chunks of at most `CHUNK` bytes, one chunk a
+//! turn of the loop, so that a flooding connection does not starve the
+//! others; the collector reads none while its output is full, so that TCP
+//! flow control slows the senders down and nothing is dropped.
+//!
+//! Who may connect: a peer outside `--allow` is closed at once, and said
+//! on stderr (the first refusal at once, then at most one warning every
+//! `SAY_EVERY` with the count since). At `max_connections`, new
+//! connections wait in the kernel's backlog. A connection that sends
+//! nothing for `idle_timeout` is closed; one whose octet count is absurd
+//! is closed with a warning, having allocated nothing.
+
+use std::io::{self, Read};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use super::Sender;
+use crate::cli;
+use crate::net::cidr::AllowList;
+use crate::net::stream_framing::{Deframer, Limits, Message};
+
+/// The most bytes read from one connection in one turn.
+const CHUNK: usize = 64 << 10;
+
+/// Refusals and limits are said on stderr at most this often.
+const SAY_EVERY: Duration = Duration::from_secs(10);
+
+/// What every connection is held to.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub max_message: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub allow: AllowList,
+}
+
+fn show(addr: &SocketAddr) -> String {
+    Sender(addr).to_string()
+}
+
+/// A listening socket.
+pub struct Listener {
+    socket: TcpListener,
+    pub name: String,
+}
+
+impl Listener {
+    /// Listens on `addr` (`[::]` listens on IPv6 and IPv4).
+    pub fn tcp(addr: SocketAddr) -> crate::error::Result<Listener> {
+        let name = format!("tcp {}", show(&addr));
+        let fail = |e: io::Error| crate::error::Error::new(format!("listen on {name}"), e);
+        let socket = TcpListener::bind(addr).map_err(fail)?;
+        socket.set_nonblocking(true).map_err(fail)?;
+        // The port the kernel chose for port 0, for the one who started us.
+        let name = match socket.local_addr() {
+            Ok(bound) => format!("tcp {}", show(&bound)),
+            Err(_) => name,
+        };
+        Ok(Listener { socket, name })
+    }
+}
+
+/// Where a connection's bytes come from.
+enum Io {
+    Tcp(TcpStream),
+    /// Standard input: a socket (made non-blocking: under a UCSPI
+    /// server it is ours alone) read as a connection is; anything else
+    /// read once per readiness, as it may block.
+    Stdin { socket: bool },
+}
+
+struct Connection {
+    io: Io,
+    peer: Option<SocketAddr>,
+    deframer: Deframer,
+    last_active: Instant,
+    /// poll(2) said it is readable, or a full chunk came last time.
+    readable: bool,
+}
+
+impl Connection {
+    fn fd(&self) -> BorrowedFd<'_> {
+        match &self.io {
+            Io::Tcp(s) => s.as_fd(),
+            Io::Stdin { .. } => rustix::stdio::stdin(),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self.peer {
+            Some(peer) => format!("connection from {}", show(&peer)),
+            None => "the connection on standard input".to_string(),
+        }
+    }
+}
+
+/// A warning said at most every `SAY_EVERY`, with how many times it was
+/// due since.
+#[derive(Default)]
+struct Throttled {
+    last: Option<Instant>,
+    unsaid: u64,
+}
+
+impl Throttled {
+    fn say(&mut self, now: Instant, text: impl FnOnce(u64) -> String) {
+        self.unsaid += 1;
+        if self.last.is_none_or(|at| now.duration_since(at) >= SAY_EVERY) {
+            cli::warn(&text(self.unsaid));
+            self.last = Some(now);
+            self.unsaid = 0;
+        }
+    }
+}
+
+/// What a turn of reading found.
+pub struct Arrival<'a> {
+    pub peer: Option<SocketAddr>,
+    pub message: Message<'a>,
+}
+
+pub struct Streams {
+    listeners: Vec<Listener>,
+    listener_readable: Vec<bool>,
+    connections: Vec<Connection>,
+    settings: Settings,
+    buf: Box<[u8]>,
+    refused: Throttled,
+    full: Throttled,
+    /// The input is the connection on stdin, and it ended.
+    stdin_ended: bool,
+    stopping: bool,
+}
+
+impl Streams {
+    pub fn new(listeners: Vec<Listener>, settings: Settings) -> Streams {
+        Streams {
+            listener_readable: vec![false; listeners.len()],
+            listeners,
+            connections: Vec::new(),
+            settings,
+            buf: vec![0; CHUNK].into_boxed_slice(),
+            refused: Throttled::default(),
+            full: Throttled::default(),
+            stdin_ended: false,
+            stopping: false,
+        }
+    }
+
+    /// No stream input at all.
+    pub fn none() -> Streams {
+        Streams::new(Vec::new(), Settings {
+            max_message: 1,
+            max_connections: 0,
+            idle_timeout: Duration::MAX,
+            allow: AllowList::default(),
+        })
+    }
+
+    /// Adds the connection on standard input, from `peer` if known.
+    pub fn add_stdin(&mut self, peer: Option<SocketAddr>) {
+        if let Some(peer) = peer
+            && !self.settings.allow.allows(peer.ip())
+        {
+            cli::warn(&format!(
+                "the connection on standard input: refused: {} is not in --allow",
+                show(&peer)
+            ));
+            self.stdin_ended = true;
+            return;
+        }
+        let stdin = rustix::stdio::stdin();
+        let socket = rustix::fs::fstat(stdin).is_ok_and(|st| {
+            rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Socket
+        }) && rustix::io::ioctl_fionbio(stdin, true).is_ok();
+        self.connections.push(Connection {
+            io: Io::Stdin { socket },
+            peer,
+            deframer: Deframer::new(self.limits()),
+            last_active: Instant::now(),
+            readable: true,
+        });
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_message: self.settings.max_message,
+            ..Limits::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listeners.is_empty() && self.connections.is_empty() && !self.stdin_ended
+    }
+
+    /// The connection on stdin was the input, and it is done.
+    pub fn stdin_ended(&self) -> bool {
+        self.stdin_ended
+    }
+
+    /// Listeners, to say where we receive.
+    pub fn listeners(&self) -> &[Listener] {
+        &self.listeners
+    }
+
+    /// Stops accepting; from now on each connection is read until it has
+    /// nothing more, then closed.
+    pub fn stop(&mut self) {
+        self.stopping = true;
+        self.listeners.clear();
+        self.listener_readable.clear();
+        for c in &mut self.connections {
+            c.readable = true;
+        }
+    }
+
+    /// Whether something is to be read without waiting.
+    pub fn has_ready(&self) -> bool {
+        self.listener_readable.contains(&true) || self.connections.iter().any(|c| c.readable)
+    }
+
+    /// Accepts waiting connections and reads a chunk from each readable
+    /// one, handing every message to `deliver`.
+    pub fn read_ready(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>)) {
+        for i in 0..self.listeners.len() {
+            if self.listener_readable[i] {
+                self.accept(i, now);
+            }
+        }
+        let mut i = 0;
+        while i < self.connections.len() {
+            if self.connections[i].readable && !self.read_one(i, now, &mut deliver) {
+                self.close(i, &mut deliver, None);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    fn accept(&mut self, i: usize, now: Instant) {
+        loop {
+            if self.connections.len() >= self.settings.max_connections {
+                let max = self.settings.max_connections;
+                let name = &self.listeners[i].name;
+                self.full.say(now, |n| {
+                    format!(
+                        "{name}: {max} connections open (--max-connections): \
+                         new ones wait ({n} times since last said)"
+                    )
+                });
+                self.listener_readable[i] = false;
+                return;
+            }
+            let (stream, peer) = match self.listeners[i].socket.accept() {
+                Ok(accepted) => accepted,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.listener_readable[i] = false;
+                    return;
+                }
+                Err(e) => {
+                    // Out of descriptors or memory, or a peer gone before
+                    // its turn: try again at the next readiness.
+                    let name = &self.listeners[i].name;
+                    cli::warn(&format!("{name}: accepting a connection: {e}"));
+                    self.listener_readable[i] = false;
+                    return;
+                }
+            };
+            if !self.settings.allow.allows(peer.ip()) {
+                drop(stream);
+                let name = &self.listeners[i].name;
+                let who = show(&peer);
+                self.refused.say(now, |n| {
+                    format!("{name}: refused {n} connections not in --allow, the last from {who}")
+                });
+                continue;
+            }
+            if let Err(e) = stream.set_nonblocking(true) {
+                cli::warn(&format!("{}: {e}", self.listeners[i].name));
+                continue;
+            }
+            self.connections.push(Connection {
+                io: Io::Tcp(stream),
+                peer: Some(peer),
+                deframer: Deframer::new(self.limits()),
+                last_active: now,
+                readable: true,
+            });
+        }
+    }
+
+    /// Reads one chunk from connection `i`; false when it is to be closed.
+    fn read_one(&mut self, i: usize, now: Instant, deliver: &mut impl FnMut(Arrival<'_>)) -> bool {
+        let c = &mut self.connections[i];
+        let read = match &mut c.io {
+            Io::Tcp(s) => s.read(&mut self.buf),
+            Io::Stdin { socket: false } if self.stopping => return false,
+            Io::Stdin { .. } => rustix::io::read(rustix::stdio::stdin(), &mut self.buf[..])
+                .map_err(io::Error::from),
+        };
+        let n = match read {
+            Ok(0) => return false,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.readable = false;
+                return !self.stopping;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
+            Err(e) => {
+                cli::warn(&format!("{}: receiving: {e}", c.name()));
+                return false;
+            }
+        };
+        c.last_active = now;
+        // A socket is read until it has no more; anything else once per
+        // readiness.
+        c.readable = !matches!(c.io, Io::Stdin { socket: false }) || self.stopping;
+        let peer = c.peer;
+        let result = c.deframer.push(&self.buf[..n], |message| {
+            deliver(Arrival { peer, message })
+        });
+        if let Err(e) = result {
+            cli::warn(&format!("{}: closing it: {e}", c.name()));
+            return false;
+        }
+        true
+    }
+
+    /// Closes connection `i`, delivering a last unterminated message.
+    fn close(&mut self, i: usize, deliver: &mut impl FnMut(Arrival<'_>), why: Option<&str>) {
+        let mut c = self.connections.swap_remove(i);
+        let peer = c.peer;
+        let end = c
+            .deframer
+            .finish(|message| deliver(Arrival { peer, message }));
+        match (end, why) {
+            (Err(e), _) => cli::warn(&format!("{}: {e}", c.name())),
+            (Ok(()), Some(why)) => cli::info(&format!("{}: closing it: {why}", c.name())),
+            (Ok(()), None) => {}
+        }
+        if matches!(c.io, Io::Stdin { .. }) {
+            self.stdin_ended = true;
+        }
+    }
+
+    /// Closes the connections idle since `idle_timeout`.
+    pub fn close_idle(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>)) {
+        let limit = self.settings.idle_timeout;
+        let mut i = 0;
+        while i < self.connections.len() {
+            if now.duration_since(self.connections[i].last_active) >= limit {
+                let why = format!("idle for {}", humantime::format_duration(limit));
+                self.close(i, &mut deliver, Some(&why));
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// When the next idle connection is to be closed.
+    pub fn next_idle(&self) -> Option<Instant> {
+        let limit = self.settings.idle_timeout;
+        self.connections
+            .iter()
+            .map(|c| c.last_active + limit)
+            .min()
+    }
+
+    /// The descriptors to poll for input: listeners with room for more
+    /// connections, and connections not known readable.
+    pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
+        let room = self.connections.len() < self.settings.max_connections;
+        let listeners = self
+            .listeners
+            .iter()
+            .zip(&self.listener_readable)
+            .filter(|&(_, &r)| room && !r)
+            .map(|(l, _)| l.socket.as_fd());
+        let connections = self
+            .connections
+            .iter()
+            .filter(|c| !c.readable)
+            .map(Connection::fd);
+        listeners.chain(connections).collect()
+    }
+
+    /// Marks readable what poll(2) found ready, in `poll_fds` order.
+    pub fn mark_ready(&mut self, ready: &[bool]) {
+        let room = self.connections.len() < self.settings.max_connections;
+        let mut ready = ready.iter();
+        for r in &mut self.listener_readable {
+            if room && !*r {
+                *r = ready.next().copied().unwrap_or(false);
+            }
+        }
+        for c in &mut self.connections {
+            if !c.readable {
+                c.readable = ready.next().copied().unwrap_or(false);
+            }
+        }
+    }
+}
