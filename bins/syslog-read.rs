@@ -133,7 +133,9 @@ fn parse_args() -> Result<Args, String> {
                 args.idle_timeout = cli::parse_duration(&text)
                     .ok()
                     .filter(|d| !d.is_zero())
-                    .ok_or(format!("{option}: {text:?} is not a duration above 0 (try 1h, 90s)"))?;
+                    .ok_or(format!(
+                        "{option}: {text:?} is not a duration above 0 (try 1h, 90s)"
+                    ))?;
             }
             Long("max-size") => {
                 let size = cli::size_value(&mut parser, &option)?;
@@ -163,8 +165,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if args.stream && !args.tcp.is_empty() {
-        return Err("--stream: the connection on stdin is the only input; no --tcp with it"
-            .to_string());
+        return Err(
+            "--stream: the connection on stdin is the only input; no --tcp with it".to_string(),
+        );
     }
     if args.rate_limit_by.is_some() && args.rate_limit.is_none() {
         return Err("--rate-limit-by: there is no --rate-limit to apply it to".to_string());

@@ -72,7 +72,9 @@ enum Io {
     /// Standard input: a socket (made non-blocking: under a UCSPI
     /// server it is ours alone) read as a connection is; anything else
     /// read once per readiness, as it may block.
-    Stdin { socket: bool },
+    Stdin {
+        socket: bool,
+    },
 }
 
 struct Connection {
@@ -111,7 +113,10 @@ struct Throttled {
 impl Throttled {
     fn say(&mut self, now: Instant, text: impl FnOnce(u64) -> String) {
         self.unsaid += 1;
-        if self.last.is_none_or(|at| now.duration_since(at) >= SAY_EVERY) {
+        if self
+            .last
+            .is_none_or(|at| now.duration_since(at) >= SAY_EVERY)
+        {
             cli::warn(&text(self.unsaid));
             self.last = Some(now);
             self.unsaid = 0;
@@ -155,12 +160,15 @@ impl Streams {
 
     /// No stream input at all.
     pub fn none() -> Streams {
-        Streams::new(Vec::new(), Settings {
-            max_message: 1,
-            max_connections: 0,
-            idle_timeout: Duration::MAX,
-            allow: AllowList::default(),
-        })
+        Streams::new(
+            Vec::new(),
+            Settings {
+                max_message: 1,
+                max_connections: 0,
+                idle_timeout: Duration::MAX,
+                allow: AllowList::default(),
+            },
+        )
     }
 
     /// Adds the connection on standard input, from `peer` if known.
@@ -301,8 +309,9 @@ impl Streams {
         let read = match &mut c.io {
             Io::Tcp(s) => s.read(&mut self.buf),
             Io::Stdin { socket: false } if self.stopping => return false,
-            Io::Stdin { .. } => rustix::io::read(rustix::stdio::stdin(), &mut self.buf[..])
-                .map_err(io::Error::from),
+            Io::Stdin { .. } => {
+                rustix::io::read(rustix::stdio::stdin(), &mut self.buf[..]).map_err(io::Error::from)
+            }
         };
         let n = match read {
             Ok(0) => return false,
@@ -322,9 +331,9 @@ impl Streams {
         // readiness.
         c.readable = !matches!(c.io, Io::Stdin { socket: false }) || self.stopping;
         let peer = c.peer;
-        let result = c.deframer.push(&self.buf[..n], |message| {
-            deliver(Arrival { peer, message })
-        });
+        let result = c
+            .deframer
+            .push(&self.buf[..n], |message| deliver(Arrival { peer, message }));
         if let Err(e) = result {
             cli::warn(&format!("{}: closing it: {e}", c.name()));
             return false;
@@ -366,10 +375,7 @@ impl Streams {
     /// When the next idle connection is to be closed.
     pub fn next_idle(&self) -> Option<Instant> {
         let limit = self.settings.idle_timeout;
-        self.connections
-            .iter()
-            .map(|c| c.last_active + limit)
-            .min()
+        self.connections.iter().map(|c| c.last_active + limit).min()
     }
 
     /// The descriptors to poll for input: listeners with room for more

@@ -1,0 +1,443 @@
+//! syslog-read's stream inputs through real sockets and real senders:
+//! `--tcp` with util-linux logger (both framings) and raw connections,
+//! `--stream` under tcpserver (ucspi-tcp), `--allow`, `--max-connections`,
+//! `--idle-timeout`, bounded messages, backpressure, and the rate limit
+//! over TCP.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::reader::*;
+use common::*;
+
+const LOCAL: &str = "127.0.0.1:0";
+
+fn connect(port: u16) -> TcpStream {
+    TcpStream::connect(("127.0.0.1", port)).expect("connect")
+}
+
+fn field(line: &str, key: &str) -> Option<String> {
+    parse(line)
+        .field(key)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn find<'a>(lines: &'a [String], text: &str) -> &'a String {
+    lines
+        .iter()
+        .find(|l| message(l) == text)
+        .unwrap_or_else(|| panic!("no {text:?} in {lines:#?}"))
+}
+
+fn hostname() -> String {
+    rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Waits until the peer closes `stream` (a read gives 0 or an error).
+fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    stream.set_read_timeout(Some(LONG)).expect("read timeout");
+    let mut buf = [0u8; 16];
+    matches!(stream.read(&mut buf), Ok(0) | Err(_))
+}
+
+#[test]
+fn logger_over_tcp_in_both_framings_lands_with_every_field() {
+    require("logger");
+    let s = Scratch::new("tcp-logger");
+    let reader = Reader::start(&s, &["--tcp", LOCAL]);
+    let port = reader.port("tcp", 0).to_string();
+    let tag = format!("t{}", std::process::id());
+    for (framing, text) in [("", "non-transparent"), ("--octet-count", "octet-counted")] {
+        let mut args = vec!["--tcp", "-n", "127.0.0.1", "-P", &port, "-t", &tag];
+        args.extend(["-p", "local3.warning", "--msgid", "ID47"]);
+        args.extend(["--sd-id", "ex@32473", "--sd-param", r#"a="1""#]);
+        if !framing.is_empty() {
+            args.push(framing);
+        }
+        args.push(text);
+        let status = Command::new("logger").args(&args).status().expect("logger");
+        assert!(status.success());
+    }
+    let status = Command::new("logger")
+        .args(["--tcp", "--rfc3164", "-n", "127.0.0.1", "-P", &port])
+        .args(["-t", &tag, "-p", "mail.err", "old style"])
+        .status()
+        .expect("logger");
+    assert!(status.success());
+    reader.wait_lines(3);
+    let lines = reader.stop();
+    assert_eq!(lines.len(), 3, "{lines:#?}");
+    for text in ["non-transparent", "octet-counted"] {
+        let line = find(&lines, text);
+        let r = parse(line);
+        assert_eq!(r.priority.to_string(), "local3.warning", "{line}");
+        assert_eq!(r.app, tag.as_bytes(), "{line}");
+        assert_eq!(field(line, "fmt").as_deref(), Some("rfc5424"));
+        assert_eq!(field(line, "host"), Some(hostname()));
+        assert_eq!(field(line, "msgid").as_deref(), Some("ID47"));
+        let sd = field(line, "sd").expect("sd");
+        assert!(sd.ends_with(r#"[ex@32473 a="1"]"#), "{sd}");
+        assert!(
+            field(line, "time").is_some_and(|t| t.starts_with("20")),
+            "{line}"
+        );
+        let from = field(line, "from").expect("from");
+        assert!(from.starts_with("127.0.0.1:"), "{from}");
+        assert!(from[10..].parse::<u16>().is_ok(), "{from}");
+        assert_eq!(field(line, "truncated"), None);
+        assert_eq!(field(line, "pid"), None, "no local credentials: {line}");
+    }
+    let line = find(&lines, "old style");
+    assert_eq!(parse(line).priority.to_string(), "mail.err");
+    assert_eq!(field(line, "fmt").as_deref(), Some("rfc3164"));
+    assert_eq!(field(line, "host"), Some(hostname()));
+}
+
+#[test]
+fn framings_mix_in_one_connection_and_an_unended_last_message_is_kept() {
+    let s = Scratch::new("tcp-framings");
+    let reader = Reader::start(&s, &["--tcp", LOCAL, "--tcp", "[::1]:0"]);
+    let mut c = connect(reader.port("tcp", 0));
+    // Split anywhere: the framing does not depend on how bytes arrive.
+    let stream = b"<13>a: one\n16 <13>b: two\nthree\n<13>c: four\r\n\n<13>d: five\0<13>e: six";
+    for piece in stream.chunks(5) {
+        c.write_all(piece).expect("write");
+        c.flush().expect("flush");
+    }
+    drop(c);
+    let mut v6 = TcpStream::connect(("::1", reader.port("tcp", 1))).expect("connect ::1");
+    v6.write_all(b"<14>f: over v6\n").expect("write");
+    drop(v6);
+    reader.wait_lines(6);
+    let lines = reader.stop();
+    let texts: Vec<String> = lines.iter().map(|l| message(l)).collect();
+    assert_eq!(
+        texts[..6],
+        ["one", "two\nthree", "four\r", "five", "six", "over v6"].map(String::from),
+        "{lines:#?}"
+    );
+    assert_eq!(lines.len(), 6, "{lines:#?}");
+    let from = field(&lines[5], "from").expect("from");
+    assert!(from.starts_with("[::1]:"), "{from}");
+}
+
+#[test]
+fn long_messages_are_cut_and_marked_and_an_absurd_count_closes_only_its_connection() {
+    let s = Scratch::new("tcp-bounds");
+    let reader = Reader::start(&s, &["--tcp", LOCAL, "--max-size", "100"]);
+    let port = reader.port("tcp", 0);
+    let long = "x".repeat(300);
+    let mut c = connect(port);
+    write!(c, "<13>lf: {long}\n{} <13>oc: {long}<13>after: ok\n", 308).expect("write");
+    let mut bad = connect(port);
+    bad.write_all(b"<13>bad: before\n99999999999 <13>never")
+        .expect("write");
+    assert!(closed_by_peer(&mut bad), "an absurd count closes");
+    c.write_all(b"<13>still: open\n")
+        .expect("the other goes on");
+    drop(c);
+    reader.wait_lines(5);
+    let err = reader.stderr();
+    let lines = reader.stop();
+    assert_eq!(lines.len(), 5, "{lines:#?}");
+    let lf = lines.iter().find(|l| parse(l).app == b"lf").expect("lf");
+    assert_eq!(parse(lf).message.len() + "<13>lf: ".len(), 100, "{lf}");
+    assert_eq!(field(lf, "truncated").as_deref(), Some("unknown"));
+    let oc = lines.iter().find(|l| parse(l).app == b"oc").expect("oc");
+    assert_eq!(field(oc, "truncated").as_deref(), Some("308"));
+    find(&lines, "ok");
+    find(&lines, "open");
+    find(&lines, "before");
+    assert!(
+        err.contains("octet count") && err.contains("connection from 127.0.0.1:"),
+        "said on stderr: {err}"
+    );
+}
+
+#[test]
+fn allow_refuses_other_senders_tcp_at_once_and_datagrams_counted() {
+    let s = Scratch::new("tcp-allow");
+    let reader = Reader::start(
+        &s,
+        &["--tcp", LOCAL, "--udp", LOCAL, "--allow", "192.0.2.0/24"],
+    );
+    let mut c = connect(reader.port("tcp", 0));
+    let _ = c.write_all(b"<13>refused: tcp\n");
+    assert!(closed_by_peer(&mut c), "closed at once");
+    let udp = std::net::UdpSocket::bind(LOCAL).expect("bind");
+    for _ in 0..3 {
+        udp.send_to(b"<13>refused: udp", ("127.0.0.1", reader.udp_port()))
+            .expect("send");
+    }
+    let said = wait_until(LONG, || reader.stderr().contains("not in --allow"));
+    assert!(said, "{}", reader.stderr());
+    assert!(
+        reader.stderr().contains("the last from 127.0.0.1:"),
+        "{}",
+        reader.stderr()
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = reader.stop();
+    // The first at once, the rest at most every 10 s, the last at the stop.
+    let mut dropped = 0;
+    for line in &lines {
+        assert_eq!(field(line, "cause").as_deref(), Some("allow"), "{lines:#?}");
+        let n = field(line, "dropped").expect("dropped");
+        dropped += n.parse::<u64>().expect("a count");
+    }
+    assert_eq!(dropped, 3, "{lines:#?}");
+
+    let s = Scratch::new("tcp-allow-in");
+    let reader = Reader::start(&s, &["--tcp", LOCAL, "--allow", "127.0.0.0/8"]);
+    let mut c = connect(reader.port("tcp", 0));
+    c.write_all(b"<13>allowed: in\n").expect("write");
+    drop(c);
+    reader.wait_lines(1);
+    let lines = reader.stop();
+    find(&lines, "in");
+}
+
+#[test]
+fn past_max_connections_new_ones_wait_and_idle_ones_are_closed() {
+    let s = Scratch::new("tcp-max");
+    let reader = Reader::start(
+        &s,
+        &[
+            "--tcp",
+            LOCAL,
+            "--max-connections",
+            "2",
+            "--idle-timeout",
+            "3s",
+        ],
+    );
+    let port = reader.port("tcp", 0);
+    let mut first = connect(port);
+    first.write_all(b"<13>a: first\n").expect("write");
+    let mut second = connect(port);
+    second.write_all(b"<13>a: second\n").expect("write");
+    reader.wait_lines(2);
+    let mut third = connect(port);
+    third.write_all(b"<13>a: third\n").expect("write");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(reader.lines().len(), 2, "the third waits");
+    first.shutdown(Shutdown::Write).expect("shutdown");
+    reader.wait_lines(3);
+    // Nothing more is sent: the idle ones are closed by the reader.
+    let started = Instant::now();
+    assert!(closed_by_peer(&mut second), "idle closed");
+    assert!(closed_by_peer(&mut third), "idle closed");
+    assert!(started.elapsed() >= Duration::from_secs(1), "not at once");
+    assert!(
+        reader.stderr().contains("idle for 3s"),
+        "{}",
+        reader.stderr()
+    );
+    let lines = reader.stop();
+    assert_eq!(
+        lines.iter().map(|l| message(l)).collect::<Vec<_>>(),
+        ["first", "second", "third"]
+    );
+}
+
+#[test]
+fn under_tcpserver_one_connection_on_stdin_and_the_peer_from_its_environment() {
+    require("tcpserver");
+    require("logger");
+    let s = Scratch::new("tcp-stream");
+    let out = s.path("out");
+    let port = receivers::free_port(receivers::Transport::Tcp).to_string();
+    let script = format!(
+        "exec {SYSLOG_READ} --stream >>{} 2>>{}",
+        path_arg(&out),
+        path_arg(&s.path("err"))
+    );
+    let mut server = Command::new("tcpserver")
+        .args(["-v", "-c", "4", "127.0.0.1", &port, "sh", "-c", &script])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tcpserver");
+    let mut status = BufReader::new(server.stderr.take().expect("stderr"));
+    let mut first = String::new();
+    status
+        .read_line(&mut first)
+        .expect("tcpserver says it listens");
+    assert!(first.contains("status"), "{first}");
+    for (i, framing) in ["--octet-count", "--rfc3164"].iter().enumerate() {
+        let status = Command::new("logger")
+            .args([
+                "--tcp",
+                "-n",
+                "127.0.0.1",
+                "-P",
+                &port,
+                framing,
+                "-t",
+                "ucspi",
+            ])
+            .arg(format!("via tcpserver {i}"))
+            .status()
+            .expect("logger");
+        assert!(status.success());
+    }
+    let lines = || {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    assert!(wait_until(LONG, || lines().len() >= 2), "{:?}", lines());
+    kill_and_reap(&mut server);
+    let lines = lines();
+    for i in 0..2 {
+        let line = find(&lines, &format!("via tcpserver {i}"));
+        assert_eq!(parse(line).app, b"ucspi");
+        let from = field(line, "from").expect("from");
+        assert!(from.starts_with("127.0.0.1:"), "{from}");
+        assert_eq!(field(line, "host"), Some(hostname()));
+    }
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+
+    // A pipe, the peer named by the environment; its end ends the run.
+    let ran = run_piped(
+        SYSLOG_READ,
+        &["--stream"],
+        &[("TCPREMOTEIP", "192.0.2.7"), ("TCPREMOTEPORT", "4242")],
+        b"<13>p: piped\n10 <13>p: end",
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let text = String::from_utf8_lossy(&ran.stdout).into_owned();
+    let got: Vec<String> = text.lines().map(String::from).collect();
+    assert_eq!(got.len(), 2, "{got:#?}");
+    assert_eq!(field(&got[0], "from").as_deref(), Some("192.0.2.7:4242"));
+    assert_eq!(message(&got[1]), "end");
+}
+
+#[test]
+fn a_blocked_output_stops_the_reading_and_loses_nothing() {
+    let s = Scratch::new("tcp-backpressure");
+    let err = s.path("err");
+    let mut child = Command::new(SYSLOG_READ)
+        .args(["--tcp", LOCAL])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("spawn");
+    let said = || std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(wait_until(LONG, || said().contains("receiving on tcp")));
+    let port: u16 = said()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .expect("port");
+    const N: usize = 200_000;
+    let sender = std::thread::spawn(move || {
+        let mut c = connect(port);
+        let mut buf = Vec::new();
+        for i in 0..N {
+            writeln!(buf, "<13>bp: message {i:06} {}", "y".repeat(40)).expect("format");
+        }
+        c.write_all(&buf).expect("write all");
+    });
+    // Nothing is read from the output for a while: the reader must stop
+    // reading (the sender blocks), not drop.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!sender.is_finished(), "the sender is held back by TCP");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut n = 0;
+    let mut line = String::new();
+    while n < N {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("read") > 0, "ended at {n}");
+        assert_eq!(
+            message(line.trim_end()),
+            format!("message {n:06} {}", "y".repeat(40))
+        );
+        n += 1;
+    }
+    sender.join().expect("sender");
+    signal(&child, rustix::process::Signal::TERM);
+    assert!(wait_child(&mut child, LONG).success());
+}
+
+#[test]
+fn over_tcp_a_flooding_address_loses_its_excess_and_a_trickling_one_nothing() {
+    require("python3");
+    let s = Scratch::new("tcp-rate");
+    let reader = Reader::start(&s, &["--tcp", LOCAL, "--rate-limit", "100/1s"]);
+    let port = reader.port("tcp", 0);
+    const FLOOD: usize = 20_000;
+    let script = format!(
+        "import socket\ns = socket.create_connection(('127.0.0.1', {port}), source_address=('127.0.0.1', 0))\n\
+         s.sendall(b''.join(b'<13>flood %d\\n' % i for i in range({FLOOD})))\ns.close()\n"
+    );
+    let mut flooder = Command::new("python3")
+        .args(["-c", &script])
+        .spawn()
+        .expect("python3");
+    // Another address on loopback: another sender.
+    let mut trickle = bind_and_connect("127.0.0.2", port);
+    for i in 0..20 {
+        trickle
+            .write_all(format!("<13>trickle {i}\n").as_bytes())
+            .expect("send");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    drop(trickle);
+    assert!(wait_child(&mut flooder, LONG).success());
+    // All the flood is read (taken or counted) before the stop.
+    std::thread::sleep(Duration::from_millis(500));
+    let lines = reader.stop();
+    assert_eq!(numbers(&lines, "trickle"), (0..20).collect::<Vec<_>>());
+    let flooded = numbers(&lines, "flood");
+    assert!(!flooded.is_empty() && flooded.len() < FLOOD / 2);
+    let notices = suppressed(&lines);
+    for (text, _) in &notices {
+        assert!(text.starts_with("sender 127.0.0.1: "), "{text}");
+    }
+    let counted: u64 = notices.iter().map(|(_, n)| n).sum();
+    assert_eq!(counted, (FLOOD - flooded.len()) as u64, "{notices:?}");
+}
+
+/// A TCP connection from `source` (a loopback address) to `port`.
+fn bind_and_connect(source: &str, port: u16) -> TcpStream {
+    // std cannot bind before connecting: a socket made with rustix.
+    use rustix::net::{AddressFamily, SocketType, bind, connect as rconnect, socket};
+    let fd = socket(AddressFamily::INET, SocketType::STREAM, None).expect("socket");
+    let from: std::net::SocketAddr = format!("{source}:0").parse().expect("source");
+    bind(&fd, &from).expect("bind");
+    let to: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("to");
+    rconnect(&fd, &to).expect("connect");
+    TcpStream::from(fd)
+}
+
+#[test]
+fn bad_stream_options_are_usage_errors() {
+    for (args, want) in [
+        (&["--tcp", "127.0.0.1"][..], "HOST:PORT"),
+        (&["--tcp", "localhost:601"], "HOST:PORT"),
+        (&["--tcp", "127.0.0.1:1", "--stream"], "no --tcp with it"),
+        (&["--tcp", ":0", "--allow", "10.0.0.1/8"], "past the prefix"),
+        (&["--tcp", ":0", "--max-connections", "0"], "1 or more"),
+        (&["--tcp", ":0", "--idle-timeout", "0s"], "above 0"),
+    ] {
+        let out = Command::new(SYSLOG_READ)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run syslog-read");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(100), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+}
