@@ -12,13 +12,15 @@ use rill::cli::{self, EXIT_TEMPORARY, EXIT_USAGE};
 use rill::net::cidr::{AllowList, Cidr};
 use rill::net::datagram::{Socket, UdpAddr};
 use rill::net::rate_limit::{By, Rate};
+use rill::net::tls;
 use rill::sys::signals::{self, Signals};
 use rill::sys::single_threaded::SingleThreaded;
 use rill::sys::stdout::Output;
 use rill::sys::{listen_fds, privilege};
 
 const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--tcp ADDR:PORT]... \
-[--stream] [--allow CIDR]... [--max-connections N] [--idle-timeout DURATION] \
+[--stream] [--tls ADDR:PORT]... [--cert FILE --key FILE] [--client-ca FILE] \
+[--allow-name NAME]... [--allow CIDR]... [--max-connections N] [--idle-timeout DURATION] \
 [--mode OCTAL] [-U] [--max-size SIZE] [--shed-after DURATION] \
 [--rate-limit N/DURATION[,BURST]] [--rate-limit-by pid|uid]";
 
@@ -27,7 +29,12 @@ const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (r
 --udp ADDR  receive UDP on ADDR, HOST:PORT or [IPV6]:PORT (repeatable)
 --tcp ADDR:PORT  receive syslog over TCP, RFC 6587 framings (repeatable; :PORT for all)
 --stream  receive one connection on stdin (UCSPI: tcpserver; peer from $TCPREMOTEIP)
---allow CIDR  take UDP and TCP only from senders in CIDR (repeatable)
+--tls ADDR:PORT  receive syslog over TLS, RFC 5425 (repeatable; needs --cert, --key)
+--cert FILE  the server's certificate chain, PEM
+--key FILE  the server's private key, PEM
+--client-ca FILE  require client certificates from these CAs, PEM
+--allow-name NAME  admit only client certificates naming NAME (repeatable)
+--allow CIDR  take UDP, TCP and TLS only from senders in CIDR (repeatable)
 --max-connections N  at most N stream connections at once (256)
 --idle-timeout DURATION  close a connection silent for DURATION (1h)
 --mode OCTAL  the mode of the --unix sockets (0666)
@@ -50,6 +57,11 @@ struct Args {
     rate_limit: Option<Rate>,
     rate_limit_by: Option<By>,
     tcp: Vec<SocketAddr>,
+    tls: Vec<SocketAddr>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+    allow_names: Vec<String>,
     stream: bool,
     allow: AllowList,
     max_connections: usize,
@@ -83,6 +95,11 @@ fn parse_args() -> Result<Args, String> {
         rate_limit: None,
         rate_limit_by: None,
         tcp: Vec::new(),
+        tls: Vec::new(),
+        cert: None,
+        key: None,
+        client_ca: None,
+        allow_names: Vec::new(),
         stream: false,
         allow: AllowList::default(),
         max_connections: 256,
@@ -113,6 +130,21 @@ fn parse_args() -> Result<Args, String> {
                 let text = cli::option_text(&mut parser, &option)?;
                 args.tcp
                     .push(stream_addr(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Long("tls") => {
+                let text = cli::option_text(&mut parser, &option)?;
+                args.tls
+                    .push(stream_addr(&text).map_err(|e| format!("{option}: {e}"))?);
+            }
+            Long("cert") => args.cert = Some(cli::option_path(&mut parser, &option)?),
+            Long("key") => args.key = Some(cli::option_path(&mut parser, &option)?),
+            Long("client-ca") => args.client_ca = Some(cli::option_path(&mut parser, &option)?),
+            Long("allow-name") => {
+                let name = cli::option_text(&mut parser, &option)?;
+                if name.is_empty() {
+                    return Err(format!("{option}: a name cannot be empty"));
+                }
+                args.allow_names.push(name);
             }
             Long("stream") => args.stream = true,
             Long("allow") => {
@@ -164,9 +196,24 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
-    if args.stream && !args.tcp.is_empty() {
+    if args.stream && !(args.tcp.is_empty() && args.tls.is_empty()) {
         return Err(
-            "--stream: the connection on stdin is the only input; no --tcp with it".to_string(),
+            "--stream: the connection on stdin is the only input; no --tcp or --tls with it"
+                .to_string(),
+        );
+    }
+    let tls_inputs = !args.tls.is_empty();
+    if tls_inputs && (args.cert.is_none() || args.key.is_none()) {
+        return Err("--tls: the server needs --cert FILE and --key FILE".to_string());
+    }
+    if !tls_inputs && (args.cert.is_some() || args.key.is_some() || args.client_ca.is_some()) {
+        return Err("--cert, --key, --client-ca: there is no --tls to use them".to_string());
+    }
+    if !args.allow_names.is_empty() && args.client_ca.is_none() {
+        return Err(
+            "--allow-name: names are checked in client certificates, which only --client-ca \
+             requires"
+                .to_string(),
         );
     }
     if args.rate_limit_by.is_some() && args.rate_limit.is_none() {
@@ -183,7 +230,7 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
     let fail = |e: rill::error::Error| cli::fatal(EXIT_TEMPORARY, &e.to_string());
     if args.unix.is_empty() && args.udp.is_empty() {
-        if args.stream || !args.tcp.is_empty() {
+        if args.stream || !args.tcp.is_empty() || !args.tls.is_empty() {
             return Vec::new();
         }
         let listen_fds = listen_fds::take(single);
@@ -233,15 +280,31 @@ fn open_streams(args: &Args) -> Streams {
         idle_timeout: args.idle_timeout,
         allow: args.allow.clone(),
     };
-    let listeners = args
+    let fail = |e: rill::error::Error| -> ! {
+        remove_sockets(&args.unix);
+        cli::fatal(EXIT_TEMPORARY, &e.to_string())
+    };
+    let tls = |addr| {
+        let options = tls::ServerOptions {
+            cert: args.cert.clone().unwrap_or_default(),
+            key: args.key.clone().unwrap_or_default(),
+            client_ca: args.client_ca.clone(),
+        };
+        let config = tls::server_config(&options).unwrap_or_else(|e| fail(e));
+        let tls = stream::Tls {
+            config,
+            verifies_clients: args.client_ca.is_some(),
+            allow_names: args.allow_names.clone(),
+        };
+        Listener::bind(addr, "tls", Some(tls))
+    };
+    let tcp = args
         .tcp
         .iter()
-        .map(|&addr| {
-            Listener::tcp(addr).unwrap_or_else(|e| {
-                remove_sockets(&args.unix);
-                cli::fatal(EXIT_TEMPORARY, &e.to_string())
-            })
-        })
+        .map(|&addr| Listener::bind(addr, "tcp", None));
+    let listeners = tcp
+        .chain(args.tls.iter().map(|&addr| tls(addr)))
+        .map(|listener| listener.unwrap_or_else(|e| fail(e)))
         .collect();
     let mut streams = Streams::new(listeners, settings);
     if args.stream {

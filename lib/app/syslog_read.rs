@@ -578,8 +578,8 @@ impl Collector {
         } else {
             Vec::new()
         };
-        for fd in &stream_fds {
-            fds.push(PollFd::from_borrowed_fd(*fd, PollFlags::IN));
+        for &(fd, flags) in &stream_fds {
+            fds.push(PollFd::from_borrowed_fd(fd, flags));
         }
         // Measured at the poll, after the plan: its time is not slept again.
         if let Err(e) = poll::until(&mut fds, plan.deadline) {

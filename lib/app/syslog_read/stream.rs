@@ -18,12 +18,16 @@
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rustix::event::PollFlags;
 
 use super::Sender;
 use crate::cli;
 use crate::net::cidr::AllowList;
-use crate::net::stream_framing::{Deframer, Limits, Message};
+use crate::net::stream_framing::{Deframer, FramingError, Limits, Message};
+use crate::net::tls;
 
 /// The most bytes read from one connection in one turn.
 const CHUNK: usize = 64 << 10;
@@ -44,26 +48,51 @@ fn show(addr: &SocketAddr) -> String {
     Sender(addr).to_string()
 }
 
+/// TLS on a listener: the server's configuration, and which client
+/// certificates are let in.
+pub struct Tls {
+    pub config: Arc<rustls::ServerConfig>,
+    /// Clients must show a certificate from the `--client-ca`.
+    pub verifies_clients: bool,
+    /// And it must name one of these (when there are any).
+    pub allow_names: Vec<String>,
+}
+
 /// A listening socket.
 pub struct Listener {
     socket: TcpListener,
     pub name: String,
+    tls: Option<Arc<Tls>>,
 }
 
 impl Listener {
-    /// Listens on `addr` (`[::]` listens on IPv6 and IPv4).
-    pub fn tcp(addr: SocketAddr) -> crate::error::Result<Listener> {
-        let name = format!("tcp {}", show(&addr));
+    /// Listens on `addr` (`[::]` listens on IPv6 and IPv4), for TCP
+    /// connections, with TLS over them when `tls` is given; `kind` names
+    /// the input on stderr (`tcp`, `tls`).
+    pub fn bind(addr: SocketAddr, kind: &str, tls: Option<Tls>) -> crate::error::Result<Listener> {
+        let name = format!("{kind} {}", show(&addr));
         let fail = |e: io::Error| crate::error::Error::new(format!("listen on {name}"), e);
         let socket = TcpListener::bind(addr).map_err(fail)?;
         socket.set_nonblocking(true).map_err(fail)?;
         // The port the kernel chose for port 0, for the one who started us.
         let name = match socket.local_addr() {
-            Ok(bound) => format!("tcp {}", show(&bound)),
+            Ok(bound) => format!("{kind} {}", show(&bound)),
             Err(_) => name,
         };
-        Ok(Listener { socket, name })
+        Ok(Listener {
+            socket,
+            name,
+            tls: tls.map(Arc::new),
+        })
     }
+}
+
+/// A TLS session on a connection.
+struct Session {
+    conn: rustls::ServerConnection,
+    tls: Arc<Tls>,
+    /// The handshake is done and the client's certificate checked.
+    checked: bool,
 }
 
 /// Where a connection's bytes come from.
@@ -79,6 +108,12 @@ enum Io {
 
 struct Connection {
     io: Io,
+    session: Option<Session>,
+    /// The peer showed a certificate the `--client-ca` vouches for and
+    /// `--allow-name` allows.
+    authenticated: bool,
+    /// TLS has bytes to send that the socket did not take.
+    wants_out: bool,
     peer: Option<SocketAddr>,
     deframer: Deframer,
     last_active: Instant,
@@ -127,6 +162,8 @@ impl Throttled {
 /// What a turn of reading found.
 pub struct Arrival<'a> {
     pub peer: Option<SocketAddr>,
+    /// The peer is authenticated by its TLS client certificate.
+    pub authenticated: bool,
     pub message: Message<'a>,
 }
 
@@ -189,6 +226,9 @@ impl Streams {
         }) && rustix::io::ioctl_fionbio(stdin, true).is_ok();
         self.connections.push(Connection {
             io: Io::Stdin { socket },
+            session: None,
+            authenticated: false,
+            wants_out: false,
             peer,
             deframer: Deframer::new(self.limits()),
             last_active: Instant::now(),
@@ -293,8 +333,25 @@ impl Streams {
                 cli::warn(&format!("{}: {e}", self.listeners[i].name));
                 continue;
             }
+            let session = match &self.listeners[i].tls {
+                None => None,
+                Some(tls) => match rustls::ServerConnection::new(tls.config.clone()) {
+                    Ok(conn) => Some(Session {
+                        conn,
+                        tls: tls.clone(),
+                        checked: false,
+                    }),
+                    Err(e) => {
+                        cli::warn(&format!("{}: TLS: {e}", self.listeners[i].name));
+                        continue;
+                    }
+                },
+            };
             self.connections.push(Connection {
                 io: Io::Tcp(stream),
+                session,
+                authenticated: false,
+                wants_out: false,
                 peer: Some(peer),
                 deframer: Deframer::new(self.limits()),
                 last_active: now,
@@ -305,10 +362,14 @@ impl Streams {
 
     /// Reads one chunk from connection `i`; false when it is to be closed.
     fn read_one(&mut self, i: usize, now: Instant, deliver: &mut impl FnMut(Arrival<'_>)) -> bool {
+        let stopping = self.stopping;
         let c = &mut self.connections[i];
+        if c.session.is_some() {
+            return read_tls(c, &mut self.buf, now, stopping, deliver);
+        }
         let read = match &mut c.io {
             Io::Tcp(s) => s.read(&mut self.buf),
-            Io::Stdin { socket: false } if self.stopping => return false,
+            Io::Stdin { socket: false } if stopping => return false,
             Io::Stdin { .. } => {
                 rustix::io::read(rustix::stdio::stdin(), &mut self.buf[..]).map_err(io::Error::from)
             }
@@ -318,7 +379,7 @@ impl Streams {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.readable = false;
-                return !self.stopping;
+                return !stopping;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
             Err(e) => {
@@ -329,25 +390,21 @@ impl Streams {
         c.last_active = now;
         // A socket is read until it has no more; anything else once per
         // readiness.
-        c.readable = !matches!(c.io, Io::Stdin { socket: false }) || self.stopping;
-        let peer = c.peer;
-        let result = c
-            .deframer
-            .push(&self.buf[..n], |message| deliver(Arrival { peer, message }));
-        if let Err(e) = result {
-            cli::warn(&format!("{}: closing it: {e}", c.name()));
-            return false;
-        }
-        true
+        c.readable = !matches!(c.io, Io::Stdin { socket: false });
+        push(c, &self.buf[..n], deliver)
     }
 
     /// Closes connection `i`, delivering a last unterminated message.
     fn close(&mut self, i: usize, deliver: &mut impl FnMut(Arrival<'_>), why: Option<&str>) {
         let mut c = self.connections.swap_remove(i);
-        let peer = c.peer;
-        let end = c
-            .deframer
-            .finish(|message| deliver(Arrival { peer, message }));
+        let (peer, authenticated) = (c.peer, c.authenticated);
+        let end = c.deframer.finish(|message| {
+            deliver(Arrival {
+                peer,
+                authenticated,
+                message,
+            })
+        });
         match (end, why) {
             (Err(e), _) => cli::warn(&format!("{}: {e}", c.name())),
             (Ok(()), Some(why)) => cli::info(&format!("{}: closing it: {why}", c.name())),
@@ -378,21 +435,25 @@ impl Streams {
         self.connections.iter().map(|c| c.last_active + limit).min()
     }
 
-    /// The descriptors to poll for input: listeners with room for more
-    /// connections, and connections not known readable.
-    pub fn poll_fds(&self) -> Vec<BorrowedFd<'_>> {
+    /// The descriptors to poll: listeners with room for more connections,
+    /// and connections not known readable (and writable, for TLS bytes
+    /// waiting).
+    pub fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, PollFlags)> {
         let room = self.connections.len() < self.settings.max_connections;
         let listeners = self
             .listeners
             .iter()
             .zip(&self.listener_readable)
             .filter(|&(_, &r)| room && !r)
-            .map(|(l, _)| l.socket.as_fd());
-        let connections = self
-            .connections
-            .iter()
-            .filter(|c| !c.readable)
-            .map(Connection::fd);
+            .map(|(l, _)| (l.socket.as_fd(), PollFlags::IN));
+        let connections = self.connections.iter().filter(|c| !c.readable).map(|c| {
+            let out = if c.wants_out {
+                PollFlags::OUT
+            } else {
+                PollFlags::empty()
+            };
+            (c.fd(), PollFlags::IN | out)
+        });
         listeners.chain(connections).collect()
     }
 
@@ -411,4 +472,108 @@ impl Streams {
             }
         }
     }
+}
+
+/// Hands `bytes` of connection `c` to its deframer; false (said on
+/// stderr) when the framing is broken.
+fn push(c: &mut Connection, bytes: &[u8], deliver: &mut impl FnMut(Arrival<'_>)) -> bool {
+    let (peer, authenticated) = (c.peer, c.authenticated);
+    let result: Result<(), FramingError> = c.deframer.push(bytes, |message| {
+        deliver(Arrival {
+            peer,
+            authenticated,
+            message,
+        })
+    });
+    if let Err(e) = result {
+        cli::warn(&format!("{}: closing it: {e}", c.name()));
+        return false;
+    }
+    true
+}
+
+/// Reads a TLS record's worth from connection `c`, and sends what TLS
+/// has to send; false when it is to be closed.
+fn read_tls(
+    c: &mut Connection,
+    buf: &mut [u8],
+    now: Instant,
+    stopping: bool,
+    deliver: &mut impl FnMut(Arrival<'_>),
+) -> bool {
+    let name = c.name();
+    let (Io::Tcp(socket), Some(session)) = (&mut c.io, &mut c.session) else {
+        return false;
+    };
+    let mut open = true;
+    match session.conn.read_tls(socket) {
+        Ok(0) => open = false,
+        Ok(_) => c.last_active = now,
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            c.readable = false;
+            open = !stopping;
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+        Err(e) => {
+            cli::warn(&format!("{name}: receiving: {e}"));
+            return false;
+        }
+    }
+    if let Err(e) = session.conn.process_new_packets() {
+        // The alert, if the socket takes it.
+        let _ = session.conn.write_tls(socket);
+        cli::warn(&format!("{name}: refused: TLS: {e}"));
+        return false;
+    }
+    if !session.checked && !session.conn.is_handshaking() {
+        session.checked = true;
+        let tls = &session.tls;
+        let certificate = session.conn.peer_certificates().and_then(|c| c.first());
+        if tls.verifies_clients && !tls.allow_names.is_empty() {
+            let allowed =
+                certificate.is_some_and(|der| tls::certificate_names_one_of(der, &tls.allow_names));
+            if !allowed {
+                let names = certificate
+                    .map(|der| tls::certificate_names(der))
+                    .unwrap_or_default();
+                cli::warn(&format!(
+                    "{name}: refused: its certificate names {names:?}, none of them in --allow-name"
+                ));
+                return false;
+            }
+        }
+        c.authenticated = tls.verifies_clients && certificate.is_some();
+    }
+    let mut plain = Vec::new();
+    loop {
+        match session.conn.reader().read(buf) {
+            Ok(0) => {
+                open = false;
+                break;
+            }
+            Ok(n) => plain.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => {
+                cli::warn(&format!("{name}: receiving: {e}"));
+                open = false;
+                break;
+            }
+        }
+    }
+    c.wants_out = false;
+    while session.conn.wants_write() {
+        match session.conn.write_tls(socket) {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.wants_out = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                cli::warn(&format!("{name}: sending: {e}"));
+                return false;
+            }
+        }
+    }
+    push(c, &plain, deliver) && open
 }
