@@ -429,8 +429,14 @@ fn bad_stream_options_are_usage_errors() {
     for (args, want) in [
         (&["--tcp", "127.0.0.1"][..], "HOST:PORT"),
         (&["--tcp", "localhost:601"], "HOST:PORT"),
-        (&["--tcp", "127.0.0.1:1", "--stream"], "no --tcp or --tls with it"),
-        (&["--tls", "127.0.0.1:1"], "needs --cert FILE and --key FILE"),
+        (
+            &["--tcp", "127.0.0.1:1", "--stream"],
+            "no --tcp or --tls with it",
+        ),
+        (
+            &["--tls", "127.0.0.1:1"],
+            "needs --cert FILE and --key FILE",
+        ),
         (&["--tcp", ":0", "--cert", "x"], "no --tls to use them"),
         (&["--tcp", ":0", "--allow-name", "x"], "only --client-ca"),
         (&["--tcp", ":0", "--allow", "10.0.0.1/8"], "past the prefix"),
@@ -446,4 +452,254 @@ fn bad_stream_options_are_usage_errors() {
         assert_eq!(out.status.code(), Some(100), "{args:?}: {stderr}");
         assert!(stderr.contains(want), "{args:?}: {stderr}");
     }
+}
+
+/// The messages the forwarders are given: RFC 5424 with every field.
+fn rich_messages(tag: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            format!(
+                "<165>1 2026-11-30T20:00:0{}.123456Z host-{i} {tag} 42{i} ID{i} [ex@32473 k=\"v{i}\"] message {i} \u{e9}",
+                i % 10
+            )
+        })
+        .collect()
+}
+
+/// Checks that the lines hold `rich_messages(tag, n)`, every field as
+/// sent, in order, each `from` 127.0.0.1; `rfc3164`: as syslog-ng's
+/// network() rewrites them (no MSGID, no SD, a time without year).
+fn assert_rich(lines: &[String], tag: &str, n: usize, rfc3164: bool) {
+    let got: Vec<&String> = lines
+        .iter()
+        .filter(|l| parse(l).app == tag.as_bytes())
+        .collect();
+    assert_eq!(got.len(), n, "{lines:#?}");
+    for (i, line) in got.iter().enumerate() {
+        let r = parse(line);
+        assert_eq!(r.priority.to_string(), "local4.notice", "{line}");
+        assert_eq!(r.procid, format!("42{i}").as_bytes(), "{line}");
+        assert_eq!(message(line), format!("message {i} \u{e9}"), "{line}");
+        assert_eq!(field(line, "host"), Some(format!("host-{i}")), "{line}");
+        let from = field(line, "from").expect("from");
+        assert!(from.starts_with("127.0.0.1:"), "{line}");
+        assert_eq!(field(line, "truncated"), None, "{line}");
+        if rfc3164 {
+            assert_eq!(field(line, "fmt").as_deref(), Some("rfc3164"), "{line}");
+            continue;
+        }
+        assert_eq!(field(line, "fmt").as_deref(), Some("rfc5424"), "{line}");
+        assert_eq!(field(line, "msgid"), Some(format!("ID{i}")), "{line}");
+        assert_eq!(
+            field(line, "sd"),
+            Some(format!("[ex@32473 k=\"v{i}\"]")),
+            "{line}"
+        );
+        let time = field(line, "time").expect("time");
+        assert!(
+            time.starts_with(&format!("2026-11-30T20:00:0{}.123456", i % 10)),
+            "{line}"
+        );
+    }
+}
+
+/// A syslog-read on `args` (its one stream listener on port 0), a
+/// forwarder made by `forwarder` to it; every message through, every
+/// field checked.
+fn forwarded_through(
+    name: &str,
+    args: &[&str],
+    forwarder: impl FnOnce(&Scratch, u16) -> senders::Forwarder,
+    rfc3164: bool,
+) {
+    let s = Scratch::new(name);
+    let reader = Reader::start(&s, args);
+    let proto = args[0].trim_start_matches("--");
+    let port = reader.port(proto, 0);
+    let f = forwarder(&s, port);
+    let tag = format!("app-{}", name.replace('-', ""));
+    const N: usize = 20;
+    f.send(&rich_messages(&tag, N));
+    let arrived = wait_until(LONG, || {
+        reader
+            .lines()
+            .iter()
+            .filter(|l| parse(l).app == tag.as_bytes())
+            .count()
+            >= N
+    });
+    assert!(
+        arrived,
+        "{} lines: {}\n{}",
+        reader.lines().len(),
+        reader.stderr(),
+        f.stderr()
+    );
+    drop(f);
+    let lines = reader.stop();
+    assert_rich(&lines, &tag, N, rfc3164);
+}
+
+use common::receivers::Certs;
+use common::senders::{self, Forwarder, Via};
+
+fn tls_args<'a>(certs: &'a Certs, listen: &'a str) -> Vec<&'a str> {
+    vec![
+        listen,
+        LOCAL,
+        "--cert",
+        path_arg(&certs.cert),
+        "--key",
+        path_arg(&certs.key),
+    ]
+}
+
+#[test]
+fn rsyslog_omfwd_over_tcp_octet_counted() {
+    forwarded_through(
+        "rs-octet",
+        &["--tcp", LOCAL],
+        |s, port| Forwarder::rsyslog(&s.path("rsyslog"), port, Via::TcpOctetCounted, None),
+        false,
+    );
+}
+
+#[test]
+fn rsyslog_omfwd_over_tcp_lf_framed() {
+    forwarded_through(
+        "rs-lf",
+        &["--tcp", LOCAL],
+        |s, port| Forwarder::rsyslog(&s.path("rsyslog"), port, Via::TcpLf, None),
+        false,
+    );
+}
+
+#[test]
+fn rsyslog_omfwd_over_tls_with_gtls() {
+    let s = Scratch::new("rs-tls-certs");
+    let certs = Certs::make(&s.path("certs"));
+    let mut args = tls_args(&certs, "--tls");
+    args.extend([
+        "--client-ca",
+        path_arg(&certs.ca),
+        "--allow-name",
+        "rill-client",
+    ]);
+    forwarded_through(
+        "rs-tls",
+        &args,
+        |s, port| Forwarder::rsyslog(&s.path("rsyslog"), port, Via::Tls, Some(&certs)),
+        false,
+    );
+}
+
+#[test]
+fn syslog_ng_syslog_over_tcp() {
+    forwarded_through(
+        "ng-tcp",
+        &["--tcp", LOCAL],
+        |s, port| Forwarder::syslog_ng(&s.path("ng"), port, Via::TcpOctetCounted, None),
+        false,
+    );
+}
+
+#[test]
+fn syslog_ng_network_over_tcp() {
+    forwarded_through(
+        "ng-net",
+        &["--tcp", LOCAL],
+        |s, port| Forwarder::syslog_ng(&s.path("ng"), port, Via::TcpLf, None),
+        true,
+    );
+}
+
+#[test]
+fn syslog_ng_syslog_over_tls() {
+    let s = Scratch::new("ng-tls-certs");
+    let certs = Certs::make(&s.path("certs"));
+    let mut args = tls_args(&certs, "--tls");
+    args.extend(["--client-ca", path_arg(&certs.ca)]);
+    forwarded_through(
+        "ng-tls",
+        &args,
+        |s, port| Forwarder::syslog_ng(&s.path("ng"), port, Via::Tls, Some(&certs)),
+        false,
+    );
+}
+
+/// openssl s_client sends `text` over TLS to `port`, showing the client
+/// certificate when `with_cert`; whether the server took the connection
+/// (s_client's exit status is no help: it says nothing of a refusal that
+/// comes after the handshake).
+fn s_client(certs: &Certs, port: u16, with_cert: bool, text: &str) {
+    require("openssl");
+    let mut c = Command::new("openssl");
+    c.args(["s_client", "-quiet", "-no_ign_eof", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-CAfile", path_arg(&certs.ca)]);
+    if with_cert {
+        c.args(["-cert", path_arg(&certs.client_cert)])
+            .args(["-key", path_arg(&certs.client_key)]);
+    }
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("openssl");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(format!("{text}\n").as_bytes());
+    drop(stdin);
+    wait_child(&mut child, LONG);
+}
+
+#[test]
+fn mtls_an_allowed_certificate_comes_in_an_unlisted_or_missing_one_is_refused_and_said() {
+    let s = Scratch::new("mtls");
+    let certs = Certs::make(&s.path("certs"));
+    let mut args = tls_args(&certs, "--tls");
+    args.extend([
+        "--client-ca",
+        path_arg(&certs.ca),
+        "--allow-name",
+        "rill-client",
+    ]);
+    let reader = Reader::start(&s, &args);
+    let port = reader.port("tls", 0);
+    s_client(&certs, port, true, "<13>mtls: allowed");
+    s_client(&certs, port, false, "<13>mtls: no certificate");
+    reader.wait_lines(1);
+    let said = wait_until(LONG, || {
+        reader.stderr().contains("peer sent no certificates")
+    });
+    assert!(said, "{}", reader.stderr());
+    let lines = reader.stop();
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert_eq!(message(&lines[0]), "allowed");
+
+    let s = Scratch::new("mtls-unlisted");
+    let mut args = tls_args(&certs, "--tls");
+    args.extend(["--client-ca", path_arg(&certs.ca)]);
+    args.extend(["--allow-name", "someone-else", "--allow-name", "localhost"]);
+    let reader = Reader::start(&s, &args);
+    s_client(&certs, reader.port("tls", 0), true, "<13>mtls: unlisted");
+    let said = wait_until(LONG, || {
+        reader.stderr().contains("none of them in --allow-name")
+    });
+    assert!(said, "{}", reader.stderr());
+    assert!(
+        reader.stderr().contains("[\"rill-client\"]"),
+        "the names are said: {}",
+        reader.stderr()
+    );
+    let lines = reader.stop();
+    assert!(lines.is_empty(), "{lines:#?}");
+
+    // Without --client-ca, no certificate is asked for.
+    let s = Scratch::new("tls-anyone");
+    let reader = Reader::start(&s, &tls_args(&certs, "--tls"));
+    s_client(&certs, reader.port("tls", 0), false, "<13>tls: anyone");
+    reader.wait_lines(1);
+    let lines = reader.stop();
+    assert_eq!(message(&lines[0]), "anyone");
 }
