@@ -19,7 +19,7 @@ use rill::sys::stdout::Output;
 use rill::sys::{listen_fds, privilege};
 
 const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--tcp ADDR:PORT]... \
-[--stream] [--tls ADDR:PORT]... [--cert FILE --key FILE] [--client-ca FILE] \
+[--stream] [--tls ADDR:PORT]... [--relp ADDR:PORT]... [--relp-tls ADDR:PORT]... [--cert FILE --key FILE] [--client-ca FILE] \
 [--allow-name NAME]... [--allow CIDR]... [--max-connections N] [--idle-timeout DURATION] \
 [--mode OCTAL] [-U] [--max-size SIZE] [--shed-after DURATION] \
 [--rate-limit N/DURATION[,BURST]] [--rate-limit-by pid|uid]";
@@ -30,11 +30,13 @@ const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (r
 --tcp ADDR:PORT  receive syslog over TCP, RFC 6587 framings (repeatable; :PORT for all)
 --stream  receive one connection on stdin (UCSPI: tcpserver; peer from $TCPREMOTEIP)
 --tls ADDR:PORT  receive syslog over TLS, RFC 5425 (repeatable; needs --cert, --key)
+--relp ADDR:PORT  be a RELP server, as rsyslog's imrelp (repeatable)
+--relp-tls ADDR:PORT  RELP over TLS (repeatable; needs --cert, --key)
 --cert FILE  the server's certificate chain, PEM
 --key FILE  the server's private key, PEM
 --client-ca FILE  require client certificates from these CAs, PEM
 --allow-name NAME  admit only client certificates naming NAME (repeatable)
---allow CIDR  take UDP, TCP and TLS only from senders in CIDR (repeatable)
+--allow CIDR  take UDP, TCP, TLS and RELP only from senders in CIDR (repeatable)
 --max-connections N  at most N stream connections at once (256)
 --idle-timeout DURATION  close a connection silent for DURATION (1h)
 --mode OCTAL  the mode of the --unix sockets (0666)
@@ -58,6 +60,8 @@ struct Args {
     rate_limit_by: Option<By>,
     tcp: Vec<SocketAddr>,
     tls: Vec<SocketAddr>,
+    relp: Vec<SocketAddr>,
+    relp_tls: Vec<SocketAddr>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
@@ -66,6 +70,16 @@ struct Args {
     allow: AllowList,
     max_connections: usize,
     idle_timeout: Duration,
+}
+
+impl Args {
+    /// Whether it listens for connections.
+    fn listens(&self) -> bool {
+        !(self.tcp.is_empty()
+            && self.tls.is_empty()
+            && self.relp.is_empty()
+            && self.relp_tls.is_empty())
+    }
 }
 
 /// A stream input's `ADDR:PORT`: as `--udp` takes it, the port required.
@@ -96,6 +110,8 @@ fn parse_args() -> Result<Args, String> {
         rate_limit_by: None,
         tcp: Vec::new(),
         tls: Vec::new(),
+        relp: Vec::new(),
+        relp_tls: Vec::new(),
         cert: None,
         key: None,
         client_ca: None,
@@ -126,15 +142,15 @@ fn parse_args() -> Result<Args, String> {
                     ))?;
             }
             Short('U') => args.drop_privileges = true,
-            Long("tcp") => {
+            Long("tcp" | "tls" | "relp" | "relp-tls") => {
                 let text = cli::option_text(&mut parser, &option)?;
-                args.tcp
-                    .push(stream_addr(&text).map_err(|e| format!("{option}: {e}"))?);
-            }
-            Long("tls") => {
-                let text = cli::option_text(&mut parser, &option)?;
-                args.tls
-                    .push(stream_addr(&text).map_err(|e| format!("{option}: {e}"))?);
+                let addr = stream_addr(&text).map_err(|e| format!("{option}: {e}"))?;
+                match option.as_str() {
+                    "--tcp" => args.tcp.push(addr),
+                    "--tls" => args.tls.push(addr),
+                    "--relp" => args.relp.push(addr),
+                    _ => args.relp_tls.push(addr),
+                }
             }
             Long("cert") => args.cert = Some(cli::option_path(&mut parser, &option)?),
             Long("key") => args.key = Some(cli::option_path(&mut parser, &option)?),
@@ -196,18 +212,19 @@ fn parse_args() -> Result<Args, String> {
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
-    if args.stream && !(args.tcp.is_empty() && args.tls.is_empty()) {
-        return Err(
-            "--stream: the connection on stdin is the only input; no --tcp or --tls with it"
-                .to_string(),
-        );
+    if args.stream && args.listens() {
+        return Err("--stream: the connection on stdin is the only input; \
+             no --tcp, --tls, --relp or --relp-tls with it"
+            .to_string());
     }
-    let tls_inputs = !args.tls.is_empty();
+    let tls_inputs = !args.tls.is_empty() || !args.relp_tls.is_empty();
     if tls_inputs && (args.cert.is_none() || args.key.is_none()) {
-        return Err("--tls: the server needs --cert FILE and --key FILE".to_string());
+        return Err("--tls, --relp-tls: the server needs --cert FILE and --key FILE".to_string());
     }
     if !tls_inputs && (args.cert.is_some() || args.key.is_some() || args.client_ca.is_some()) {
-        return Err("--cert, --key, --client-ca: there is no --tls to use them".to_string());
+        return Err(
+            "--cert, --key, --client-ca: there is no --tls or --relp-tls to use them".to_string(),
+        );
     }
     if !args.allow_names.is_empty() && args.client_ca.is_none() {
         return Err(
@@ -230,7 +247,7 @@ or hand down datagram sockets (LISTEN_FDS, or descriptor 3)";
 fn open_sockets(args: &Args, single: &SingleThreaded) -> Vec<Socket> {
     let fail = |e: rill::error::Error| cli::fatal(EXIT_TEMPORARY, &e.to_string());
     if args.unix.is_empty() && args.udp.is_empty() {
-        if args.stream || !args.tcp.is_empty() || !args.tls.is_empty() {
+        if args.stream || args.listens() {
             return Vec::new();
         }
         let listen_fds = listen_fds::take(single);
@@ -284,7 +301,7 @@ fn open_streams(args: &Args) -> Streams {
         remove_sockets(&args.unix);
         cli::fatal(EXIT_TEMPORARY, &e.to_string())
     };
-    let tls = |addr| {
+    let tls = |addr, kind, relp| {
         let options = tls::ServerOptions {
             cert: args.cert.clone().unwrap_or_default(),
             key: args.key.clone().unwrap_or_default(),
@@ -296,14 +313,20 @@ fn open_streams(args: &Args) -> Streams {
             verifies_clients: args.client_ca.is_some(),
             allow_names: args.allow_names.clone(),
         };
-        Listener::bind(addr, "tls", Some(tls))
+        Listener::bind(addr, kind, Some(tls), relp)
     };
     let tcp = args
         .tcp
         .iter()
-        .map(|&addr| Listener::bind(addr, "tcp", None));
+        .map(|&a| Listener::bind(a, "tcp", None, false));
+    let relp = args
+        .relp
+        .iter()
+        .map(|&a| Listener::bind(a, "relp", None, true));
     let listeners = tcp
-        .chain(args.tls.iter().map(|&addr| tls(addr)))
+        .chain(relp)
+        .chain(args.tls.iter().map(|&a| tls(a, "tls", false)))
+        .chain(args.relp_tls.iter().map(|&a| tls(a, "relp-tls", true)))
         .map(|listener| listener.unwrap_or_else(|e| fail(e)))
         .collect();
     let mut streams = Streams::new(listeners, settings);

@@ -238,8 +238,10 @@ impl Collector {
                     }
                 }
             }
+            self.streams.answer(self.output.written_total());
             if self.stopping.is_some() {
                 if !self.more_to_take() && self.output.pending() == 0 {
+                    self.streams.finish(self.output.written_total());
                     return 0;
                 }
                 if self.stuck_too_long(now) {
@@ -278,11 +280,12 @@ impl Collector {
         }
     }
 
-    /// One message from a stream: a line, unless shed or over the rate.
-    fn take_arrival(&mut self, arrival: &stream::Arrival<'_>, now: Instant) {
+    /// One message from a stream: a line, unless shed or over the rate;
+    /// where the output will have taken it (a RELP answer waits for that).
+    fn take_arrival(&mut self, arrival: &stream::Arrival<'_>, now: Instant) -> u64 {
         if let Some(dropped) = &mut self.shed {
             *dropped += 1;
-            return;
+            return self.output.appended();
         }
         let sender = match arrival.peer {
             Some(peer) => rate_limit::Sender::address(peer.ip()),
@@ -291,6 +294,7 @@ impl Collector {
         if self.admit(sender, now) {
             write_stream_line(self.output.buf(), arrival);
         }
+        self.output.appended()
     }
 
     /// Says how many datagrams `--allow` refused, every `REFUSED_EVERY`

@@ -15,7 +15,8 @@
 //! nothing for `idle_timeout` is closed; one whose octet count is absurd
 //! is closed with a warning, having allocated nothing.
 
-use std::io::{self, Read};
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
@@ -26,7 +27,9 @@ use rustix::event::PollFlags;
 use super::Sender;
 use crate::cli;
 use crate::net::cidr::AllowList;
-use crate::net::stream_framing::{Deframer, FramingError, Limits, Message};
+use crate::net::relp::{DEFAULT_MAX_DATA, Txnr};
+use crate::net::relp_server::{self, Request};
+use crate::net::stream_framing::{Deframer, Framing, FramingError, Limits, Message};
 use crate::net::tls;
 
 /// The most bytes read from one connection in one turn.
@@ -63,13 +66,20 @@ pub struct Listener {
     socket: TcpListener,
     pub name: String,
     tls: Option<Arc<Tls>>,
+    /// RELP sessions, not plain syslog, over its connections.
+    relp: bool,
 }
 
 impl Listener {
     /// Listens on `addr` (`[::]` listens on IPv6 and IPv4), for TCP
     /// connections, with TLS over them when `tls` is given; `kind` names
-    /// the input on stderr (`tcp`, `tls`).
-    pub fn bind(addr: SocketAddr, kind: &str, tls: Option<Tls>) -> crate::error::Result<Listener> {
+    /// the input on stderr (`tcp`, `tls`, `relp`, `relp-tls`).
+    pub fn bind(
+        addr: SocketAddr,
+        kind: &str,
+        tls: Option<Tls>,
+        relp: bool,
+    ) -> crate::error::Result<Listener> {
         let name = format!("{kind} {}", show(&addr));
         let fail = |e: io::Error| crate::error::Error::new(format!("listen on {name}"), e);
         let socket = TcpListener::bind(addr).map_err(fail)?;
@@ -83,6 +93,7 @@ impl Listener {
             socket,
             name,
             tls: tls.map(Arc::new),
+            relp,
         })
     }
 }
@@ -112,8 +123,9 @@ struct Connection {
     /// The peer showed a certificate the `--client-ca` vouches for and
     /// `--allow-name` allows.
     authenticated: bool,
-    /// TLS has bytes to send that the socket did not take.
+    /// TLS or RELP has bytes to send that the socket did not take.
     wants_out: bool,
+    relp: Option<Relp>,
     peer: Option<SocketAddr>,
     deframer: Deframer,
     last_active: Instant,
@@ -135,6 +147,16 @@ impl Connection {
             None => "the connection on standard input".to_string(),
         }
     }
+}
+
+/// A RELP session on a connection, and the messages whose answer waits
+/// for their line to be written: (TXNR, where the line ends in the
+/// output).
+struct Relp {
+    session: relp_server::Session,
+    acks: VecDeque<(Txnr, u64)>,
+    /// Read to its end at a stop: kept for its answers and `serverclose`.
+    drained: bool,
 }
 
 /// A warning said at most every `SAY_EVERY`, with how many times it was
@@ -229,6 +251,7 @@ impl Streams {
             session: None,
             authenticated: false,
             wants_out: false,
+            relp: None,
             peer,
             deframer: Deframer::new(self.limits()),
             last_active: Instant::now(),
@@ -275,7 +298,7 @@ impl Streams {
 
     /// Accepts waiting connections and reads a chunk from each readable
     /// one, handing every message to `deliver`.
-    pub fn read_ready(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>)) {
+    pub fn read_ready(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>) -> u64) {
         for i in 0..self.listeners.len() {
             if self.listener_readable[i] {
                 self.accept(i, now);
@@ -321,6 +344,10 @@ impl Streams {
                 }
             };
             if !self.settings.allow.allows(peer.ip()) {
+                if self.listeners[i].relp && self.listeners[i].tls.is_none() {
+                    // The session's end, said as RELP says it.
+                    let _ = (&stream).write(b"0 serverclose 0\n");
+                }
                 drop(stream);
                 let name = &self.listeners[i].name;
                 let who = show(&peer);
@@ -347,11 +374,17 @@ impl Streams {
                     }
                 },
             };
+            let relp = self.listeners[i].relp.then(|| Relp {
+                session: relp_server::Session::new(DEFAULT_MAX_DATA.max(self.settings.max_message)),
+                acks: VecDeque::new(),
+                drained: false,
+            });
             self.connections.push(Connection {
                 io: Io::Tcp(stream),
                 session,
                 authenticated: false,
                 wants_out: false,
+                relp,
                 peer: Some(peer),
                 deframer: Deframer::new(self.limits()),
                 last_active: now,
@@ -361,7 +394,12 @@ impl Streams {
     }
 
     /// Reads one chunk from connection `i`; false when it is to be closed.
-    fn read_one(&mut self, i: usize, now: Instant, deliver: &mut impl FnMut(Arrival<'_>)) -> bool {
+    fn read_one(
+        &mut self,
+        i: usize,
+        now: Instant,
+        deliver: &mut impl FnMut(Arrival<'_>) -> u64,
+    ) -> bool {
         let stopping = self.stopping;
         let c = &mut self.connections[i];
         if c.session.is_some() {
@@ -379,7 +417,7 @@ impl Streams {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 c.readable = false;
-                return !stopping;
+                return keep_after_drain(c, stopping) && send(c);
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
             Err(e) => {
@@ -391,11 +429,11 @@ impl Streams {
         // A socket is read until it has no more; anything else once per
         // readiness.
         c.readable = !matches!(c.io, Io::Stdin { socket: false });
-        push(c, &self.buf[..n], deliver)
+        push(c, &self.buf[..n], deliver) && send(c)
     }
 
     /// Closes connection `i`, delivering a last unterminated message.
-    fn close(&mut self, i: usize, deliver: &mut impl FnMut(Arrival<'_>), why: Option<&str>) {
+    fn close(&mut self, i: usize, deliver: &mut impl FnMut(Arrival<'_>) -> u64, why: Option<&str>) {
         let mut c = self.connections.swap_remove(i);
         let (peer, authenticated) = (c.peer, c.authenticated);
         let end = c.deframer.finish(|message| {
@@ -403,7 +441,7 @@ impl Streams {
                 peer,
                 authenticated,
                 message,
-            })
+            });
         });
         match (end, why) {
             (Err(e), _) => cli::warn(&format!("{}: {e}", c.name())),
@@ -416,7 +454,7 @@ impl Streams {
     }
 
     /// Closes the connections idle since `idle_timeout`.
-    pub fn close_idle(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>)) {
+    pub fn close_idle(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>) -> u64) {
         let limit = self.settings.idle_timeout;
         let mut i = 0;
         while i < self.connections.len() {
@@ -427,6 +465,54 @@ impl Streams {
             }
             i += 1;
         }
+    }
+
+    /// Answers each RELP message whose line is written (`written`: the
+    /// output's `written_total`), and sends the answers.
+    pub fn answer(&mut self, written: u64) {
+        let mut i = 0;
+        while i < self.connections.len() {
+            let c = &mut self.connections[i];
+            let Some(relp) = &mut c.relp else {
+                i += 1;
+                continue;
+            };
+            let mut answered = false;
+            while let Some(&(txnr, position)) = relp.acks.front()
+                && position <= written
+            {
+                relp.acks.pop_front();
+                relp.session.answer(txnr, 200, b"OK");
+                answered = true;
+            }
+            if (answered || c.wants_out) && !send(c) {
+                self.connections.swap_remove(i);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// At the end of a stop, everything written: answers every RELP
+    /// message, says `serverclose`, and closes.
+    pub fn finish(&mut self, written: u64) {
+        self.answer(written);
+        for c in &mut self.connections {
+            if let Some(relp) = &mut c.relp {
+                relp.session.server_close();
+                if let Io::Tcp(socket) = &c.io {
+                    // One short wait for room: the answers are small.
+                    let _ = socket.set_write_timeout(Some(Duration::from_secs(1)));
+                    let _ = socket.set_nonblocking(false);
+                }
+                send(c);
+                if let (Some(tls), Io::Tcp(socket)) = (&mut c.session, &mut c.io) {
+                    tls.conn.send_close_notify();
+                    let _ = tls.conn.write_tls(socket);
+                }
+            }
+        }
+        self.connections.clear();
     }
 
     /// When the next idle connection is to be closed.
@@ -476,14 +562,44 @@ impl Streams {
 
 /// Hands `bytes` of connection `c` to its deframer; false (said on
 /// stderr) when the framing is broken.
-fn push(c: &mut Connection, bytes: &[u8], deliver: &mut impl FnMut(Arrival<'_>)) -> bool {
+fn push(c: &mut Connection, bytes: &[u8], deliver: &mut impl FnMut(Arrival<'_>) -> u64) -> bool {
     let (peer, authenticated) = (c.peer, c.authenticated);
+    let name = c.name();
+    let max_message = c.deframer.limits().max_message;
+    if let Some(relp) = &mut c.relp {
+        let mut requests = Vec::new();
+        let result = relp.session.received(bytes, &mut requests);
+        for request in requests {
+            let Request::Syslog { txnr, data } = request else {
+                continue;
+            };
+            let cut = data.len() > max_message;
+            let position = deliver(Arrival {
+                peer,
+                authenticated,
+                message: Message {
+                    bytes: &data[..data.len().min(max_message)],
+                    truncated: cut,
+                    framing: Framing::OctetCounted,
+                    frame_len: Some(data.len() as u64),
+                },
+            });
+            relp.acks.push_back((txnr, position));
+        }
+        if let Err(e) = result {
+            cli::warn(&format!("{name}: closing it: {e}"));
+            relp.session.server_close();
+            send(c);
+            return false;
+        }
+        return true;
+    }
     let result: Result<(), FramingError> = c.deframer.push(bytes, |message| {
         deliver(Arrival {
             peer,
             authenticated,
             message,
-        })
+        });
     });
     if let Err(e) = result {
         cli::warn(&format!("{}: closing it: {e}", c.name()));
@@ -499,7 +615,7 @@ fn read_tls(
     buf: &mut [u8],
     now: Instant,
     stopping: bool,
-    deliver: &mut impl FnMut(Arrival<'_>),
+    deliver: &mut impl FnMut(Arrival<'_>) -> u64,
 ) -> bool {
     let name = c.name();
     let (Io::Tcp(socket), Some(session)) = (&mut c.io, &mut c.session) else {
@@ -511,7 +627,10 @@ fn read_tls(
         Ok(_) => c.last_active = now,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             c.readable = false;
-            open = !stopping;
+            open = !stopping || c.relp.is_some();
+            if let Some(relp) = c.relp.as_mut().filter(|_| stopping) {
+                relp.drained = true;
+            }
         }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => {
@@ -560,20 +679,66 @@ fn read_tls(
             }
         }
     }
+    push(c, &plain, deliver) && send(c) && open
+}
+
+/// At a stop, a connection read to its end is closed, but one with a RELP
+/// session is kept for its answers (`Streams::finish`).
+fn keep_after_drain(c: &mut Connection, stopping: bool) -> bool {
+    match &mut c.relp {
+        _ if !stopping => true,
+        Some(relp) => {
+            relp.drained = true;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Sends what the connection's RELP session and TLS have to send, as far
+/// as the socket takes it; false when the connection is to be closed
+/// (broken, or its RELP session closed and answered).
+fn send(c: &mut Connection) -> bool {
+    let name = c.name();
+    let Io::Tcp(socket) = &mut c.io else {
+        return true;
+    };
     c.wants_out = false;
-    while session.conn.wants_write() {
-        match session.conn.write_tls(socket) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                c.wants_out = true;
-                break;
+    let broken = |e: io::Error| {
+        cli::warn(&format!("{name}: sending: {e}"));
+        false
+    };
+    if let Some(relp) = &mut c.relp {
+        let output = relp.session.output();
+        if !output.is_empty() {
+            let written = match &mut c.session {
+                Some(tls) => tls.conn.writer().write(output),
+                None => socket.write(output),
+            };
+            match written {
+                Ok(n) => relp.session.consumed(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => c.wants_out = true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => c.wants_out = true,
+                Err(e) => return broken(e),
             }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                cli::warn(&format!("{name}: sending: {e}"));
-                return false;
+            c.wants_out |= !relp.session.output().is_empty();
+        }
+    }
+    if let Some(tls) = &mut c.session {
+        while tls.conn.wants_write() {
+            match tls.conn.write_tls(socket) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.wants_out = true;
+                    break;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return broken(e),
             }
         }
     }
-    push(c, &plain, deliver) && open
+    // A session the client closed ends once its answers are out.
+    !c.relp
+        .as_ref()
+        .is_some_and(|r| r.session.closed() && !c.wants_out)
 }
