@@ -431,13 +431,17 @@ fn bad_stream_options_are_usage_errors() {
         (&["--tcp", "localhost:601"], "HOST:PORT"),
         (
             &["--tcp", "127.0.0.1:1", "--stream"],
-            "no --tcp or --tls with it",
+            "or --relp-tls with it",
         ),
         (
             &["--tls", "127.0.0.1:1"],
             "needs --cert FILE and --key FILE",
         ),
-        (&["--tcp", ":0", "--cert", "x"], "no --tls to use them"),
+        (&["--relp-tls", ":1"], "needs --cert FILE and --key FILE"),
+        (
+            &["--relp", ":0", "--cert", "x"],
+            "no --tls or --relp-tls to use them",
+        ),
         (&["--tcp", ":0", "--allow-name", "x"], "only --client-ca"),
         (&["--tcp", ":0", "--allow", "10.0.0.1/8"], "past the prefix"),
         (&["--tcp", ":0", "--max-connections", "0"], "1 or more"),
@@ -785,5 +789,136 @@ fn kill_9_while_omrelp_sends_loses_nothing() {
         "kill -9: {} lines before, {} duplicates",
         numbers(&before, "kill9").len(),
         total_lines - N
+    );
+}
+
+/// A raw RELP client: opens a session on `port`; the connection.
+fn relp_open(port: u16) -> (TcpStream, BufReader<TcpStream>) {
+    let mut c = connect(port);
+    let offers = "relp_version=0\ncommands=syslog\nx=y";
+    c.write_all(format!("1 open {} {offers}\n", offers.len()).as_bytes())
+        .expect("open");
+    let mut r = BufReader::new(c.try_clone().expect("clone"));
+    r.get_ref().set_read_timeout(Some(LONG)).expect("timeout");
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("open's answer");
+    assert!(answer.starts_with("1 rsp "), "{answer:?}");
+    // The offers span lines: read up to the frame's end.
+    let len: usize = answer
+        .split(' ')
+        .nth(2)
+        .and_then(|l| l.parse().ok())
+        .expect("len");
+    let mut rest = answer.len() - "1 rsp ".len() - len.to_string().len() - 1;
+    while rest < len + 1 {
+        let mut more = String::new();
+        r.read_line(&mut more).expect("offers");
+        rest += more.len();
+    }
+    (c, r)
+}
+
+fn relp_frame(txnr: u32, text: &str) -> Vec<u8> {
+    format!("{txnr} syslog {} {text}\n", text.len()).into_bytes()
+}
+
+/// The answer to a RELP message comes only once its line is written: with
+/// standard output blocked (a pipe nobody reads), none comes; it comes
+/// when the output is read. A message the rate limit drops is answered
+/// too; a stop says `serverclose`.
+#[test]
+fn relp_answers_wait_for_the_line_to_be_written() {
+    let s = Scratch::new("relp-answer");
+    let err = s.path("err");
+    let mut child = Command::new(SYSLOG_READ)
+        .args([
+            "--relp",
+            LOCAL,
+            "--tcp",
+            LOCAL,
+            "--rate-limit",
+            "1/1h,100000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&err).expect("err"))
+        .spawn()
+        .expect("spawn");
+    let said = || std::fs::read_to_string(&err).unwrap_or_default();
+    assert!(wait_until(LONG, || said().matches("receiving on").count() == 2));
+    let port_of = |kind: &str| -> u16 {
+        said()
+            .split(&format!("receiving on {kind} "))
+            .nth(1)
+            .and_then(|r| r.lines().next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port")
+    };
+    let (relp, tcp) = (port_of("relp"), port_of("tcp"));
+    // Opened first: while the output is full, no connection is read.
+    let (mut c, mut r) = relp_open(relp);
+    // Fill the output: a pipe of 64 KiB and the reader's buffer of 1 MiB.
+    let mut filler = connect(tcp);
+    let line = format!("<13>fill: {}\n", "z".repeat(200));
+    let filled = std::thread::spawn(move || {
+        for _ in 0..20_000 {
+            if filler.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    c.write_all(&relp_frame(2, "<13>relp: held")).expect("send");
+    r.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .expect("timeout");
+    let mut answer = String::new();
+    assert!(
+        r.read_line(&mut answer).is_err(),
+        "answered before written: {answer:?}"
+    );
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let reading = std::thread::spawn(move || {
+        let mut all = String::new();
+        let _ = out.read_to_string(&mut all);
+        all
+    });
+    r.get_ref().set_read_timeout(Some(LONG)).expect("timeout");
+    r.read_line(&mut answer).expect("the answer");
+    assert_eq!(answer, "2 rsp 6 200 OK\n");
+    filled.join().expect("filler");
+    signal(&child, rustix::process::Signal::TERM);
+    let mut rest = String::new();
+    r.read_line(&mut rest).expect("serverclose");
+    assert_eq!(rest, "0 serverclose 0\n");
+    assert!(wait_child(&mut child, LONG).success());
+    let all = reading.join().expect("reader");
+    assert_eq!(all.lines().filter(|l| message(l) == "held").count(), 1);
+}
+
+#[test]
+fn relp_a_message_over_the_rate_is_answered_and_counted() {
+    let s = Scratch::new("relp-rate");
+    let reader = Reader::start(&s, &["--relp", LOCAL, "--rate-limit", "1/1h,2"]);
+    let (mut c, mut r) = relp_open(reader.port("relp", 0));
+    for txnr in 2..7 {
+        c.write_all(&relp_frame(txnr, &format!("<13>rate {txnr}")))
+            .expect("send");
+    }
+    for txnr in 2..7 {
+        let mut answer = String::new();
+        r.read_line(&mut answer).expect("answer");
+        assert_eq!(answer, format!("{txnr} rsp 6 200 OK\n"));
+    }
+    c.write_all(b"7 close 0\n").expect("close");
+    let mut answer = String::new();
+    r.read_line(&mut answer).expect("close's answer");
+    assert_eq!(answer, "7 rsp 6 200 OK\n");
+    let lines = reader.stop();
+    assert_eq!(numbers(&lines, "rate"), [2, 3]);
+    assert_eq!(
+        suppressed(&lines),
+        [("sender 127.0.0.1: 3 messages suppressed".to_string(), 3)]
     );
 }
