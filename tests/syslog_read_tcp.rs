@@ -922,3 +922,101 @@ fn relp_a_message_over_the_rate_is_answered_and_counted() {
         [("sender 127.0.0.1: 3 messages suppressed".to_string(), 3)]
     );
 }
+
+/// Lines as another rill's syslog-read wrote them, relayed by its
+/// export-to-remote to a syslog-read started with `args` (listening on
+/// `proto`), over `scheme` with the client certificate of `certs`; the
+/// lines received.
+fn relayed(name: &str, certs: &Certs, args: &[&str], proto: &str, scheme: &str) -> Vec<String> {
+    let s = Scratch::new(name);
+    let reader = Reader::start(&s, args);
+    let port = reader.port(proto, 0);
+    let log = s.path("logdir");
+    let lines: Vec<Vec<u8>> = [
+        "user.notice app[77]: from a local sender\tfmt=rfc3164 pid=77 uid=1000 gid=1000",
+        "user.notice forger: from the network\tfmt=rfc5424 sd=[rill@32473\\x20uid=\"0\"] from=10.0.0.9:514",
+    ]
+    .iter()
+    .map(|l| l.as_bytes().to_vec())
+    .collect();
+    cyclog_write(&log, &[], &lines);
+    let cursors = s.path("cursors");
+    cursor_dir(&cursors, "syslog", &log);
+    let mut export = Command::new(EXPORT);
+    export.args(["--to", &format!("{scheme}://127.0.0.1:{port}")]);
+    if scheme == "tls" {
+        export
+            .args(["--ca", path_arg(&certs.ca)])
+            .args(["--cert", path_arg(&certs.client_cert)])
+            .args(["--key", path_arg(&certs.client_key)]);
+    }
+    let mut export = export
+        .arg(&cursors)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(s.path("export.stderr")).expect("stderr"))
+        .spawn()
+        .expect("export-to-remote");
+    reader.wait_lines(2);
+    signal(&export, rustix::process::Signal::TERM);
+    assert!(wait_child(&mut export, LONG).success());
+    reader.stop()
+}
+
+#[test]
+fn relay_trust_rills_fields_are_kept_only_from_an_authenticated_peer() {
+    let s = Scratch::new("relay-certs");
+    let certs = Certs::make(&s.path("certs"));
+    let mut args = tls_args(&certs, "--tls");
+    args.extend([
+        "--client-ca",
+        path_arg(&certs.ca),
+        "--allow-name",
+        "rill-client",
+    ]);
+    let lines = relayed("relay-trusted", &certs, &args, "tls", "tls");
+    let local = find(&lines, "from a local sender");
+    for (key, want) in [("pid", "77"), ("uid", "1000"), ("gid", "1000")] {
+        assert_eq!(field(local, key).as_deref(), Some(want), "{local}");
+    }
+    assert_eq!(field(local, "from"), None, "{local}");
+    assert_eq!(
+        field(local, "sd"),
+        None,
+        "the element is taken out: {local}"
+    );
+    assert!(field(local, "relay").is_some_and(|r| r.starts_with("127.0.0.1:")));
+    let net = find(&lines, "from the network");
+    assert_eq!(field(net, "from").as_deref(), Some("10.0.0.9:514"), "{net}");
+    assert_eq!(
+        field(net, "uid"),
+        None,
+        "the original's claim stays one: {net}"
+    );
+    assert_eq!(
+        field(net, "sd").as_deref(),
+        Some(r#"[rill-claimed@32473 uid="0"]"#),
+        "{net}"
+    );
+
+    // TLS without client certificates, and TCP: the sender's claim.
+    let tls_anyone = tls_args(&certs, "--tls");
+    for (name, args, proto, scheme) in [
+        ("relay-tls-anyone", &tls_anyone[..], "tls", "tls"),
+        ("relay-tcp", &["--tcp", LOCAL][..], "tcp", "tcp"),
+    ] {
+        let lines = relayed(name, &certs, args, proto, scheme);
+        let local = find(&lines, "from a local sender");
+        for key in ["pid", "uid", "gid", "relay"] {
+            assert_eq!(field(local, key), None, "{name}: {local}");
+        }
+        assert!(
+            field(local, "from").is_some_and(|f| f.starts_with("127.0.0.1:")),
+            "{local}"
+        );
+        assert_eq!(
+            field(local, "sd").as_deref(),
+            Some(r#"[rill@32473 fmt="rfc3164" pid="77" uid="1000" gid="1000"]"#),
+            "{name}: {local}"
+        );
+    }
+}

@@ -42,7 +42,7 @@ use rustix::event::{PollFd, PollFlags};
 use crate::cli;
 use crate::format::decimal::decimal;
 use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
-use crate::format::syslog::parse;
+use crate::format::syslog::{build, parse, relay};
 use crate::net::cidr::AllowList;
 use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
 use crate::net::rate_limit::{self, By, Rate, RateLimiter, Report, Verdict};
@@ -638,14 +638,60 @@ fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
     out.push(b'\n');
 }
 
+/// Fields a relayed element may not set: those the parse writes, and
+/// ours.
+const NOT_RELAYED: [&str; 14] = [
+    "fmt",
+    "time",
+    "time3164",
+    "zone",
+    "uptime",
+    "host",
+    "msgid",
+    "sd",
+    "seq",
+    "unsynced",
+    "bom",
+    "nopri",
+    "relay",
+    "truncated",
+];
+
 /// One message of a stream as one line: as a datagram's, `from` the
 /// peer; a cut message's `truncated` is its frame's octet count, or
 /// `unknown` for an LF-ended frame (whose rest is skipped unread).
+///
+/// From an authenticated peer (another rill relaying, its TLS client
+/// certificate verified and allowed), the element of rill's SD-ID in the
+/// message is trusted: taken out of `sd`, its parameters become the
+/// line's fields (but for those the parse writes), and the peer is
+/// `relay=`, not `from=` (which, if there, is the original sender's).
 fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
-    let message = parse::parse(arrival.message.bytes);
+    let mut message = parse::parse(arrival.message.bytes);
+    let relayed = match message.sd {
+        Some(sd) if arrival.authenticated => relay::take_element(sd, build::SD_ID),
+        _ => None,
+    };
+    if let Some((_, rest)) = &relayed {
+        message.sd = (!rest.is_empty()).then_some(rest.as_slice());
+    }
     let mut line = message.write_line(out);
-    if let Some(peer) = &arrival.peer {
-        write_address(peer, &mut line);
+    match (&arrival.peer, &relayed) {
+        (Some(peer), None) => write_address(peer, "from", &mut line),
+        (peer, Some((params, _))) => {
+            let mut seen: Vec<&str> = Vec::new();
+            for (key, value) in params {
+                if NOT_RELAYED.contains(&key.as_str()) || seen.contains(&key.as_str()) {
+                    continue;
+                }
+                seen.push(key);
+                line.field(key, value);
+            }
+            if let Some(peer) = peer {
+                write_address(peer, "relay", &mut line);
+            }
+        }
+        (None, None) => {}
     }
     if arrival.message.truncated {
         let mut buf = [0u8; 20];
@@ -671,12 +717,12 @@ fn write_origin(origin: &Origin, line: &mut LineWriter) {
             line.field("uid", decimal(u64::from(c.uid), &mut buf));
             line.field("gid", decimal(u64::from(c.gid), &mut buf));
         }
-        Origin::Udp(addr) => write_address(addr, line),
+        Origin::Udp(addr) => write_address(addr, "from", line),
     }
 }
 
-/// A network sender as the `from` field: `ADDRESS:PORT`.
-fn write_address(addr: &SocketAddr, line: &mut LineWriter) {
+/// A network sender as the field `key`: `ADDRESS:PORT`.
+fn write_address(addr: &SocketAddr, key: &str, line: &mut LineWriter) {
     match addr {
         SocketAddr::V4(v4) => {
             // The common case, without the formatting machinery.
@@ -693,7 +739,7 @@ fn write_address(addr: &SocketAddr, line: &mut LineWriter) {
                 text[len..len + d.len()].copy_from_slice(d);
                 len += d.len();
             }
-            line.field("from", &text[..len]);
+            line.field(key, &text[..len]);
         }
         addr => {
             let mut buf = [0u8; 64];
@@ -701,7 +747,7 @@ fn write_address(addr: &SocketAddr, line: &mut LineWriter) {
             // An address and port always fit in 64 bytes.
             let _ = io::Write::write_fmt(&mut cursor, format_args!("{}", Sender(addr)));
             let len = cursor.position() as usize;
-            line.field("from", &buf[..len]);
+            line.field(key, &buf[..len]);
         }
     }
 }
