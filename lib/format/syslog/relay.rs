@@ -14,10 +14,13 @@
 
 use crate::format::syslog::grammar::strict_sd_ids;
 
-/// The parameters of the `sd_id` element of `sd`, in order, and `sd`
-/// without that element (empty when it was the only one); `None` when
-/// `sd` is not well-formed or has no such element.
-pub fn take_element(sd: &[u8], sd_id: &str) -> Option<(Vec<(String, Vec<u8>)>, Vec<u8>)> {
+/// An element's parameters, in order: (PARAM-NAME, value unescaped).
+pub type Params = Vec<(String, Vec<u8>)>;
+
+/// The parameters of the `sd_id` element of `sd`, and `sd` without that
+/// element (empty when it was the only one); `None` when `sd` is not
+/// well-formed or has no such element.
+pub fn take_element(sd: &[u8], sd_id: &str) -> Option<(Params, Vec<u8>)> {
     let ids = strict_sd_ids(sd)?;
     let index = ids
         .iter()
@@ -33,7 +36,7 @@ pub fn take_element(sd: &[u8], sd_id: &str) -> Option<(Vec<(String, Vec<u8>)>, V
 }
 
 /// ` NAME="VALUE"` repeated, as `structured_data` checked them.
-fn params(mut text: &[u8]) -> Vec<(String, Vec<u8>)> {
+fn params(mut text: &[u8]) -> Params {
     let mut params = Vec::new();
     while let Some(rest) = text.strip_prefix(b" ") {
         let Some(eq) = rest.iter().position(|&b| b == b'=') else {
