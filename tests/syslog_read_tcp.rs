@@ -1020,3 +1020,25 @@ fn relay_trust_rills_fields_are_kept_only_from_an_authenticated_peer() {
         );
     }
 }
+
+/// The connection on stdin ends when nothing waits to be written (its
+/// last line long out): the stop comes all the same.
+#[test]
+fn stream_ends_when_its_input_ends_after_a_quiet_while() {
+    let mut child = Command::new(SYSLOG_READ)
+        .arg("--stream")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"<13>quiet: one\n").expect("write");
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("the line");
+    assert_eq!(message(line.trim_end()), "one");
+    std::thread::sleep(Duration::from_millis(300));
+    drop(stdin);
+    assert!(wait_child(&mut child, LONG).success());
+}

@@ -547,6 +547,10 @@ impl Collector {
         if let Some(idle) = self.streams.next_idle() {
             due(idle);
         }
+        if self.streams.stdin_ended() && self.stopping.is_none() {
+            // The input ended: the stop begins at the next turn.
+            due(now);
+        }
         if let Some(said) = self.refused_said.filter(|_| self.refused > 0) {
             due(said + REFUSED_EVERY);
         }
