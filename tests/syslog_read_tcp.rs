@@ -1042,3 +1042,19 @@ fn stream_ends_when_its_input_ends_after_a_quiet_while() {
     drop(stdin);
     assert!(wait_child(&mut child, LONG).success());
 }
+
+/// A RELP client outside `--allow` is told `serverclose` and closed
+/// before any message; one inside is served.
+#[test]
+fn relp_a_client_outside_allow_gets_serverclose_and_is_closed() {
+    let s = Scratch::new("relp-allow");
+    let reader = Reader::start(&s, &["--relp", LOCAL, "--allow", "192.0.2.0/24"]);
+    let mut c = connect(reader.port("relp", 0));
+    c.set_read_timeout(Some(LONG)).expect("timeout");
+    let mut got = Vec::new();
+    c.read_to_end(&mut got).expect("read to the end");
+    assert_eq!(got, b"0 serverclose 0\n");
+    let said = wait_until(LONG, || reader.stderr().contains("not in --allow"));
+    assert!(said, "{}", reader.stderr());
+    assert!(reader.stop().is_empty());
+}
