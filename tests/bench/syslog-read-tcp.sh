@@ -11,6 +11,9 @@
 # rill syslog-read's and cyclog's together) per message, and its peak
 # resident memory (rill: both processes added).
 #
+# TRANSPORT=tls runs the same over TLS (loggen -U; syslog-read --tls,
+# rsyslog imtcp with gtls, syslog-ng syslog() with tls(); certificates made
+# here with openssl, no client certificates).
 # READERS picks some of the receivers (default: all, in the order below).
 set -eu
 
@@ -28,6 +31,7 @@ if [ -z "${OUT_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT_DIR=/dev/shm/rill-bench-tcp-$$; else OUT_DIR=$BENCH_DIR/out; fi
 fi
 READERS=${READERS:-syslog-read rsyslog syslog-ng}
+TRANSPORT=${TRANSPORT:-tcp}
 
 need rsyslogd pgrep /usr/bin/time
 built "$SYSLOG_READ" "$CYCLOG"
@@ -39,6 +43,16 @@ trap 'rm -rf "$OUT_DIR"' EXIT
 results=$BENCH_DIR/results
 : > "$results"
 port=$((20000 + $$ % 900))
+if [ "$TRANSPORT" = tls ]; then
+	need openssl
+	(cd "$OUT_DIR" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout key.pem -out cert.pem -days 2 -subj /CN=localhost \
+		-addext subjectAltName=IP:127.0.0.1,DNS:localhost 2>/dev/null)
+	# loggen's TLS plugin is its transport: no -i -S with it.
+	loggen_transport=-U
+else
+	loggen_transport="-i -S"
+fi
 
 tcp_listening() {
 	hex=$(printf '%04X' "$1")
@@ -64,24 +78,40 @@ run() {
 		mkfifo "$OUT_DIR/pipe"
 		/usr/bin/time -f '%U %S %M' -o "$OUT_DIR/time.cyclog" "$CYCLOG" "$OUT_DIR/logdir" < "$OUT_DIR/pipe" 2>/dev/null &
 		writer=$!
-		set -- "$SYSLOG_READ" --tcp "127.0.0.1:$port"
+		if [ "$TRANSPORT" = tls ]; then
+			set -- "$SYSLOG_READ" --tls "127.0.0.1:$port" --cert "$OUT_DIR/cert.pem" --key "$OUT_DIR/key.pem"
+		else
+			set -- "$SYSLOG_READ" --tcp "127.0.0.1:$port"
+		fi
 		;;
 	rsyslog)
 		writer=
-		cat > "$OUT_DIR/rsyslog.conf" <<-EOF
-		global(workDirectory="$OUT_DIR")
-		module(load="imptcp")
-		ruleset(name="r") { action(type="omfile" file="$OUT_DIR/out" template="RSYSLOG_FileFormat") }
-		input(type="imptcp" port="$port" address="127.0.0.1" ruleset="r")
-		EOF
+		if [ "$TRANSPORT" = tls ]; then
+			cat > "$OUT_DIR/rsyslog.conf" <<-EOF
+			global(workDirectory="$OUT_DIR" DefaultNetstreamDriverCertFile="$OUT_DIR/cert.pem"
+			       DefaultNetstreamDriverKeyFile="$OUT_DIR/key.pem" DefaultNetstreamDriverCAFile="$OUT_DIR/cert.pem")
+			module(load="imtcp" StreamDriver.Name="gtls" StreamDriver.Mode="1" StreamDriver.AuthMode="anon")
+			ruleset(name="r") { action(type="omfile" file="$OUT_DIR/out" template="RSYSLOG_FileFormat") }
+			input(type="imtcp" port="$port" address="127.0.0.1" ruleset="r")
+			EOF
+		else
+			cat > "$OUT_DIR/rsyslog.conf" <<-EOF
+			global(workDirectory="$OUT_DIR")
+			module(load="imptcp")
+			ruleset(name="r") { action(type="omfile" file="$OUT_DIR/out" template="RSYSLOG_FileFormat") }
+			input(type="imptcp" port="$port" address="127.0.0.1" ruleset="r")
+			EOF
+		fi
 		set -- rsyslogd -n -f "$OUT_DIR/rsyslog.conf" -i "$OUT_DIR/rsyslog.pid"
 		;;
 	syslog-ng)
 		writer=
+		ng_tls=
+		[ "$TRANSPORT" != tls ] || ng_tls=" tls(key-file(\"$OUT_DIR/key.pem\") cert-file(\"$OUT_DIR/cert.pem\") peer-verify(optional-untrusted))"
 		cat > "$OUT_DIR/ng.conf" <<-EOF
 		@version: 3.38
 		options { stats_freq(0); keep_hostname(yes); use_dns(no); dns_cache(no); };
-		source s { syslog(ip("127.0.0.1") port($port) transport("tcp") max-connections(64)); };
+		source s { syslog(ip("127.0.0.1") port($port) transport("$TRANSPORT") max-connections(64)$ng_tls); };
 		destination d { file("$OUT_DIR/out"); };
 		log { source(s); destination(d); };
 		EOF
@@ -103,7 +133,7 @@ run() {
 	done
 	sleep 0.3
 	start=$(date +%s.%N)
-	ng_env "$NG/usr/bin/loggen" -i -S -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
+	ng_env "$NG/usr/bin/loggen" $loggen_transport -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
 		127.0.0.1 "$port" > "$OUT_DIR/loggen.out" 2>&1 || :
 	sent=$(sed -n 's/.*count=\([0-9]*\).*/\1/p' "$OUT_DIR/loggen.out" | tail -n 1)
 	# Until every line sent is written, or the count stands still for a
@@ -136,7 +166,7 @@ for r in $(seq "$RUNS"); do
 	done
 done
 
-echo "loggen, $SIZE-byte RFC 5424 messages over TCP, ${SEND_SECONDS}s, median of $RUNS runs, $(nproc) cores, $(uname -r)"
+echo "loggen, $SIZE-byte RFC 5424 messages over $TRANSPORT, ${SEND_SECONDS}s, median of $RUNS runs, $(nproc) cores, $(uname -r)"
 awk -v readers="$READERS" -v conns="$CONNS" "$median"'
 	{ k = $1 " " $2; rate[k] = rate[k] " " $3; cpu[k] = cpu[k] " " $4; rss[k] = rss[k] " " $5
 	  per[k] = per[k] " " ($6 > 0 ? $4 / $6 * 1e6 : 0); lost[k] = lost[k] " " ($7 - $6) }
