@@ -124,9 +124,13 @@ pub fn server_config(options: &ServerOptions) -> Result<Arc<rustls::ServerConfig
             format!("no private key: {e}"),
         )
     })?;
-    let config = builder
+    let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| Error::invalid(format!("use {}", options.cert.display()), e.to_string()))?;
+    // No TLS 1.3 session tickets: a syslog client reads nothing, and one
+    // that closes with our tickets unread resets the connection, which
+    // throws away what it sent last and we had not read yet.
+    config.send_tls13_tickets = 0;
     Ok(Arc::new(config))
 }
 

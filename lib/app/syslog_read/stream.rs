@@ -326,7 +326,6 @@ impl Streams {
             let relp = self.listeners[i].relp.then(|| Relp {
                 session: relp_server::Session::new(DEFAULT_MAX_DATA.max(self.settings.max_message)),
                 acks: VecDeque::new(),
-                drained: false,
             });
             self.connections.push(Connection {
                 io: Io::Tcp(stream),

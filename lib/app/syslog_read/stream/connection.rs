@@ -74,8 +74,6 @@ impl Connection {
 pub(super) struct Relp {
     pub(super) session: relp_server::Session,
     pub(super) acks: VecDeque<(Txnr, u64)>,
-    /// Read to its end at a stop: kept for its answers and `serverclose`.
-    pub(super) drained: bool,
 }
 
 /// Hands `bytes` of connection `c` to its deframer; false (said on
@@ -149,10 +147,8 @@ pub(super) fn read_tls(
         Ok(_) => c.last_active = now,
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
             c.readable = false;
+            // As `keep_after_drain` (which would borrow all of `c`).
             open = !stopping || c.relp.is_some();
-            if let Some(relp) = c.relp.as_mut().filter(|_| stopping) {
-                relp.drained = true;
-            }
         }
         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
         Err(e) => {
@@ -194,6 +190,12 @@ pub(super) fn read_tls(
             }
             Ok(n) => plain.extend_from_slice(&buf[..n]),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // The peer closed without TLS's close_notify: the end, as
+            // many clients end.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                open = false;
+                break;
+            }
             Err(e) => {
                 cli::warn(&format!("{name}: receiving: {e}"));
                 open = false;
@@ -206,15 +208,8 @@ pub(super) fn read_tls(
 
 /// At a stop, a connection read to its end is closed, but one with a RELP
 /// session is kept for its answers (`Streams::finish`).
-pub(super) fn keep_after_drain(c: &mut Connection, stopping: bool) -> bool {
-    match &mut c.relp {
-        _ if !stopping => true,
-        Some(relp) => {
-            relp.drained = true;
-            true
-        }
-        None => false,
-    }
+pub(super) fn keep_after_drain(c: &Connection, stopping: bool) -> bool {
+    !stopping || c.relp.is_some()
 }
 
 /// Sends what the connection's RELP session and TLS have to send, as far
