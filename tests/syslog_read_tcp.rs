@@ -1058,3 +1058,39 @@ fn relp_a_client_outside_allow_gets_serverclose_and_is_closed() {
     assert!(said, "{}", reader.stderr());
     assert!(reader.stop().is_empty());
 }
+
+/// A TLS client that sends and closes without reading anything (as
+/// loggen does) loses nothing: the server sends it nothing after the
+/// handshake (no TLS 1.3 session tickets), so its close is no reset that
+/// would make the kernel drop what it sent last.
+#[test]
+fn a_tls_client_that_never_reads_loses_nothing_when_it_closes() {
+    require("python3");
+    let s = Scratch::new("tls-no-read");
+    let certs = Certs::make(&s.path("certs"));
+    let reader = Reader::start(&s, &tls_args(&certs, "--tls"));
+    let port = reader.port("tls", 0);
+    const N: usize = 100_000;
+    let script = format!(
+        "import socket, ssl\n\
+         c = ssl.create_default_context(cafile={ca:?})\n\
+         s = c.wrap_socket(socket.create_connection(('127.0.0.1', {port})), server_hostname='localhost')\n\
+         s.sendall(b''.join(b'<13>noread %d\\n' % i for i in range({N})))\n\
+         s.close()\n",
+        ca = path_arg(&certs.ca)
+    );
+    let status = Command::new("python3")
+        .args(["-c", &script])
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    let arrived = wait_until(LONG, || numbers(&reader.lines(), "noread").len() == N);
+    assert!(
+        arrived,
+        "{} of {N}: {}",
+        numbers(&reader.lines(), "noread").len(),
+        reader.stderr()
+    );
+    let lines = reader.stop();
+    assert_eq!(numbers(&lines, "noread"), (0..N).collect::<Vec<_>>());
+}
