@@ -76,6 +76,11 @@ fn calendar(unix: i64, zone: Zone) -> Option<(libc::tm, i64)> {
     }
 }
 
+/// The offset from UTC, in seconds, of a zone at a Unix time.
+pub fn utc_offset(unix: i64, zone: Zone) -> Option<i64> {
+    calendar(unix, zone).map(|(_, offset)| offset)
+}
+
 /// The Unix time of a calendar time in a zone (fields out of range are
 /// carried, as mktime does; an ambiguous local time takes the C library's
 /// choice).
