@@ -25,7 +25,7 @@ use rill::sys::stdout::Output;
 const SYNOPSIS: &str = "log-show [-f] [-r] [-e] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-t|--identifier NAME]... [--facility NAME]... [-g|--grep REGEX] \
 [--case-sensitive[=yes|no]] [-o FORMAT] [-F|--field FIELD] [--disk-usage] [--utc] [--written-time] [--raw] \
-[--tai-plus-10] [--no-pager] [-b|--boot [ID|±N]] [--list-boots] [-u|--unit NAME]... [--root DIR] \
+[--tai-plus-10] [--no-pager] [-b|--boot [ID|OFFSET]] [--list-boots] [-u|--unit NAME]... [--root DIR] \
 [FIELD=VALUE]... [DIR...|-]";
 
 /// `--help`: each option of the man page, as it writes it.
@@ -49,7 +49,7 @@ FIELD=VALUE  lines with this field only (host=web1, pid=150, SUBSYSTEM=usb ...)
 --raw  the stored lines, stamps and all
 --tai-plus-10  daemontools' stamps (TAI + 10 s)
 --no-pager  never start a pager
--b, --boot [ID|±N]  the lines of one boot only: 0 (or none) the last, -1 the one before, 1 the first ...
+-b, --boot [ID|OFFSET]  the lines of one boot only: 0 (or none) the last, -1 the one before, 1 the first ...
 --list-boots  the boots klog-read marked, and their first and last lines' times
 -u, --unit NAME  the log directory NAME under the root
 --root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)";

@@ -1,6 +1,7 @@
 //! The reader line: one log message as one line of text, written by the
 //! readers (syslog-read, klog-read) and parsed back, losslessly, by the
-//! programs that forward and show logs. See syslog-read(8).
+//! programs that forward and show logs. See syslog-read(8) and
+//! klog-read(8) for every field; `time=` is the event time (`TIME`).
 //!
 //! ```text
 //! local3.warning myapp[1234]: the message text<TAB>host=web1 pid=1234 uid=0
