@@ -1290,32 +1290,9 @@ fn json_is_every_field_with_the_message_bytes_exact() {
 
 #[test]
 fn export_is_what_systemd_journal_remote_takes() {
-    require("journalctl");
     let s = Scratch::new("export");
     let d = matches_dir(&s);
-    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
-    let binary = remote.join("lib/systemd/systemd-journal-remote");
-    assert!(
-        binary.is_file(),
-        "{} is not there: run `make deps` as root",
-        binary.display()
-    );
-    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
-    assert_eq!(exported.code, 0, "{}", exported.stderr);
-    let journal = s.path("x.journal");
-    // Its library (libmicrohttpd), unpacked beside it.
-    let libs = fs::read_dir(remote.join("usr/lib"))
-        .expect("unpacked libraries")
-        .map(|e| e.expect("entry").path())
-        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
-        .expect("libmicrohttpd unpacked with systemd-journal-remote");
-    let ran = run_piped(
-        path_arg(&binary),
-        &["-o", path_arg(&journal), "-"],
-        &[("LD_LIBRARY_PATH", path_arg(&libs))],
-        &exported.stdout,
-    );
-    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    let journal = to_journal(&s, &d);
     let back = run_piped(
         "journalctl",
         &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
@@ -1341,6 +1318,84 @@ print("same")
         &[&ours.stdout[..], b"\n", &back.stdout[..]].concat(),
     );
     assert_eq!(same, "same\n");
+}
+
+/// `log-show -o export DIR` made a journal file by the real
+/// systemd-journal-remote; its path.
+fn to_journal(s: &Scratch, d: &Path) -> std::path::PathBuf {
+    require("journalctl");
+    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
+    let binary = remote.join("lib/systemd/systemd-journal-remote");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let journal = s.path("x.journal");
+    // Its library (libmicrohttpd), unpacked beside it.
+    let libs = fs::read_dir(remote.join("usr/lib"))
+        .expect("unpacked libraries")
+        .map(|e| e.expect("entry").path())
+        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
+        .expect("libmicrohttpd unpacked with systemd-journal-remote");
+    let ran = run_piped(
+        path_arg(&binary),
+        &["-o", path_arg(&journal), "-"],
+        &[("LD_LIBRARY_PATH", path_arg(&libs))],
+        &exported.stdout,
+    );
+    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    journal
+}
+
+/// The event time goes to the journal as journald has it, beside the
+/// stamp; journalctl then shows it, as log-show does.
+#[test]
+fn the_event_time_reaches_the_journal_as_source_realtime() {
+    let s = Scratch::new("exporttime");
+    let d = s.path("log");
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(10),
+                &format!(
+                    "kern.info kernel: up\tseq=1 boot=1.000000 time={}",
+                    utc(2, 250_000)
+                ),
+            ),
+            (Some(11), "user.info app: written then"),
+        ],
+    );
+    let journal = to_journal(&s, &d);
+    let back = run_piped(
+        "journalctl",
+        &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
+        &[],
+        b"",
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let got = python(
+        r#"
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["__REALTIME_TIMESTAMP"], e.get("_SOURCE_REALTIME_TIMESTAMP", "-"))
+"#,
+        &back.stdout,
+    );
+    assert_eq!(
+        got,
+        format!(
+            "{} {}\n{} -\n",
+            (T + 10) * 1_000_000,
+            (T + 2) * 1_000_000 + 250_000,
+            (T + 11) * 1_000_000
+        )
+    );
 }
 
 #[test]
