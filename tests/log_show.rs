@@ -1725,3 +1725,60 @@ fn boots_select_their_lines_in_every_directory() {
     assert_eq!(r.code, 1);
     assert!(r.err.contains("no boot is marked"), "{}", r.err);
 }
+
+/// Through syslog-read and cyclog: an RFC 5424 message shows at its own
+/// timestamp, an RFC 3164 one at its own, in this year.
+#[test]
+fn syslog_messages_show_the_time_their_sender_gave() {
+    let s = Scratch::new("senders");
+    let (sock, d) = (s.path("log.sock"), s.path("syslog"));
+    let mut reader = Command::new(SYSLOG_READ)
+        .args(["--unix", path_arg(&sock)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("syslog-read");
+    let pipe = reader.stdout.take().expect("stdout");
+    let mut writer = Command::new(CYCLOG)
+        .arg(path_arg(&d))
+        .stdin(pipe)
+        .spawn()
+        .expect("cyclog");
+    assert!(wait_until(LONG, || sock.exists()), "no socket");
+    // An hour ago, in UTC, as a legacy header writes it and as shown.
+    let date = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            "1 hour ago",
+            "+%b %e %H:%M:%S|%Y-%m-%dT%H:%M:%S.000000Z",
+        ])
+        .output()
+        .expect("date");
+    let date = String::from_utf8(date.stdout).expect("date");
+    let (legacy, shown) = date.trim().split_once('|').expect("two dates");
+    let sender = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    for message in [
+        "<13>1 2026-12-31T23:59:59.5+01:00 web1 app 7 - - full".to_string(),
+        format!("<13>{legacy} app[8]: legacy"),
+    ] {
+        sender.send_to(message.as_bytes(), &sock).expect("send");
+    }
+    assert!(
+        wait_until(LONG, || run(&[path_arg(&d)]).lines().len() == 2),
+        "{:?}",
+        run(&[path_arg(&d)]).lines()
+    );
+    let pid = rustix::process::Pid::from_raw(reader.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, Signal::TERM).expect("TERM");
+    wait_child(&mut reader, LONG);
+    wait_child(&mut writer, LONG);
+    let r = run(&["--utc", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            "2026-12-31T22:59:59.500000Z web1 user.notice app[7]: full".to_string(),
+            format!("{shown} user.notice app[8]: legacy"),
+        ]
+    );
+}
