@@ -1331,7 +1331,7 @@ fn to_journal(s: &Scratch, d: &Path) -> std::path::PathBuf {
         "{} is not there: run `make deps` as root",
         binary.display()
     );
-    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
+    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(d)], &[], b"");
     assert_eq!(exported.code, 0, "{}", exported.stderr);
     let journal = s.path("x.journal");
     // Its library (libmicrohttpd), unpacked beside it.

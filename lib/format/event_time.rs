@@ -30,22 +30,30 @@ pub struct UnixTime {
 
 /// The event time of a line whose escaped fields are `fields` (what
 /// follows its TAB), written at `written`; `local` converts legacy times.
-pub fn of_fields(fields: &[u8], written: i64, local: &mut LocalZone) -> Option<UnixTime> {
-    let (mut time, mut legacy, mut zone) = (None, None, None);
-    for field in fields.split(|&b| b == b' ') {
+pub fn of_fields(fields: &[u8], written: i64, local: &mut Memo) -> Option<UnixTime> {
+    let (mut legacy, mut zone) = (None, None);
+    let mut start = 0;
+    while start <= fields.len() {
+        let end = memchr::memchr(b' ', &fields[start..]).map_or(fields.len(), |i| start + i);
+        let field = &fields[start..end];
+        start = end + 1;
+        // Most fields are none of these: their first byte says so.
+        if !matches!(field.first(), Some(b't' | b'z')) {
+            continue;
+        }
         let Some(eq) = memchr::memchr(b'=', field) else {
             continue;
         };
-        let (key, value) = (&field[..eq], Some(&field[eq + 1..]));
-        match key {
-            k if k == TIME.as_bytes() => time = time.or(value),
-            k if k == TIME_3164.as_bytes() => legacy = legacy.or(value),
-            k if k == ZONE.as_bytes() => zone = zone.or(value),
-            _ => {}
+        let (key, value) = (&field[..eq], &field[eq + 1..]);
+        if key == TIME.as_bytes() {
+            if let Some(t) = rfc3339(value, local) {
+                return Some(t);
+            }
+        } else if key == TIME_3164.as_bytes() {
+            legacy = legacy.or(Some(value));
+        } else if key == ZONE.as_bytes() {
+            zone = zone.or(Some(value));
         }
-    }
-    if let Some(t) = time.and_then(parse_rfc3339) {
-        return Some(t);
     }
     let utc = zone.is_some_and(|z| {
         z.eq_ignore_ascii_case(b"UTC") || z.eq_ignore_ascii_case(b"GMT") || z == b"Z"
@@ -61,10 +69,14 @@ pub fn of_fields(fields: &[u8], written: i64, local: &mut LocalZone) -> Option<U
 /// A full RFC 3339 timestamp as an instant (a leap second `:60` as the
 /// second after `:59`).
 pub fn parse_rfc3339(t: &[u8]) -> Option<UnixTime> {
+    rfc3339(t, &mut Memo::default())
+}
+
+fn rfc3339(t: &[u8], memo: &mut Memo) -> Option<UnixTime> {
     let parts = grammar::timestamp(t)?;
     let d = parts.date_time;
     let n = |at: usize, len: usize| grammar::digits(d, at, len).map(i64::from);
-    let days = days_from_civil(n(0, 4)?, n(5, 2)?, n(8, 2)?);
+    let days = memo.day_of(d)?;
     let secs = days * 86400 + n(11, 2)? * 3600 + n(14, 2)? * 60 + n(17, 2)?;
     let offset = match parts.zone {
         [sign @ (b'+' | b'-'), ..] => {
@@ -101,15 +113,45 @@ pub fn write_rfc3339_utc(t: UnixTime, out: &mut Vec<u8>) {
     );
 }
 
-/// The local zone's offsets, remembered for the hour last asked about:
-/// lines come in order, and the C library is slow.
+/// What reading event times remembers from line to line, as lines come
+/// in order: the local zone's offset for the hour last asked about (the C
+/// library is slow), the year of the day last written, the date last read.
 #[derive(Default)]
-pub struct LocalZone {
+pub struct Memo {
     /// (an hour, in Unix seconds / 3600, taken as if UTC; its offset).
     last: Option<(i64, i64)>,
+    /// (a day since 1970, its year).
+    year: Option<(i64, i64)>,
+    /// (`YYYY-MM-DD`, its day since 1970).
+    date: Option<([u8; 10], i64)>,
 }
 
-impl LocalZone {
+impl Memo {
+    fn year_of(&mut self, day: i64) -> i64 {
+        match self.year {
+            Some((d, year)) if d == day => year,
+            _ => {
+                let (year, _, _) = civil_from_days(day);
+                self.year = Some((day, year));
+                year
+            }
+        }
+    }
+
+    /// The day of a date `YYYY-MM-DD` (checked as a timestamp's).
+    fn day_of(&mut self, date: &[u8]) -> Option<i64> {
+        let date: [u8; 10] = date.get(..10)?.try_into().ok()?;
+        if let Some((d, day)) = self.date
+            && d == date
+        {
+            return Some(day);
+        }
+        let n = |at: usize, len: usize| grammar::digits(&date, at, len).map(i64::from);
+        let day = days_from_civil(n(0, 4)?, n(5, 2)?, n(8, 2)?);
+        self.date = Some((date, day));
+        Some(day)
+    }
+
     /// The Unix time of a local calendar time given as if it were UTC
     /// (`naive`): the offset of the hour around it, checked against the
     /// offset at the result (a time in a change of offset takes the later
@@ -129,7 +171,7 @@ impl LocalZone {
 }
 
 /// `MM-DDThh:mm:ss[.fraction]` in the year closest to `written`.
-fn infer_3164(t: &[u8], written: i64, zone: Zone, local: &mut LocalZone) -> Option<UnixTime> {
+fn infer_3164(t: &[u8], written: i64, zone: Zone, local: &mut Memo) -> Option<UnixTime> {
     let n = |at: usize, len: usize| grammar::digits(t, at, len).map(i64::from);
     if t.len() < 14 || t[2] != b'-' || t[5] != b'T' || t[8] != b':' || t[11] != b':' {
         return None;
@@ -144,18 +186,18 @@ fn infer_3164(t: &[u8], written: i64, zone: Zone, local: &mut LocalZone) -> Opti
     if !(1..=12).contains(&month) || day < 1 {
         return None;
     }
-    let (year, _, _) = civil_from_days(written.div_euclid(86400));
-    (year - 1..=year + 1)
+    // The year is chosen before the zone is applied: a zone's offset
+    // (hours) only matters half a year away, where no year is closer.
+    let year = local.year_of(written.div_euclid(86400));
+    let naive = (year - 1..=year + 1)
         .filter(|&y| day <= days_in_month(y, month))
-        .filter_map(|y| {
-            let naive = days_from_civil(y, month, day) * 86400 + clock;
-            match zone {
-                Zone::Utc => Some(naive),
-                Zone::Local => local.unix_of(naive),
-            }
-        })
-        .min_by_key(|&unix| (unix - written).abs())
-        .map(|unix| UnixTime { unix, nanos })
+        .map(|y| days_from_civil(y, month, day) * 86400 + clock)
+        .min_by_key(|&naive| (naive - written).abs())?;
+    let unix = match zone {
+        Zone::Utc => naive,
+        Zone::Local => local.unix_of(naive)?,
+    };
+    Some(UnixTime { unix, nanos })
 }
 
 /// 1 to 9 digits (none: 0) as nanoseconds.
@@ -211,7 +253,7 @@ mod tests {
 
     fn utc_3164(t: &str, written: i64) -> Option<UnixTime> {
         let fields = format!("fmt=rfc3164 time3164={t} zone=UTC");
-        of_fields(fields.as_bytes(), written, &mut LocalZone::default())
+        of_fields(fields.as_bytes(), written, &mut Memo::default())
     }
 
     fn rfc3339(t: &str) -> Option<UnixTime> {
@@ -274,7 +316,7 @@ mod tests {
     fn full_time_wins_and_nonsense_is_no_time() {
         let both = b"time3164=01-01T00:00:00 time=2027-01-01T00:00:00Z";
         assert_eq!(
-            of_fields(both, 0, &mut LocalZone::default()).map(|t| t.unix),
+            of_fields(both, 0, &mut Memo::default()).map(|t| t.unix),
             Some(JAN_1_2027)
         );
         for bad in [
@@ -289,7 +331,7 @@ mod tests {
             assert_eq!(utc_3164(bad, JAN_1_2027), None, "{bad}");
         }
         assert_eq!(
-            of_fields(b"seq=1 boot=1.000000", 0, &mut LocalZone::default()),
+            of_fields(b"seq=1 boot=1.000000", 0, &mut Memo::default()),
             None
         );
     }

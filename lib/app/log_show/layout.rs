@@ -22,7 +22,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use super::fields::{self, Entry};
-use crate::format::event_time::{self, LocalZone, UnixTime};
+use crate::format::event_time::{self, Memo, UnixTime};
 use crate::format::reader_line::{self, RecordView, Severity, hex};
 use crate::format::stamp::Stamp;
 use crate::format::wallclock::{Convention, TimeWriter};
@@ -109,7 +109,7 @@ pub struct Layout {
     /// message says it was logged (`event_time`).
     pub written_time: bool,
     /// For legacy event times, which are local.
-    local: LocalZone,
+    local: Memo,
     scratch: Vec<u8>,
     time: Vec<u8>,
     entry: Entry,
@@ -130,7 +130,7 @@ impl Layout {
             colour: false,
             escape_raw: false,
             written_time: false,
-            local: LocalZone::default(),
+            local: Memo::default(),
             scratch: Vec::new(),
             time: Vec::new(),
             entry: Entry::default(),
@@ -293,7 +293,7 @@ fn event_of(
     written: Option<Stamp>,
     convention: Convention,
     fields: &[u8],
-    local: &mut LocalZone,
+    local: &mut Memo,
 ) -> Option<UnixTime> {
     let written = convention.to_utc(written?).unix;
     event_time::of_fields(fields, written, local)
