@@ -400,6 +400,20 @@ mod tests {
     }
 
     #[test]
+    fn times_of_seconds_interleaved_are_each_their_own() {
+        let mut w = TimeWriter::new(Zone::Utc, Convention::Tai);
+        let times = [T, T - 3600, T, T + 1, T - 3600, T + 86400, T];
+        for t in times {
+            let mut out = Vec::new();
+            w.write(Stamp::from_unix(t, 5000), &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                shown(Stamp::from_unix(t, 5000), Zone::Utc)
+            );
+        }
+    }
+
+    #[test]
     fn local_time_has_its_offset() {
         with_tz("Europe/Paris", || {
             let s = Stamp::from_unix(T, 123_456_789);
