@@ -385,15 +385,17 @@ fn main() {
     if args.list_boots || args.boot.is_some() {
         let boots = find_boots(&args, &dirs, convention, &signals);
         if args.list_boots {
+            if boots.is_empty() {
+                cli::warn("no boot is marked in these directories (klog-read --state marks them)");
+                exit(1);
+            }
             let mut out = Vec::new();
             let mut time = TimeWriter::new(zone, convention);
             let mut warn = |e: String| cli::warn(&e);
             boots::write_list(&boots, &dirs, &mut time, &mut warn, &mut out);
             use std::io::Write;
-            let _ = std::io::stdout().write_all(&out);
-            if boots.is_empty() {
-                cli::warn("no boot is marked in these directories (klog-read --state marks them)");
-                exit(1);
+            if let Err(e) = std::io::stdout().write_all(&out) {
+                cli::fatal(EXIT_TEMPORARY, &format!("standard output: {e}"));
             }
             exit(0);
         }

@@ -1724,6 +1724,9 @@ fn boots_select_their_lines_in_every_directory() {
     let r = run(&["--root", path_arg(&sshd), "-b", path_arg(&sshd)]);
     assert_eq!(r.code, 1);
     assert!(r.err.contains("no boot is marked"), "{}", r.err);
+    let r = run(&["--root", path_arg(&sshd), "--list-boots", path_arg(&sshd)]);
+    assert_eq!((r.code, r.out.as_str()), (1, ""));
+    assert!(r.err.contains("no boot is marked"), "{}", r.err);
 }
 
 /// Through syslog-read and cyclog: an RFC 5424 message shows at its own
