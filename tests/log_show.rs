@@ -1290,32 +1290,9 @@ fn json_is_every_field_with_the_message_bytes_exact() {
 
 #[test]
 fn export_is_what_systemd_journal_remote_takes() {
-    require("journalctl");
     let s = Scratch::new("export");
     let d = matches_dir(&s);
-    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
-    let binary = remote.join("lib/systemd/systemd-journal-remote");
-    assert!(
-        binary.is_file(),
-        "{} is not there: run `make deps` as root",
-        binary.display()
-    );
-    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
-    assert_eq!(exported.code, 0, "{}", exported.stderr);
-    let journal = s.path("x.journal");
-    // Its library (libmicrohttpd), unpacked beside it.
-    let libs = fs::read_dir(remote.join("usr/lib"))
-        .expect("unpacked libraries")
-        .map(|e| e.expect("entry").path())
-        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
-        .expect("libmicrohttpd unpacked with systemd-journal-remote");
-    let ran = run_piped(
-        path_arg(&binary),
-        &["-o", path_arg(&journal), "-"],
-        &[("LD_LIBRARY_PATH", path_arg(&libs))],
-        &exported.stdout,
-    );
-    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    let journal = to_journal(&s, &d);
     let back = run_piped(
         "journalctl",
         &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
@@ -1341,6 +1318,84 @@ print("same")
         &[&ours.stdout[..], b"\n", &back.stdout[..]].concat(),
     );
     assert_eq!(same, "same\n");
+}
+
+/// `log-show -o export DIR` made a journal file by the real
+/// systemd-journal-remote; its path.
+fn to_journal(s: &Scratch, d: &Path) -> std::path::PathBuf {
+    require("journalctl");
+    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
+    let binary = remote.join("lib/systemd/systemd-journal-remote");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(d)], &[], b"");
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let journal = s.path("x.journal");
+    // Its library (libmicrohttpd), unpacked beside it.
+    let libs = fs::read_dir(remote.join("usr/lib"))
+        .expect("unpacked libraries")
+        .map(|e| e.expect("entry").path())
+        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
+        .expect("libmicrohttpd unpacked with systemd-journal-remote");
+    let ran = run_piped(
+        path_arg(&binary),
+        &["-o", path_arg(&journal), "-"],
+        &[("LD_LIBRARY_PATH", path_arg(&libs))],
+        &exported.stdout,
+    );
+    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    journal
+}
+
+/// The event time goes to the journal as journald has it, beside the
+/// stamp; journalctl then shows it, as log-show does.
+#[test]
+fn the_event_time_reaches_the_journal_as_source_realtime() {
+    let s = Scratch::new("exporttime");
+    let d = s.path("log");
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(10),
+                &format!(
+                    "kern.info kernel: up\tseq=1 boot=1.000000 time={}",
+                    utc(2, 250_000)
+                ),
+            ),
+            (Some(11), "user.info app: written then"),
+        ],
+    );
+    let journal = to_journal(&s, &d);
+    let back = run_piped(
+        "journalctl",
+        &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
+        &[],
+        b"",
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let got = python(
+        r#"
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["__REALTIME_TIMESTAMP"], e.get("_SOURCE_REALTIME_TIMESTAMP", "-"))
+"#,
+        &back.stdout,
+    );
+    assert_eq!(
+        got,
+        format!(
+            "{} {}\n{} -\n",
+            (T + 10) * 1_000_000,
+            (T + 2) * 1_000_000 + 250_000,
+            (T + 11) * 1_000_000
+        )
+    );
 }
 
 #[test]
@@ -1446,4 +1501,287 @@ fn names_are_log_directories_under_the_root() {
     let r = with_root(&["--root", path_arg(&s.path("none"))], &[]);
     assert_eq!(r.code, 111);
     assert!(r.err.contains("none"), "{}", r.err);
+}
+
+/// A boot marker as klog-read writes it, for a boot started at `T + secs`.
+fn boot_marker(id: &str, secs: u64) -> String {
+    format!(
+        "kern.notice klog-read: boot {id} started\tboot_id={id} time={}",
+        utc(secs, 0)
+    )
+}
+
+#[test]
+fn kernel_lines_show_when_the_kernel_logged_them_and_the_boot_is_marked() {
+    let s = Scratch::new("eventtime");
+    let (records, state, d) = (s.path("kmsg"), s.path("klog.state"), s.path("klogd"));
+    fs::write(&records, b"6,0,100,-;first\n6,1,2000000,-;second\n").expect("records");
+    let ran = run_piped(
+        "sh",
+        &[
+            "-c",
+            "\"$1\" --device \"$2\" --state \"$3\" | \"$4\" \"$5\"",
+            "sh",
+            KLOG_READ,
+            path_arg(&records),
+            path_arg(&state),
+            CYCLOG,
+            path_arg(&d),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let raw = run(&["--raw", path_arg(&d)]);
+    let times: Vec<String> = raw
+        .lines()
+        .iter()
+        .map(|l| {
+            let t = l.split(" time=").nth(1).expect("time=");
+            t.split(' ').next().unwrap_or(t).to_string()
+        })
+        .collect();
+    assert_eq!(times.len(), 3, "{}", raw.out);
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    let boot = boot.trim();
+    // Shown at the times klog-read gave them (here UTC, as it writes them).
+    let r = run(&["--utc", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            format!("{} kern.notice klog-read: boot {boot} started", times[0]),
+            format!("{} kern.info kernel: first", times[1]),
+            format!("{} kern.info kernel: second", times[2]),
+        ]
+    );
+    assert!(times[0] < times[1] && times[1] < times[2], "{times:?}");
+    // --written-time: when they were written, after the kernel logged them.
+    let w = run(&["--utc", "--written-time", path_arg(&d)]);
+    let written: Vec<&str> = w
+        .lines()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    for (written, event) in written.iter().zip(&times) {
+        assert!(*written > event.as_str(), "{written} {event}");
+    }
+    // -o verbose: both.
+    let v = run(&["--utc", "-o", "verbose", "-n", "1", path_arg(&d)]);
+    assert!(v.out.starts_with(&times[2]), "{}", v.out);
+    assert!(
+        v.out.contains(&format!("\n    written={}\n", written[2])),
+        "{}",
+        v.out
+    );
+    // -o json: the stamp and the event time, as journald names them.
+    let j = run(&["-o", "json", "-n", "1", path_arg(&d)]);
+    assert!(
+        j.out.contains("\"_SOURCE_REALTIME_TIMESTAMP\":\""),
+        "{}",
+        j.out
+    );
+    // The boot is known by its marker.
+    let b = run(&["--utc", "--list-boots", path_arg(&d)]);
+    assert_eq!(b.code, 0, "{}", b.err);
+    let plain: String = boot.chars().filter(|&c| c != '-').collect();
+    assert_eq!(b.lines().len(), 2, "{}", b.out);
+    assert!(b.lines()[0].starts_with("IDX BOOT ID"), "{}", b.out);
+    assert!(
+        b.lines()[1].starts_with(&format!("  0 {plain} ")),
+        "{}",
+        b.out
+    );
+    let r = run(&["--utc", "-b", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 3, "{}{}", r.out, r.err);
+    let r = run(&["--utc", "-b", boot, path_arg(&d)]);
+    assert_eq!(r.lines().len(), 3, "{}{}", r.out, r.err);
+}
+
+/// rsyslog #4765 puts a December message received on January 1 in the
+/// year after: here, the year is the one closest to when it was written.
+#[test]
+fn a_legacy_time_is_shown_in_the_year_closest_to_when_it_was_written() {
+    let s = Scratch::new("newyear");
+    let d = s.path("log");
+    // 2027-01-01T00:00:00Z is T + 3,539,210 s.
+    let jan_1 = 1_798_761_600 - T;
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(jan_1 - 3),
+                "user.notice app: ahead\tfmt=rfc3164 time3164=01-01T00:00:01 zone=UTC",
+            ),
+            (
+                Some(jan_1 + 5),
+                "user.notice app: behind\tfmt=rfc3164 time3164=12-31T23:59:59 zone=UTC",
+            ),
+            (
+                Some(jan_1 + 6),
+                "user.notice app: local\tfmt=rfc3164 time3164=01-01T08:59:58",
+            ),
+        ],
+    );
+    let r = run_with(&["--utc", path_arg(&d)], b"", &[("TZ", "Asia/Tokyo")]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(
+        r.lines(),
+        [
+            "2027-01-01T00:00:01.000000Z user.notice app: ahead",
+            "2026-12-31T23:59:59.000000Z user.notice app: behind",
+            // No zone: the local one (Tokyo, +09:00).
+            "2026-12-31T23:59:58.000000Z user.notice app: local",
+        ]
+    );
+    let r = run_with(&[path_arg(&d)], b"", &[("TZ", "Asia/Tokyo")]);
+    assert_eq!(
+        r.lines()[1],
+        "2027-01-01T08:59:59.000000+09:00 user.notice app: behind"
+    );
+    let r = run(&["--utc", "--written-time", path_arg(&d)]);
+    assert_eq!(
+        r.lines()[1],
+        "2027-01-01T00:00:05.000000Z user.notice app: behind"
+    );
+}
+
+#[test]
+fn boots_select_their_lines_in_every_directory() {
+    let s = Scratch::new("boots");
+    let (klog, sshd) = (s.path("root/klogd"), s.path("root/sshd"));
+    let old = "0123456789abcdef0123456789abcdef";
+    let new = "30e5b4fc-b4ef-4c67-a7a7-9d81ef035ad0";
+    let (m_old, m_new) = (boot_marker(old, 5), boot_marker(new, 100));
+    write_file(
+        &klog,
+        "current",
+        &[
+            (Some(10), m_old.as_str()),
+            (Some(11), "kern.info kernel: old boot"),
+            (Some(105), m_new.as_str()),
+            (Some(106), "kern.info kernel: new boot"),
+        ],
+    );
+    write_file(
+        &sshd,
+        "current",
+        &[
+            (Some(1), "before any boot"),
+            (Some(20), "old 20"),
+            (Some(99), "old 99"),
+            (Some(100), "new 100"),
+            (Some(200), "new 200"),
+        ],
+    );
+    let words = |args: &[&str]| {
+        let mut all = vec!["--utc"];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!(r.err, "", "{args:?}");
+        r.last_words()
+    };
+    let root = path_arg(&s.path("root")).to_string();
+    assert_eq!(
+        words(&["--root", &root, "-b", "-1", path_arg(&sshd)]),
+        ["20", "99"],
+        "the markers found under the root"
+    );
+    let in_root = |args: &[&str]| {
+        let mut all = vec!["--root", root.as_str()];
+        all.extend_from_slice(args);
+        words(&all)
+    };
+    assert_eq!(
+        in_root(&["-b", "-1"]),
+        ["started", "boot", "20", "99"],
+        "the old boot from its start, in both directories"
+    );
+    assert_eq!(in_root(&["-b", "1"]), in_root(&["-b", "-1"]));
+    assert_eq!(in_root(&["-b", old]), in_root(&["-b", "-1"]));
+    assert_eq!(in_root(&["-b"]), ["100", "started", "boot", "200"]);
+    assert_eq!(in_root(&["-b", "0", "-u", "sshd"]), ["100", "200"]);
+    let list = run(&["--utc", "--root", &root, "--list-boots"]);
+    assert_eq!(
+        list.lines(),
+        [
+            "IDX BOOT ID                          FIRST ENTRY                 LAST ENTRY",
+            &format!(" -1 {old} {} {}", utc(10, 0), utc(99, 0)),
+            &format!(
+                "  0 30e5b4fcb4ef4c67a7a79d81ef035ad0 {} {}",
+                utc(100, 0),
+                utc(200, 0)
+            ),
+        ]
+    );
+    let r = run(&["--root", &root, "-b", "-2"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("no such boot; 2 boots are marked"),
+        "{}",
+        r.err
+    );
+    let r = run(&["--root", path_arg(&sshd), "-b", path_arg(&sshd)]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("no boot is marked"), "{}", r.err);
+    let r = run(&["--root", path_arg(&sshd), "--list-boots", path_arg(&sshd)]);
+    assert_eq!((r.code, r.out.as_str()), (1, ""));
+    assert!(r.err.contains("no boot is marked"), "{}", r.err);
+}
+
+/// Through syslog-read and cyclog: an RFC 5424 message shows at its own
+/// timestamp, an RFC 3164 one at its own, in this year.
+#[test]
+fn syslog_messages_show_the_time_their_sender_gave() {
+    let s = Scratch::new("senders");
+    let (sock, d) = (s.path("log.sock"), s.path("syslog"));
+    let mut reader = Command::new(SYSLOG_READ)
+        .args(["--unix", path_arg(&sock)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("syslog-read");
+    let pipe = reader.stdout.take().expect("stdout");
+    let mut writer = Command::new(CYCLOG)
+        .arg(path_arg(&d))
+        .stdin(pipe)
+        .spawn()
+        .expect("cyclog");
+    assert!(wait_until(LONG, || sock.exists()), "no socket");
+    // An hour ago, in UTC, as a legacy header writes it and as shown.
+    let date = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            "1 hour ago",
+            "+%b %e %H:%M:%S|%Y-%m-%dT%H:%M:%S.000000Z",
+        ])
+        .output()
+        .expect("date");
+    let date = String::from_utf8(date.stdout).expect("date");
+    let (legacy, shown) = date.trim().split_once('|').expect("two dates");
+    let sender = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    for message in [
+        "<13>1 2026-12-31T23:59:59.5+01:00 web1 app 7 - - full".to_string(),
+        format!("<13>{legacy} app[8]: legacy"),
+    ] {
+        sender.send_to(message.as_bytes(), &sock).expect("send");
+    }
+    assert!(
+        wait_until(LONG, || run(&[path_arg(&d)]).lines().len() == 2),
+        "{:?}",
+        run(&[path_arg(&d)]).lines()
+    );
+    let pid = rustix::process::Pid::from_raw(reader.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, Signal::TERM).expect("TERM");
+    wait_child(&mut reader, LONG);
+    wait_child(&mut writer, LONG);
+    let r = run(&["--utc", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            "2026-12-31T22:59:59.500000Z web1 user.notice app[7]: full".to_string(),
+            format!("{shown} user.notice app[8]: legacy"),
+        ]
+    );
 }

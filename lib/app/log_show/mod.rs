@@ -8,6 +8,7 @@
 //! are shown; the exit status then says so (111). When the filter leaves
 //! every line out, the status is 1, as journalctl's.
 
+pub mod boots;
 pub mod fields;
 pub mod filter;
 pub mod layout;
