@@ -210,6 +210,27 @@ impl DirWriter {
         Ok(w)
     }
 
+    /// Bytes the directory holds: its archives and `current`.
+    pub fn stored_bytes(&self) -> u64 {
+        self.kept.bytes + self.size
+    }
+
+    /// The stamp of its oldest archive, if it has one.
+    pub fn oldest_archive(&self) -> Option<Stamp> {
+        self.kept.archives.front().map(|(a, _)| a.stamp)
+    }
+
+    /// Whether it can be closed now and opened again later as if it had
+    /// stayed open: no line left open, nothing to skip or undo, no
+    /// processor at work.
+    pub fn can_close(&self) -> bool {
+        self.col == 0
+            && self.skip == 0
+            && self.unconsumed.is_none()
+            && self.processing.is_none()
+            && self.found.is_none()
+    }
+
     /// Takes only the lines `select` takes from now on.
     pub fn set_select(&mut self, select: Box<dyn Select>) {
         self.select = Some(select);
