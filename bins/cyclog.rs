@@ -542,8 +542,7 @@ fn main() {
             LogSet::new(Input::stdin(), dirs, args.policies, args.script)
         }
     };
-    let mut set =
-        set.unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
+    let mut set = set.unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
     if let Err(e) = set.recover() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }

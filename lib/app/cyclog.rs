@@ -547,19 +547,22 @@ impl LogSet {
     /// Does the next piece of work: a due rotation, or one chunk.
     fn step(&mut self) -> crate::error::Result<()> {
         if self.inflight.is_none() {
+            let mut rotated = false;
+            for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
+                if dir.wants_rotation(policy) {
+                    dir.rotate(policy, &self.finisher)?;
+                    rotated = true;
+                }
+            }
             if let Some(split) = &mut self.split {
+                // ALRM for the directories that were not open: each opened
+                // (closing others, rotated above) and rotated in turn.
                 while let Some(name) = split.to_rotate.last() {
                     let i = split.ensure_open(&name.clone(), &mut self.dirs, &[])?;
                     split.to_rotate.pop();
                     self.dirs[i].request_rotation();
                     self.policies.resize(self.dirs.len(), split.policy.clone());
                     self.dirs[i].rotate(&self.policies[i], &self.finisher)?;
-                }
-            }
-            let mut rotated = false;
-            for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
-                if dir.wants_rotation(policy) {
-                    dir.rotate(policy, &self.finisher)?;
                     rotated = true;
                 }
             }
@@ -569,14 +572,15 @@ impl LogSet {
                 split.enforce_root_cap(&mut self.dirs)?;
                 self.match_policies();
             }
-            let len = self.plannable();
+            let mut len = self.plannable();
             if len > 0 {
                 let involved = match &mut self.split {
                     Some(split) => {
                         let buffered = self.input.buffered();
-                        let involved = split.route(&buffered[..len], &mut self.dirs, buffered)?;
+                        let routed = split.route(&buffered[..len], &mut self.dirs, buffered)?;
                         self.match_policies();
-                        Some(involved)
+                        len = routed.0;
+                        Some(routed.1)
                     }
                     None => None,
                 };
@@ -650,9 +654,7 @@ impl LogSet {
         let data = self.input.buffered();
         match (&self.lines, &self.split) {
             (Some(lines), _) if !self.input_final() => lines.complete(data),
-            (_, Some(split)) if !self.input_final() => {
-                complete_lines(data, split.policy.max_line)
-            }
+            (_, Some(split)) if !self.input_final() => complete_lines(data, split.policy.max_line),
             _ => data.len(),
         }
     }

@@ -661,7 +661,12 @@ mod tests {
         assert_eq!(view.field("host"), Some(&b"a\\x20b"[..]));
         assert_eq!(view.field("hostname"), Some(&b"no"[..]));
         assert_eq!(view.field("hos"), None);
-        assert_eq!(RecordView::parse(b"user.info app: no fields").unwrap().field("host"), None);
+        assert_eq!(
+            RecordView::parse(b"user.info app: no fields")
+                .unwrap()
+                .field("host"),
+            None
+        );
     }
 
     #[test]

@@ -16,10 +16,14 @@
 //! again; any other directory writes its lines of it. Three things make it
 //! hold across directories:
 //!
-//! - Which directory takes a line depends only on the line's bytes (the
-//!   piece of a line longer than `--max-line` that continues it follows
-//!   the line's start, within one run), so a chunk read again after a kill
-//!   goes to the same directories.
+//! - Which directory takes a line depends only on its first `--max-line`
+//!   bytes, and all of a line within one chunk goes where its start goes,
+//!   so a chunk read again after a kill goes to the same directories. (A
+//!   chunk ends at a line end, or inside a line longer than `--max-line`
+//!   when the rest has not come yet: the rest, in the next chunk, goes
+//!   where its own first bytes say. A reader line has its fields at the
+//!   end, so a line that long goes to `%none`: keep `--max-line` above the
+//!   longest line the reader writes.)
 //! - At start every directory under ROOT whose record is `Pending` is
 //!   opened before the first chunk is planned, as one directory named on
 //!   the command line is: all those that may hold part of the chunk at the
@@ -181,8 +185,6 @@ pub struct Split {
     held: HashMap<String, Held>,
     held_bytes: u64,
     routes: std::rc::Rc<std::cell::RefCell<Routes>>,
-    /// The name of the line the last chunk ended inside, if it did.
-    carry: Option<String>,
     chunks: u64,
     /// Directories to rotate (ALRM) that were not open.
     pub to_rotate: Vec<String>,
@@ -198,8 +200,8 @@ pub fn open(options: Options, policy: Policy) -> Result<(Split, Vec<DirWriter>)>
         Ok(()) | Err(Errno::EXIST) => {}
         Err(e) => return Err(e).context(|| format!("{root_name}: mkdir")),
     }
-    let root = logdir::open_dir(&options.root)
-        .map_err(|e| Error::new(format!("{root_name}: open"), e))?;
+    let root =
+        logdir::open_dir(&options.root).map_err(|e| Error::new(format!("{root_name}: open"), e))?;
     match fs::flock(&root, FlockOperation::NonBlockingLockExclusive) {
         Ok(()) => {}
         Err(Errno::WOULDBLOCK) => {
@@ -221,13 +223,13 @@ pub fn open(options: Options, policy: Policy) -> Result<(Split, Vec<DirWriter>)>
         held: HashMap::new(),
         held_bytes: 0,
         routes: Default::default(),
-        carry: None,
         chunks: 0,
         to_rotate: Vec::new(),
         over_said: false,
     };
     let mut dirs = Vec::new();
-    let entries = fs::Dir::read_from(&split.root).context(|| format!("{}: read", split.root_name))?;
+    let entries =
+        fs::Dir::read_from(&split.root).context(|| format!("{}: read", split.root_name))?;
     let mut names = Vec::new();
     for entry in entries {
         let entry = entry.context(|| format!("{}: read", split.root_name))?;
@@ -248,7 +250,10 @@ pub fn open(options: Options, policy: Policy) -> Result<(Split, Vec<DirWriter>)>
         ) else {
             continue; // not a directory of ours
         };
-        if matches!(StateFile::read_in(dir.as_fd()), Some(WriterState::Pending { .. })) {
+        if matches!(
+            StateFile::read_in(dir.as_fd()),
+            Some(WriterState::Pending { .. })
+        ) {
             let writer = split.open_writer(&name, dir)?;
             split.opened(name);
             dirs.push(writer);
@@ -377,15 +382,16 @@ impl Split {
         Ok(())
     }
 
-    /// Routes the lines of `data` (the chunk, complete lines but for a line
-    /// longer than the limit) to their directories, opening them; returns
-    /// which directories take part.
+    /// Routes the lines of `data` (complete lines but for a line longer
+    /// than the limit) to their directories, opening them. The chunk ends
+    /// before the line that would need one directory more than may be
+    /// open: returns its length and which directories take part.
     pub fn route(
         &mut self,
         data: &[u8],
         dirs: &mut Vec<DirWriter>,
         input_head: &[u8],
-    ) -> Result<Vec<bool>> {
+    ) -> Result<(usize, Vec<bool>)> {
         self.chunks += 1;
         // Names first: opening may close a directory and move another.
         let mut names: Vec<String> = Vec::new();
@@ -393,12 +399,11 @@ impl Split {
         let mut at = 0;
         while at < data.len() {
             let end = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
-            let name = match (at, &self.carry) {
-                (0, Some(carried)) => carried.clone(),
-                _ => self.options.field.dirname(&data[at..end]),
-            };
+            let judged = end.min(at + self.policy.max_line);
+            let name = self.options.field.dirname(&data[at..judged]);
             let n = match names.iter().position(|n| *n == name) {
                 Some(n) => n,
+                None if names.len() >= self.options.max_open.max(1) => break,
                 None => {
                     names.push(name);
                     names.len() - 1
@@ -407,10 +412,6 @@ impl Split {
             lines.push((at, n));
             at = end + 1;
         }
-        let carry = match (data.last(), lines.last()) {
-            (Some(&last), Some(&(_, n))) if last != b'\n' => Some(names[n].clone()),
-            _ => None,
-        };
         for name in &names {
             if let Some(&i) = self.index.get(name) {
                 self.used[i] = self.chunks;
@@ -430,9 +431,7 @@ impl Split {
         for i in index {
             involved[i] = true;
         }
-        // Only now: a chunk routed again after a failure is routed the same.
-        self.carry = carry;
-        Ok(involved)
+        Ok((at.min(data.len()), involved))
     }
 
     /// What all of ROOT holds.
@@ -533,9 +532,15 @@ mod tests {
     #[test]
     fn a_line_goes_by_its_field_unescaped_and_mapped() {
         let host = Field::parse("host").unwrap();
-        assert_eq!(host.dirname(b"user.info app: hi\thost=web01 pid=1"), "web01");
+        assert_eq!(
+            host.dirname(b"user.info app: hi\thost=web01 pid=1"),
+            "web01"
+        );
         assert_eq!(host.dirname(b"user.info app: hi\thost=a/b"), "a%2Fb");
-        assert_eq!(host.dirname(b"user.info app: hi\thost=..\\x2F.."), "%2E.%2F..");
+        assert_eq!(
+            host.dirname(b"user.info app: hi\thost=..\\x2F.."),
+            "%2E.%2F.."
+        );
         assert_eq!(host.dirname(b"user.info app: hi\thost=\\xff"), "%FF");
         assert_eq!(host.dirname(b"user.info app: hi\thost="), "%empty");
         assert_eq!(host.dirname(b"user.info app: hi\tfrom=1.2.3.4"), NONE_NAME);
@@ -549,7 +554,10 @@ mod tests {
         assert_eq!(Field::parse("facility").unwrap().dirname(line), "auth");
         assert_eq!(Field::parse("severity").unwrap().dirname(line), "notice");
         assert_eq!(Field::parse("app").unwrap().dirname(line), "sshd");
-        assert_eq!(Field::parse("app").unwrap().dirname(b"user.info -: x"), NONE_NAME);
+        assert_eq!(
+            Field::parse("app").unwrap().dirname(b"user.info -: x"),
+            NONE_NAME
+        );
         assert!(Field::parse("a b").is_err());
         assert!(Field::parse("").is_err());
     }

@@ -222,9 +222,10 @@ impl DirWriter {
 
     /// Whether it can be closed now and opened again later as if it had
     /// stayed open: no line left open, nothing to skip or undo, no
-    /// processor at work.
+    /// processor at work, no rotation asked for and not yet done.
     pub fn can_close(&self) -> bool {
         self.col == 0
+            && !self.rotate_wanted
             && self.skip == 0
             && self.unconsumed.is_none()
             && self.processing.is_none()
