@@ -476,3 +476,33 @@ fn export_to_remote_forwards_a_glob_of_the_host_directories() {
     assert_eq!(got.len(), 700, "{err}");
     assert_eq!(msgs, want);
 }
+
+/// A full disk holds the input, for the directories not yet made as for
+/// those being written; once there is room, every line is in its place.
+#[test]
+fn a_full_disk_holds_the_input_then_every_line_lands_once() {
+    require_root();
+    let s = Scratch::new("split-full");
+    let mnt = Mount::tmpfs(&s.path("mnt"), "8m");
+    let root = mnt.path.join("root");
+    let filler = mnt.path.join("filler");
+    fill(&filler);
+    let mut sup = Supervised::new(
+        CYCLOG,
+        &["--split-by", "host", path_arg(&root)],
+        s.path("stderr"),
+    );
+    sup.start();
+    let lines = lines_of(&fleet(20, 40_000));
+    let producer = feed_a_full_disk(&sup, joined(&lines));
+    fs::remove_file(&filler).expect("free space");
+    producer.join().expect("producer");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert!(
+        sup.stderr_text().contains("writing again"),
+        "{}",
+        sup.stderr_text()
+    );
+    assert_split_by_host(&root, &lines);
+}
