@@ -862,10 +862,17 @@ impl LogSet {
         }
         for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
             dir.reap_processor(policy, true);
-            if let Err(e) = dir.close() {
+            if self.split.is_none()
+                && let Err(e) = dir.close()
+            {
                 cli::warn(&e.to_string());
                 code = cli::EXIT_TEMPORARY;
             }
+        }
+        if let Some(split) = &mut self.split
+            && !split.close(&mut self.dirs)
+        {
+            code = cli::EXIT_TEMPORARY;
         }
         self.finisher.stop();
         code

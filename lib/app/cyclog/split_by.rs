@@ -30,7 +30,11 @@
 //!   head of the pipe settle it together.
 //! - A directory is closed (for the bound on open directories) only
 //!   between chunks, once its record is `Idle` and its last line complete:
-//!   reopened, it finds itself as it was left.
+//!   reopened, it finds itself as it was left. It is not synced then (a
+//!   kill -9 loses nothing of the page cache, and one fsync per closing
+//!   would cost a journal commit per host): at the stop one syncfs(2)
+//!   makes every directory written durable before each `current` is
+//!   marked finished, as `close` does for one directory with fsync(2).
 //!
 //! ROOT itself is locked (flock(2) on the directory) for the whole run:
 //! one splitter per ROOT.
@@ -181,6 +185,9 @@ pub struct Split {
     pub names: Vec<String>,
     used: Vec<u64>,
     index: HashMap<String, usize>,
+    /// Directories closed while running: their `current` is synced and
+    /// marked finished at the stop.
+    released: std::collections::BTreeSet<String>,
     /// The directories not open, and what they hold in all.
     held: HashMap<String, Held>,
     held_bytes: u64,
@@ -221,6 +228,7 @@ pub fn open(options: Options, policy: Policy) -> Result<(Split, Vec<DirWriter>)>
         used: Vec::new(),
         index: HashMap::new(),
         held: HashMap::new(),
+        released: Default::default(),
         held_bytes: 0,
         routes: Default::default(),
         chunks: 0,
@@ -367,7 +375,6 @@ impl Split {
         let Some(i) = victim else {
             return Ok(());
         };
-        dirs[i].close()?;
         let writer = dirs.swap_remove(i);
         let name = self.names.swap_remove(i);
         self.used.swap_remove(i);
@@ -377,8 +384,10 @@ impl Split {
             dirs[i].set_select(self.select(i));
         }
         let held = held_of(&writer);
+        writer.release();
         self.held_bytes += held.bytes;
-        self.held.insert(name, held);
+        self.held.insert(name.clone(), held);
+        self.released.insert(name);
         Ok(())
     }
 
@@ -489,6 +498,58 @@ impl Split {
         }
         self.over_said = false;
         Ok(())
+    }
+
+    /// At the stop: completes the last line of each open directory, makes
+    /// every directory written durable with one syncfs(2) (rather than an
+    /// fsync of each `current`: one journal commit, not one per host),
+    /// then marks each `current` finished. Problems are said; whether all
+    /// went well.
+    pub fn close(&mut self, dirs: &mut [DirWriter]) -> bool {
+        let mut ok = true;
+        let mut fail = |e: &dyn std::fmt::Display| {
+            cli::warn(&e.to_string());
+            ok = false;
+        };
+        for dir in dirs.iter_mut() {
+            if let Err(e) = dir.end_line() {
+                fail(&e);
+            }
+        }
+        if let Err(e) = fs::syncfs(&self.root) {
+            fail(&format!(
+                "{}: syncfs: {}",
+                self.root_name,
+                std::io::Error::from(e)
+            ));
+        }
+        for dir in dirs.iter_mut() {
+            if let Err(e) = dir.mark_finished() {
+                fail(&e);
+            }
+        }
+        for name in std::mem::take(&mut self.released) {
+            if self.index.contains_key(&name) {
+                continue; // open again, and done above
+            }
+            let path = format!("{}/{name}", self.root_name);
+            let finished = fs::openat(
+                &self.root,
+                name.as_str(),
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(std::io::Error::from)
+            .and_then(|dir| logdir::open_file(dir.as_fd(), CURRENT, OFlags::RDONLY, 0))
+            .and_then(|current| {
+                fs::fchmod(&current, Mode::from_raw_mode(logdir::MODE_FINISHED))
+                    .map_err(std::io::Error::from)
+            });
+            if let Err(e) = finished {
+                fail(&format!("{path}/{CURRENT}: marking it finished: {e}"));
+            }
+        }
+        ok
     }
 
     /// ALRM: the directories not open that have lines in `current`.

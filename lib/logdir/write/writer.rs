@@ -751,15 +751,39 @@ impl DirWriter {
     /// Completes an open line, syncs `current` and marks it finished: the
     /// directory is left whole for the next writer or reader.
     pub fn close(&mut self) -> Result<()> {
+        self.end_line()?;
+        self.finish_current()?;
+        self.record_idle();
+        Ok(())
+    }
+
+    /// `close` in two halves, for many directories made durable by one
+    /// syncfs(2) between them: first the last line completed...
+    pub fn end_line(&mut self) -> Result<()> {
         self.ensure_current()?;
         if self.col != 0 {
             let mut nl = vec![b'\n'];
             self.flush(&mut nl)?;
             self.col = 0;
         }
-        self.finish_current()?;
+        Ok(())
+    }
+
+    /// ... then, once `current` is on disk, marked finished.
+    pub fn mark_finished(&mut self) -> Result<()> {
+        let current = self.current.as_ref().expect("end_line() opened it");
+        fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_FINISHED))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.record_idle();
         Ok(())
+    }
+
+    /// Leaves the directory for now, to be opened again by this writer:
+    /// its record says `Idle` at the size of `current`, which stays as it
+    /// is (synced later, with the others, at the stop). Only when
+    /// `can_close`.
+    pub fn release(mut self) {
+        self.record_idle();
     }
 
     // The processor.
