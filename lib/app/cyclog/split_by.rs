@@ -153,6 +153,8 @@ pub struct Routes {
     base: usize,
     /// (offset of a line's start, index of its directory), in order.
     starts: Vec<(usize, usize)>,
+    /// For each directory, the offsets of its lines' starts, in order.
+    by_dir: Vec<Vec<usize>>,
 }
 
 impl Routes {
@@ -172,6 +174,19 @@ pub struct RouteSelect {
 impl Select for RouteSelect {
     fn takes(&self, line: &[u8]) -> bool {
         self.routes.borrow().dir_of(line) == Some(self.dir)
+    }
+
+    fn next_line(&self, data: &[u8], from: usize) -> usize {
+        let routes = self.routes.borrow();
+        // Offsets are from the routed chunk's start, `data`'s too.
+        if data.as_ptr() as usize != routes.base {
+            return from;
+        }
+        let Some(starts) = routes.by_dir.get(self.dir) else {
+            return data.len();
+        };
+        let i = starts.partition_point(|&start| start < from);
+        starts.get(i).copied().unwrap_or(data.len())
     }
 }
 
@@ -436,6 +451,12 @@ impl Split {
         routes
             .starts
             .extend(lines.iter().map(|&(start, n)| (start, index[n])));
+        let by_dir = &mut routes.by_dir;
+        by_dir.iter_mut().for_each(Vec::clear);
+        by_dir.resize_with(dirs.len(), Vec::new);
+        for &(start, n) in &lines {
+            by_dir[index[n]].push(start);
+        }
         let mut involved: Vec<bool> = dirs.iter().map(|d| d.skip() > 0).collect();
         for i in index {
             involved[i] = true;

@@ -55,6 +55,12 @@ impl Policy {
 /// already begun in `current` is always taken.
 pub trait Select {
     fn takes(&self, line: &[u8]) -> bool;
+
+    /// Where in `data` (the chunk) the next line it may take starts, at
+    /// `from` (a line start) or after: the lines between are not taken.
+    fn next_line(&self, _data: &[u8], from: usize) -> usize {
+        from
+    }
 }
 
 /// How much of a chunk a directory takes before it must rotate.
@@ -244,6 +250,16 @@ impl DirWriter {
         }
     }
 
+    /// After a piece not taken that ends its line: on to the next line
+    /// `select` may take, past those it surely does not.
+    fn skip_lines(&self, data: &[u8], piece: &Piece, pieces: &mut Pieces) {
+        if let Some(select) = &self.select
+            && piece.ends_line()
+        {
+            pieces.skip_to(select.next_line(data, piece.raw_end()));
+        }
+    }
+
     /// The chunk (length, hash) a killed predecessor was writing, if any.
     pub fn pending_chunk(&self) -> Option<(u64, u64)> {
         match self.found.as_ref()?.record? {
@@ -330,8 +346,10 @@ impl DirWriter {
         let can_rotate = self.can_rotate();
         let mut size = self.size;
         let mut out_len = 0;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(chunk.data, &piece) {
+                self.skip_lines(chunk.data, &piece, &mut pieces);
                 continue;
             }
             let n = piece.out_len();
@@ -430,8 +448,10 @@ impl DirWriter {
         out.clear();
         let data = chunk.data;
         let mut col = self.col;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(data, &piece) {
+                self.skip_lines(data, &piece, &mut pieces);
                 continue;
             }
             col = if piece.ends_line() {
