@@ -256,7 +256,18 @@ fn kill_9_loses_nothing_and_writes_nothing_twice_in_any_hosts_directory() {
 
 #[test]
 fn each_directory_keeps_its_caps_and_root_its_total() {
-    let s = Scratch::new("split-caps");
+    caps_kept("split-caps", "128");
+}
+
+/// The same with most directories closed: the oldest archive of all may
+/// be in a directory not open.
+#[test]
+fn root_total_is_kept_across_directories_not_open() {
+    caps_kept("split-caps-closed", "3");
+}
+
+fn caps_kept(tag: &str, open: &str) {
+    let s = Scratch::new(tag);
     let root = s.path("root");
     let fleet = fleet(10, 40_000);
     let lines = lines_of(&fleet);
@@ -270,6 +281,8 @@ fn each_directory_keeps_its_caps_and_root_its_total() {
             "30",
             "--max-root-size",
             "600k",
+            "--max-open-dirs",
+            open,
             path_arg(&root),
         ],
         &joined(&lines),
@@ -367,6 +380,11 @@ fn no_more_directories_are_open_than_the_bound_and_alrm_rotates_the_closed_ones(
     assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
     let all = [lines.clone(), lines[..10].to_vec()].concat();
     assert_split_by_host(&root, &all);
+    // Open at the stop or closed before it, each current is left finished.
+    for h in 0..10 {
+        let current = root.join(format!("host{h:03}/current"));
+        assert_eq!(mode(&current), 0o744, "{}", current.display());
+    }
 }
 
 #[test]
