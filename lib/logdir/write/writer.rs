@@ -323,8 +323,10 @@ impl DirWriter {
                 archive.name()
             ));
             self.open_current()?;
-        } else {
+        } else if ends_open {
             self.col = self.open_line_len(policy)?;
+        } else {
+            self.col = 0;
         }
         let current = self.current.as_ref().expect("current is open");
         fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_WRITING))
