@@ -524,3 +524,75 @@ fn a_full_disk_holds_the_input_then_every_line_lands_once() {
     );
     assert_split_by_host(&root, &lines);
 }
+
+/// The receiving end as the services run it: syslog-read on UDP into
+/// cyclog --split-by host. Datagrams naming hosts, hostile ones among
+/// them: each lands in the directory of the host it names.
+#[test]
+fn syslog_read_into_split_by_host_one_directory_per_sender() {
+    let s = Scratch::new("split-syslog-read");
+    let root = s.path("root");
+    let reader_err = s.path("syslog-read.stderr");
+    let mut reader = std::process::Command::new(SYSLOG_READ)
+        .args(["--udp", "127.0.0.1:0"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(fs::File::create(&reader_err).expect("stderr"))
+        .spawn()
+        .expect("spawn syslog-read");
+    let mut cyclog = std::process::Command::new(CYCLOG)
+        .args(["--split-by", "host", path_arg(&root)])
+        .stdin(reader.stdout.take().expect("stdout"))
+        .spawn()
+        .expect("spawn cyclog");
+    let said = || fs::read_to_string(&reader_err).unwrap_or_default();
+    assert!(
+        wait_until(LONG, || said().contains("receiving on")),
+        "syslog-read not ready: {}",
+        said()
+    );
+    let port = said()
+        .lines()
+        .find_map(|l| l.split("receiving on udp 127.0.0.1:").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|p| p.parse::<u16>().ok())
+        .expect("the UDP port on stderr");
+    let net = std::net::UdpSocket::bind("127.0.0.1:0").expect("UDP socket");
+    let hosts = ["web01", "db1", "..", "a/b", "Web01"];
+    for round in 0..20 {
+        for h in hosts {
+            let datagram = format!("<13>1 2026-12-01T00:00:00Z {h} app - - - round {round}");
+            net.send_to(datagram.as_bytes(), ("127.0.0.1", port))
+                .expect("send UDP");
+        }
+    }
+    // Every line written: the LFs in all the currents, read as they grow.
+    let written = || {
+        fs::read_dir(&root).map_or(0, |dirs| {
+            dirs.filter_map(|d| fs::read(d.ok()?.path().join("current")).ok())
+                .map(|c| c.iter().filter(|&&b| b == b'\n').count())
+                .sum::<usize>()
+        })
+    };
+    assert!(
+        wait_until(LONG, || written() >= 20 * hosts.len()),
+        "{} lines written",
+        written()
+    );
+    signal(&reader, Signal::TERM);
+    assert!(wait_child(&mut reader, LONG).success(), "{}", said());
+    assert!(wait_child(&mut cyclog, LONG).success());
+    let got = read_root(&root);
+    let names: BTreeSet<&str> = got.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["web01", "db1", "%2E.", "a%2Fb", "Web01"])
+    );
+    for (name, lines) in &got {
+        assert_eq!(lines.len(), 20, "{name}");
+        for l in lines {
+            let host = host_of(l).expect("a host field");
+            assert_eq!(host_dirname::dirname_of(&host), *name);
+        }
+    }
+}
