@@ -507,14 +507,16 @@ impl Split {
                     self.ensure_open(&name, dirs, &[])?
                 }
             };
-            match dirs[i].make_room() {
-                Some(_) => {}
-                None => {
-                    return Err(Error::new(
-                        format!("{}: enforcing --max-root-size", dirs[i].name),
-                        std::io::Error::other("unable to delete its oldest archive"),
+            if dirs[i].make_room().is_none() {
+                // The cap waits; the input does not.
+                if !self.over_said {
+                    self.over_said = true;
+                    cli::warn(&format!(
+                        "{}: over --max-root-size, unable to delete its oldest archive",
+                        dirs[i].name
                     ));
                 }
+                return Ok(());
             }
         }
         self.over_said = false;
@@ -595,7 +597,7 @@ fn held_of(dir: &DirWriter) -> Held {
     Held {
         bytes: dir.stored_bytes(),
         oldest: dir.oldest_archive(),
-        writing: dir.stored_bytes() > 0,
+        writing: dir.current_size() > 0,
     }
 }
 

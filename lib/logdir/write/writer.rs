@@ -221,6 +221,11 @@ impl DirWriter {
         self.kept.bytes + self.size
     }
 
+    /// Bytes in `current`.
+    pub fn current_size(&self) -> u64 {
+        self.size
+    }
+
     /// The stamp of its oldest archive, if it has one.
     pub fn oldest_archive(&self) -> Option<Stamp> {
         self.kept.archives.front().map(|(a, _)| a.stamp)
