@@ -112,6 +112,7 @@ setup:
 
 bench: all deps-ready
 	tests/bench/cyclog.sh
+	tests/bench/cyclog-split.sh
 	tests/bench/export.sh
 	tests/bench/log-show.sh
 	tests/bench/event-time.sh

@@ -353,6 +353,16 @@ impl<'a> RecordView<'a> {
             fields,
         })
     }
+
+    /// The value of the first field named `key`, still escaped (`unescape`
+    /// gives its octets).
+    pub fn field(&self, key: &str) -> Option<&'a [u8]> {
+        let key = key.as_bytes();
+        self.fields?.split(|&b| b == b' ').find_map(|field| {
+            let value = field.strip_prefix(key)?;
+            value.strip_prefix(b"=")
+        })
+    }
 }
 
 /// Undoes, for people to read, the escapes that only the line format
@@ -659,6 +669,21 @@ mod tests {
             String::from_utf8_lossy(&line)
         );
         line
+    }
+
+    #[test]
+    fn a_view_finds_a_field_by_its_whole_key_still_escaped() {
+        let line = b"user.info app: host=fake\\tmsg\thostname=no host=a\\x20b host=second";
+        let view = RecordView::parse(line).unwrap();
+        assert_eq!(view.field("host"), Some(&b"a\\x20b"[..]));
+        assert_eq!(view.field("hostname"), Some(&b"no"[..]));
+        assert_eq!(view.field("hos"), None);
+        assert_eq!(
+            RecordView::parse(b"user.info app: no fields")
+                .unwrap()
+                .field("host"),
+            None
+        );
     }
 
     #[test]

@@ -55,6 +55,12 @@ impl Policy {
 /// already begun in `current` is always taken.
 pub trait Select {
     fn takes(&self, line: &[u8]) -> bool;
+
+    /// Where in `data` (the chunk) the next line it may take starts, at
+    /// `from` (a line start) or after: the lines between are not taken.
+    fn next_line(&self, _data: &[u8], from: usize) -> usize {
+        from
+    }
 }
 
 /// How much of a chunk a directory takes before it must rotate.
@@ -210,6 +216,33 @@ impl DirWriter {
         Ok(w)
     }
 
+    /// Bytes the directory holds: its archives and `current`.
+    pub fn stored_bytes(&self) -> u64 {
+        self.kept.bytes + self.size
+    }
+
+    /// Bytes in `current`.
+    pub fn current_size(&self) -> u64 {
+        self.size
+    }
+
+    /// The stamp of its oldest archive, if it has one.
+    pub fn oldest_archive(&self) -> Option<Stamp> {
+        self.kept.archives.front().map(|(a, _)| a.stamp)
+    }
+
+    /// Whether it can be closed now and opened again later as if it had
+    /// stayed open: no line left open, nothing to skip or undo, no
+    /// processor at work, no rotation asked for and not yet done.
+    pub fn can_close(&self) -> bool {
+        self.col == 0
+            && !self.rotate_wanted
+            && self.skip == 0
+            && self.unconsumed.is_none()
+            && self.processing.is_none()
+            && self.found.is_none()
+    }
+
     /// Takes only the lines `select` takes from now on.
     pub fn set_select(&mut self, select: Box<dyn Select>) {
         self.select = Some(select);
@@ -219,6 +252,16 @@ impl DirWriter {
         match &self.select {
             Some(select) if piece.starts_line => select.takes(&data[piece.start..piece.end]),
             _ => true,
+        }
+    }
+
+    /// After a piece not taken that ends its line: on to the next line
+    /// `select` may take, past those it surely does not.
+    fn skip_lines(&self, data: &[u8], piece: &Piece, pieces: &mut Pieces) {
+        if let Some(select) = &self.select
+            && piece.ends_line()
+        {
+            pieces.skip_to(select.next_line(data, piece.raw_end()));
         }
     }
 
@@ -285,8 +328,10 @@ impl DirWriter {
                 archive.name()
             ));
             self.open_current()?;
-        } else {
+        } else if ends_open {
             self.col = self.open_line_len(policy)?;
+        } else {
+            self.col = 0;
         }
         let current = self.current.as_ref().expect("current is open");
         fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_WRITING))
@@ -308,8 +353,10 @@ impl DirWriter {
         let can_rotate = self.can_rotate();
         let mut size = self.size;
         let mut out_len = 0;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(chunk.data, &piece) {
+                self.skip_lines(chunk.data, &piece, &mut pieces);
                 continue;
             }
             let n = piece.out_len();
@@ -408,8 +455,10 @@ impl DirWriter {
         out.clear();
         let data = chunk.data;
         let mut col = self.col;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(data, &piece) {
+                self.skip_lines(data, &piece, &mut pieces);
                 continue;
             }
             col = if piece.ends_line() {
@@ -729,15 +778,39 @@ impl DirWriter {
     /// Completes an open line, syncs `current` and marks it finished: the
     /// directory is left whole for the next writer or reader.
     pub fn close(&mut self) -> Result<()> {
+        self.end_line()?;
+        self.finish_current()?;
+        self.record_idle();
+        Ok(())
+    }
+
+    /// `close` in two halves, for many directories made durable by one
+    /// syncfs(2) between them: first the last line completed...
+    pub fn end_line(&mut self) -> Result<()> {
         self.ensure_current()?;
         if self.col != 0 {
             let mut nl = vec![b'\n'];
             self.flush(&mut nl)?;
             self.col = 0;
         }
-        self.finish_current()?;
+        Ok(())
+    }
+
+    /// ... then, once `current` is on disk, marked finished.
+    pub fn mark_finished(&mut self) -> Result<()> {
+        let current = self.current.as_ref().expect("end_line() opened it");
+        fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_FINISHED))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.record_idle();
         Ok(())
+    }
+
+    /// Leaves the directory for now, to be opened again by this writer:
+    /// its record says `Idle` at the size of `current`, which stays as it
+    /// is (synced later, with the others, at the stop). Only when
+    /// `can_close`.
+    pub fn release(mut self) {
+        self.record_idle();
     }
 
     // The processor.
