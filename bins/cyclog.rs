@@ -13,9 +13,13 @@ use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 use rill::sys::stdin::Input;
 
+#[path = "cyclog/seal.rs"]
+mod seal;
+
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] [-d FD] DIR...\n       \
+[--delete-when-full] [--seal KEYFILE [--seal-every DURATION] [--seal-lines N]] [-d FD] DIR...\n       \
+cyclog --make-seal-key KEYFILE\n       \
 cyclog [OPTIONS] [--dialect multilog|s6-log] [-b] [-l N] [--] SCRIPT...\n       \
 cyclog [-t|-tt|-ttt] [-l LEN] [-b SIZE] [-d FD] DIR...";
 
@@ -28,6 +32,10 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --max-line SIZE  split lines longer than SIZE (64k)
 --processor COMMAND  run COMMAND on each full file, as multilog's !
 --delete-when-full  on a full disk, delete the oldest archives instead of waiting
+--seal KEYFILE  seal the directory with the key in KEYFILE (logseal(7))
+--seal-every DURATION  seal at least this often while lines come (10s)
+--seal-lines N  seal at least every N lines (100000)
+--make-seal-key KEYFILE  make a new seal key in KEYFILE, print its verification line
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
 -d FD  write a newline to FD once the directories are open (s6's notification-fd)
 -b  (s6-log) accepted: cyclog always holds input until it is written
@@ -43,7 +51,7 @@ struct Args {
 }
 
 /// Long options that take a value (`--name VALUE`).
-const VALUE_OPTIONS: [&str; 8] = [
+const VALUE_OPTIONS: [&str; 12] = [
     "--max-file-size",
     "--max-total-size",
     "--max-files",
@@ -52,6 +60,10 @@ const VALUE_OPTIONS: [&str; 8] = [
     "--max-line",
     "--processor",
     "--dialect",
+    "--seal",
+    "--seal-every",
+    "--seal-lines",
+    "--make-seal-key",
 ];
 
 fn takes_value(word: &[u8]) -> bool {
@@ -219,6 +231,7 @@ fn nosh_defaults() -> Policy {
         rotate_every: None,
         processor: None,
         delete_when_full: false,
+        seal: None,
     }
 }
 
@@ -347,6 +360,7 @@ fn parse_options(
 ) -> Result<Vec<OsString>, String> {
     use lexopt::prelude::*;
     let mut dirs = Vec::new();
+    let mut seal = seal::Options::default();
     let mut parser = lexopt::Parser::from_args(argv);
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
@@ -379,6 +393,9 @@ fn parse_options(
             }
             Long("processor") => policy.processor = Some(cli::option_text(&mut parser, &option)?),
             Long("delete-when-full") => policy.delete_when_full = true,
+            Long("seal" | "seal-every" | "seal-lines" | "make-seal-key") => {
+                seal.option(&arg_name(&arg), &mut parser, &option)?
+            }
             Short('d') if notify.is_some() => {
                 let fd = notify_fd(&cli::option_text(&mut parser, "-d")?)?;
                 if let Some(n) = notify.as_deref_mut() {
@@ -391,7 +408,15 @@ fn parse_options(
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
+    policy.seal = seal.policy(policy)?;
     Ok(dirs)
+}
+
+fn arg_name(arg: &lexopt::Arg) -> String {
+    match arg {
+        lexopt::Arg::Long(name) => name.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// nosh's cyclog bounds: scripts written for it behave the same here.
@@ -432,6 +457,9 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    if let Err(e) = seal::one_directory(&args.policies) {
+        cli::usage(&e, SYNOPSIS);
+    }
     // Taken before anything is opened, which could take its number.
     let notify = args.notify_fd.map(|fd| {
         listen_fds::inherited(fd)

@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::format::stamp::{LabelWriter, Stamp, StampClock};
 use crate::logdir::write::finisher::{Finisher, Job};
 use crate::logdir::write::processor;
+use crate::logdir::write::sealing::{DirSeal, SealPolicy};
 use crate::logdir::write::split::{Chunk, Piece, Pieces};
 use crate::logdir::write::writer_state::{StateFile, WriterState, chunk_hash};
 use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
@@ -35,6 +36,8 @@ pub struct Policy {
     pub processor: Option<String>,
     /// On a full disk, delete the oldest archives to make room.
     pub delete_when_full: bool,
+    /// Seal the directory as it is written (logseal(7)).
+    pub seal: Option<SealPolicy>,
 }
 
 impl Policy {
@@ -155,6 +158,8 @@ pub struct DirWriter {
     kept: Kept,
     /// The lines this directory takes; all if none.
     select: Option<Box<dyn Select>>,
+    /// Its seals, if it is sealed.
+    seal: Option<DirSeal>,
 }
 
 /// Output is written to `current` in pieces of about this size.
@@ -185,7 +190,12 @@ impl DirWriter {
             found: None,
             kept: Kept::default(),
             select: None,
+            seal: None,
         };
+        // Before the archives are listed: it may finish a sealed rotation.
+        if let Some(seal) = &policy.seal {
+            w.seal = Some(DirSeal::open(w.dir.as_fd(), &w.name, seal)?);
+        }
         let archives = logdir::list_archives(w.dir.as_fd())
             .context(|| format!("unable to list the archives of {}", w.name))?;
         if let Some((newest, _)) = archives.last() {
@@ -261,6 +271,9 @@ impl DirWriter {
             Some(WriterState::Idle { size }) => ours = size == self.size,
             _ => {}
         }
+        if let (Some(seal), Some(current)) = (&mut self.seal, &self.current) {
+            seal.start(current.as_fd(), self.size)?;
+        }
         let current = self
             .current
             .as_ref()
@@ -277,7 +290,11 @@ impl DirWriter {
                 complete: false,
             };
             let size = self.size;
+            self.seal_end(archive.stamp, policy)?;
             self.rename_current(&archive.name())?;
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(archive.stamp)?;
+            }
             self.kept.add(archive.clone(), size);
             cli::info(&format!(
                 "{}: kept an unfinished current as {}",
@@ -300,7 +317,8 @@ impl DirWriter {
         }
         self.record_idle();
         self.enforce_caps(policy);
-        Ok(())
+        // The seal of a start: on what it found.
+        self.seal_now()
     }
 
     /// How much of `chunk` to write before this directory must rotate.
@@ -381,7 +399,10 @@ impl DirWriter {
             .context(|| format!("{}/{}: write", self.name, logdir::WRITER_STATE))?;
         let (col, rotate_due) = (self.col, self.rotate_due);
         match self.append(chunk, now, out, policy) {
-            Ok(()) => {
+            Ok(lines) => {
+                if let Some(seal) = &mut self.seal {
+                    seal.wrote(lines);
+                }
                 // Recovery trusts out_len: it must be what was written.
                 debug_assert_eq!(self.size, at + out_len, "{}: not as measured", self.name);
                 self.unconsumed = Some((at, col));
@@ -404,10 +425,11 @@ impl DirWriter {
         now: Stamp,
         out: &mut Vec<u8>,
         policy: &Policy,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         out.clear();
         let data = chunk.data;
         let mut col = self.col;
+        let mut lines = 0;
         for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
             if !self.takes(data, &piece) {
                 continue;
@@ -428,6 +450,7 @@ impl DirWriter {
             out.extend_from_slice(&data[piece.start..piece.end]);
             if piece.ends_line() {
                 out.push(b'\n');
+                lines += 1;
             }
             if out.len() >= FLUSH_AT {
                 self.flush(out)?;
@@ -435,7 +458,7 @@ impl DirWriter {
         }
         self.flush(out)?;
         self.col = col;
-        Ok(())
+        Ok(lines)
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -529,11 +552,15 @@ impl DirWriter {
                 complete: false,
             }
             .name();
+            self.seal_end(stamp, policy)?;
             let file = self.current.take().expect("ensure_current() opened it");
             if let Err(e) = fs::renameat(&self.dir, CURRENT, &self.dir, &unfinished) {
                 self.current = Some(file);
                 return Err(e)
                     .context(|| format!("{}: renaming {CURRENT} to {unfinished}", self.name));
+            }
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(stamp)?;
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
@@ -704,6 +731,9 @@ impl DirWriter {
             }
         }
         let name = deleted.ok_or(DeleteError::Gone)?;
+        if let Some(seal) = &mut self.seal {
+            seal.deleted(archive.stamp);
+        }
         self.kept.archives.pop_front();
         self.kept.bytes -= size;
         Ok(name)
@@ -737,7 +767,8 @@ impl DirWriter {
         }
         self.finish_current()?;
         self.record_idle();
-        Ok(())
+        // The seal of a stop: nothing is left unsealed.
+        self.seal_now()
     }
 
     // The processor.
@@ -894,7 +925,8 @@ impl DirWriter {
             Some(Processing::Waiting { retry_at, .. }) => Some(*retry_at),
             _ => None,
         };
-        [self.rotate_due.filter(|_| self.size > 0), retry]
+        let seal = self.seal.as_ref().and_then(DirSeal::deadline);
+        [self.rotate_due.filter(|_| self.size > 0), retry, seal]
             .into_iter()
             .flatten()
             .min()
@@ -907,6 +939,55 @@ impl DirWriter {
             self.request_rotation();
         }
         self.run_processor(policy);
+        if let Err(e) = self.seal_if_due() {
+            cli::warn(&e.to_string());
+        }
+    }
+
+    // Sealing (logseal(7)).
+
+    /// Seals `current` if a seal is due, between chunks.
+    pub fn seal_if_due(&mut self) -> Result<()> {
+        match &self.seal {
+            Some(seal) if self.unconsumed.is_none() && seal.is_due(Instant::now()) => {
+                self.seal_now()
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn seal_now(&mut self) -> Result<()> {
+        match (&mut self.seal, &self.current) {
+            (Some(seal), Some(current)) => seal.seal_mid(current.as_fd(), self.size),
+            _ => Ok(()),
+        }
+    }
+
+    /// Seals `current` as the archive `stamp`, naming the oldest sealed
+    /// archive the cap will keep once it is added.
+    fn seal_end(&mut self, stamp: Stamp, policy: &Policy) -> Result<()> {
+        let (Some(seal), Some(current)) = (&mut self.seal, &self.current) else {
+            return Ok(());
+        };
+        let mut kept: VecDeque<(Stamp, u64)> = self
+            .kept
+            .archives
+            .iter()
+            .map(|(a, size)| (a.stamp, *size))
+            .collect();
+        kept.push_back((stamp, self.size));
+        let mut bytes = self.kept.bytes + self.size;
+        // As enforce_caps will see it, with the next current empty.
+        while policy.max_files.is_some_and(|max| kept.len() as u64 > max)
+            || bytes > policy.max_total_size
+        {
+            match kept.pop_front() {
+                Some((_, size)) => bytes -= size,
+                None => break,
+            }
+        }
+        let kept: Vec<Stamp> = kept.into_iter().map(|(s, _)| s).collect();
+        seal.seal_end(current.as_fd(), self.size, stamp, &kept)
     }
 }
 
