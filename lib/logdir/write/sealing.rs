@@ -329,6 +329,25 @@ impl DirSeal {
             }
         }
         let last = last_line.as_deref().and_then(Record::parse);
+        // Seal files of archives the cap deleted, left by a crash before
+        // the seals of newer ones went: they would stand behind a gap.
+        if let Some(first) = last.as_ref().and_then(|r| r.first) {
+            let gone: Vec<Stamp> = sealed
+                .range(..first)
+                .copied()
+                .filter(|&s| !archive_exists(s))
+                .collect();
+            for stamp in gone {
+                match fs::unlinkat(&seal_dir, stamp.to_string(), AtFlags::empty()) {
+                    Ok(()) | Err(rustix::io::Errno::NOENT) => {
+                        sealed.remove(&stamp);
+                    }
+                    Err(e) => {
+                        return Err(e).context(|| format!("{}: unlink {stamp}", at("")));
+                    }
+                }
+            }
+        }
         match &last {
             None if keys.index() > 0 => {
                 return Err(Error::invalid(
@@ -355,8 +374,15 @@ impl DirSeal {
             }
             _ => {}
         }
+        let resumed_at = keys.index();
         let sealer = Sealer::resume(keys, last_line.as_deref())
             .map_err(|e| Error::invalid(format!("{name}: resuming the seals"), e.to_string()))?;
+        let mut key = key;
+        if sealer.next_seq() != resumed_at {
+            // Killed between a record and its key: the key moved past the
+            // record in memory only; store it before any other record.
+            key.store(&sealer.key_state())?;
+        }
         let seal_current = fs::openat(
             &seal_dir,
             CURRENT,

@@ -713,6 +713,11 @@ impl DirWriter {
             complete: !archive.complete,
             ..archive.clone()
         };
+        // Its seals first: a crash between leaves an archive older than
+        // the sealed start, not seals of an archive gone behind a gap.
+        if let Some(seal) = &mut self.seal {
+            seal.deleted(archive.stamp);
+        }
         let mut deleted = None;
         for name in [archive.name(), other.name()] {
             match fs::unlinkat(&self.dir, &name, AtFlags::empty()) {
@@ -731,9 +736,6 @@ impl DirWriter {
             }
         }
         let name = deleted.ok_or(DeleteError::Gone)?;
-        if let Some(seal) = &mut self.seal {
-            seal.deleted(archive.stamp);
-        }
         self.kept.archives.pop_front();
         self.kept.bytes -= size;
         Ok(name)
