@@ -214,6 +214,8 @@ pub struct DirSeal {
     due: Option<Instant>,
     /// A seal is wanted at the next chance (the kept archives changed).
     wanted: bool,
+    /// Records made (their keys destroyed) not yet appended whole.
+    pending: Vec<Vec<u8>>,
 }
 
 fn read_all(dir: BorrowedFd<'_>, file: &str) -> std::io::Result<Vec<u8>> {
@@ -404,6 +406,7 @@ impl DirSeal {
             lines_since: 0,
             due: None,
             wanted: true,
+            pending: Vec::new(),
         })
     }
 
@@ -463,7 +466,7 @@ impl DirSeal {
             .sealer
             .seal(Sealed::Current, at, self.first, self.hash.cover())
             .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
-        self.append(&record)?;
+        self.append(record)?;
         self.lines_since = 0;
         self.due = None;
         self.wanted = false;
@@ -493,7 +496,7 @@ impl DirSeal {
             .sealer
             .seal(Sealed::Archive(archive), at, first, self.hash.cover())
             .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
-        self.append(&record)?;
+        self.append(record)?;
         self.first = first;
         Ok(())
     }
@@ -543,21 +546,28 @@ impl DirSeal {
         }
     }
 
-    /// Appends a record to `seal/current` durably, then stores the key
-    /// that follows, destroying the one used.
-    fn append(&mut self, record: &[u8]) -> Result<()> {
-        let mut done = 0;
-        while done < record.len() {
-            match rustix::io::write(&self.seal_current, &record[done..]) {
-                Ok(n) => done += n,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => {
-                    return Err(e).context(|| format!("{}/{SEAL_DIR}/current: write", self.name));
-                }
+    /// Appends a record to `seal/current` durably (after any that a failure
+    /// left pending: their keys are gone, they must go out), then stores
+    /// the key that follows, destroying the one used. A failed write is cut
+    /// back and tried again at the next seal.
+    fn append(&mut self, record: Vec<u8>) -> Result<()> {
+        self.pending.push(record);
+        let name = format!("{}/{SEAL_DIR}/current", self.name);
+        self.append_rest(&name)
+    }
+
+    fn append_rest(&mut self, name: &str) -> Result<()> {
+        while let Some(record) = self.pending.first() {
+            let len = fs::fstat(&self.seal_current)
+                .context(|| format!("{name}: fstat"))?
+                .st_size as u64;
+            if let Err(e) = write_at(self.seal_current.as_fd(), record, len) {
+                let _ = fs::ftruncate(&self.seal_current, len);
+                return Err(Error::new(format!("{name}: write"), e));
             }
+            self.pending.remove(0);
         }
-        fs::fdatasync(&self.seal_current)
-            .context(|| format!("{}/{SEAL_DIR}/current: fsync", self.name))?;
+        fs::fdatasync(&self.seal_current).context(|| format!("{name}: fsync"))?;
         self.key.store(&self.sealer.key_state())
     }
 }

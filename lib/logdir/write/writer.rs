@@ -941,9 +941,6 @@ impl DirWriter {
             self.request_rotation();
         }
         self.run_processor(policy);
-        if let Err(e) = self.seal_if_due() {
-            cli::warn(&e.to_string());
-        }
     }
 
     // Sealing (logseal(7)).
