@@ -30,6 +30,7 @@ fi
 out=$BENCH_DIR/seal-out
 results=$BENCH_DIR/seal-results
 timed() { /usr/bin/time -f "$w %e %U %S" -a -o "$results" "$@"; }
+if [ "$RUNS" -gt 0 ]; then
 : > "$results"
 for run in $(seq "$RUNS"); do
 	for w in cyclog cyclog--seal; do
@@ -56,6 +57,7 @@ awk "$median"'
 		}
 	}' "$results"
 rm -f "$results"
+fi
 
 # Verification of VERIFY_MB MiB.
 vdir=$BENCH_DIR/seal-verify
