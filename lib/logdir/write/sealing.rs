@@ -216,6 +216,8 @@ pub struct DirSeal {
     wanted: bool,
     /// Records made (their keys destroyed) not yet appended whole.
     pending: Vec<Vec<u8>>,
+    /// An end seal made for this archive, its rotation not yet done.
+    ended: Option<Stamp>,
 }
 
 fn read_all(dir: BorrowedFd<'_>, file: &str) -> std::io::Result<Vec<u8>> {
@@ -407,6 +409,7 @@ impl DirSeal {
             due: None,
             wanted: true,
             pending: Vec::new(),
+            ended: None,
         })
     }
 
@@ -483,6 +486,14 @@ impl DirSeal {
         archive: Stamp,
         kept: &[Stamp],
     ) -> Result<()> {
+        if self.ended == Some(archive) {
+            // Made already; the rotation failed after: its record only.
+            let name = format!("{}/{SEAL_DIR}/current", self.name);
+            return match self.pending.is_empty() {
+                true => Ok(()),
+                false => self.append_rest(&name),
+            };
+        }
         fs::fdatasync(current).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
         self.hash_to(current, size)?;
         let oldest_sealed = kept
@@ -496,9 +507,15 @@ impl DirSeal {
             .sealer
             .seal(Sealed::Archive(archive), at, first, self.hash.cover())
             .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
-        self.append(record)?;
+        self.ended = Some(archive);
         self.first = first;
-        Ok(())
+        self.append(record)
+    }
+
+    /// The archive an end seal was made for, its rotation not yet done: a
+    /// rotation tried again must use its stamp.
+    pub fn ended(&self) -> Option<Stamp> {
+        self.ended
     }
 
     /// After the rotation's rename of `current` to `archive`: its seals
@@ -509,6 +526,7 @@ impl DirSeal {
             .context(|| format!("{}/{SEAL_DIR}: rename current to {target}", self.name))?;
         fs::fsync(&self.seal_dir).context(|| format!("{}/{SEAL_DIR}: fsync", self.name))?;
         self.sealed.insert(archive);
+        self.ended = None;
         self.seal_current = fs::openat(
             &self.seal_dir,
             CURRENT,

@@ -535,7 +535,11 @@ impl DirWriter {
             self.rotate_wanted &= self.size > 0;
             return Ok(());
         }
-        let stamp = self.clock.tick();
+        // A rotation tried again after its end seal keeps that seal's stamp.
+        let stamp = match self.seal.as_ref().and_then(DirSeal::ended) {
+            Some(stamp) => stamp,
+            None => self.clock.tick(),
+        };
         if policy.processor.is_some() {
             // The processor reads a finished file: finish it here and now.
             self.finish_current()?;
