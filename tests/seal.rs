@@ -588,3 +588,56 @@ fn an_honest_sealed_directory_verifies_after_100_kill_9s() {
     assert!(!out.contains("after the last seal"), "{out}");
     assert!(out.contains("20 archives checked"), "{out}");
 }
+
+#[test]
+fn seals_come_by_lines_and_by_time_while_the_writer_runs() {
+    let s = Scratch::new("seal-cadence");
+    let (key, line) = make_key(&s, "key");
+    let log = s.path("log");
+    let records = |log: &Path| {
+        fs::read(log.join("seal/current"))
+            .map(|b| split_lines(&b).len())
+            .unwrap_or(0)
+    };
+    // By lines: 10 lines each time, a seal after each batch.
+    let args = [
+        "--seal",
+        path_arg(&key),
+        "--seal-lines",
+        "10",
+        "--seal-every",
+        "1h",
+    ];
+    let all = [&args[..], &[path_arg(&log)]].concat();
+    let mut sup = Supervised::new(CYCLOG, &all, s.path("stderr"));
+    sup.start();
+    let lines = numbered_lines(50);
+    for (n, batch) in lines.chunks(10).enumerate() {
+        sup.send(&joined(batch));
+        // The start seal, then one per batch.
+        assert!(
+            wait_until(LONG, || records(&log) > n + 1),
+            "no seal after batch {n}: {} records",
+            records(&log)
+        );
+    }
+    sup.signal(rustix::process::Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    assert_intact(&line, &log);
+    // By time: a line, then a seal within the second asked.
+    let args = ["--seal", path_arg(&key), "--seal-every", "1s"];
+    let all = [&args[..], &[path_arg(&log)]].concat();
+    let mut sup = Supervised::new(CYCLOG, &all, s.path("stderr2"));
+    sup.start();
+    assert!(wait_until(LONG, || records(&log) > 0));
+    let before = records(&log);
+    sup.send(b"one line\n");
+    assert!(
+        wait_until(LONG, || records(&log) > before),
+        "no seal by time"
+    );
+    let out = assert_intact(&line, &log);
+    assert!(!out.contains("after the last seal"), "{out}");
+    sup.signal(rustix::process::Signal::TERM);
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+}
