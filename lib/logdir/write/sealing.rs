@@ -16,6 +16,8 @@
 use std::collections::BTreeSet;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use ring::rand::{SecureRandom, SystemRandom};
@@ -25,7 +27,7 @@ use crate::cli;
 use crate::error::{Context, Error, Result};
 use crate::format::stamp::Stamp;
 use crate::logdir::seal::{
-    FileHash, KeyChain, Record, SEAL_DIR, Sealed, Sealer, Seed, seal_file_stamp,
+    Cover, FileHash, KeyChain, Record, SEAL_DIR, Sealed, Sealer, Seed, seal_file_stamp,
 };
 use crate::logdir::{self, CURRENT, MODE_FINISHED, read_exact_at};
 
@@ -203,8 +205,8 @@ pub struct DirSeal {
     seal_current: OwnedFd,
     key: KeyFile,
     sealer: Sealer,
-    /// The running hash of `current`, from its first byte.
-    hash: FileHash,
+    /// The running hash of `current`, on its own thread.
+    hasher: Hasher,
     /// The oldest sealed archive kept, as the last seal said or the next will.
     first: Option<Stamp>,
     /// The archives that have a seal file.
@@ -401,7 +403,7 @@ impl DirSeal {
             seal_current,
             key,
             sealer,
-            hash: FileHash::new(),
+            hasher: Hasher::start(name)?,
             first: last.as_ref().and_then(|r| r.first),
             last_at: last.as_ref().map_or(Stamp::ZERO, |r| r.at),
             sealed,
@@ -413,28 +415,41 @@ impl DirSeal {
         })
     }
 
-    /// Hashes `current` as it is now, from its first byte: at start, once
-    /// recovery has settled its length.
+    /// Takes `current` as it is now, once recovery has settled its length:
+    /// the hashing thread hashes it from its first byte.
     pub fn start(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        self.hash = FileHash::new();
-        self.hash_to(current, size)
+        self.hasher.follow(current, &self.name)?;
+        self.hasher.settled(size)
     }
 
-    fn hash_to(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        let mut buf = vec![0u8; (1 << 20).min(size.saturating_sub(self.hash.bytes()) as usize)];
-        while self.hash.bytes() < size {
-            let want = buf.len().min((size - self.hash.bytes()) as usize);
-            let got = read_exact_at(current, &mut buf[..want], self.hash.bytes())
-                .context(|| format!("{}/{CURRENT}: read", self.name))?;
-            if got == 0 {
-                return Err(Error::invalid(
-                    format!("{}/{CURRENT}", self.name),
-                    "shorter than written: cut by someone else",
-                ));
-            }
-            self.hash.update(&buf[..got]);
+    /// `current` is `size` bytes long, all of them consumed input (never
+    /// to be cut back): the hashing thread may hash them ahead of the seal.
+    pub fn settled(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
+        if self.hasher.file.is_none() {
+            self.hasher.follow(current, &self.name)?;
         }
-        Ok(())
+        self.hasher.settled(size)
+    }
+
+    /// The cover of `current`'s first `size` bytes, synced meanwhile.
+    fn synced_cover(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<Cover> {
+        if self.hasher.file.is_none() {
+            self.hasher.follow(current, &self.name)?;
+        }
+        let reply = self.hasher.ask(size)?;
+        // The sync runs while the hashing thread finishes.
+        let synced = fs::fdatasync(current).context(|| format!("{}/{CURRENT}: fsync", self.name));
+        let cover = reply
+            .recv()
+            .map_err(|_| {
+                Error::invalid(
+                    format!("{}/{CURRENT}", self.name),
+                    "the hashing thread is gone",
+                )
+            })?
+            .map_err(|why| Error::invalid(format!("{}/{CURRENT}", self.name), why))?;
+        synced?;
+        Ok(cover)
     }
 
     /// `lines` more lines were written to `current`.
@@ -462,12 +477,11 @@ impl DirSeal {
 
     /// Seals `current` (a `mid` seal) up to its `size` bytes.
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        fs::fdatasync(current).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
-        self.hash_to(current, size)?;
+        let cover = self.synced_cover(current, size)?;
         let at = self.stamp();
         let record = self
             .sealer
-            .seal(Sealed::Current, at, self.first, self.hash.cover())
+            .seal(Sealed::Current, at, self.first, cover)
             .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
         self.append(record)?;
         self.lines_since = 0;
@@ -494,8 +508,7 @@ impl DirSeal {
                 false => self.append_rest(&name),
             };
         }
-        fs::fdatasync(current).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
-        self.hash_to(current, size)?;
+        let cover = self.synced_cover(current, size)?;
         let oldest_sealed = kept
             .iter()
             .copied()
@@ -505,7 +518,7 @@ impl DirSeal {
         let at = self.stamp();
         let record = self
             .sealer
-            .seal(Sealed::Archive(archive), at, first, self.hash.cover())
+            .seal(Sealed::Archive(archive), at, first, cover)
             .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
         self.ended = Some(archive);
         self.first = first;
@@ -534,7 +547,7 @@ impl DirSeal {
             Mode::from_raw_mode(0o644),
         )
         .context(|| format!("{}/{SEAL_DIR}/current: open", self.name))?;
-        self.hash = FileHash::new();
+        self.hasher.forget();
         self.lines_since = 0;
         self.due = None;
         Ok(())
@@ -587,6 +600,146 @@ impl DirSeal {
         }
         fs::fdatasync(&self.seal_current).context(|| format!("{name}: fsync"))?;
         self.key.store(&self.sealer.key_state())
+    }
+}
+
+/// The running SHA-256 of `current` on a thread of its own, so that the
+/// writer's thread does not spend its time hashing: it is given the bytes
+/// of `current` as they are consumed (never a byte that could be cut back)
+/// and asked for the cover at each seal.
+struct Hasher {
+    jobs: Option<SyncSender<HashJob>>,
+    thread: Option<JoinHandle<()>>,
+    /// `current` is being followed (after a rotation, not yet).
+    file: Option<()>,
+    /// The length given to hash so far.
+    sent: u64,
+}
+
+enum HashJob {
+    /// Hash this file from its first byte from now on.
+    Follow(OwnedFd),
+    /// Hash it up to this length.
+    To(u64),
+    /// The cover of exactly this length.
+    Cover(u64, SyncSender<std::result::Result<Cover, String>>),
+}
+
+/// Hash jobs that may wait before the writer waits.
+const HASH_QUEUE: usize = 256;
+
+impl Hasher {
+    fn start(name: &str) -> Result<Hasher> {
+        let (jobs, queue) = sync_channel(HASH_QUEUE);
+        let thread = std::thread::Builder::new()
+            .name("hasher".into())
+            .spawn(move || hash_jobs(queue))
+            .map_err(|e| Error::new(format!("{name}: starting the hashing thread"), e))?;
+        Ok(Hasher {
+            jobs: Some(jobs),
+            thread: Some(thread),
+            file: None,
+            sent: 0,
+        })
+    }
+
+    fn send(&self, job: HashJob) -> Result<()> {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
+            _ => Err(Error::invalid("sealing", "the hashing thread is gone")),
+        }
+    }
+
+    fn follow(&mut self, current: BorrowedFd<'_>, name: &str) -> Result<()> {
+        let fd = rustix::io::fcntl_dupfd_cloexec(current, 0)
+            .context(|| format!("{name}/{CURRENT}: dup"))?;
+        self.send(HashJob::Follow(fd))?;
+        self.file = Some(());
+        self.sent = 0;
+        Ok(())
+    }
+
+    /// After a rotation: the next `current` is followed from its start.
+    fn forget(&mut self) {
+        self.file = None;
+        self.sent = 0;
+    }
+
+    fn settled(&mut self, size: u64) -> Result<()> {
+        if size <= self.sent {
+            return Ok(());
+        }
+        self.sent = size;
+        self.send(HashJob::To(size))
+    }
+
+    fn ask(&mut self, size: u64) -> Result<Receiver<std::result::Result<Cover, String>>> {
+        let (reply, answer) = sync_channel(1);
+        self.send(HashJob::Cover(size, reply))?;
+        self.sent = self.sent.max(size);
+        Ok(answer)
+    }
+}
+
+impl Drop for Hasher {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn hash_jobs(queue: Receiver<HashJob>) {
+    let mut file: Option<OwnedFd> = None;
+    let mut hash = FileHash::new();
+    let mut failed: Option<String> = None;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut hash_to = |file: &Option<OwnedFd>,
+                       hash: &mut FileHash,
+                       size: u64|
+     -> std::result::Result<(), String> {
+        let Some(file) = file else {
+            return Err("no file to hash".into());
+        };
+        while hash.bytes() < size {
+            let want = buf.len().min((size - hash.bytes()) as usize);
+            match read_exact_at(file.as_fd(), &mut buf[..want], hash.bytes()) {
+                Ok(0) => return Err("shorter than written: cut by someone else".into()),
+                Ok(got) => hash.update(&buf[..got]),
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        }
+        Ok(())
+    };
+    for job in queue {
+        match job {
+            HashJob::Follow(fd) => {
+                file = Some(fd);
+                hash = FileHash::new();
+                failed = None;
+            }
+            HashJob::To(size) => {
+                if failed.is_none()
+                    && let Err(why) = hash_to(&file, &mut hash, size)
+                {
+                    failed = Some(why);
+                }
+            }
+            HashJob::Cover(size, reply) => {
+                let result = match &failed {
+                    Some(why) => Err(why.clone()),
+                    None => hash_to(&file, &mut hash, size).and_then(|()| {
+                        if hash.bytes() == size {
+                            Ok(hash.cover())
+                        } else {
+                            Err("cut back below what was hashed".into())
+                        }
+                    }),
+                };
+                let _ = reply.send(result);
+            }
+        }
     }
 }
 

@@ -951,12 +951,15 @@ impl DirWriter {
 
     /// Seals `current` if a seal is due, between chunks.
     pub fn seal_if_due(&mut self) -> Result<()> {
-        match &self.seal {
-            Some(seal) if self.unconsumed.is_none() && seal.is_due(Instant::now()) => {
-                self.seal_now()
-            }
-            _ => Ok(()),
+        let (Some(seal), None, Some(current)) = (&mut self.seal, self.unconsumed, &self.current)
+        else {
+            return Ok(());
+        };
+        if seal.is_due(Instant::now()) {
+            return self.seal_now();
         }
+        // Consumed: the hashing thread may hash it while no seal is due.
+        seal.settled(current.as_fd(), self.size)
     }
 
     fn seal_now(&mut self) -> Result<()> {
