@@ -14,9 +14,13 @@ use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 use rill::sys::stdin::Input;
 
+#[path = "cyclog/seal.rs"]
+mod seal;
+
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] [-d FD] DIR...\n       \
+[--delete-when-full] [--seal KEYFILE [--seal-every DURATION] [--seal-lines N]] [-d FD] DIR...\n       \
+cyclog --make-seal-key KEYFILE\n       \
 cyclog [OPTIONS] --split-by FIELD [--max-open-dirs N] [--max-root-size SIZE] ROOT\n       \
 cyclog [OPTIONS] [--dialect multilog|s6-log] [-b] [-l N] [--] SCRIPT...\n       \
 cyclog [-t|-tt|-ttt] [-l LEN] [-b SIZE] [-d FD] DIR...";
@@ -33,6 +37,10 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --split-by FIELD  each line into ROOT/<its FIELD's value>/ (host, from, facility, app, ...)
 --max-open-dirs N  with --split-by: keep at most N directories open (128)
 --max-root-size SIZE  with --split-by: delete the oldest archives of all ROOT past SIZE
+--seal KEYFILE  seal the directory with the key in KEYFILE (logseal(7))
+--seal-every DURATION  seal at least this often while lines come (10s)
+--seal-lines N  seal at least every N lines (100000)
+--make-seal-key KEYFILE  make a new seal key in KEYFILE, print its verification line
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
 -d FD  write a newline to FD once the directories are open (s6's notification-fd)
 -b  (s6-log) accepted: cyclog always holds input until it is written
@@ -57,7 +65,7 @@ struct SplitArgs {
 }
 
 /// Long options that take a value (`--name VALUE`).
-const VALUE_OPTIONS: [&str; 11] = [
+const VALUE_OPTIONS: [&str; 15] = [
     "--split-by",
     "--max-open-dirs",
     "--max-root-size",
@@ -69,6 +77,10 @@ const VALUE_OPTIONS: [&str; 11] = [
     "--max-line",
     "--processor",
     "--dialect",
+    "--seal",
+    "--seal-every",
+    "--seal-lines",
+    "--make-seal-key",
 ];
 
 fn takes_value(word: &[u8]) -> bool {
@@ -281,6 +293,7 @@ fn nosh_defaults() -> Policy {
         rotate_every: None,
         processor: None,
         delete_when_full: false,
+        seal: None,
     }
 }
 
@@ -411,6 +424,7 @@ fn parse_options(
 ) -> Result<Vec<OsString>, String> {
     use lexopt::prelude::*;
     let mut dirs = Vec::new();
+    let mut seal = seal::Options::default();
     let mut parser = lexopt::Parser::from_args(argv);
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
@@ -469,6 +483,9 @@ fn parse_options(
                     s.max_root_size = Some(size);
                 }
             }
+            Long("seal" | "seal-every" | "seal-lines" | "make-seal-key") => {
+                seal.option(&arg_name(&arg), &mut parser, &option)?
+            }
             Short('d') if notify.is_some() => {
                 let fd = notify_fd(&cli::option_text(&mut parser, "-d")?)?;
                 if let Some(n) = notify.as_deref_mut() {
@@ -481,7 +498,15 @@ fn parse_options(
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
+    policy.seal = seal.policy(policy)?;
     Ok(dirs)
+}
+
+fn arg_name(arg: &lexopt::Arg) -> String {
+    match arg {
+        lexopt::Arg::Long(name) => name.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// nosh's cyclog bounds: scripts written for it behave the same here.
@@ -522,6 +547,16 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    if let Err(e) = seal::one_directory(&args.policies) {
+        cli::usage(&e, SYNOPSIS);
+    }
+    if args.split.is_some() && args.policies.iter().any(|p| p.seal.is_some()) {
+        // Every directory under ROOT would seal with the one key.
+        cli::usage(
+            "--seal: not with --split-by (a key seals one directory)",
+            SYNOPSIS,
+        );
+    }
     // Taken before anything is opened, which could take its number.
     let notify = args.notify_fd.map(|fd| {
         listen_fds::inherited(fd)

@@ -12,6 +12,7 @@ use rill::app::log_show::fields;
 use rill::app::log_show::filter::{Filter, Grep, Matches, Severities};
 use rill::app::log_show::layout::{Format, Layout, Stamps};
 use rill::app::log_show::usage;
+use rill::app::log_show::verify;
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::error::Usage;
 use rill::format::stamp::Stamp;
@@ -26,7 +27,8 @@ const SYNOPSIS: &str = "log-show [-f] [-r] [-e] [-n N|all] [-S|--since TIME] [-U
 [-p PRIORITY] [-t|--identifier NAME]... [--facility NAME]... [-g|--grep REGEX] \
 [--case-sensitive[=yes|no]] [-o FORMAT] [-F|--field FIELD] [--disk-usage] [--utc] [--written-time] [--raw] \
 [--tai-plus-10] [--no-pager] [-b|--boot [ID|OFFSET]] [--list-boots] [-u|--unit NAME]... [--root DIR] \
-[FIELD=VALUE]... [DIR...|-]";
+[FIELD=VALUE]... [DIR...|-]\n       \
+log-show --verify KEY [DIR...]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "-f, --follow  show lines as they are written
@@ -52,7 +54,8 @@ FIELD=VALUE  lines with this field only (host=web1, pid=150, SUBSYSTEM=usb ...)
 -b, --boot [ID|OFFSET]  the lines of one boot only: 0 (or none) the last, -1 the one before, 1 the first ...
 --list-boots  the boots klog-read marked, and their first and last lines' times
 -u, --unit NAME  the log directory NAME under the root
---root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)";
+--root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)
+--verify KEY  check sealed directories against their seals (KEY: the verification line, or a file holding it)";
 
 /// Where `-u` names are, and every directory shown without a DIR.
 const DEFAULT_ROOT: &str = "/var/log/rill";
@@ -94,6 +97,7 @@ struct Args {
     list_boots: bool,
     root: Option<PathBuf>,
     dirs: Vec<PathBuf>,
+    verify: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -168,6 +172,7 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.units.push(name);
             }
+            Long("verify") => args.verify = Some(cli::option_text(&mut parser, &option)?),
             Long("root") => {
                 args.root = Some(PathBuf::from(parser.value().map_err(cli::lexopt_error)?))
             }
@@ -191,6 +196,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.reverse && args.follow {
         return Err("--reverse and --follow cannot be combined".into());
+    }
+    if args.verify.is_some() && args.stdin {
+        return Err("--verify checks directories, not - (standard input)".into());
     }
     if args.stdin && args.disk_usage {
         return Err("--disk-usage is about directories, not - (standard input)".into());
@@ -347,6 +355,10 @@ fn main() {
         directories(&args)
     };
     check_log_directories(&dirs);
+    if let Some(key) = &args.verify {
+        let seed = verify::read_key(key).unwrap_or_else(|e| cli::usage(&e.0, SYNOPSIS));
+        exit(verify::verify(&seed, &dirs));
+    }
     if args.disk_usage {
         disk_usage(&dirs);
     }

@@ -511,6 +511,15 @@ impl LogSet {
                     Err(e) => self.failed(&e),
                 }
             }
+            if self.backoff.is_none() {
+                for dir in &mut self.dirs {
+                    // Between chunks: a seal due by lines or time.
+                    if let Err(e) = dir.seal_if_due() {
+                        self.failed(&e);
+                        break;
+                    }
+                }
+            }
             let nothing_left = self.plannable() == 0 && self.inflight.is_none();
             let drained = self.stopping && self.drain == 0;
             if (nothing_left && (self.eof || drained)) || (self.stopping && self.backoff.is_some())

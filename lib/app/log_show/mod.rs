@@ -14,6 +14,7 @@ pub mod filter;
 pub mod layout;
 mod reversed;
 pub mod usage;
+pub mod verify;
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;

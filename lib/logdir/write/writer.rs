@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::format::stamp::{LabelWriter, Stamp, StampClock};
 use crate::logdir::write::finisher::{Finisher, Job};
 use crate::logdir::write::processor;
+use crate::logdir::write::sealing::{DirSeal, SealPolicy};
 use crate::logdir::write::split::{Chunk, Piece, Pieces};
 use crate::logdir::write::writer_state::{StateFile, WriterState, chunk_hash};
 use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
@@ -35,6 +36,8 @@ pub struct Policy {
     pub processor: Option<String>,
     /// On a full disk, delete the oldest archives to make room.
     pub delete_when_full: bool,
+    /// Seal the directory as it is written (logseal(7)).
+    pub seal: Option<SealPolicy>,
 }
 
 impl Policy {
@@ -161,6 +164,8 @@ pub struct DirWriter {
     kept: Kept,
     /// The lines this directory takes; all if none.
     select: Option<Box<dyn Select>>,
+    /// Its seals, if it is sealed.
+    seal: Option<DirSeal>,
 }
 
 /// Output is written to `current` in pieces of about this size.
@@ -191,7 +196,12 @@ impl DirWriter {
             found: None,
             kept: Kept::default(),
             select: None,
+            seal: None,
         };
+        // Before the archives are listed: it may finish a sealed rotation.
+        if let Some(seal) = &policy.seal {
+            w.seal = Some(DirSeal::open(w.dir.as_fd(), &w.name, seal)?);
+        }
         let archives = logdir::list_archives(w.dir.as_fd())
             .context(|| format!("unable to list the archives of {}", w.name))?;
         if let Some((newest, _)) = archives.last() {
@@ -304,6 +314,9 @@ impl DirWriter {
             Some(WriterState::Idle { size }) => ours = size == self.size,
             _ => {}
         }
+        if let (Some(seal), Some(current)) = (&mut self.seal, &self.current) {
+            seal.start(current.as_fd(), self.size)?;
+        }
         let current = self
             .current
             .as_ref()
@@ -320,7 +333,11 @@ impl DirWriter {
                 complete: false,
             };
             let size = self.size;
+            self.seal_end(archive.stamp, policy)?;
             self.rename_current(&archive.name())?;
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(archive.stamp)?;
+            }
             self.kept.add(archive.clone(), size);
             cli::info(&format!(
                 "{}: kept an unfinished current as {}",
@@ -345,7 +362,8 @@ impl DirWriter {
         }
         self.record_idle();
         self.enforce_caps(policy);
-        Ok(())
+        // The seal of a start: on what it found.
+        self.seal_now()
     }
 
     /// How much of `chunk` to write before this directory must rotate.
@@ -428,7 +446,10 @@ impl DirWriter {
             .context(|| format!("{}/{}: write", self.name, logdir::WRITER_STATE))?;
         let (col, rotate_due) = (self.col, self.rotate_due);
         match self.append(chunk, now, out, policy) {
-            Ok(()) => {
+            Ok(lines) => {
+                if let Some(seal) = &mut self.seal {
+                    seal.wrote(lines);
+                }
                 // Recovery trusts out_len: it must be what was written.
                 debug_assert_eq!(self.size, at + out_len, "{}: not as measured", self.name);
                 self.unconsumed = Some((at, col));
@@ -451,10 +472,11 @@ impl DirWriter {
         now: Stamp,
         out: &mut Vec<u8>,
         policy: &Policy,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         out.clear();
         let data = chunk.data;
         let mut col = self.col;
+        let mut lines = 0;
         let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
         while let Some(piece) = pieces.next() {
             if !self.takes(data, &piece) {
@@ -477,6 +499,7 @@ impl DirWriter {
             out.extend_from_slice(&data[piece.start..piece.end]);
             if piece.ends_line() {
                 out.push(b'\n');
+                lines += 1;
             }
             if out.len() >= FLUSH_AT {
                 self.flush(out)?;
@@ -484,7 +507,7 @@ impl DirWriter {
         }
         self.flush(out)?;
         self.col = col;
-        Ok(())
+        Ok(lines)
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -561,7 +584,11 @@ impl DirWriter {
             self.rotate_wanted &= self.size > 0;
             return Ok(());
         }
-        let stamp = self.clock.tick();
+        // A rotation tried again after its end seal keeps that seal's stamp.
+        let stamp = match self.seal.as_ref().and_then(DirSeal::ended) {
+            Some(stamp) => stamp,
+            None => self.clock.tick(),
+        };
         if policy.processor.is_some() {
             // The processor reads a finished file: finish it here and now.
             self.finish_current()?;
@@ -578,11 +605,15 @@ impl DirWriter {
                 complete: false,
             }
             .name();
+            self.seal_end(stamp, policy)?;
             let file = self.current.take().expect("ensure_current() opened it");
             if let Err(e) = fs::renameat(&self.dir, CURRENT, &self.dir, &unfinished) {
                 self.current = Some(file);
                 return Err(e)
                     .context(|| format!("{}: renaming {CURRENT} to {unfinished}", self.name));
+            }
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(stamp)?;
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
@@ -735,6 +766,11 @@ impl DirWriter {
             complete: !archive.complete,
             ..archive.clone()
         };
+        // Its seals first: a crash between leaves an archive older than
+        // the sealed start, not seals of an archive gone behind a gap.
+        if let Some(seal) = &mut self.seal {
+            seal.deleted(archive.stamp);
+        }
         let mut deleted = None;
         for name in [archive.name(), other.name()] {
             match fs::unlinkat(&self.dir, &name, AtFlags::empty()) {
@@ -781,7 +817,8 @@ impl DirWriter {
         self.end_line()?;
         self.finish_current()?;
         self.record_idle();
-        Ok(())
+        // The seal of a stop: nothing is left unsealed.
+        self.seal_now()
     }
 
     /// `close` in two halves, for many directories made durable by one
@@ -967,7 +1004,8 @@ impl DirWriter {
             Some(Processing::Waiting { retry_at, .. }) => Some(*retry_at),
             _ => None,
         };
-        [self.rotate_due.filter(|_| self.size > 0), retry]
+        let seal = self.seal.as_ref().and_then(DirSeal::deadline);
+        [self.rotate_due.filter(|_| self.size > 0), retry, seal]
             .into_iter()
             .flatten()
             .min()
@@ -980,6 +1018,55 @@ impl DirWriter {
             self.request_rotation();
         }
         self.run_processor(policy);
+    }
+
+    // Sealing (logseal(7)).
+
+    /// Seals `current` if a seal is due, between chunks.
+    pub fn seal_if_due(&mut self) -> Result<()> {
+        let (Some(seal), None, Some(current)) = (&mut self.seal, self.unconsumed, &self.current)
+        else {
+            return Ok(());
+        };
+        if seal.is_due(Instant::now()) {
+            return self.seal_now();
+        }
+        // Consumed: the hashing thread may hash it while no seal is due.
+        seal.settled(current.as_fd(), self.size)
+    }
+
+    fn seal_now(&mut self) -> Result<()> {
+        match (&mut self.seal, &self.current) {
+            (Some(seal), Some(current)) => seal.seal_mid(current.as_fd(), self.size),
+            _ => Ok(()),
+        }
+    }
+
+    /// Seals `current` as the archive `stamp`, naming the oldest sealed
+    /// archive the cap will keep once it is added.
+    fn seal_end(&mut self, stamp: Stamp, policy: &Policy) -> Result<()> {
+        let (Some(seal), Some(current)) = (&mut self.seal, &self.current) else {
+            return Ok(());
+        };
+        let mut kept: VecDeque<(Stamp, u64)> = self
+            .kept
+            .archives
+            .iter()
+            .map(|(a, size)| (a.stamp, *size))
+            .collect();
+        kept.push_back((stamp, self.size));
+        let mut bytes = self.kept.bytes + self.size;
+        // As enforce_caps will see it, with the next current empty.
+        while policy.max_files.is_some_and(|max| kept.len() as u64 > max)
+            || bytes > policy.max_total_size
+        {
+            match kept.pop_front() {
+                Some((_, size)) => bytes -= size,
+                None => break,
+            }
+        }
+        let kept: Vec<Stamp> = kept.into_iter().map(|(s, _)| s).collect();
+        seal.seal_end(current.as_fd(), self.size, stamp, &kept)
     }
 }
 
