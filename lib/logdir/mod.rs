@@ -27,6 +27,7 @@ use crate::format::stamp::{LABEL_LEN, Stamp};
 pub mod identify;
 pub mod read;
 pub mod seal;
+pub mod summary;
 pub mod write;
 
 pub const CURRENT: &str = "current";

@@ -145,6 +145,9 @@ impl<'a> Show<'a> {
 
     /// Places a reader at the start of what is to be shown.
     fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
+        if let Some(blocks) = self.filter.blocks() {
+            reader.select(Box::new(blocks));
+        }
         let filter = &mut self.filter;
         match self.last {
             Some(n) => reader.seek_last(n, self.since, self.until, |line| filter.keep(line.text)),
