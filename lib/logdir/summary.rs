@@ -20,6 +20,7 @@
 //! blocks 256 0 65601 131290 ...
 //! v :severity =6 ffffffffffffffff...
 //! v host =web1 0300000000000000...
+//! l host =db1 7021:131 137410:129 ...
 //! o :procid 0100000000000000...
 //! end 9a3c5e71d2f40b18
 //! ```
@@ -33,6 +34,9 @@
 //!   the value `VALUE` (bytes 0x21 to 0x7e but `\` as they are, any other
 //!   as `\xHH`). BITS: one bit per block, block `i` in bit `i % 8` of
 //!   byte `i / 8`, each byte two lowercase hex digits.
+//! - `l KEY =VALUE OFFSET:LENGTH ...`: a value found on few lines (up to
+//!   512, and 2048 lines for all of a key's): each of those lines, where
+//!   it starts and its length with its LF, in order; in place of its `v`.
 //! - `o KEY BITS`: the blocks holding values of `KEY` not listed (more
 //!   than 64 distinct values): any value may be there.
 //! - `end`: FNV-1a (64 bits) of every byte before this line, in hex.
@@ -157,12 +161,62 @@ impl Identity {
     }
 }
 
+/// Parts of an archive: byte ranges, in order, apart from one another.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ranges(pub Vec<(u64, u64)>);
+
+impl Ranges {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What is in either.
+    pub fn union(&self, other: &Ranges) -> Ranges {
+        let mut all: Vec<(u64, u64)> = self.0.iter().chain(&other.0).copied().collect();
+        all.sort_unstable();
+        let mut out: Vec<(u64, u64)> = Vec::with_capacity(all.len());
+        for (start, end) in all {
+            match out.last_mut() {
+                Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                _ => out.push((start, end)),
+            }
+        }
+        Ranges(out)
+    }
+
+    /// What is in both.
+    pub fn intersect(&self, other: &Ranges) -> Ranges {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while let (Some(&a), Some(&b)) = (self.0.get(i), other.0.get(j)) {
+            let (start, end) = (a.0.max(b.0), a.1.min(b.1));
+            if start < end {
+                out.push((start, end));
+            }
+            if a.1 < b.1 {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        Ranges(out)
+    }
+}
+
+/// Where a value is: in which blocks, or on which lines.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Found {
+    Blocks(Blocks),
+    /// Each line's offset and length (with its LF).
+    Lines(Vec<(u64, u64)>),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Summary {
     pub archive: Identity,
     /// Each block's first offset.
     pub starts: Vec<u64>,
-    values: HashMap<String, HashMap<Vec<u8>, Blocks>>,
+    values: HashMap<String, HashMap<Vec<u8>, Found>>,
     overflow: HashMap<String, Blocks>,
 }
 
@@ -171,26 +225,36 @@ impl Summary {
         self.starts.len()
     }
 
-    /// The blocks where a line has `key` equal to one of `values`, or
-    /// where it may (values of `key` not listed there).
-    pub fn where_any(&self, key: &str, values: &[&[u8]]) -> Blocks {
-        let mut found = Blocks::none(self.blocks());
+    /// The whole archive.
+    pub fn all(&self) -> Ranges {
+        Ranges(vec![(0, self.archive.size)])
+    }
+
+    /// Where a line has `key` equal to one of `values`, or may have
+    /// (values of `key` not listed there): whole lines or whole blocks.
+    pub fn where_any(&self, key: &str, values: &[&[u8]]) -> Ranges {
+        let mut blocks = Blocks::none(self.blocks());
+        let mut lines = Vec::new();
         if let Some(listed) = self.values.get(key) {
             for v in values {
-                if let Some(b) = listed.get(*v) {
-                    found.or(b);
+                match listed.get(*v) {
+                    Some(Found::Blocks(b)) => blocks.or(b),
+                    Some(Found::Lines(l)) => {
+                        lines.extend(l.iter().map(|&(at, len)| (at, at + len)))
+                    }
+                    None => {}
                 }
             }
         }
         if let Some(b) = self.overflow.get(key) {
-            found.or(b);
+            blocks.or(b);
         }
-        found
+        Ranges(lines).union(&Ranges(self.ranges(&blocks)))
     }
 
     /// The byte ranges of the archive that `wanted` covers, in order,
     /// adjacent blocks as one.
-    pub fn ranges(&self, wanted: &Blocks) -> Vec<(u64, u64)> {
+    fn ranges(&self, wanted: &Blocks) -> Vec<(u64, u64)> {
         let mut out: Vec<(u64, u64)> = Vec::new();
         for (i, &start) in self.starts.iter().enumerate() {
             if !wanted.has(i) {
@@ -222,11 +286,22 @@ impl Summary {
         for key in keys {
             let mut values: Vec<_> = self.values[key].iter().collect();
             values.sort();
-            for (value, blocks) in values {
-                let _ = write!(out, "v {key} =");
-                escape(value, &mut out);
-                out.push(' ');
-                blocks.hex(n, &mut out);
+            for (value, found) in values {
+                match found {
+                    Found::Blocks(blocks) => {
+                        let _ = write!(out, "v {key} =");
+                        escape(value, &mut out);
+                        out.push(' ');
+                        blocks.hex(n, &mut out);
+                    }
+                    Found::Lines(lines) => {
+                        let _ = write!(out, "l {key} =");
+                        escape(value, &mut out);
+                        for (at, len) in lines {
+                            let _ = write!(out, " {at}:{len}");
+                        }
+                    }
+                }
                 out.push('\n');
             }
         }
@@ -280,17 +355,38 @@ impl Summary {
             values: HashMap::new(),
             overflow: HashMap::new(),
         };
+        let size = summary.archive.size;
         for line in lines {
             let mut parts = line.split(' ');
             match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
                 ("v", key, value, Some(bits)) if parts.next().is_none() => {
                     let value = unescape(value.strip_prefix('=')?)?;
-                    let blocks = Blocks::from_hex(bits, n)?;
+                    let blocks = Found::Blocks(Blocks::from_hex(bits, n)?);
                     summary
                         .values
                         .entry(key.to_string())
                         .or_default()
                         .insert(value, blocks);
+                }
+                ("l", key, value, Some(first)) => {
+                    let value = unescape(value.strip_prefix('=')?)?;
+                    let mut lines = Vec::new();
+                    let mut after = 0;
+                    for part in std::iter::once(first).chain(parts) {
+                        let (at, len) = part.split_once(':')?;
+                        let (at, len): (u64, u64) = (at.parse().ok()?, len.parse().ok()?);
+                        let end = at.checked_add(len)?;
+                        if at < after || len == 0 || end > size {
+                            return None;
+                        }
+                        after = end;
+                        lines.push((at, len));
+                    }
+                    summary
+                        .values
+                        .entry(key.to_string())
+                        .or_default()
+                        .insert(value, Found::Lines(lines));
                 }
                 ("o", key, bits, None) => {
                     summary
@@ -307,13 +403,28 @@ impl Summary {
 /// Makes a summary from an archive's lines, read from its start.
 pub struct Builder {
     block: u64,
+    /// The line being noted: where it starts, its length with its LF.
+    line: (u64, u64),
     /// One block only (a compressed archive: offsets are not the file's).
     single: bool,
     starts: Vec<u64>,
-    values: HashMap<String, HashMap<Vec<u8>, Blocks>>,
+    values: HashMap<String, Key>,
     overflow: HashMap<String, Blocks>,
     scratch: Vec<u8>,
 }
+
+/// A key's values as they are noted.
+#[derive(Default)]
+struct Key {
+    values: HashMap<Vec<u8>, (Blocks, Option<Vec<(u64, u64)>>)>,
+    /// The lines listed for all its values.
+    listed: usize,
+}
+
+/// A value on at most this many lines has them listed.
+const MAX_LINES: usize = 512;
+/// And this many for all of a key's values.
+const MAX_KEY_LINES: usize = 2048;
 
 impl Builder {
     /// For a plain archive of `size` bytes, or (`compressed`) one whose
@@ -321,6 +432,7 @@ impl Builder {
     pub fn new(size: u64, compressed: bool) -> Builder {
         Builder {
             block: MIN_BLOCK.max(size.div_ceil(MAX_BLOCKS)),
+            line: (0, 0),
             single: compressed,
             starts: Vec::new(),
             values: HashMap::new(),
@@ -330,8 +442,9 @@ impl Builder {
     }
 
     /// A line (its text, after the stamp if it has one) that starts at
-    /// `offset` in the archive.
-    pub fn line(&mut self, offset: u64, text: &[u8]) {
+    /// `offset` in the archive and takes `len` bytes with its LF.
+    pub fn line(&mut self, offset: u64, len: u64, text: &[u8]) {
+        self.line = (offset, len);
         let new_block = match self.starts.last() {
             None => true,
             Some(&s) => !self.single && offset >= s + self.block,
@@ -393,16 +506,30 @@ impl Builder {
 
     fn note(&mut self, block: usize, key: &str, value: &[u8]) {
         let n = MAX_BLOCKS as usize;
-        let values = match self.values.get_mut(key) {
+        let line = self.line;
+        let entry = match self.values.get_mut(key) {
             Some(v) => v,
             None => self.values.entry(key.to_string()).or_default(),
         };
-        if let Some(b) = values.get_mut(value) {
+        if let Some((b, lines)) = entry.values.get_mut(value) {
             b.set(block);
-        } else if values.len() < MAX_VALUES {
+            if let Some(l) = lines
+                && l.last() != Some(&line)
+            {
+                if l.len() < MAX_LINES && entry.listed < MAX_KEY_LINES {
+                    l.push(line);
+                    entry.listed += 1;
+                } else {
+                    entry.listed -= l.len();
+                    *lines = None;
+                }
+            }
+        } else if entry.values.len() < MAX_VALUES {
             let mut b = Blocks::none(n);
             b.set(block);
-            values.insert(value.to_vec(), b);
+            let lines = (entry.listed < MAX_KEY_LINES).then(|| vec![line]);
+            entry.listed += lines.is_some() as usize;
+            entry.values.insert(value.to_vec(), (b, lines));
         } else {
             self.overflow
                 .entry(key.to_string())
@@ -424,7 +551,16 @@ impl Builder {
             values: self
                 .values
                 .into_iter()
-                .map(|(k, vs)| (k, vs.into_iter().map(|(v, b)| (v, trim(b))).collect()))
+                .map(|(k, key)| {
+                    let values = key.values.into_iter().map(|(v, (b, lines))| {
+                        let found = match lines {
+                            Some(lines) => Found::Lines(lines),
+                            None => Found::Blocks(trim(b)),
+                        };
+                        (v, found)
+                    });
+                    (k, values.collect())
+                })
                 .collect(),
             overflow: self
                 .overflow
@@ -559,9 +695,16 @@ mod tests {
 
     fn built() -> Summary {
         let mut b = Builder::new(300_000, false);
-        b.line(0, b"daemon.err sshd[15]: no\thost=web\\x201 pid=15");
-        b.line(70_000, b"plain output");
-        b.line(140_000, b"kern.info -: x\tSUBSYSTEM=usb");
+        for i in 0..600 {
+            b.line(i * 100, 100, b"user.info a: filler");
+        }
+        b.line(
+            60_000,
+            100,
+            b"daemon.err sshd[15]: no\thost=web\\x201 pid=15",
+        );
+        b.line(70_000, 100, b"plain output");
+        b.line(140_000, 100, b"kern.info -: x\tSUBSYSTEM=usb");
         b.finish(identity()).unwrap()
     }
 
@@ -571,23 +714,26 @@ mod tests {
         assert_eq!(s.starts, [0, 70_000, 140_000]);
         let back = Summary::parse(s.to_text().as_bytes()).unwrap();
         assert_eq!(back, s);
-        let blocks = |key, v: &[u8]| {
-            (0..3)
-                .filter(|&i| s.where_any(key, &[v]).has(i))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(blocks(SEVERITY, b"3"), [0]);
-        assert_eq!(blocks(SEVERITY, b"6"), [1, 2]);
-        assert_eq!(blocks(IDENTIFIER, b"sshd"), [0]);
-        assert_eq!(blocks(IDENTIFIER, b""), [2]);
-        assert_eq!(blocks(PROCID, b"15"), [0]);
-        assert_eq!(blocks("host", b"web 1"), [0]);
-        assert_eq!(blocks("host", b"web\\x201"), [0]);
-        assert_eq!(blocks("SUBSYSTEM", b"usb"), [2]);
-        assert_eq!(blocks(FACILITY, b"0"), [2]);
+        let at = |key, v: &[u8]| s.where_any(key, &[v]).0;
+        let line = |at: u64| vec![(at, at + 100)];
+        assert_eq!(at(SEVERITY, b"3"), line(60_000));
+        // On more lines than are listed: its blocks.
+        assert_eq!(at(SEVERITY, b"6"), [(0, 300_000)]);
+        assert_eq!(at(IDENTIFIER, b"sshd"), line(60_000));
+        assert_eq!(at(IDENTIFIER, b""), line(140_000));
+        assert_eq!(at(PROCID, b"15"), line(60_000));
+        assert_eq!(at("host", b"web 1"), line(60_000));
+        assert_eq!(at("host", b"web\\x201"), line(60_000));
+        assert_eq!(at("SUBSYSTEM", b"usb"), line(140_000));
+        assert_eq!(at(FACILITY, b"0"), line(140_000));
+        assert!(at("nothing", b"0").is_empty());
+        let err_or_kern = s.where_any(SEVERITY, &[b"3", b"6"]);
+        assert_eq!(err_or_kern.0, [(0, 300_000)]);
+        let sshd = s.where_any(IDENTIFIER, &[b"sshd"]);
+        assert_eq!(err_or_kern.intersect(&sshd).0, line(60_000));
         assert_eq!(
-            s.ranges(&s.where_any(SEVERITY, &[b"6"])),
-            [(70_000, 300_000)]
+            sshd.union(&s.where_any(FACILITY, &[b"0"])).0,
+            [line(60_000)[0], line(140_000)[0]]
         );
     }
 
@@ -605,11 +751,13 @@ mod tests {
     fn values_past_the_limit_make_their_key_any_value() {
         let mut b = Builder::new(1000, false);
         for i in 0..100 {
-            b.line(i * 10, format!("user.info a: m\tpid={i}").as_bytes());
+            b.line(i * 10, 10, format!("user.info a: m\tpid={i}").as_bytes());
         }
         let s = b.finish(identity()).unwrap();
-        assert!(s.where_any("pid", &[b"99"]).has(0));
-        assert!(s.where_any("pid", &[b"1"]).has(0));
+        assert_eq!(s.where_any("pid", &[b"99"]).0, [(0, 300_000)]);
+        // Listed, but the values not listed may be anywhere too.
+        assert_eq!(s.where_any("pid", &[b"1"]).0, [(0, 300_000)]);
+        assert_eq!(s.where_any(IDENTIFIER, &[b"a"]).0, [(0, 1000)]);
         assert!(s.where_any("uid", &[b"1"]).is_empty());
     }
 }

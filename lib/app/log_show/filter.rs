@@ -9,7 +9,7 @@
 use super::fields;
 use crate::error::Usage;
 use crate::format::reader_line::{self, Facility, RecordView, Severity};
-use crate::logdir::summary::{self, Blocks, Summary};
+use crate::logdir::summary::{self, Ranges, Summary};
 
 /// Severities from the most to the least urgent, both included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -328,9 +328,9 @@ impl Filter {
         !self.selects() || self.select(text)
     }
 
-    /// Which blocks of a summarised archive can hold lines kept; `None`
+    /// Which parts of a summarised archive can hold lines kept; `None`
     /// when a summary cannot tell (no severity and no field asked for).
-    pub fn blocks(&self) -> Option<impl FnMut(&Summary) -> Blocks + 'static> {
+    pub fn blocks(&self) -> Option<impl FnMut(&Summary) -> Ranges + 'static> {
         if self.severities.is_none() && self.matches.is_empty() {
             return None;
         }
@@ -343,18 +343,18 @@ impl Filter {
         });
         let groups = self.matches.groups.clone();
         Some(move |summary: &Summary| {
-            let mut wanted = Blocks::all(summary.blocks());
+            let mut wanted = summary.all();
             if let Some(codes) = &severities {
                 let codes: Vec<&[u8]> = codes.iter().map(Vec::as_slice).collect();
-                wanted.and(&summary.where_any(summary::SEVERITY, &codes));
+                wanted = wanted.intersect(&summary.where_any(summary::SEVERITY, &codes));
             }
             for (field, values) in &groups {
                 let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
-                let mut any = Blocks::none(summary.blocks());
+                let mut any = Ranges(Vec::new());
                 for key in field.summary_keys() {
-                    any.or(&summary.where_any(key, &values));
+                    any = any.union(&summary.where_any(key, &values));
                 }
-                wanted.and(&any);
+                wanted = wanted.intersect(&any);
             }
             wanted
         })

@@ -31,7 +31,7 @@ use crate::error::{Context, Result};
 use crate::format::line_buffer::LineBuffer;
 use crate::format::stamp::Stamp;
 use crate::logdir::read::compressed::{Decoded, Format};
-use crate::logdir::summary::{self, Blocks, Builder, Identity, Summary};
+use crate::logdir::summary::{self, Builder, Identity, Ranges, Summary};
 use crate::logdir::{self, Archive, CURRENT, PREFIX_LEN, PREVIOUS};
 
 /// Where reading starts, or has got to.
@@ -143,13 +143,13 @@ pub struct Reader {
     notices: Vec<Notice>,
     /// What is read of the open file and not yet handed out.
     lines: LineBuffer,
-    /// Which blocks of an archive can hold lines wanted, from its summary
+    /// Which parts of an archive can hold lines wanted, from its summary
     /// (see `select`).
     select: Option<Select>,
 }
 
-/// Which blocks of a summarised archive hold lines that may be wanted.
-pub type Select = Box<dyn FnMut(&Summary) -> Blocks>;
+/// Which parts of a summarised archive hold lines that may be wanted.
+pub type Select = Box<dyn FnMut(&Summary) -> Ranges>;
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
 #[derive(Clone, Debug)]
@@ -442,7 +442,7 @@ impl Reader {
                         } else {
                             text
                         };
-                        b.0.line(open.offset, text);
+                        b.0.line(open.offset, (to - from) as u64 + 1, text);
                         open.offset += (to - from) as u64 + 1;
                     }
                 }
@@ -783,8 +783,7 @@ impl Reader {
                 .filter(|s| decoded.is_some() || starts_are_lines(fd.as_fd(), &s.starts));
             match summary {
                 Some(summary) => {
-                    let wanted = select(&summary);
-                    let mut ranges = summary.ranges(&wanted);
+                    let mut ranges = select(&summary).0;
                     ranges.retain(|&(_, end)| end > at);
                     if ranges.is_empty() {
                         self.left = Some(slot);
