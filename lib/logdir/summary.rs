@@ -413,10 +413,13 @@ pub struct Builder {
     scratch: Vec<u8>,
 }
 
+type Noted = (Blocks, Option<Vec<(u64, u64)>>);
+
 /// A key's values as they are noted.
 #[derive(Default)]
 struct Key {
-    values: HashMap<Vec<u8>, (Blocks, Option<Vec<(u64, u64)>>)>,
+    /// Each value's blocks, and its lines while they are few.
+    values: HashMap<Vec<u8>, Noted>,
     /// The lines listed for all its values.
     listed: usize,
 }
