@@ -1452,11 +1452,18 @@ fn names_are_log_directories_under_the_root() {
 /// and fields in a pattern, a few lines plain or without a stamp.
 fn varied_line(i: u64) -> String {
     let text = match i % 50 {
-        0 => format!("local0.err app[{}]: failed {i}\thost=db1 pid={}", i % 7, i % 7),
+        0 => format!(
+            "local0.err app[{}]: failed {i}\thost=db1 pid={}",
+            i % 7,
+            i % 7
+        ),
         1 => format!("plain output {i}"),
         2 if i % 200 == 2 => format!("cron.info CRON[9]: (root) CMD {i}\thost=web\\x202"),
         3 => format!("kern.warning kernel: usb {i}\tSUBSYSTEM=usb"),
-        4 => format!("auth.warning sshd[{}]: bad key {i}\thost=web1", 100 + i % 300),
+        4 => format!(
+            "auth.warning sshd[{}]: bad key {i}\thost=web1",
+            100 + i % 300
+        ),
         k => format!(
             "daemon.info nginx[{}]: GET /{i} 200 {}\thost=web{}",
             100 + k,
@@ -1497,7 +1504,14 @@ const SELECTING: &[&[&str]] = &[
     &["-t", "nobody"],
     &["-p", "err", "-n", "7"],
     &["-t", "CRON", "-n", "3", "--until", "2026-11-21T01:00:00Z"],
-    &["-p", "err", "--since", "2026-11-21T00:55:00Z", "--until", "2026-11-21T00:58:00Z"],
+    &[
+        "-p",
+        "err",
+        "--since",
+        "2026-11-21T00:55:00Z",
+        "--until",
+        "2026-11-21T00:58:00Z",
+    ],
     &["-p", "info", "-g", "GET /4"],
 ];
 
@@ -1543,7 +1557,9 @@ fn summaries_are_made_on_first_read_and_results_are_the_same_with_them() {
     let d = s.path("log");
     varied_dir(&d, 4);
     assert_same_both_ways(&d, "no summary yet");
-    let made: Vec<_> = fs::read_dir(d.join("summaries")).expect("summaries made").collect();
+    let made: Vec<_> = fs::read_dir(d.join("summaries"))
+        .expect("summaries made")
+        .collect();
     assert_eq!(made.len(), 4, "one per archive");
     let r = run(&["--utc", "-p", "err", path_arg(&d)]);
     assert_eq!(r.lines().len(), 4 * 60 + 10, "{}", r.err);
@@ -1569,12 +1585,18 @@ fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
     let mut archives: Vec<_> = fs::read_dir(&d)
         .expect("list")
         .map(|e| e.expect("entry").path())
-        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('@')))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('@'))
+        })
         .collect();
     archives.sort();
 
     // Stale: an archive given an error line its summary does not know.
-    let err = format!("{} local0.err late[1]: appended\thost=db9\n", label(29, 999_000));
+    let err = format!(
+        "{} local0.err late[1]: appended\thost=db9\n",
+        label(29, 999_000)
+    );
     let mut body = fs::read(&archives[0]).expect("read");
     body.extend_from_slice(err.as_bytes());
     fs::write(&archives[0], &body).expect("rewrite");
@@ -1585,9 +1607,11 @@ fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
 
     // The same size, another time: rewritten, so not trusted either.
     let before = fs::read(&archives[1]).expect("read");
-    let changed = String::from_utf8(before.clone())
-        .expect("text")
-        .replacen("daemon.info nginx", "daemon.crit nginx", 1);
+    let changed = String::from_utf8(before.clone()).expect("text").replacen(
+        "daemon.info nginx",
+        "daemon.crit nginx",
+        1,
+    );
     assert_eq!(changed.len(), before.len());
     std::thread::sleep(std::time::Duration::from_millis(20));
     fs::write(&archives[1], &changed).expect("rewrite");
@@ -1602,10 +1626,16 @@ fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
         .min()
         .expect("a summary");
     let good = fs::read(&sum).expect("read summary");
-    let flipped = String::from_utf8(good.clone())
-        .expect("text")
-        .replacen(":severity =3", ":severity =4", 1);
-    for bad in [&good[..good.len() / 2], b"", flipped.as_bytes(), b"rill-summary 1\nend 0\n"] {
+    let flipped =
+        String::from_utf8(good.clone())
+            .expect("text")
+            .replacen(":severity =3", ":severity =4", 1);
+    for bad in [
+        &good[..good.len() / 2],
+        b"",
+        flipped.as_bytes(),
+        b"rill-summary 1\nend 0\n",
+    ] {
         fs::write(&sum, bad).expect("damage");
         assert_same_both_ways(&d, "damaged");
     }
