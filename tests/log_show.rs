@@ -1659,3 +1659,45 @@ fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
     fs::remove_file(&sums).expect("remove");
     assert_same_both_ways(&d, "missing");
 }
+
+#[test]
+fn a_window_inside_an_archive_starts_at_its_first_line_as_read_whole() {
+    let s = Scratch::new("window-halving");
+    let d = s.path("log");
+    // Archives of 3,000 lines (about 300 KiB), halved to find a time.
+    varied_dir(&d, 2);
+    let mut all = Vec::new();
+    let mut files: Vec<_> = fs::read_dir(&d)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort(); // `current` after the archives (`@...`)
+    for f in &files {
+        all.extend(fs::read(f).expect("read"));
+    }
+    for i in [
+        0, 1, 499, 500, 501, 1234, 2999, 3000, 4321, 5999, 6000, 6499, 7000,
+    ] {
+        let (secs, nanos) = (i / 100, (i % 100) as u32 * 1000);
+        for since in [
+            label(secs, nanos),
+            label(secs, nanos.saturating_sub(1)),
+            label(secs, nanos + 1),
+        ] {
+            let until = label(secs + 7, 0);
+            let args = ["--utc", "--since", &since, "--until", &until];
+            let mut dir_args = args.to_vec();
+            dir_args.push(path_arg(&d));
+            let from_dir = run(&dir_args);
+            let mut stdin_args = args.to_vec();
+            stdin_args.push("-");
+            let from_stdin = run_with(&stdin_args, &all, &[("TZ", "UTC")]);
+            assert!(
+                from_dir.out == from_stdin.out,
+                "since line {i} ({since}): {} lines from the directory, {} from stdin",
+                from_dir.lines().len(),
+                from_stdin.lines().len()
+            );
+        }
+    }
+}
