@@ -125,6 +125,21 @@ pub fn list_archives(dir: BorrowedFd<'_>) -> io::Result<Vec<(Archive, u64)>> {
     Ok(found)
 }
 
+/// The stamps of a directory's archives, oldest first, each once: its
+/// listing alone, no file looked at (an archive deleted meanwhile may be
+/// listed; opening it says so).
+pub fn archive_stamps(dir: BorrowedFd<'_>) -> io::Result<Vec<Stamp>> {
+    let mut found = Vec::new();
+    for entry in fs::Dir::read_from(dir)? {
+        if let Some(archive) = Archive::from_name(entry?.file_name().to_bytes()) {
+            found.push(archive.stamp);
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
 /// Opens a log directory's `lock` (creating it) and takes it, without
 /// waiting. `Ok(None)`: another writer holds it.
 pub fn lock(dir: BorrowedFd<'_>, dir_name: &str) -> crate::error::Result<Option<OwnedFd>> {

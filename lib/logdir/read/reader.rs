@@ -713,7 +713,7 @@ impl Reader {
     /// The files that may come next, in order.
     fn next_slots(&self) -> Result<Vec<Slot>> {
         let archives =
-            logdir::list_archives(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
+            logdir::archive_stamps(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
         let floor = match (self.left, self.skip) {
             (Some(_), _) | (None, Skip::Nothing) => None,
             // An archive named before the position holds only older lines.
@@ -721,7 +721,7 @@ impl Reader {
         };
         Ok(archives
             .iter()
-            .map(|(a, _)| Slot::Archive(a.stamp))
+            .map(|&stamp| Slot::Archive(stamp))
             .filter(|slot| match (slot, floor) {
                 (Slot::Archive(t), Some(floor)) => *t >= floor,
                 _ => true,
@@ -779,9 +779,7 @@ impl Reader {
         if let (Slot::Archive(_), Some(select)) = (slot, &mut self.select) {
             let base = name.rsplit('/').next().unwrap_or(&name);
             let identity = Identity::of(base, fd.as_fd()).context(|| format!("fstat {name}"))?;
-            let summary = summary::load(self.dir.as_fd(), &identity)
-                .filter(|s| decoded.is_some() || starts_are_lines(fd.as_fd(), &s.starts));
-            match summary {
+            match summary::load(self.dir.as_fd(), &identity) {
                 Some(summary) => {
                     let mut ranges = select(&summary).0;
                     ranges.retain(|&(_, end)| end > at);
@@ -1135,15 +1133,6 @@ fn seek_point(file: BorrowedFd<'_>, size: u64, since: Stamp) -> std::io::Result<
         }
     }
     Ok(lo)
-}
-
-/// Whether each offset is a line start in the file: a summary's blocks
-/// are trusted only then.
-fn starts_are_lines(file: BorrowedFd<'_>, starts: &[u64]) -> bool {
-    starts.iter().filter(|&&s| s > 0).all(|&s| {
-        let mut byte = [0u8; 1];
-        matches!(logdir::read_exact_at(file, &mut byte, s - 1), Ok(1)) && byte[0] == b'\n'
-    })
 }
 
 /// Decodes more of a compressed file into `space`; how much came.
