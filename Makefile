@@ -114,6 +114,7 @@ bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/export.sh
 	tests/bench/log-show.sh
+	tests/bench/log-show-journal.sh
 	tests/bench/syslog-read.sh
 	tests/bench/follow.sh
 

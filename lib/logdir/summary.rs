@@ -319,6 +319,12 @@ impl Summary {
 
     /// A summary read back; `None` if anything in it is not as written.
     pub fn parse(text: &[u8]) -> Option<Summary> {
+        Summary::parse_keys(text, None)
+    }
+
+    /// A summary read back with only the values of `keys` (all, if
+    /// `None`): the others are not asked about.
+    pub fn parse_keys(text: &[u8], keys: Option<&[String]>) -> Option<Summary> {
         let text = std::str::from_utf8(text).ok()?;
         let body_end = text.strip_suffix('\n')?.rfind('\n')? + 1;
         let (body, end) = text.split_at(body_end);
@@ -357,6 +363,12 @@ impl Summary {
         };
         let size = summary.archive.size;
         for line in lines {
+            if let Some(keys) = keys
+                && let Some(key) = line.get(2..).and_then(|rest| rest.split(' ').next())
+                && !keys.iter().any(|k| k == key)
+            {
+                continue;
+            }
             let mut parts = line.split(' ');
             match (parts.next()?, parts.next()?, parts.next()?, parts.next()) {
                 ("v", key, value, Some(bits)) if parts.next().is_none() => {
@@ -581,7 +593,8 @@ fn file_name(stamp_name: &str) -> String {
 
 /// The summary of the archive `archive` (open as `file`) in the log
 /// directory `dir`, if there is one and it is of this very archive.
-pub fn load(dir: BorrowedFd<'_>, archive: &Identity) -> Option<Summary> {
+/// Only the values of `keys` are read (all, if `None`).
+pub fn load(dir: BorrowedFd<'_>, archive: &Identity, keys: Option<&[String]>) -> Option<Summary> {
     let path = format!("{DIR}/{}", file_name(&archive.name));
     let fd = fs::openat(
         dir,
@@ -600,7 +613,7 @@ pub fn load(dir: BorrowedFd<'_>, archive: &Identity) -> Option<Summary> {
     if super::read_exact_at(fd.as_fd(), &mut buf, 0).ok()? != buf.len() {
         return None;
     }
-    Summary::parse(&buf).filter(|s| s.archive == *archive)
+    Summary::parse_keys(&buf, keys).filter(|s| s.archive == *archive)
 }
 
 /// Keeps a summary beside its archive, if the directory can be written

@@ -15,6 +15,7 @@
 #  json     -o json of the window
 #  all      everything
 #  follow   -f: the last 10 lines shown, while following
+#  merge    the window, -n 100 and -p err over 8 directories, against 1
 # hyperfine times each (warm page cache, log-show's summaries made by the
 # warmup run, as journald's indexes are made when it writes).
 set -eu
@@ -141,10 +142,25 @@ hyperfine --style none --warmup 1 --runs "$RUNS" --export-markdown "$results/fol
 	-n "log-show -f" "$(follow "$ls $dir")" \
 	-n "journalctl -f" "$(follow "$jc")" >/dev/null
 
+# K directories merged: the window and -n 100 over 8 copies of the
+# directory (hard links, summaries and all) against over one.
+copies=$BENCH_DIR/log-show-journal-$SIZE_MB/copies
+if [ ! -d "$copies/7" ]; then
+	rm -rf "$copies"; mkdir -p "$copies"
+	for k in 0 1 2 3 4 5 6 7; do cp -al "$dir" "$copies/$k"; done
+fi
+eight="$copies/0 $copies/1 $copies/2 $copies/3 $copies/4 $copies/5 $copies/6 $copies/7"
+hyperfine --style none --warmup 1 --runs "$RUNS" --export-markdown "$results/merge.md" \
+	-n "log-show window, 1 directory" "$ls $win $dir >/dev/null" \
+	-n "log-show window, 8 directories" "$ls $win $eight >/dev/null" \
+	-n "log-show -n 100, 1 directory" "$ls -n 100 $dir >/dev/null" \
+	-n "log-show -n 100, 8 directories" "$ls -n 100 $eight >/dev/null" \
+	-n "log-show -p err, 8 directories" "$ls -p err $eight >/dev/null" >/dev/null
+
 echo
 echo "$SIZE_MB MiB in $(ls "$dir" | wc -l) files, $(wc -l < "$dir/current") lines in current;" \
 	"journal $(du -m "$journal" | cut -f1) MiB in $(ls "$journal" | wc -l) files; warm cache, $(nproc) cores, $(uname -r)"
-for part in window last grep err ident field json all follow; do
+for part in window last grep err ident field json all follow merge; do
 	echo; echo "$part:"; echo
 	cat "$results/$part.md"
 done

@@ -9,6 +9,7 @@
 use super::fields;
 use crate::error::Usage;
 use crate::format::reader_line::{self, Facility, RecordView, Severity};
+use crate::logdir::read::reader::Select;
 use crate::logdir::summary::{self, Ranges, Summary};
 
 /// Severities from the most to the least urgent, both included.
@@ -330,9 +331,17 @@ impl Filter {
 
     /// Which parts of a summarised archive can hold lines kept; `None`
     /// when a summary cannot tell (no severity and no field asked for).
-    pub fn blocks(&self) -> Option<impl FnMut(&Summary) -> Ranges + 'static> {
+    pub fn blocks(&self) -> Option<Select> {
         if self.severities.is_none() && self.matches.is_empty() {
             return None;
+        }
+        let mut keys: Vec<String> = self
+            .severities
+            .iter()
+            .map(|_| summary::SEVERITY.to_string())
+            .collect();
+        for (field, _) in &self.matches.groups {
+            keys.extend(field.summary_keys().into_iter().map(str::to_string));
         }
         let severities = self.severities.map(|range| {
             (0..8u8)
@@ -342,7 +351,7 @@ impl Filter {
                 .collect::<Vec<_>>()
         });
         let groups = self.matches.groups.clone();
-        Some(move |summary: &Summary| {
+        let parts = move |summary: &Summary| {
             let mut wanted = summary.all();
             if let Some(codes) = &severities {
                 let codes: Vec<&[u8]> = codes.iter().map(Vec::as_slice).collect();
@@ -357,6 +366,10 @@ impl Filter {
                 wanted = wanted.intersect(&any);
             }
             wanted
+        };
+        Some(Select {
+            keys,
+            parts: Box::new(parts),
         })
     }
 

@@ -145,8 +145,8 @@ impl<'a> Show<'a> {
 
     /// Places a reader at the start of what is to be shown.
     fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
-        if let Some(blocks) = self.filter.blocks() {
-            reader.select(Box::new(blocks));
+        if let Some(select) = self.filter.blocks() {
+            reader.select(select);
         }
         let filter = &mut self.filter;
         match self.last {

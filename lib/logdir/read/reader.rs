@@ -149,7 +149,11 @@ pub struct Reader {
 }
 
 /// Which parts of a summarised archive hold lines that may be wanted.
-pub type Select = Box<dyn FnMut(&Summary) -> Ranges>;
+pub struct Select {
+    /// The keys of the summary that `parts` looks at.
+    pub keys: Vec<String>,
+    pub parts: Box<dyn FnMut(&Summary) -> Ranges>,
+}
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
 #[derive(Clone, Debug)]
@@ -779,9 +783,9 @@ impl Reader {
         if let (Slot::Archive(_), Some(select)) = (slot, &mut self.select) {
             let base = name.rsplit('/').next().unwrap_or(&name);
             let identity = Identity::of(base, fd.as_fd()).context(|| format!("fstat {name}"))?;
-            match summary::load(self.dir.as_fd(), &identity) {
+            match summary::load(self.dir.as_fd(), &identity, Some(&select.keys)) {
                 Some(summary) => {
-                    let mut ranges = select(&summary).0;
+                    let mut ranges = (select.parts)(&summary).0;
                     ranges.retain(|&(_, end)| end > at);
                     if ranges.is_empty() {
                         self.left = Some(slot);
@@ -824,7 +828,8 @@ impl Reader {
         let Ok(identity) = Identity::of(base, file) else {
             return false;
         };
-        summary::load(self.dir.as_fd(), &identity).is_some_and(|s| select(&s).is_empty())
+        summary::load(self.dir.as_fd(), &identity, Some(&select.keys))
+            .is_some_and(|s| (select.parts)(&s).is_empty())
     }
 
     /// An archive read whole from its start without damage: its summary
