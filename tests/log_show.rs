@@ -1503,6 +1503,9 @@ const SELECTING: &[&[&str]] = &[
     &["SUBSYSTEM=usb", "--facility", "kern"],
     &["-t", "nobody"],
     &["-p", "err", "-n", "7"],
+    &["-p", "err", "-n", "25"],
+    &["-t", "CRON", "-n", "20"],
+    &["host=db1", "-n", "100"],
     &["-t", "CRON", "-n", "3", "--until", "2026-11-21T01:00:00Z"],
     &[
         "-p",

@@ -310,9 +310,13 @@ impl Reader {
         if let Some(offset) = found.offset
             && self.take_file(found.slot, found.file, found.name.clone())?
         {
-            let open = self.open.as_ref().expect("just taken");
+            let open = self.open.as_mut().expect("just taken");
             fs::seek(&open.fd, fs::SeekFrom::Start(offset))
                 .context(|| format!("seek {}", found.name))?;
+            // Read on from there, all of it, and no summary made of a part.
+            open.plan = None;
+            open.builder = None;
+            open.at = offset;
             self.skip = Skip::Nothing;
         }
         Ok(())
