@@ -116,6 +116,7 @@ bench: all deps-ready
 	tests/bench/export.sh
 	tests/bench/log-show.sh
 	tests/bench/event-time.sh
+	tests/bench/log-show-journal.sh
 	tests/bench/syslog-read.sh
 	tests/bench/follow.sh
 

@@ -1785,3 +1785,260 @@ fn syslog_messages_show_the_time_their_sender_gave() {
         ]
     );
 }
+
+/// A line of a central server's log, the `i`-th: apps, hosts, severities
+/// and fields in a pattern, a few lines plain or without a stamp.
+fn varied_line(i: u64) -> String {
+    let text = match i % 50 {
+        0 => format!(
+            "local0.err app[{}]: failed {i}\thost=db1 pid={}",
+            i % 7,
+            i % 7
+        ),
+        1 => format!("plain output {i}"),
+        2 if i % 200 == 2 => format!("cron.info CRON[9]: (root) CMD {i}\thost=web\\x202"),
+        3 => format!("kern.warning kernel: usb {i}\tSUBSYSTEM=usb"),
+        4 => format!(
+            "auth.warning sshd[{}]: bad key {i}\thost=web1",
+            100 + i % 300
+        ),
+        k => format!(
+            "daemon.info nginx[{}]: GET /{i} 200 {}\thost=web{}",
+            100 + k,
+            "x".repeat(60),
+            k % 3
+        ),
+    };
+    match i % 997 {
+        500 => format!("{text}\n"),
+        _ => format!("{} {text}\n", label(i / 100, (i % 100) as u32 * 1000)),
+    }
+}
+
+/// A directory of `archives` archives of 3,000 varied lines each (several
+/// summary blocks each) and a `current` of 500.
+fn varied_dir(d: &Path, archives: u64) {
+    fs::create_dir_all(d).expect("log directory");
+    let per = 3000;
+    for a in 0..archives {
+        let body: String = (a * per..(a + 1) * per).map(varied_line).collect();
+        fs::write(d.join(archive((a + 1) * per / 100)), body).expect("archive");
+    }
+    let from = archives * per;
+    let body: String = (from..from + 500).map(varied_line).collect();
+    fs::write(d.join("current"), body).expect("current");
+}
+
+/// The queries summaries are used for, and with what else.
+const SELECTING: &[&[&str]] = &[
+    &["-p", "err"],
+    &["-p", "warning..err", "-t", "sshd"],
+    &["-t", "CRON"],
+    &["host=db1"],
+    &["_HOSTNAME=web 2"],
+    &["host=web1", "-p", "info"],
+    &["pid=3"],
+    &["SUBSYSTEM=usb", "--facility", "kern"],
+    &["-t", "nobody"],
+    &["-p", "err", "-n", "7"],
+    &["-p", "err", "-n", "25"],
+    &["-t", "CRON", "-n", "20"],
+    &["host=db1", "-n", "100"],
+    &["-t", "CRON", "-n", "3", "--until", "2026-11-21T01:00:00Z"],
+    &[
+        "-p",
+        "err",
+        "--since",
+        "2026-11-21T00:55:00Z",
+        "--until",
+        "2026-11-21T00:58:00Z",
+    ],
+    &["-p", "info", "-g", "GET /4"],
+];
+
+/// What each query shows of the directory, and of its files read as
+/// standard input (which has no summary).
+fn shown_both_ways(d: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = fs::read_dir(d)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+        .filter(|n| n.starts_with('@'))
+        .collect();
+    files.sort();
+    files.push("current".into());
+    let mut all = Vec::new();
+    for f in &files {
+        all.extend(fs::read(d.join(f)).expect("read"));
+    }
+    SELECTING
+        .iter()
+        .map(|query| {
+            let mut args = vec!["--utc", "--no-pager"];
+            args.extend_from_slice(query);
+            let mut dir_args = args.clone();
+            dir_args.push(path_arg(d));
+            let from_dir = run(&dir_args);
+            assert!(from_dir.err.is_empty(), "{query:?}: {}", from_dir.err);
+            args.push("-");
+            let from_stdin = run_with(&args, &all, &[("TZ", "UTC")]);
+            (from_dir.out, from_stdin.out)
+        })
+        .collect()
+}
+
+fn assert_same_both_ways(d: &Path, when: &str) {
+    for (query, (from_dir, from_stdin)) in SELECTING.iter().zip(shown_both_ways(d)) {
+        assert_eq!(from_dir, from_stdin, "{when}: {query:?}");
+    }
+}
+
+#[test]
+fn summaries_are_made_on_first_read_and_results_are_the_same_with_them() {
+    let s = Scratch::new("summaries");
+    let d = s.path("log");
+    varied_dir(&d, 4);
+    assert_same_both_ways(&d, "no summary yet");
+    let made: Vec<_> = fs::read_dir(d.join("summaries"))
+        .expect("summaries made")
+        .collect();
+    assert_eq!(made.len(), 4, "one per archive");
+    let r = run(&["--utc", "-p", "err", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 4 * 60 + 10, "{}", r.err);
+    assert_same_both_ways(&d, "with summaries");
+    // Only what is wanted is read: a summary says where the lines are.
+    let all = run(&["--utc", path_arg(&d)]);
+    assert_eq!(all.lines().len(), 4 * 3000 + 500);
+}
+
+#[test]
+fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
+    let s = Scratch::new("summaries-bad");
+    let d = s.path("log");
+    varied_dir(&d, 3);
+    let sums = d.join("summaries");
+    assert_same_both_ways(&d, "made");
+    let mut names: Vec<_> = fs::read_dir(&sums)
+        .expect("summaries")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3);
+    let mut archives: Vec<_> = fs::read_dir(&d)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('@'))
+        })
+        .collect();
+    archives.sort();
+
+    // Stale: an archive given an error line its summary does not know.
+    let err = format!(
+        "{} local0.err late[1]: appended\thost=db9\n",
+        label(29, 999_000)
+    );
+    let mut body = fs::read(&archives[0]).expect("read");
+    body.extend_from_slice(err.as_bytes());
+    fs::write(&archives[0], &body).expect("rewrite");
+    let r = run(&["--utc", "-p", "err", path_arg(&d)]);
+    assert!(r.out.contains("appended"), "{}", r.out);
+    assert!(run(&["host=db9", path_arg(&d)]).out.contains("appended"));
+    assert_same_both_ways(&d, "stale");
+
+    // The same size, another time: rewritten, so not trusted either.
+    let before = fs::read(&archives[1]).expect("read");
+    let changed = String::from_utf8(before.clone()).expect("text").replacen(
+        "daemon.info nginx",
+        "daemon.crit nginx",
+        1,
+    );
+    assert_eq!(changed.len(), before.len());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(&archives[1], &changed).expect("rewrite");
+    let r = run(&["--utc", "-p", "crit", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 1, "{}", r.out);
+    assert_same_both_ways(&d, "same size, rewritten");
+
+    // Damaged: cut, changed, emptied, not a file.
+    let sum = fs::read_dir(&sums)
+        .expect("summaries")
+        .map(|e| e.expect("entry").path())
+        .min()
+        .expect("a summary");
+    let good = fs::read(&sum).expect("read summary");
+    let flipped =
+        String::from_utf8(good.clone())
+            .expect("text")
+            .replacen(":severity =3", ":severity =4", 1);
+    for bad in [
+        &good[..good.len() / 2],
+        b"",
+        flipped.as_bytes(),
+        b"rill-summary 1\nend 0\n",
+    ] {
+        fs::write(&sum, bad).expect("damage");
+        assert_same_both_ways(&d, "damaged");
+    }
+    fs::remove_file(&sum).expect("remove");
+    fs::create_dir(&sum).expect("a directory in its place");
+    assert_same_both_ways(&d, "a directory");
+    fs::remove_dir(&sum).expect("remove");
+
+    // Of another archive: each archive's summary under another's name.
+    assert_same_both_ways(&d, "remade");
+    let texts: Vec<_> = names.iter().map(|n| fs::read(n).expect("read")).collect();
+    for (i, n) in names.iter().enumerate() {
+        fs::write(n, &texts[(i + 1) % texts.len()]).expect("swap");
+    }
+    assert_same_both_ways(&d, "swapped");
+
+    // Missing: the directory gone, or made a file.
+    fs::remove_dir_all(&sums).expect("remove");
+    fs::write(&sums, "not a directory").expect("file");
+    assert_same_both_ways(&d, "a file in its place");
+    fs::remove_file(&sums).expect("remove");
+    assert_same_both_ways(&d, "missing");
+}
+
+#[test]
+fn a_window_inside_an_archive_starts_at_its_first_line_as_read_whole() {
+    let s = Scratch::new("window-halving");
+    let d = s.path("log");
+    // Archives of 3,000 lines (about 300 KiB), halved to find a time.
+    varied_dir(&d, 2);
+    let mut all = Vec::new();
+    let mut files: Vec<_> = fs::read_dir(&d)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort(); // `current` after the archives (`@...`)
+    for f in &files {
+        all.extend(fs::read(f).expect("read"));
+    }
+    for i in [
+        0, 1, 499, 500, 501, 1234, 2999, 3000, 4321, 5999, 6000, 6499, 7000,
+    ] {
+        let (secs, nanos) = (i / 100, (i % 100) as u32 * 1000);
+        for since in [
+            label(secs, nanos),
+            label(secs, nanos.saturating_sub(1)),
+            label(secs, nanos + 1),
+        ] {
+            let until = label(secs + 7, 0);
+            let args = ["--utc", "--since", &since, "--until", &until];
+            let mut dir_args = args.to_vec();
+            dir_args.push(path_arg(&d));
+            let from_dir = run(&dir_args);
+            let mut stdin_args = args.to_vec();
+            stdin_args.push("-");
+            let from_stdin = run_with(&stdin_args, &all, &[("TZ", "UTC")]);
+            assert!(
+                from_dir.out == from_stdin.out,
+                "since line {i} ({since}): {} lines from the directory, {} from stdin",
+                from_dir.lines().len(),
+                from_stdin.lines().len()
+            );
+        }
+    }
+}

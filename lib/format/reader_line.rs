@@ -365,6 +365,22 @@ impl<'a> RecordView<'a> {
     }
 }
 
+/// The app of an escaped tag `app[procid]`.
+pub fn app_of(tag: &[u8]) -> &[u8] {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => &tag[..open],
+        _ => tag,
+    }
+}
+
+/// The procid of an escaped tag `app[procid]`, if it has one.
+pub fn procid_of(tag: &[u8]) -> Option<&[u8]> {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => Some(&tag[open + 1..tag.len() - 1]),
+        _ => None,
+    }
+}
+
 /// Undoes, for people to read, the escapes that only the line format
 /// needs: `\\`, `\t`, and `\xHH` of printable ASCII (a space or `:` in a
 /// tag or value). The escapes of what must never reach a terminal raw

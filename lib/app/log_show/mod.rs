@@ -147,6 +147,9 @@ impl<'a> Show<'a> {
 
     /// Places a reader at the start of what is to be shown.
     fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
+        if let Some(select) = self.filter.blocks() {
+            reader.select(select);
+        }
         let filter = &mut self.filter;
         match self.last {
             Some(n) => reader.seek_last(n, self.since, self.until, |line| filter.keep(line.text)),
