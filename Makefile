@@ -112,8 +112,11 @@ setup:
 
 bench: all deps-ready
 	tests/bench/cyclog.sh
+	tests/bench/cyclog-split.sh
 	tests/bench/export.sh
 	tests/bench/log-show.sh
+	tests/bench/event-time.sh
+	tests/bench/log-show-journal.sh
 	tests/bench/syslog-read.sh
 	tests/bench/follow.sh
 

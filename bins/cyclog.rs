@@ -6,6 +6,7 @@ use std::process::exit;
 use std::os::unix::ffi::OsStrExt;
 
 use rill::app::cyclog::script::{self, Dialect, S6Options, Script};
+use rill::app::cyclog::split_by::{self, Field};
 use rill::app::cyclog::{self, LogSet, svlogd};
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::logdir::write::writer::Policy;
@@ -13,9 +14,14 @@ use rill::sys::listen_fds;
 use rill::sys::signals::{self, Signals};
 use rill::sys::stdin::Input;
 
+#[path = "cyclog/seal.rs"]
+mod seal;
+
 const SYNOPSIS: &str = "cyclog [--max-file-size SIZE] [--max-total-size SIZE] [--max-files N] \
 [--rotate-every DURATION] [--margin SIZE] [--max-line SIZE] [--processor COMMAND] \
-[--delete-when-full] [-d FD] DIR...\n       \
+[--delete-when-full] [--seal KEYFILE [--seal-every DURATION] [--seal-lines N]] [-d FD] DIR...\n       \
+cyclog --make-seal-key KEYFILE\n       \
+cyclog [OPTIONS] --split-by FIELD [--max-open-dirs N] [--max-root-size SIZE] ROOT\n       \
 cyclog [OPTIONS] [--dialect multilog|s6-log] [-b] [-l N] [--] SCRIPT...\n       \
 cyclog [-t|-tt|-ttt] [-l LEN] [-b SIZE] [-d FD] DIR...";
 
@@ -28,6 +34,13 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --max-line SIZE  split lines longer than SIZE (64k)
 --processor COMMAND  run COMMAND on each full file, as multilog's !
 --delete-when-full  on a full disk, delete the oldest archives instead of waiting
+--split-by FIELD  each line into ROOT/<its FIELD's value>/ (host, from, facility, app, ...)
+--max-open-dirs N  with --split-by: keep at most N directories open (128)
+--max-root-size SIZE  with --split-by: delete the oldest archives of all ROOT past SIZE
+--seal KEYFILE  seal the directory with the key in KEYFILE (logseal(7))
+--seal-every DURATION  seal at least this often while lines come (10s)
+--seal-lines N  seal at least every N lines (100000)
+--make-seal-key KEYFILE  make a new seal key in KEYFILE, print its verification line
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
 -d FD  write a newline to FD once the directories are open (s6's notification-fd)
 -b  (s6-log) accepted: cyclog always holds input until it is written
@@ -39,11 +52,23 @@ struct Args {
     dirs: Vec<OsString>,
     policies: Vec<Policy>,
     script: Option<Script>,
+    split: Option<split_by::Options>,
     notify_fd: Option<i32>,
 }
 
+/// What `--split-by` and its options say.
+#[derive(Default)]
+struct SplitArgs {
+    field: Option<Field>,
+    max_open: Option<usize>,
+    max_root_size: Option<u64>,
+}
+
 /// Long options that take a value (`--name VALUE`).
-const VALUE_OPTIONS: [&str; 8] = [
+const VALUE_OPTIONS: [&str; 15] = [
+    "--split-by",
+    "--max-open-dirs",
+    "--max-root-size",
     "--max-file-size",
     "--max-total-size",
     "--max-files",
@@ -52,6 +77,10 @@ const VALUE_OPTIONS: [&str; 8] = [
     "--max-line",
     "--processor",
     "--dialect",
+    "--seal",
+    "--seal-every",
+    "--seal-lines",
+    "--make-seal-key",
 ];
 
 fn takes_value(word: &[u8]) -> bool {
@@ -135,6 +164,9 @@ fn mode(argv: &[OsString]) -> Mode {
 
 fn parse_args() -> Result<Args, String> {
     let argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.iter().any(|w| w.as_bytes().starts_with(b"--split-by")) {
+        return parse_split(argv);
+    }
     match mode(&argv) {
         Mode::Script => return parse_script(argv),
         Mode::Svlogd => return parse_svlogd(argv),
@@ -142,7 +174,7 @@ fn parse_args() -> Result<Args, String> {
     }
     let mut policy = nosh_defaults();
     let mut notify_fd = None;
-    let dirs = parse_options(argv, &mut policy, Some(&mut notify_fd))?;
+    let dirs = parse_options(argv, &mut policy, Some(&mut notify_fd), None)?;
     if dirs.is_empty() {
         return Err("no log directory named".into());
     }
@@ -151,6 +183,47 @@ fn parse_args() -> Result<Args, String> {
         policies: vec![policy; dirs.len()],
         dirs,
         script: None,
+        split: None,
+        notify_fd,
+    })
+}
+
+/// `--split-by FIELD ROOT`: nosh's options, one directory, no script.
+fn parse_split(argv: Vec<OsString>) -> Result<Args, String> {
+    let mut policy = nosh_defaults();
+    let mut notify_fd = None;
+    let mut split = SplitArgs::default();
+    let words = parse_options(argv, &mut policy, Some(&mut notify_fd), Some(&mut split))?;
+    let field = split.field.ok_or("--split-by: needs a field")?;
+    let root = match words.as_slice() {
+        [root] => root.clone(),
+        [] => return Err("--split-by: no ROOT directory named".into()),
+        [_, more @ ..] => {
+            return Err(format!(
+                "--split-by writes under one ROOT directory and takes no script or \
+                 other directory: {:?} is one word too many",
+                more[0].to_string_lossy()
+            ));
+        }
+    };
+    if script::action_name(root.as_bytes()).is_some() {
+        let root = root.to_string_lossy();
+        return Err(format!(
+            "--split-by: {root:?} reads as a script's action, and a script cannot be \
+             split; name ROOT ./{root} if it is a directory"
+        ));
+    }
+    clamp_like_nosh(&mut policy);
+    Ok(Args {
+        dirs: Vec::new(),
+        policies: vec![policy],
+        script: None,
+        split: Some(split_by::Options {
+            field,
+            root,
+            max_open: split.max_open.unwrap_or(128),
+            max_root_size: split.max_root_size,
+        }),
         notify_fd,
     })
 }
@@ -198,13 +271,14 @@ fn parse_svlogd(argv: Vec<OsString>) -> Result<Args, String> {
     }
     let mut base = svlogd::defaults(&nosh_defaults(), options.window);
     let mut notify_fd = None;
-    let dirs = parse_options(rest, &mut base, Some(&mut notify_fd))?;
+    let dirs = parse_options(rest, &mut base, Some(&mut notify_fd), None)?;
     let script = svlogd::script(&dirs, &options, &base).map_err(|e| e.0)?;
     let (dirs, policies) = script.dirs.iter().cloned().unzip();
     Ok(Args {
         dirs,
         policies,
         script: Some(script),
+        split: None,
         notify_fd,
     })
 }
@@ -219,6 +293,7 @@ fn nosh_defaults() -> Policy {
         rotate_every: None,
         processor: None,
         delete_when_full: false,
+        seal: None,
     }
 }
 
@@ -313,7 +388,7 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
         },
         ..nosh_defaults()
     };
-    let stray = parse_options(options, &mut base, None)?;
+    let stray = parse_options(options, &mut base, None, None)?;
     if let Some(limit) = s6.line_limit {
         base.max_line = limit;
     }
@@ -326,6 +401,7 @@ fn parse_script(argv: Vec<OsString>) -> Result<Args, String> {
         dirs,
         policies,
         script: Some(script),
+        split: None,
         notify_fd: s6.notify_fd,
     })
 }
@@ -338,15 +414,17 @@ fn notify_fd(text: &str) -> Result<i32, String> {
         .ok_or(format!("-d: {text:?} is not a descriptor above 2"))
 }
 
-/// nosh's options onto `policy` (and `-d FD` where `notify` is given); the
-/// other words, in order.
+/// nosh's options onto `policy` (and `-d FD` where `notify` is given, the
+/// split's options where `split` is); the other words, in order.
 fn parse_options(
     argv: Vec<OsString>,
     policy: &mut Policy,
     mut notify: Option<&mut Option<i32>>,
+    mut split: Option<&mut SplitArgs>,
 ) -> Result<Vec<OsString>, String> {
     use lexopt::prelude::*;
     let mut dirs = Vec::new();
+    let mut seal = seal::Options::default();
     let mut parser = lexopt::Parser::from_args(argv);
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
@@ -379,6 +457,35 @@ fn parse_options(
             }
             Long("processor") => policy.processor = Some(cli::option_text(&mut parser, &option)?),
             Long("delete-when-full") => policy.delete_when_full = true,
+            Long("split-by" | "max-open-dirs" | "max-root-size") if split.is_none() => {
+                return Err(format!(
+                    "{option}: only with --split-by, which takes cyclog's own options \
+                     and one ROOT, no script"
+                ));
+            }
+            Long("split-by") => {
+                let field = Field::parse(&cli::option_text(&mut parser, &option)?)?;
+                if let Some(s) = split.as_deref_mut() {
+                    s.field = Some(field);
+                }
+            }
+            Long("max-open-dirs") => {
+                let value = cli::option_text(&mut parser, &option)?;
+                let n = value.parse::<usize>().ok().filter(|&n| n >= 1);
+                let n = n.ok_or(format!("{option}: {value:?} is not a number of at least 1"))?;
+                if let Some(s) = split.as_deref_mut() {
+                    s.max_open = Some(n);
+                }
+            }
+            Long("max-root-size") => {
+                let size = cli::size_value(&mut parser, &option)?;
+                if let Some(s) = split.as_deref_mut() {
+                    s.max_root_size = Some(size);
+                }
+            }
+            Long("seal" | "seal-every" | "seal-lines" | "make-seal-key") => {
+                seal.option(&arg_name(&arg), &mut parser, &option)?
+            }
             Short('d') if notify.is_some() => {
                 let fd = notify_fd(&cli::option_text(&mut parser, "-d")?)?;
                 if let Some(n) = notify.as_deref_mut() {
@@ -391,7 +498,15 @@ fn parse_options(
             _ => return Err(cli::lexopt_error(arg.unexpected())),
         }
     }
+    policy.seal = seal.policy(policy)?;
     Ok(dirs)
+}
+
+fn arg_name(arg: &lexopt::Arg) -> String {
+    match arg {
+        lexopt::Arg::Long(name) => name.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// nosh's cyclog bounds: scripts written for it behave the same here.
@@ -432,6 +547,16 @@ rill::block_signals_before_main!(&SIGNALS);
 fn main() {
     cli::set_program("cyclog");
     let args = parse_args().unwrap_or_else(|e| cli::usage(&e, SYNOPSIS));
+    if let Err(e) = seal::one_directory(&args.policies) {
+        cli::usage(&e, SYNOPSIS);
+    }
+    if args.split.is_some() && args.policies.iter().any(|p| p.seal.is_some()) {
+        // Every directory under ROOT would seal with the one key.
+        cli::usage(
+            "--seal: not with --split-by (a key seals one directory)",
+            SYNOPSIS,
+        );
+    }
     // Taken before anything is opened, which could take its number.
     let notify = args.notify_fd.map(|fd| {
         listen_fds::inherited(fd)
@@ -439,10 +564,20 @@ fn main() {
     });
     let signals =
         Signals::block(&SIGNALS).unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    let dirs = cyclog::open_all(&args.dirs, &args.policies)
-        .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
-    let mut set = LogSet::new(Input::stdin(), dirs, args.policies, args.script)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
+    let set = match args.split {
+        Some(options) => {
+            let policy = args.policies.into_iter().next().expect("one policy");
+            let (split, dirs) = split_by::open(options, policy)
+                .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
+            LogSet::split(Input::stdin(), dirs, split)
+        }
+        None => {
+            let dirs = cyclog::open_all(&args.dirs, &args.policies)
+                .unwrap_or_else(|e| cli::fatal(e.code, &e.message));
+            LogSet::new(Input::stdin(), dirs, args.policies, args.script)
+        }
+    };
+    let mut set = set.unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &format!("starting: {e}")));
     if let Err(e) = set.recover() {
         cli::fatal(EXIT_TEMPORARY, &e.to_string());
     }

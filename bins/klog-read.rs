@@ -78,7 +78,7 @@ fn main() {
     }
     .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
     let out = Output::stdout();
-    let (sequence, keeper) = match &args.state {
+    let (sequence, keeper, new_boot) = match &args.state {
         Some(path) => {
             // What was written is skipped from the oldest record on, even
             // when a descriptor handed down was read further by another.
@@ -88,7 +88,7 @@ fn main() {
             state::resume_from(path, args.fresh)
                 .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()))
         }
-        None => (Sequence::fresh(), None),
+        None => (Sequence::fresh(), None, None),
     };
     if let Some(target) = &target
         && let Err(e) = privilege::drop_to(target)
@@ -97,5 +97,5 @@ fn main() {
     }
     let signals = Signals::block(&signals::STOP)
         .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
-    exit(Reader::new(source, out, sequence, keeper).run(&signals));
+    exit(Reader::new(source, out, sequence, keeper, new_boot.as_deref()).run(&signals));
 }

@@ -7,10 +7,12 @@ use std::process::exit;
 use std::time::{Duration, UNIX_EPOCH};
 
 use rill::app::log_show::Show;
+use rill::app::log_show::boots::{self, Boot, Which};
 use rill::app::log_show::fields;
 use rill::app::log_show::filter::{Filter, Grep, Matches, Severities};
 use rill::app::log_show::layout::{Format, Layout, Stamps};
 use rill::app::log_show::usage;
+use rill::app::log_show::verify;
 use rill::cli::{self, EXIT_TEMPORARY};
 use rill::error::Usage;
 use rill::format::stamp::Stamp;
@@ -23,8 +25,10 @@ use rill::sys::stdout::Output;
 
 const SYNOPSIS: &str = "log-show [-f] [-r] [-e] [-n N|all] [-S|--since TIME] [-U|--until TIME] \
 [-p PRIORITY] [-t|--identifier NAME]... [--facility NAME]... [-g|--grep REGEX] \
-[--case-sensitive[=yes|no]] [-o FORMAT] [-F|--field FIELD] [--disk-usage] [--utc] [--raw] \
-[--tai-plus-10] [--no-pager] [-u|--unit NAME]... [--root DIR] [FIELD=VALUE]... [DIR...|-]";
+[--case-sensitive[=yes|no]] [-o FORMAT] [-F|--field FIELD] [--disk-usage] [--utc] [--written-time] [--raw] \
+[--tai-plus-10] [--no-pager] [-b|--boot [ID|OFFSET]] [--list-boots] [-u|--unit NAME]... [--root DIR] \
+[FIELD=VALUE]... [DIR...|-]\n       \
+log-show --verify KEY [DIR...]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "-f, --follow  show lines as they are written
@@ -43,11 +47,15 @@ FIELD=VALUE  lines with this field only (host=web1, pid=150, SUBSYSTEM=usb ...)
 -F, --field FIELD  the distinct values of FIELD
 --disk-usage  the space the directories take
 --utc  times in UTC
+--written-time  the time each line was written (its stamp), not the time its message says
 --raw  the stored lines, stamps and all
 --tai-plus-10  daemontools' stamps (TAI + 10 s)
 --no-pager  never start a pager
+-b, --boot [ID|OFFSET]  the lines of one boot only: 0 (or none) the last, -1 the one before, 1 the first ...
+--list-boots  the boots klog-read marked, and their first and last lines' times
 -u, --unit NAME  the log directory NAME under the root
---root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)";
+--root DIR  the root of the log directories (RILL_LOG_ROOT, /var/log/rill)
+--verify KEY  check sealed directories against their seals (KEY: the verification line, or a file holding it)";
 
 /// Where `-u` names are, and every directory shown without a DIR.
 const DEFAULT_ROOT: &str = "/var/log/rill";
@@ -79,13 +87,17 @@ struct Args {
     field: Option<String>,
     disk_usage: bool,
     utc: bool,
+    written_time: bool,
     raw: bool,
     daemontools: bool,
     no_pager: bool,
     stdin: bool,
     units: Vec<String>,
+    boot: Option<Which>,
+    list_boots: bool,
     root: Option<PathBuf>,
     dirs: Vec<PathBuf>,
+    verify: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -145,9 +157,12 @@ fn parse_args() -> Result<Args, String> {
             }
             Long("disk-usage") => args.disk_usage = true,
             Long("utc") => args.utc = true,
+            Long("written-time") => args.written_time = true,
             Long("raw") => args.raw = true,
             Long("tai-plus-10") => args.daemontools = true,
             Long("no-pager") => args.no_pager = true,
+            Short('b') | Long("boot") => args.boot = Some(boot_value(&mut parser, &option)?),
+            Long("list-boots") => args.list_boots = true,
             Short('u') | Long("unit") => {
                 let name = cli::option_text(&mut parser, &option)?;
                 if name.is_empty() || name.contains('/') || name == "." || name == ".." {
@@ -157,6 +172,7 @@ fn parse_args() -> Result<Args, String> {
                 }
                 args.units.push(name);
             }
+            Long("verify") => args.verify = Some(cli::option_text(&mut parser, &option)?),
             Long("root") => {
                 args.root = Some(PathBuf::from(parser.value().map_err(cli::lexopt_error)?))
             }
@@ -181,11 +197,17 @@ fn parse_args() -> Result<Args, String> {
     if args.reverse && args.follow {
         return Err("--reverse and --follow cannot be combined".into());
     }
+    if args.verify.is_some() && args.stdin {
+        return Err("--verify checks directories, not - (standard input)".into());
+    }
     if args.stdin && args.disk_usage {
         return Err("--disk-usage is about directories, not - (standard input)".into());
     }
     if args.raw && (args.field.is_some() || args.format.is_some()) {
         return Err("--raw shows the lines as stored: no --output or --field with it".into());
+    }
+    if args.stdin && (args.boot.is_some() || args.list_boots) {
+        return Err("boots are found in directories, not - (standard input)".into());
     }
     if args.field.is_some() && args.format.is_some() {
         return Err("--field shows values, not lines: no --output with it".into());
@@ -193,18 +215,22 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-/// The directories named, by path and by `-u`; with neither, every log
-/// directory under the root.
-fn directories(args: &Args) -> Vec<PathBuf> {
-    let root = args
-        .root
+/// Where `-u` names are.
+fn root(args: &Args) -> PathBuf {
+    args.root
         .clone()
         .or_else(|| {
             std::env::var_os(ROOT_VARIABLE)
                 .filter(|r| !r.is_empty())
                 .map(PathBuf::from)
         })
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT));
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
+}
+
+/// The directories named, by path and by `-u`; with neither, every log
+/// directory under the root.
+fn directories(args: &Args) -> Vec<PathBuf> {
+    let root = root(args);
     let mut dirs = args.dirs.clone();
     dirs.extend(args.units.iter().map(|u| root.join(u)));
     if !dirs.is_empty() {
@@ -220,6 +246,50 @@ fn directories(args: &Args) -> Vec<PathBuf> {
             ),
         ),
         Err(e) => cli::fatal(EXIT_TEMPORARY, &format!("list {}: {e}", root.display())),
+    }
+}
+
+/// `-b`'s value: an offset or a boot id, or none (0, the last boot). As
+/// journalctl, a value may be the next word (`-b -1`).
+fn boot_value(parser: &mut lexopt::Parser, option: &str) -> Result<Which, String> {
+    let value = match parser.optional_value() {
+        Some(v) => Some(v),
+        None => {
+            let mut raw = parser.raw_args().map_err(|e| e.to_string())?;
+            let next_is_boot = raw
+                .peek()
+                .and_then(|a| a.to_str())
+                .is_some_and(|a| Which::parse(a).is_some());
+            if next_is_boot { raw.next() } else { None }
+        }
+    };
+    match value.as_ref().map(|v| v.to_string_lossy()) {
+        None => Ok(Which::Offset(0)),
+        Some(v) => Which::parse(&v).ok_or_else(|| {
+            format!("{option}: {v:?} is neither a boot id nor an offset (0, -1, 2 ...)")
+        }),
+    }
+}
+
+/// The boots marked in `dirs`, or if none is, in every directory under
+/// the root (klog-read's may not be among those shown).
+fn find_boots(
+    args: &Args,
+    dirs: &[PathBuf],
+    convention: Convention,
+    signals: &Signals,
+) -> Vec<Boot> {
+    let mut warn = |e: String| cli::warn(&e);
+    let stopped = |_| exit(0);
+    let boots = boots::find(dirs, convention, signals, &mut warn).unwrap_or_else(stopped);
+    if !boots.is_empty() {
+        return boots;
+    }
+    match identify::examine(&root(args)) {
+        Ok(Kind::Other { below }) if below.iter().any(|d| !dirs.contains(d)) => {
+            boots::find(&below, convention, signals, &mut warn).unwrap_or_else(stopped)
+        }
+        _ => boots,
     }
 }
 
@@ -285,6 +355,10 @@ fn main() {
         directories(&args)
     };
     check_log_directories(&dirs);
+    if let Some(key) = &args.verify {
+        let seed = verify::read_key(key).unwrap_or_else(|e| cli::usage(&e.0, SYNOPSIS));
+        exit(verify::verify(&seed, &dirs));
+    }
     if args.disk_usage {
         disk_usage(&dirs);
     }
@@ -317,13 +391,46 @@ fn main() {
             SYNOPSIS,
         );
     }
+    let (mut since, mut until) = (since, until);
+    let signals = Signals::block(&signals::STOP)
+        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
+    if args.list_boots || args.boot.is_some() {
+        let boots = find_boots(&args, &dirs, convention, &signals);
+        if args.list_boots {
+            if boots.is_empty() {
+                cli::warn("no boot is marked in these directories (klog-read --state marks them)");
+                exit(1);
+            }
+            let mut out = Vec::new();
+            let mut time = TimeWriter::new(zone, convention);
+            let mut warn = |e: String| cli::warn(&e);
+            boots::write_list(&boots, &dirs, &mut time, &mut warn, &mut out);
+            use std::io::Write;
+            if let Err(e) = std::io::stdout().write_all(&out) {
+                cli::fatal(EXIT_TEMPORARY, &format!("standard output: {e}"));
+            }
+            exit(0);
+        }
+        let which = args.boot.as_ref().unwrap_or(&Which::Offset(0));
+        let Some(i) = which.index(&boots) else {
+            let known = if boots.is_empty() {
+                "no boot is marked (klog-read --state marks them)".to_string()
+            } else {
+                format!("{} boots are marked (--list-boots)", boots.len())
+            };
+            cli::fatal(1, &format!("-b: no such boot; {known}"));
+        };
+        let (start, end) = boots::window(&boots, i);
+        since = Some(since.map_or(start, |s| s.max(start)));
+        until = match (until, end) {
+            (Some(u), Some(e)) => Some(u.min(e)),
+            (u, e) => u.or(e),
+        };
+    }
     let grep = args.grep.as_deref().map(|g| {
         Grep::new(g, args.case_sensitive)
             .unwrap_or_else(|e| cli::usage(&format!("--grep: {e}"), SYNOPSIS))
     });
-
-    let signals = Signals::block(&signals::STOP)
-        .unwrap_or_else(|e| cli::fatal(EXIT_TEMPORARY, &e.to_string()));
 
     let terminal = std::io::stdout().is_terminal();
     let stamps = if args.raw {
@@ -338,6 +445,7 @@ fn main() {
         (None, None) => Format::Short,
     };
     layout.convention = convention;
+    layout.written_time = args.written_time;
     layout.escape_raw = terminal;
     layout.colour = terminal
         && layout.format.for_people()

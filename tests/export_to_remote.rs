@@ -198,16 +198,21 @@ fn reader_cases() -> Vec<Case> {
                 &[
                     ("seq", "1234"),
                     ("boot", "12.345678"),
+                    ("time", "2026-12-01T03:00:12.345678Z"),
                     ("SUBSYSTEM", "usb"),
                     ("DEVICE", "c189:1"),
                 ],
             ),
-            want(
-                4,
-                "kernel",
-                r#"[rill@32473 seq="1234" boot="12.345678" SUBSYSTEM="usb" DEVICE="c189:1"]"#,
-                b"usb 1-1: new high-speed USB device number 2",
-            ),
+            // klog-read's event time is the TIMESTAMP.
+            Want {
+                timestamp: Some("2026-12-01T03:00:12.345678Z".into()),
+                ..want(
+                    4,
+                    "kernel",
+                    r#"[rill@32473 seq="1234" boot="12.345678" SUBSYSTEM="usb" DEVICE="c189:1"]"#,
+                    b"usb 1-1: new high-speed USB device number 2",
+                )
+            },
         ),
         (
             record(

@@ -109,6 +109,7 @@ impl Running {
         let lines = self.lines();
         let stderr = self.stderr_text();
         assert_all_parse(&lines);
+        let lines = lines.iter().map(|l| without_event_time(l)).collect();
         Finished {
             code: status.code(),
             lines,
@@ -144,6 +145,49 @@ fn assert_all_parse(lines: &[String]) {
             assert_eq!(record.app, b"kernel", "{line}");
         }
     }
+}
+
+/// When this boot started by the real-time clock, as klog-read takes it.
+fn booted() -> f64 {
+    use rustix::time::{ClockId, clock_gettime};
+    let secs = |t: rustix::time::Timespec| t.tv_sec as f64 + t.tv_nsec as f64 / 1e9;
+    secs(clock_gettime(ClockId::Realtime)) - secs(clock_gettime(ClockId::Monotonic))
+}
+
+/// `2026-12-01T03:00:00.123456Z` as Unix seconds.
+fn unix_of(time: &str) -> f64 {
+    let out = Command::new("date")
+        .args(["-u", "-d", time, "+%s.%N"])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("date -d {time}"))
+}
+
+/// The line without its `time=`, once checked: a record with a `boot=`
+/// time has it, at the boot's start plus that time (within a few seconds:
+/// only a step of the clock moves the boot's start), and so has a boot
+/// marker, at the boot's start.
+fn without_event_time(line: &str) -> String {
+    let time = field(line, "time");
+    let offset = match (field(line, "boot"), field(line, "boot_id")) {
+        (Some(boot), _) => boot.parse::<f64>().expect("boot="),
+        (None, Some(_)) => 0.0,
+        (None, None) => {
+            assert_eq!(time, None, "{line}");
+            return line.to_string();
+        }
+    };
+    let time = time.unwrap_or_else(|| panic!("no time=: {line}"));
+    assert!(
+        time.len() == 27 && time.ends_with('Z'),
+        "not UTC to the microsecond: {line}"
+    );
+    let off = unix_of(time) - (booted() + offset);
+    assert!(off.abs() < 5.0, "time= {off} s off: {line}");
+    line.replace(&format!(" time={time}"), "")
 }
 
 fn klog_read(args: &[&str]) -> Command {
@@ -201,6 +245,11 @@ fn record_lines(seqs: impl IntoIterator<Item = u64>) -> Vec<String> {
     seqs.into_iter()
         .map(|n| format!("kern.info kernel: record {n}\tseq={n} boot={n}.000000"))
         .collect()
+}
+
+/// klog-read's boot marker, without its `time=` (checked apart).
+fn boot_marker(boot: &str) -> String {
+    format!("kern.notice klog-read: boot {boot} started\tboot_id={boot}")
 }
 
 fn boot_id() -> String {
@@ -281,6 +330,7 @@ fn the_state_skips_what_was_written_in_this_boot_only() {
     let done = through_fifo(&s, &args, &records(10..=14));
     assert_eq!(done.code, Some(0), "{}", done.stderr);
     let mut want = vec![
+        boot_marker(&boot),
         "kern.warning klog-read: 10 records lost (seq 0-9)\tlost=10 first=0 last=9".to_string(),
     ];
     want.extend(record_lines(10..=14));
@@ -309,7 +359,9 @@ fn the_state_skips_what_was_written_in_this_boot_only() {
     // Another boot: everything is new.
     fs::write(&state, "klog-read boot=another-boot seq=100\n").expect("state");
     let done = through_fifo(&s, &args, &records(0..=2));
-    assert_eq!(done.lines, record_lines(0..=2));
+    let mut want = vec![boot_marker(&boot)];
+    want.extend(record_lines(0..=2));
+    assert_eq!(done.lines, want, "a new boot is marked");
     assert_eq!(
         fs::read_to_string(&state).expect("state"),
         format!("klog-read boot={boot} seq=2\n")
@@ -353,7 +405,9 @@ fn an_unreadable_state_is_fatal_unless_fresh_is_given() {
 
     let done = through_fifo(&s, &[&args[..], &["--fresh"]].concat(), &records(0..=1));
     assert_eq!(done.code, Some(0), "{}", done.stderr);
-    assert_eq!(done.lines, record_lines(0..=1), "afresh: everything");
+    let mut want = vec![boot_marker(&boot)];
+    want.extend(record_lines(0..=1));
+    assert_eq!(done.lines, want, "afresh: everything");
     assert_eq!(
         fs::read_to_string(&state).expect("state"),
         format!("klog-read boot={boot} seq=1\n"),

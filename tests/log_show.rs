@@ -1290,32 +1290,9 @@ fn json_is_every_field_with_the_message_bytes_exact() {
 
 #[test]
 fn export_is_what_systemd_journal_remote_takes() {
-    require("journalctl");
     let s = Scratch::new("export");
     let d = matches_dir(&s);
-    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
-    let binary = remote.join("lib/systemd/systemd-journal-remote");
-    assert!(
-        binary.is_file(),
-        "{} is not there: run `make deps` as root",
-        binary.display()
-    );
-    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(&d)], &[], b"");
-    assert_eq!(exported.code, 0, "{}", exported.stderr);
-    let journal = s.path("x.journal");
-    // Its library (libmicrohttpd), unpacked beside it.
-    let libs = fs::read_dir(remote.join("usr/lib"))
-        .expect("unpacked libraries")
-        .map(|e| e.expect("entry").path())
-        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
-        .expect("libmicrohttpd unpacked with systemd-journal-remote");
-    let ran = run_piped(
-        path_arg(&binary),
-        &["-o", path_arg(&journal), "-"],
-        &[("LD_LIBRARY_PATH", path_arg(&libs))],
-        &exported.stdout,
-    );
-    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    let journal = to_journal(&s, &d);
     let back = run_piped(
         "journalctl",
         &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
@@ -1341,6 +1318,84 @@ print("same")
         &[&ours.stdout[..], b"\n", &back.stdout[..]].concat(),
     );
     assert_eq!(same, "same\n");
+}
+
+/// `log-show -o export DIR` made a journal file by the real
+/// systemd-journal-remote; its path.
+fn to_journal(s: &Scratch, d: &Path) -> std::path::PathBuf {
+    require("journalctl");
+    let remote = common::receivers::peers_prefix().join("systemd-journal-remote");
+    let binary = remote.join("lib/systemd/systemd-journal-remote");
+    assert!(
+        binary.is_file(),
+        "{} is not there: run `make deps` as root",
+        binary.display()
+    );
+    let exported = run_piped(LOG_SHOW, &["-o", "export", path_arg(d)], &[], b"");
+    assert_eq!(exported.code, 0, "{}", exported.stderr);
+    let journal = s.path("x.journal");
+    // Its library (libmicrohttpd), unpacked beside it.
+    let libs = fs::read_dir(remote.join("usr/lib"))
+        .expect("unpacked libraries")
+        .map(|e| e.expect("entry").path())
+        .find(|dir| dir.join("libmicrohttpd.so.12").exists())
+        .expect("libmicrohttpd unpacked with systemd-journal-remote");
+    let ran = run_piped(
+        path_arg(&binary),
+        &["-o", path_arg(&journal), "-"],
+        &[("LD_LIBRARY_PATH", path_arg(&libs))],
+        &exported.stdout,
+    );
+    assert_eq!(ran.code, 0, "systemd-journal-remote: {}", ran.stderr);
+    journal
+}
+
+/// The event time goes to the journal as journald has it, beside the
+/// stamp; journalctl then shows it, as log-show does.
+#[test]
+fn the_event_time_reaches_the_journal_as_source_realtime() {
+    let s = Scratch::new("exporttime");
+    let d = s.path("log");
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(10),
+                &format!(
+                    "kern.info kernel: up\tseq=1 boot=1.000000 time={}",
+                    utc(2, 250_000)
+                ),
+            ),
+            (Some(11), "user.info app: written then"),
+        ],
+    );
+    let journal = to_journal(&s, &d);
+    let back = run_piped(
+        "journalctl",
+        &["--file", path_arg(&journal), "-o", "json", "--no-pager"],
+        &[],
+        b"",
+    );
+    assert_eq!(back.code, 0, "{}", back.stderr);
+    let got = python(
+        r#"
+import json, sys
+for line in sys.stdin:
+    e = json.loads(line)
+    print(e["__REALTIME_TIMESTAMP"], e.get("_SOURCE_REALTIME_TIMESTAMP", "-"))
+"#,
+        &back.stdout,
+    );
+    assert_eq!(
+        got,
+        format!(
+            "{} {}\n{} -\n",
+            (T + 10) * 1_000_000,
+            (T + 2) * 1_000_000 + 250_000,
+            (T + 11) * 1_000_000
+        )
+    );
 }
 
 #[test]
@@ -1446,4 +1501,544 @@ fn names_are_log_directories_under_the_root() {
     let r = with_root(&["--root", path_arg(&s.path("none"))], &[]);
     assert_eq!(r.code, 111);
     assert!(r.err.contains("none"), "{}", r.err);
+}
+
+/// A boot marker as klog-read writes it, for a boot started at `T + secs`.
+fn boot_marker(id: &str, secs: u64) -> String {
+    format!(
+        "kern.notice klog-read: boot {id} started\tboot_id={id} time={}",
+        utc(secs, 0)
+    )
+}
+
+#[test]
+fn kernel_lines_show_when_the_kernel_logged_them_and_the_boot_is_marked() {
+    let s = Scratch::new("eventtime");
+    let (records, state, d) = (s.path("kmsg"), s.path("klog.state"), s.path("klogd"));
+    fs::write(&records, b"6,0,100,-;first\n6,1,2000000,-;second\n").expect("records");
+    let ran = run_piped(
+        "sh",
+        &[
+            "-c",
+            "\"$1\" --device \"$2\" --state \"$3\" | \"$4\" \"$5\"",
+            "sh",
+            KLOG_READ,
+            path_arg(&records),
+            path_arg(&state),
+            CYCLOG,
+            path_arg(&d),
+        ],
+        &[],
+        b"",
+    );
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let raw = run(&["--raw", path_arg(&d)]);
+    let times: Vec<String> = raw
+        .lines()
+        .iter()
+        .map(|l| {
+            let t = l.split(" time=").nth(1).expect("time=");
+            t.split(' ').next().unwrap_or(t).to_string()
+        })
+        .collect();
+    assert_eq!(times.len(), 3, "{}", raw.out);
+    let boot = fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("boot id");
+    let boot = boot.trim();
+    // Shown at the times klog-read gave them (here UTC, as it writes them).
+    let r = run(&["--utc", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            format!("{} kern.notice klog-read: boot {boot} started", times[0]),
+            format!("{} kern.info kernel: first", times[1]),
+            format!("{} kern.info kernel: second", times[2]),
+        ]
+    );
+    assert!(times[0] < times[1] && times[1] < times[2], "{times:?}");
+    // --written-time: when they were written, after the kernel logged them.
+    let w = run(&["--utc", "--written-time", path_arg(&d)]);
+    let written: Vec<&str> = w
+        .lines()
+        .iter()
+        .map(|l| l.split(' ').next().unwrap_or(""))
+        .collect();
+    for (written, event) in written.iter().zip(&times) {
+        assert!(*written > event.as_str(), "{written} {event}");
+    }
+    // -o verbose: both.
+    let v = run(&["--utc", "-o", "verbose", "-n", "1", path_arg(&d)]);
+    assert!(v.out.starts_with(&times[2]), "{}", v.out);
+    assert!(
+        v.out.contains(&format!("\n    written={}\n", written[2])),
+        "{}",
+        v.out
+    );
+    // -o json: the stamp and the event time, as journald names them.
+    let j = run(&["-o", "json", "-n", "1", path_arg(&d)]);
+    assert!(
+        j.out.contains("\"_SOURCE_REALTIME_TIMESTAMP\":\""),
+        "{}",
+        j.out
+    );
+    // The boot is known by its marker.
+    let b = run(&["--utc", "--list-boots", path_arg(&d)]);
+    assert_eq!(b.code, 0, "{}", b.err);
+    let plain: String = boot.chars().filter(|&c| c != '-').collect();
+    assert_eq!(b.lines().len(), 2, "{}", b.out);
+    assert!(b.lines()[0].starts_with("IDX BOOT ID"), "{}", b.out);
+    assert!(
+        b.lines()[1].starts_with(&format!("  0 {plain} ")),
+        "{}",
+        b.out
+    );
+    let r = run(&["--utc", "-b", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 3, "{}{}", r.out, r.err);
+    let r = run(&["--utc", "-b", boot, path_arg(&d)]);
+    assert_eq!(r.lines().len(), 3, "{}{}", r.out, r.err);
+}
+
+/// rsyslog #4765 puts a December message received on January 1 in the
+/// year after: here, the year is the one closest to when it was written.
+#[test]
+fn a_legacy_time_is_shown_in_the_year_closest_to_when_it_was_written() {
+    let s = Scratch::new("newyear");
+    let d = s.path("log");
+    // 2027-01-01T00:00:00Z is T + 3,539,210 s.
+    let jan_1 = 1_798_761_600 - T;
+    write_file(
+        &d,
+        "current",
+        &[
+            (
+                Some(jan_1 - 3),
+                "user.notice app: ahead\tfmt=rfc3164 time3164=01-01T00:00:01 zone=UTC",
+            ),
+            (
+                Some(jan_1 + 5),
+                "user.notice app: behind\tfmt=rfc3164 time3164=12-31T23:59:59 zone=UTC",
+            ),
+            (
+                Some(jan_1 + 6),
+                "user.notice app: local\tfmt=rfc3164 time3164=01-01T08:59:58",
+            ),
+        ],
+    );
+    let r = run_with(&["--utc", path_arg(&d)], b"", &[("TZ", "Asia/Tokyo")]);
+    assert_eq!((r.code, r.err.as_str()), (0, ""));
+    assert_eq!(
+        r.lines(),
+        [
+            "2027-01-01T00:00:01.000000Z user.notice app: ahead",
+            "2026-12-31T23:59:59.000000Z user.notice app: behind",
+            // No zone: the local one (Tokyo, +09:00).
+            "2026-12-31T23:59:58.000000Z user.notice app: local",
+        ]
+    );
+    let r = run_with(&[path_arg(&d)], b"", &[("TZ", "Asia/Tokyo")]);
+    assert_eq!(
+        r.lines()[1],
+        "2027-01-01T08:59:59.000000+09:00 user.notice app: behind"
+    );
+    let r = run(&["--utc", "--written-time", path_arg(&d)]);
+    assert_eq!(
+        r.lines()[1],
+        "2027-01-01T00:00:05.000000Z user.notice app: behind"
+    );
+}
+
+#[test]
+fn boots_select_their_lines_in_every_directory() {
+    let s = Scratch::new("boots");
+    let (klog, sshd) = (s.path("root/klogd"), s.path("root/sshd"));
+    let old = "0123456789abcdef0123456789abcdef";
+    let new = "30e5b4fc-b4ef-4c67-a7a7-9d81ef035ad0";
+    let (m_old, m_new) = (boot_marker(old, 5), boot_marker(new, 100));
+    write_file(
+        &klog,
+        "current",
+        &[
+            (Some(10), m_old.as_str()),
+            (Some(11), "kern.info kernel: old boot"),
+            (Some(105), m_new.as_str()),
+            (Some(106), "kern.info kernel: new boot"),
+        ],
+    );
+    write_file(
+        &sshd,
+        "current",
+        &[
+            (Some(1), "before any boot"),
+            (Some(20), "old 20"),
+            (Some(99), "old 99"),
+            (Some(100), "new 100"),
+            (Some(200), "new 200"),
+        ],
+    );
+    let words = |args: &[&str]| {
+        let mut all = vec!["--utc"];
+        all.extend_from_slice(args);
+        let r = run(&all);
+        assert_eq!(r.err, "", "{args:?}");
+        r.last_words()
+    };
+    let root = path_arg(&s.path("root")).to_string();
+    assert_eq!(
+        words(&["--root", &root, "-b", "-1", path_arg(&sshd)]),
+        ["20", "99"],
+        "the markers found under the root"
+    );
+    let in_root = |args: &[&str]| {
+        let mut all = vec!["--root", root.as_str()];
+        all.extend_from_slice(args);
+        words(&all)
+    };
+    assert_eq!(
+        in_root(&["-b", "-1"]),
+        ["started", "boot", "20", "99"],
+        "the old boot from its start, in both directories"
+    );
+    assert_eq!(in_root(&["-b", "1"]), in_root(&["-b", "-1"]));
+    assert_eq!(in_root(&["-b", old]), in_root(&["-b", "-1"]));
+    assert_eq!(in_root(&["-b"]), ["100", "started", "boot", "200"]);
+    assert_eq!(in_root(&["-b", "0", "-u", "sshd"]), ["100", "200"]);
+    let list = run(&["--utc", "--root", &root, "--list-boots"]);
+    assert_eq!(
+        list.lines(),
+        [
+            "IDX BOOT ID                          FIRST ENTRY                 LAST ENTRY",
+            &format!(" -1 {old} {} {}", utc(10, 0), utc(99, 0)),
+            &format!(
+                "  0 30e5b4fcb4ef4c67a7a79d81ef035ad0 {} {}",
+                utc(100, 0),
+                utc(200, 0)
+            ),
+        ]
+    );
+    let r = run(&["--root", &root, "-b", "-2"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.err.contains("no such boot; 2 boots are marked"),
+        "{}",
+        r.err
+    );
+    let r = run(&["--root", path_arg(&sshd), "-b", path_arg(&sshd)]);
+    assert_eq!(r.code, 1);
+    assert!(r.err.contains("no boot is marked"), "{}", r.err);
+    let r = run(&["--root", path_arg(&sshd), "--list-boots", path_arg(&sshd)]);
+    assert_eq!((r.code, r.out.as_str()), (1, ""));
+    assert!(r.err.contains("no boot is marked"), "{}", r.err);
+}
+
+/// Through syslog-read and cyclog: an RFC 5424 message shows at its own
+/// timestamp, an RFC 3164 one at its own, in this year.
+#[test]
+fn syslog_messages_show_the_time_their_sender_gave() {
+    let s = Scratch::new("senders");
+    let (sock, d) = (s.path("log.sock"), s.path("syslog"));
+    let mut reader = Command::new(SYSLOG_READ)
+        .args(["--unix", path_arg(&sock)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("syslog-read");
+    let pipe = reader.stdout.take().expect("stdout");
+    let mut writer = Command::new(CYCLOG)
+        .arg(path_arg(&d))
+        .stdin(pipe)
+        .spawn()
+        .expect("cyclog");
+    assert!(wait_until(LONG, || sock.exists()), "no socket");
+    // An hour ago, in UTC, as a legacy header writes it and as shown.
+    let date = Command::new("date")
+        .args([
+            "-u",
+            "-d",
+            "1 hour ago",
+            "+%b %e %H:%M:%S|%Y-%m-%dT%H:%M:%S.000000Z",
+        ])
+        .output()
+        .expect("date");
+    let date = String::from_utf8(date.stdout).expect("date");
+    let (legacy, shown) = date.trim().split_once('|').expect("two dates");
+    let sender = std::os::unix::net::UnixDatagram::unbound().expect("socket");
+    for message in [
+        "<13>1 2026-12-31T23:59:59.5+01:00 web1 app 7 - - full".to_string(),
+        format!("<13>{legacy} app[8]: legacy"),
+    ] {
+        sender.send_to(message.as_bytes(), &sock).expect("send");
+    }
+    assert!(
+        wait_until(LONG, || run(&[path_arg(&d)]).lines().len() == 2),
+        "{:?}",
+        run(&[path_arg(&d)]).lines()
+    );
+    let pid = rustix::process::Pid::from_raw(reader.id() as i32).expect("pid");
+    rustix::process::kill_process(pid, Signal::TERM).expect("TERM");
+    wait_child(&mut reader, LONG);
+    wait_child(&mut writer, LONG);
+    let r = run(&["--utc", path_arg(&d)]);
+    assert_eq!(
+        r.lines(),
+        [
+            "2026-12-31T22:59:59.500000Z web1 user.notice app[7]: full".to_string(),
+            format!("{shown} user.notice app[8]: legacy"),
+        ]
+    );
+}
+
+/// A line of a central server's log, the `i`-th: apps, hosts, severities
+/// and fields in a pattern, a few lines plain or without a stamp.
+fn varied_line(i: u64) -> String {
+    let text = match i % 50 {
+        0 => format!(
+            "local0.err app[{}]: failed {i}\thost=db1 pid={}",
+            i % 7,
+            i % 7
+        ),
+        1 => format!("plain output {i}"),
+        2 if i % 200 == 2 => format!("cron.info CRON[9]: (root) CMD {i}\thost=web\\x202"),
+        3 => format!("kern.warning kernel: usb {i}\tSUBSYSTEM=usb"),
+        4 => format!(
+            "auth.warning sshd[{}]: bad key {i}\thost=web1",
+            100 + i % 300
+        ),
+        k => format!(
+            "daemon.info nginx[{}]: GET /{i} 200 {}\thost=web{}",
+            100 + k,
+            "x".repeat(60),
+            k % 3
+        ),
+    };
+    match i % 997 {
+        500 => format!("{text}\n"),
+        _ => format!("{} {text}\n", label(i / 100, (i % 100) as u32 * 1000)),
+    }
+}
+
+/// A directory of `archives` archives of 3,000 varied lines each (several
+/// summary blocks each) and a `current` of 500.
+fn varied_dir(d: &Path, archives: u64) {
+    fs::create_dir_all(d).expect("log directory");
+    let per = 3000;
+    for a in 0..archives {
+        let body: String = (a * per..(a + 1) * per).map(varied_line).collect();
+        fs::write(d.join(archive((a + 1) * per / 100)), body).expect("archive");
+    }
+    let from = archives * per;
+    let body: String = (from..from + 500).map(varied_line).collect();
+    fs::write(d.join("current"), body).expect("current");
+}
+
+/// The queries summaries are used for, and with what else.
+const SELECTING: &[&[&str]] = &[
+    &["-p", "err"],
+    &["-p", "warning..err", "-t", "sshd"],
+    &["-t", "CRON"],
+    &["host=db1"],
+    &["_HOSTNAME=web 2"],
+    &["host=web1", "-p", "info"],
+    &["pid=3"],
+    &["SUBSYSTEM=usb", "--facility", "kern"],
+    &["-t", "nobody"],
+    &["-p", "err", "-n", "7"],
+    &["-p", "err", "-n", "25"],
+    &["-t", "CRON", "-n", "20"],
+    &["host=db1", "-n", "100"],
+    &["-t", "CRON", "-n", "3", "--until", "2026-11-21T01:00:00Z"],
+    &[
+        "-p",
+        "err",
+        "--since",
+        "2026-11-21T00:55:00Z",
+        "--until",
+        "2026-11-21T00:58:00Z",
+    ],
+    &["-p", "info", "-g", "GET /4"],
+];
+
+/// What each query shows of the directory, and of its files read as
+/// standard input (which has no summary).
+fn shown_both_ways(d: &Path) -> Vec<(String, String)> {
+    let mut files: Vec<_> = fs::read_dir(d)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().into_string().expect("name"))
+        .filter(|n| n.starts_with('@'))
+        .collect();
+    files.sort();
+    files.push("current".into());
+    let mut all = Vec::new();
+    for f in &files {
+        all.extend(fs::read(d.join(f)).expect("read"));
+    }
+    SELECTING
+        .iter()
+        .map(|query| {
+            let mut args = vec!["--utc", "--no-pager"];
+            args.extend_from_slice(query);
+            let mut dir_args = args.clone();
+            dir_args.push(path_arg(d));
+            let from_dir = run(&dir_args);
+            assert!(from_dir.err.is_empty(), "{query:?}: {}", from_dir.err);
+            args.push("-");
+            let from_stdin = run_with(&args, &all, &[("TZ", "UTC")]);
+            (from_dir.out, from_stdin.out)
+        })
+        .collect()
+}
+
+fn assert_same_both_ways(d: &Path, when: &str) {
+    for (query, (from_dir, from_stdin)) in SELECTING.iter().zip(shown_both_ways(d)) {
+        assert_eq!(from_dir, from_stdin, "{when}: {query:?}");
+    }
+}
+
+#[test]
+fn summaries_are_made_on_first_read_and_results_are_the_same_with_them() {
+    let s = Scratch::new("summaries");
+    let d = s.path("log");
+    varied_dir(&d, 4);
+    assert_same_both_ways(&d, "no summary yet");
+    let made: Vec<_> = fs::read_dir(d.join("summaries"))
+        .expect("summaries made")
+        .collect();
+    assert_eq!(made.len(), 4, "one per archive");
+    let r = run(&["--utc", "-p", "err", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 4 * 60 + 10, "{}", r.err);
+    assert_same_both_ways(&d, "with summaries");
+    // Only what is wanted is read: a summary says where the lines are.
+    let all = run(&["--utc", path_arg(&d)]);
+    assert_eq!(all.lines().len(), 4 * 3000 + 500);
+}
+
+#[test]
+fn summaries_never_hide_a_line_stale_damaged_missing_or_of_another_archive() {
+    let s = Scratch::new("summaries-bad");
+    let d = s.path("log");
+    varied_dir(&d, 3);
+    let sums = d.join("summaries");
+    assert_same_both_ways(&d, "made");
+    let mut names: Vec<_> = fs::read_dir(&sums)
+        .expect("summaries")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3);
+    let mut archives: Vec<_> = fs::read_dir(&d)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('@'))
+        })
+        .collect();
+    archives.sort();
+
+    // Stale: an archive given an error line its summary does not know.
+    let err = format!(
+        "{} local0.err late[1]: appended\thost=db9\n",
+        label(29, 999_000)
+    );
+    let mut body = fs::read(&archives[0]).expect("read");
+    body.extend_from_slice(err.as_bytes());
+    fs::write(&archives[0], &body).expect("rewrite");
+    let r = run(&["--utc", "-p", "err", path_arg(&d)]);
+    assert!(r.out.contains("appended"), "{}", r.out);
+    assert!(run(&["host=db9", path_arg(&d)]).out.contains("appended"));
+    assert_same_both_ways(&d, "stale");
+
+    // The same size, another time: rewritten, so not trusted either.
+    let before = fs::read(&archives[1]).expect("read");
+    let changed = String::from_utf8(before.clone()).expect("text").replacen(
+        "daemon.info nginx",
+        "daemon.crit nginx",
+        1,
+    );
+    assert_eq!(changed.len(), before.len());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    fs::write(&archives[1], &changed).expect("rewrite");
+    let r = run(&["--utc", "-p", "crit", path_arg(&d)]);
+    assert_eq!(r.lines().len(), 1, "{}", r.out);
+    assert_same_both_ways(&d, "same size, rewritten");
+
+    // Damaged: cut, changed, emptied, not a file.
+    let sum = fs::read_dir(&sums)
+        .expect("summaries")
+        .map(|e| e.expect("entry").path())
+        .min()
+        .expect("a summary");
+    let good = fs::read(&sum).expect("read summary");
+    let flipped =
+        String::from_utf8(good.clone())
+            .expect("text")
+            .replacen(":severity =3", ":severity =4", 1);
+    for bad in [
+        &good[..good.len() / 2],
+        b"",
+        flipped.as_bytes(),
+        b"rill-summary 1\nend 0\n",
+    ] {
+        fs::write(&sum, bad).expect("damage");
+        assert_same_both_ways(&d, "damaged");
+    }
+    fs::remove_file(&sum).expect("remove");
+    fs::create_dir(&sum).expect("a directory in its place");
+    assert_same_both_ways(&d, "a directory");
+    fs::remove_dir(&sum).expect("remove");
+
+    // Of another archive: each archive's summary under another's name.
+    assert_same_both_ways(&d, "remade");
+    let texts: Vec<_> = names.iter().map(|n| fs::read(n).expect("read")).collect();
+    for (i, n) in names.iter().enumerate() {
+        fs::write(n, &texts[(i + 1) % texts.len()]).expect("swap");
+    }
+    assert_same_both_ways(&d, "swapped");
+
+    // Missing: the directory gone, or made a file.
+    fs::remove_dir_all(&sums).expect("remove");
+    fs::write(&sums, "not a directory").expect("file");
+    assert_same_both_ways(&d, "a file in its place");
+    fs::remove_file(&sums).expect("remove");
+    assert_same_both_ways(&d, "missing");
+}
+
+#[test]
+fn a_window_inside_an_archive_starts_at_its_first_line_as_read_whole() {
+    let s = Scratch::new("window-halving");
+    let d = s.path("log");
+    // Archives of 3,000 lines (about 300 KiB), halved to find a time.
+    varied_dir(&d, 2);
+    let mut all = Vec::new();
+    let mut files: Vec<_> = fs::read_dir(&d)
+        .expect("list")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    files.sort(); // `current` after the archives (`@...`)
+    for f in &files {
+        all.extend(fs::read(f).expect("read"));
+    }
+    for i in [
+        0, 1, 499, 500, 501, 1234, 2999, 3000, 4321, 5999, 6000, 6499, 7000,
+    ] {
+        let (secs, nanos) = (i / 100, (i % 100) as u32 * 1000);
+        for since in [
+            label(secs, nanos),
+            label(secs, nanos.saturating_sub(1)),
+            label(secs, nanos + 1),
+        ] {
+            let until = label(secs + 7, 0);
+            let args = ["--utc", "--since", &since, "--until", &until];
+            let mut dir_args = args.to_vec();
+            dir_args.push(path_arg(&d));
+            let from_dir = run(&dir_args);
+            let mut stdin_args = args.to_vec();
+            stdin_args.push("-");
+            let from_stdin = run_with(&stdin_args, &all, &[("TZ", "UTC")]);
+            assert!(
+                from_dir.out == from_stdin.out,
+                "since line {i} ({since}): {} lines from the directory, {} from stdin",
+                from_dir.lines().len(),
+                from_stdin.lines().len()
+            );
+        }
+    }
 }

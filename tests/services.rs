@@ -13,6 +13,20 @@ use std::time::Duration;
 use common::receivers::{Transport, free_port};
 use common::*;
 
+/// Every service of services/src.
+const SERVICES: [&str; 7] = [
+    "klogd",
+    "local-syslog",
+    "udp-syslog",
+    "export",
+    "tcp-syslog",
+    "tls-syslog",
+    "relp-syslog",
+];
+
+/// The central receivers: down until configured, their logs split per host.
+const RECEIVERS: [&str; 3] = ["tcp-syslog", "tls-syslog", "relp-syslog"];
+
 fn top() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -112,7 +126,7 @@ fn test_source(s: &Scratch, sup: Supervisor, udp_port: u16) -> (PathBuf, Account
     assert!(status.expect("cp").success());
     let t = sup.tag();
     let mut users = Vec::new();
-    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+    for service in SERVICES {
         let env = src.join(service).join("env");
         let set =
             |key: &str, value: String| fs::write(env.join(key), value + "\n").expect("setting");
@@ -120,7 +134,8 @@ fn test_source(s: &Scratch, sup: Supervisor, udp_port: u16) -> (PathBuf, Account
             "klogd" => format!("rt-{t}-klogd"),
             "export" => format!("rt-{t}-export"),
             "udp-syslog" => format!("rt-{t}-udp-syslogd"),
-            _ => format!("rt-{t}-syslogd"),
+            "local-syslog" => format!("rt-{t}-syslogd"),
+            receiver => format!("rt-{t}-{}", receiver.replace("-syslog", "d")),
         };
         let logger = format!("rt-{t}-{service}-log");
         set("READER_USER", reader.clone());
@@ -129,9 +144,14 @@ fn test_source(s: &Scratch, sup: Supervisor, udp_port: u16) -> (PathBuf, Account
             "LOG_DIR",
             s.path(&format!("log/{service}")).display().to_string(),
         );
+        let split = if RECEIVERS.contains(&service) {
+            "--split-by host "
+        } else {
+            ""
+        };
         set(
             "CYCLOG_OPTIONS",
-            "--max-file-size 64k --max-total-size 1M".into(),
+            format!("{split}--max-file-size 64k --max-total-size 1M"),
         );
         match service {
             "klogd" => set(
@@ -140,7 +160,8 @@ fn test_source(s: &Scratch, sup: Supervisor, udp_port: u16) -> (PathBuf, Account
             ),
             "local-syslog" => set("SOCKET", s.path("dev-log").display().to_string()),
             "udp-syslog" => set("ADDRESS", format!("127.0.0.1:{udp_port}")),
-            _ => set("CURSORS", s.path("cursors").display().to_string()),
+            "export" => set("CURSORS", s.path("cursors").display().to_string()),
+            _ => set("ADDRESS", "127.0.0.1:0".into()),
         }
         for user in [reader, logger] {
             if !users.contains(&user) {
@@ -232,8 +253,11 @@ fn supervised(sup: Supervisor) {
         .status();
     assert!(status.expect("generate").success());
     let tree = out.join(sup.tree());
-    // export needs a remote server: it ships down, and stays down here.
-    assert!(tree.join("export/down").exists());
+    // export needs a remote server, the receivers their settings: they
+    // ship down, and stay down here.
+    for service in ["export"].iter().chain(&RECEIVERS) {
+        assert!(tree.join(service).join("down").exists(), "{service}");
+    }
     let mut scanner = Command::new(sup.scanner())
         .arg(&tree)
         .env_clear()
@@ -375,6 +399,20 @@ fn supervised(sup: Supervisor) {
         "syslog-read did not come back"
     );
 
+    // The receivers' log services run all the same, splitting per host
+    // into the directory they made.
+    for service in RECEIVERS {
+        let root = s.path(&format!("log/{service}"));
+        let root_text = root.display().to_string();
+        assert!(
+            wait_until(LONG, || processes_with(&root_text)
+                .iter()
+                .any(|p| p.2.starts_with("cyclog --split-by host"))),
+            "{service}: no cyclog --split-by host: {:?}",
+            processes_with(&root_text)
+        );
+    }
+
     // Rotation on the supervisor's alarm.
     let before = archives(&local).len();
     sup.alarm(&tree.join("local-syslog/log"));
@@ -413,7 +451,7 @@ impl Drop for Stopper<'_> {
         let Some(scanner) = self.scanner.take() else {
             return;
         };
-        let services = ["klogd", "local-syslog", "udp-syslog", "export"];
+        let services = SERVICES;
         let run = |tool: &str, args: &[&str]| {
             let _ = Command::new(tool)
                 .args(args)
@@ -620,7 +658,7 @@ fn the_installed_setup_reads_the_edited_copies() {
     let set = |service: &str, key: &str, value: &str| {
         fs::write(sv.join(service).join("env").join(key), format!("{value}\n")).expect("edit")
     };
-    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+    for service in SERVICES {
         let short = &service[..3];
         let (reader, logger) = (format!("rt-cp-{short}"), format!("rt-cp-{short}-log"));
         set(service, "READER_USER", &reader);
@@ -658,7 +696,7 @@ fn the_installed_setup_reads_the_edited_copies() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && stderr.is_empty(), "{out:?}");
     }
-    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+    for service in SERVICES {
         let dir = s.path(&format!("log/{service}"));
         let owner = rustix::fs::stat(&dir).expect("log directory").st_uid;
         assert_eq!(
@@ -666,7 +704,10 @@ fn the_installed_setup_reads_the_edited_copies() {
             uid_of(&format!("rt-cp-{}-log", &service[..3])),
             "{service}"
         );
-        if service != "export" {
+        if RECEIVERS.contains(&service) {
+            // Split per host: no one directory to forward.
+            assert!(!s.path(&format!("cursors/{service}")).exists(), "{service}");
+        } else if service != "export" {
             let link = fs::read_link(s.path(&format!("cursors/{service}/main"))).expect("cursor");
             assert_eq!(link, dir, "{service}'s cursor");
         }
@@ -691,7 +732,7 @@ fn the_installed_setup_reads_the_edited_copies() {
         .arg(&nosh)
         .status();
     assert!(status.expect("cp").success());
-    for service in ["klogd", "local-syslog", "udp-syslog", "export"] {
+    for service in SERVICES {
         let env = nosh.join(service).join("service/env");
         for key in [
             "READER_USER",

@@ -8,6 +8,7 @@
 //! it succeeds.
 
 pub mod script;
+pub mod split_by;
 pub mod svlogd;
 
 use std::cell::RefCell;
@@ -147,6 +148,8 @@ struct Inflight {
     hash: u64,
     measures: Vec<Option<Measure>>,
     done: Vec<bool>,
+    /// The directories that take part (all but with `--split-by`).
+    involved: Vec<bool>,
 }
 
 /// A directory's part of a script: the lines it takes.
@@ -243,14 +246,8 @@ struct Lines {
 }
 
 impl Lines {
-    /// Where the complete lines of `data` end: after its last LF, or at the
-    /// limit for a line that long.
     fn complete(&self, data: &[u8]) -> usize {
-        match memchr::memrchr(b'\n', data) {
-            Some(i) => i + 1,
-            None if data.len() > self.limit => self.limit,
-            None => 0,
-        }
+        complete_lines(data, self.limit)
     }
 
     /// Runs the status and alert actions on the lines of a chunk written.
@@ -299,6 +296,16 @@ impl Lines {
             let _ = stderr.flush();
             self.alerts.clear();
         }
+    }
+}
+
+/// Where the complete lines of `data` end: after its last LF, or at the
+/// limit for a line that long.
+fn complete_lines(data: &[u8], limit: usize) -> usize {
+    match memchr::memrchr(b'\n', data) {
+        Some(i) => i + 1,
+        None if data.len() > limit => limit,
+        None => 0,
     }
 }
 
@@ -374,6 +381,7 @@ pub struct LogSet {
     /// How each directory is kept.
     policies: Vec<Policy>,
     lines: Option<Lines>,
+    split: Option<split_by::Split>,
     out: Vec<u8>,
     inflight: Option<Inflight>,
     backoff: Option<Backoff>,
@@ -427,6 +435,7 @@ impl LogSet {
             dirs,
             policies,
             lines,
+            split: None,
             finisher: Finisher::start()?,
             out: Vec::with_capacity(128 * 1024),
             inflight: None,
@@ -435,6 +444,30 @@ impl LogSet {
             stopping: false,
             drain: 0,
         })
+    }
+
+    /// `cyclog --split-by`: `dirs` are those `split_by::open` opened.
+    pub fn split(
+        input: Input,
+        mut dirs: Vec<DirWriter>,
+        mut split: split_by::Split,
+    ) -> std::io::Result<LogSet> {
+        // As with a script: chunks end at line ends, long lines are cut
+        // within a chunk.
+        split.policy.max_line = split.policy.line_limit().min(CHUNK / 2);
+        split.attach(&mut dirs);
+        let policies = vec![split.policy.clone(); dirs.len()];
+        let mut set = LogSet::new(input, dirs, policies, None)?;
+        set.split = Some(split);
+        Ok(set)
+    }
+
+    /// With `--split-by`: one policy per open directory again, after some
+    /// were opened or closed.
+    fn match_policies(&mut self) {
+        if let Some(split) = &self.split {
+            self.policies.resize(self.dirs.len(), split.policy.clone());
+        }
     }
 
     /// Takes over after the last writer: peeks at the input for the chunk
@@ -478,6 +511,15 @@ impl LogSet {
                     Err(e) => self.failed(&e),
                 }
             }
+            if self.backoff.is_none() {
+                for dir in &mut self.dirs {
+                    // Between chunks: a seal due by lines or time.
+                    if let Err(e) = dir.seal_if_due() {
+                        self.failed(&e);
+                        break;
+                    }
+                }
+            }
             let nothing_left = self.plannable() == 0 && self.inflight.is_none();
             let drained = self.stopping && self.drain == 0;
             if (nothing_left && (self.eof || drained)) || (self.stopping && self.backoff.is_some())
@@ -491,7 +533,12 @@ impl LogSet {
 
     fn on_signal(&mut self, signal: i32) {
         match signal {
-            signals::SIGALRM => self.dirs.iter_mut().for_each(DirWriter::request_rotation),
+            signals::SIGALRM => {
+                self.dirs.iter_mut().for_each(DirWriter::request_rotation);
+                if let Some(split) = &mut self.split {
+                    split.to_rotate = split.closed_writing();
+                }
+            }
             signals::SIGCHLD => {
                 for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
                     dir.reap_processor(policy, false);
@@ -509,14 +556,44 @@ impl LogSet {
     /// Does the next piece of work: a due rotation, or one chunk.
     fn step(&mut self) -> crate::error::Result<()> {
         if self.inflight.is_none() {
+            let mut rotated = false;
             for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
                 if dir.wants_rotation(policy) {
                     dir.rotate(policy, &self.finisher)?;
+                    rotated = true;
                 }
             }
-            let len = self.plannable();
+            if let Some(split) = &mut self.split {
+                // ALRM for the directories that were not open: each opened
+                // (closing others, rotated above) and rotated in turn.
+                while let Some(name) = split.to_rotate.last() {
+                    let i = split.ensure_open(&name.clone(), &mut self.dirs, &[])?;
+                    split.to_rotate.pop();
+                    self.dirs[i].request_rotation();
+                    self.policies.resize(self.dirs.len(), split.policy.clone());
+                    self.dirs[i].rotate(&self.policies[i], &self.finisher)?;
+                    rotated = true;
+                }
+            }
+            if let Some(split) = &mut self.split
+                && rotated
+            {
+                split.enforce_root_cap(&mut self.dirs)?;
+                self.match_policies();
+            }
+            let mut len = self.plannable();
             if len > 0 {
-                self.inflight = Some(self.plan(len));
+                let involved = match &mut self.split {
+                    Some(split) => {
+                        let buffered = self.input.buffered();
+                        let routed = split.route(&buffered[..len], &mut self.dirs, buffered)?;
+                        self.match_policies();
+                        len = routed.0;
+                        Some(routed.1)
+                    }
+                    None => None,
+                };
+                self.inflight = Some(self.plan(len, involved));
             }
         }
         let Some(chunk) = &mut self.inflight else {
@@ -556,12 +633,24 @@ impl LogSet {
         self.input
             .consume(chunk.len)
             .map_err(|e| Error::new("standard input: read", e))?;
-        for (dir, measure) in self.dirs.iter_mut().zip(&chunk.measures) {
+        for ((dir, measure), involved) in self
+            .dirs
+            .iter_mut()
+            .zip(&chunk.measures)
+            .zip(&chunk.involved)
+        {
+            if !involved {
+                continue;
+            }
             // Also where the chunk was skipped: it is consumed now.
             dir.record_idle();
             if measure.is_some_and(|m| m.rotate && m.stop == chunk.len) {
                 dir.request_rotation();
             }
+        }
+        if let Some(split) = &mut self.split {
+            split.enforce_root_cap(&mut self.dirs)?;
+            self.match_policies();
         }
         Ok(())
     }
@@ -572,8 +661,9 @@ impl LogSet {
     /// script its complete lines (all of it once no more will come).
     fn plannable(&self) -> usize {
         let data = self.input.buffered();
-        match &self.lines {
-            Some(lines) if !self.input_final() => lines.complete(data),
+        match (&self.lines, &self.split) {
+            (Some(lines), _) if !self.input_final() => lines.complete(data),
+            (_, Some(split)) if !self.input_final() => complete_lines(data, split.policy.max_line),
             _ => data.len(),
         }
     }
@@ -584,15 +674,18 @@ impl LogSet {
         self.eof || (self.stopping && self.drain == 0 && !self.input.is_peeking())
     }
 
-    fn plan(&self, len: usize) -> Inflight {
+    fn plan(&self, len: usize, involved: Option<Vec<bool>>) -> Inflight {
+        let involved = involved.unwrap_or_else(|| vec![true; self.dirs.len()]);
         if let Some(lines) = &self.lines {
             lines.memo.forget();
         }
         let data = &self.input.buffered()[..len];
         let mut measures: Vec<Option<Measure>> = Vec::with_capacity(self.dirs.len());
         let mut len = len;
-        for (dir, policy) in self.dirs.iter().zip(&self.policies) {
-            if dir.skip() > 0 {
+        for ((dir, policy), &involved) in self.dirs.iter().zip(&self.policies).zip(&involved) {
+            if !involved {
+                measures.push(None);
+            } else if dir.skip() > 0 {
                 len = len.min(dir.skip() as usize);
                 measures.push(None);
             } else {
@@ -626,8 +719,9 @@ impl LogSet {
         Inflight {
             len,
             hash,
-            done: vec![false; self.dirs.len()],
+            done: involved.iter().map(|i| !i).collect(),
             measures,
+            involved,
         }
     }
 
@@ -777,10 +871,17 @@ impl LogSet {
         }
         for (dir, policy) in self.dirs.iter_mut().zip(&self.policies) {
             dir.reap_processor(policy, true);
-            if let Err(e) = dir.close() {
+            if self.split.is_none()
+                && let Err(e) = dir.close()
+            {
                 cli::warn(&e.to_string());
                 code = cli::EXIT_TEMPORARY;
             }
+        }
+        if let Some(split) = &mut self.split
+            && !split.close(&mut self.dirs)
+        {
+            code = cli::EXIT_TEMPORARY;
         }
         self.finisher.stop();
         code

@@ -12,10 +12,11 @@ use std::time::Instant;
 use rustix::event::{PollFd, PollFlags};
 
 use crate::cli;
+use crate::format::event_time::UnixTime;
 use crate::format::kmsg::{self, End, Framer, MAX_RECORD};
 use crate::format::reader_line::Record;
 use crate::kernel::source::{Kind, Read, Source};
-use crate::kernel::state::{Admit, Keeper, Sequence};
+use crate::kernel::state::{self, Admit, Keeper, Sequence};
 use crate::sys::poll;
 use crate::sys::signals::Signals;
 use crate::sys::stdout::{CHUNK, Flush, Output};
@@ -42,6 +43,9 @@ pub struct Reader {
 /// Turns records into lines, following the sequence numbers.
 struct Lines {
     sequence: Sequence,
+    /// When the boot started, as of the last records read: their event
+    /// times are taken from it.
+    booted: Option<UnixTime>,
     /// The last record put in the output since it was last written.
     unwritten_seq: Option<u64>,
 }
@@ -60,7 +64,7 @@ impl Lines {
             }
             self.unwritten_seq = Some(seq);
         }
-        push_line(&entry.to_record(), out);
+        push_line(&entry.to_record(self.booted), out);
     }
 }
 
@@ -70,13 +74,25 @@ fn push_line(record: &Record, out: &mut Vec<u8>) {
 }
 
 impl Reader {
-    pub fn new(source: Source, out: Output, sequence: Sequence, keeper: Option<Keeper>) -> Reader {
+    /// With `new_boot`, the id of a boot not read before: its boot marker
+    /// goes first.
+    pub fn new(
+        source: Source,
+        mut out: Output,
+        sequence: Sequence,
+        keeper: Option<Keeper>,
+        new_boot: Option<&str>,
+    ) -> Reader {
+        if let Some(id) = new_boot {
+            push_line(&kmsg::boot_record(id, state::boot_time()), out.buf());
+        }
         Reader {
             source,
             out,
             framer: Framer::default(),
             lines: Lines {
                 sequence,
+                booted: None,
                 unwritten_seq: None,
             },
             keeper,
@@ -165,6 +181,7 @@ impl Reader {
     }
 
     fn drain(&mut self, end: End) {
+        self.lines.booted = Some(state::boot_time());
         while let Some(raw) = self.framer.next(end) {
             self.lines.add(raw, self.out.buf());
         }

@@ -53,6 +53,10 @@ use ring::digest;
 pub const MAX_NAME: usize = 200;
 /// The name of the empty value.
 pub const EMPTY_NAME: &str = "%empty";
+/// A name no value maps to (`%n` is no escape and it is not `%empty`), for
+/// what has no value at all: `cyclog --split-by` writes there the lines
+/// without the field.
+pub const NONE_NAME: &str = "%none";
 /// Between a shortened name's readable start and its hash.
 const HASH_MARK: &str = "%~";
 /// Hex digits of the hash in a shortened name (128 bits).
@@ -244,6 +248,16 @@ mod tests {
             assert_eq!(dirname_of(value), name);
             assert_safe(name);
             assert_eq!(value_of(name), Ok(Value::Whole(value.to_vec())));
+        }
+    }
+
+    #[test]
+    fn the_name_for_no_value_is_made_from_no_value() {
+        assert_safe(NONE_NAME);
+        assert!(value_of(NONE_NAME).is_err());
+        assert_ne!(NONE_NAME, EMPTY_NAME);
+        for value in [&b"%none"[..], b"none", b"%", b""] {
+            assert_ne!(dirname_of(value), NONE_NAME);
         }
     }
 

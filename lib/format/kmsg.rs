@@ -21,8 +21,9 @@
 //! the kernel is configured; no sequence number, no dictionary, no escaping.
 //! A record starting with `<` is read that way.
 
+use crate::format::event_time::{self, UnixTime};
 use crate::format::line_buffer::{LineBuffer, line_len};
-use crate::format::reader_line::{Facility, Priority, Record, Severity};
+use crate::format::reader_line::{self, Facility, Priority, Record, Severity};
 
 /// The longest record taken as one: larger than any the kernel writes
 /// (8 KiB), and the size of a read from the device.
@@ -217,8 +218,11 @@ fn hex_digit(c: u8) -> Option<u8> {
 }
 
 impl Entry {
-    /// The reader line's record: see klog-read(8) for every field.
-    pub fn to_record(&self) -> Record {
+    /// The reader line's record: see klog-read(8) for every field. With
+    /// `booted`, the wall-clock time the boot started, a record with a
+    /// boot-relative time gets its event time (`time=`): `booted` plus
+    /// that time.
+    pub fn to_record(&self, booted: Option<UnixTime>) -> Record {
         let (priority, unmapped) =
             match Priority::from_pri(u16::try_from(self.pri).unwrap_or(u16::MAX)) {
                 Some(p) => (p, false),
@@ -242,6 +246,11 @@ impl Entry {
                 "boot",
                 format!("{}.{:06}", usec / 1_000_000, usec % 1_000_000),
             );
+            if let Some(at) = booted.and_then(|b| at_offset(b, usec)) {
+                let mut time = Vec::with_capacity(32);
+                event_time::write_rfc3339_utc(at, &mut time);
+                record.push_field(reader_line::TIME, time);
+            }
         }
         if !self.flags.is_empty() && self.flags != b"-" {
             record.push_field("flags", &self.flags);
@@ -261,6 +270,30 @@ impl Entry {
         }
         record
     }
+}
+
+/// `booted` plus `usec` microseconds.
+fn at_offset(booted: UnixTime, usec: u64) -> Option<UnixTime> {
+    let nanos = u64::from(booted.nanos) + usec % 1_000_000 * 1000;
+    let secs = i64::try_from(usec / 1_000_000 + nanos / 1_000_000_000).ok()?;
+    Some(UnixTime {
+        unix: booted.unix.checked_add(secs)?,
+        nanos: (nanos % 1_000_000_000) as u32,
+    })
+}
+
+/// klog-read's boot marker, written before the first record of a boot it
+/// starts reading: `kern.notice klog-read: boot ID started` with the boot
+/// id (`boot_id=`) and the time the boot started (`time=`, so that it
+/// shows at that time).
+pub fn boot_record(boot_id: &str, booted: UnixTime) -> Record {
+    let mut record = own_record(format!("boot {boot_id} started").as_bytes());
+    record.priority.severity = Severity::NOTICE;
+    record.push_field(reader_line::BOOT_ID, boot_id);
+    let mut time = Vec::with_capacity(32);
+    event_time::write_rfc3339_utc(booted, &mut time);
+    record.push_field(reader_line::TIME, time);
+    record
 }
 
 /// klog-read's own line for `first..=last` records lost.
@@ -370,12 +403,31 @@ mod tests {
 
     fn line(raw: &[u8]) -> String {
         let record = match parse(raw) {
-            Ok(entry) => entry.to_record(),
+            Ok(entry) => entry.to_record(None),
             Err(why) => malformed_record(raw, why),
         };
         let line = record.to_line();
         assert_eq!(Record::parse(&line), Ok(record), "round trip");
         String::from_utf8(line).expect("UTF-8")
+    }
+
+    #[test]
+    fn the_event_time_is_the_boot_time_plus_the_records() {
+        let booted = UnixTime {
+            unix: 1_798_761_600,
+            nanos: 999_900_000,
+        };
+        let entry = parse(b"6,7,5140900,-;hello\n SUBSYSTEM=usb\n").unwrap();
+        assert_eq!(
+            String::from_utf8(entry.to_record(Some(booted)).to_line()).unwrap(),
+            "kern.info kernel: hello\tseq=7 boot=5.140900 \
+             time=2027-01-01T00:00:06.140800Z SUBSYSTEM=usb"
+        );
+        assert_eq!(
+            String::from_utf8(boot_record("30e5-b4fc", booted).to_line()).unwrap(),
+            "kern.notice klog-read: boot 30e5-b4fc started\t\
+             boot_id=30e5-b4fc time=2027-01-01T00:00:00.999900Z"
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! `sys::single_threaded` for nothing but their types.
 
 pub mod decimal;
+pub mod event_time;
 pub mod host_dirname;
 pub mod kmsg;
 pub mod line_buffer;

@@ -1,6 +1,7 @@
 //! The reader line: one log message as one line of text, written by the
 //! readers (syslog-read, klog-read) and parsed back, losslessly, by the
-//! programs that forward and show logs. See syslog-read(8).
+//! programs that forward and show logs. See syslog-read(8) and
+//! klog-read(8) for every field; `time=` is the event time (`TIME`).
 //!
 //! ```text
 //! local3.warning myapp[1234]: the message text<TAB>host=web1 pid=1234 uid=0
@@ -22,6 +23,22 @@
 //! are `\x3a`, `\x5b`, `\x5d`, so that neither can be misread.
 
 use std::fmt;
+
+/// The key of a message's own time, its event time: a full RFC 3339
+/// timestamp. syslog-read keeps an RFC 5424 sender's (or an ISO one in a
+/// legacy header) exactly as sent; klog-read writes each kernel record's,
+/// `2026-12-01T03:00:00.123456Z` (UTC, microseconds). How it is read:
+/// `event_time`.
+pub const TIME: &str = "time";
+/// The key of an RFC 3164 timestamp, `MM-DDThh:mm:ss[.fraction]`: no year,
+/// no zone (`event_time` infers them).
+pub const TIME_3164: &str = "time3164";
+/// The key of the zone a network device named after its legacy timestamp.
+pub const ZONE: &str = "zone";
+/// The key of a boot's id (`/proc/sys/kernel/random/boot_id`), in the boot
+/// marker klog-read writes when it starts reading a boot: the line's
+/// `time=` is when that boot started.
+pub const BOOT_ID: &str = "boot_id";
 
 /// A syslog facility, 0 to 23.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -336,6 +353,32 @@ impl<'a> RecordView<'a> {
             fields,
         })
     }
+
+    /// The value of the first field named `key`, still escaped (`unescape`
+    /// gives its octets).
+    pub fn field(&self, key: &str) -> Option<&'a [u8]> {
+        let key = key.as_bytes();
+        self.fields?.split(|&b| b == b' ').find_map(|field| {
+            let value = field.strip_prefix(key)?;
+            value.strip_prefix(b"=")
+        })
+    }
+}
+
+/// The app of an escaped tag `app[procid]`.
+pub fn app_of(tag: &[u8]) -> &[u8] {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => &tag[..open],
+        _ => tag,
+    }
+}
+
+/// The procid of an escaped tag `app[procid]`, if it has one.
+pub fn procid_of(tag: &[u8]) -> Option<&[u8]> {
+    match memchr::memchr(b'[', tag) {
+        Some(open) if tag.last() == Some(&b']') => Some(&tag[open + 1..tag.len() - 1]),
+        _ => None,
+    }
 }
 
 /// Undoes, for people to read, the escapes that only the line format
@@ -642,6 +685,21 @@ mod tests {
             String::from_utf8_lossy(&line)
         );
         line
+    }
+
+    #[test]
+    fn a_view_finds_a_field_by_its_whole_key_still_escaped() {
+        let line = b"user.info app: host=fake\\tmsg\thostname=no host=a\\x20b host=second";
+        let view = RecordView::parse(line).unwrap();
+        assert_eq!(view.field("host"), Some(&b"a\\x20b"[..]));
+        assert_eq!(view.field("hostname"), Some(&b"no"[..]));
+        assert_eq!(view.field("hos"), None);
+        assert_eq!(
+            RecordView::parse(b"user.info app: no fields")
+                .unwrap()
+                .field("host"),
+            None
+        );
     }
 
     #[test]

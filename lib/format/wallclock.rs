@@ -76,6 +76,11 @@ fn calendar(unix: i64, zone: Zone) -> Option<(libc::tm, i64)> {
     }
 }
 
+/// The offset from UTC, in seconds, of a zone at a Unix time.
+pub fn utc_offset(unix: i64, zone: Zone) -> Option<i64> {
+    calendar(unix, zone).map(|(_, offset)| offset)
+}
+
 /// The Unix time of a calendar time in a zone (fields out of range are
 /// carried, as mktime does; an ambiguous local time takes the C library's
 /// choice).
@@ -93,10 +98,19 @@ fn from_calendar(mut tm: libc::tm, zone: Zone) -> Option<i64> {
 }
 
 /// Writes stamps as times, fast: lines of the same second share the
-/// formatting of all but their fraction.
+/// formatting of all but their fraction. Two seconds are kept formatted,
+/// the last and the one before: times of two sources interleave (a line's
+/// event time, another's stamp).
 pub struct TimeWriter {
     zone: Zone,
     convention: Convention,
+    last: Formatted,
+    before: Formatted,
+}
+
+/// One second, formatted.
+#[derive(Default)]
+struct Formatted {
     /// The second formatted in `date` and `offset`.
     second: Option<i64>,
     /// `YYYY-MM-DDTHH:MM:` of `second`.
@@ -113,10 +127,8 @@ impl TimeWriter {
         TimeWriter {
             zone,
             convention,
-            second: None,
-            date: Vec::new(),
-            seconds: [b'0'; 2],
-            offset: Vec::new(),
+            last: Formatted::default(),
+            before: Formatted::default(),
         }
     }
 
@@ -124,22 +136,28 @@ impl TimeWriter {
     /// or the stamp's label if it is no time the C library can show.
     pub fn write(&mut self, stamp: Stamp, out: &mut Vec<u8>) {
         let utc = self.convention.to_utc(stamp);
-        if self.second != Some(utc.unix) && !self.format_second(utc.unix) {
-            out.extend_from_slice(&stamp.label());
-            return;
+        if self.last.second != Some(utc.unix) {
+            std::mem::swap(&mut self.last, &mut self.before);
+            if self.last.second != Some(utc.unix) && !self.last.format(utc.unix, self.zone) {
+                out.extend_from_slice(&stamp.label());
+                return;
+            }
         }
-        out.extend_from_slice(&self.date);
-        out.extend_from_slice(if utc.leap { b"60" } else { &self.seconds });
+        let last = &self.last;
+        out.extend_from_slice(&last.date);
+        out.extend_from_slice(if utc.leap { b"60" } else { &last.seconds });
         let micros = utc.nanos / 1000;
         let mut fraction = *b".000000";
         zero_padded(u64::from(micros), &mut fraction[1..]);
         out.extend_from_slice(&fraction);
-        out.extend_from_slice(&self.offset);
+        out.extend_from_slice(&last.offset);
     }
+}
 
-    fn format_second(&mut self, unix: i64) -> bool {
+impl Formatted {
+    fn format(&mut self, unix: i64, zone: Zone) -> bool {
         use std::io::Write;
-        let Some((tm, offset)) = calendar(unix, self.zone) else {
+        let Some((tm, offset)) = calendar(unix, zone) else {
             self.second = None;
             return false;
         };
@@ -156,7 +174,7 @@ impl TimeWriter {
         let sec = tm.tm_sec.clamp(0, 59) as u8;
         zero_padded(u64::from(sec), &mut self.seconds);
         self.offset.clear();
-        if self.zone == Zone::Utc {
+        if zone == Zone::Utc {
             self.offset.push(b'Z');
         } else {
             let sign = if offset < 0 { '-' } else { '+' };
@@ -378,6 +396,20 @@ mod tests {
                 UNIX_EPOCH + std::time::Duration::new(unix as u64, nanos),
             );
             assert_eq!(String::from_utf8(out).unwrap(), theirs.to_string());
+        }
+    }
+
+    #[test]
+    fn times_of_seconds_interleaved_are_each_their_own() {
+        let mut w = TimeWriter::new(Zone::Utc, Convention::Tai);
+        let times = [T, T - 3600, T, T + 1, T - 3600, T + 86400, T];
+        for t in times {
+            let mut out = Vec::new();
+            w.write(Stamp::from_unix(t, 5000), &mut out);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                shown(Stamp::from_unix(t, 5000), Zone::Utc)
+            );
         }
     }
 

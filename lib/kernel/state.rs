@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rustix::fs::Mode;
 
 use crate::error::{Context, Error, Result};
+use crate::format::event_time::UnixTime;
 use crate::sys::atomic_file::AtomicFile;
 
 /// The id of the running boot, new at every boot.
@@ -62,6 +63,30 @@ pub fn boot_id(path: &Path) -> io::Result<String> {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "not a boot id"));
     }
     Ok(id.to_string())
+}
+
+/// When the running boot started, by the real-time clock: the real-time
+/// clock less the monotonic one, read one after the other (as each record
+/// is read, so that a clock stepped since is followed). The kernel stamps
+/// its records with its own clock (`local_clock`), which like the
+/// monotonic one stops during suspend, but is not slewed by NTP as the
+/// monotonic clock is: a record's time is off by the drift between the
+/// two since boot (parts per million of the uptime), plus any step of the
+/// real-time clock between the record and its reading. `dmesg -T` takes
+/// the boot time from the boot-time clock instead, which counts time
+/// suspended: it is wrong by the time suspended after a resume; this is
+/// not.
+pub fn boot_time() -> UnixTime {
+    use rustix::time::{ClockId, clock_gettime};
+    let real = clock_gettime(ClockId::Realtime);
+    let mono = clock_gettime(ClockId::Monotonic);
+    let nanos =
+        |t: rustix::time::Timespec| i128::from(t.tv_sec) * 1_000_000_000 + i128::from(t.tv_nsec);
+    let booted = nanos(real) - nanos(mono);
+    UnixTime {
+        unix: booted.div_euclid(1_000_000_000) as i64,
+        nanos: booted.rem_euclid(1_000_000_000) as u32,
+    }
 }
 
 /// The state file.
@@ -134,12 +159,14 @@ impl StateFile {
 /// read is an error, unless `fresh`: writing the whole ring buffer again
 /// must be asked for, not happen behind the reader's back; with `fresh`,
 /// what the file says is ignored and it is replaced.
-pub fn resume_from(path: &Path, fresh: bool) -> Result<(Sequence, Option<Keeper>)> {
+/// Also the boot id when the state is of another boot (or there is none):
+/// a boot not read before.
+pub fn resume_from(path: &Path, fresh: bool) -> Result<(Sequence, Option<Keeper>, Option<String>)> {
     let boot = match boot_id(Path::new(BOOT_ID)) {
         Ok(boot) => boot,
         Err(e) => {
             crate::cli::warn(&format!("{BOOT_ID}: {e}; not using a state file"));
-            return Ok((Sequence::fresh(), None));
+            return Ok((Sequence::fresh(), None, None));
         }
     };
     let file = StateFile::new(path);
@@ -157,11 +184,13 @@ pub fn resume_from(path: &Path, fresh: bool) -> Result<(Sequence, Option<Keeper>
             )
         })?
     };
-    if let Some(saved) = saved.as_ref().filter(|s| s.boot == boot) {
+    let same = saved.as_ref().filter(|s| s.boot == boot);
+    if let Some(saved) = same {
         crate::cli::info(&format!("same boot: going on after seq {}", saved.seq));
     }
+    let new_boot = same.is_none().then(|| boot.clone());
     let sequence = Sequence::resume(saved.as_ref(), &boot);
-    Ok((sequence, Some(Keeper::new(file, boot))))
+    Ok((sequence, Some(Keeper::new(file, boot)), new_boot))
 }
 
 /// Which records to write, given where the last reader got to.

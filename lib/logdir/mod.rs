@@ -27,6 +27,7 @@ use crate::format::stamp::{LABEL_LEN, Stamp};
 pub mod identify;
 pub mod read;
 pub mod seal;
+pub mod summary;
 pub mod write;
 
 pub const CURRENT: &str = "current";
@@ -121,6 +122,21 @@ pub fn list_archives(dir: BorrowedFd<'_>) -> io::Result<Vec<(Archive, u64)>> {
         }
         same
     });
+    Ok(found)
+}
+
+/// The stamps of a directory's archives, oldest first, each once: its
+/// listing alone, no file looked at (an archive deleted meanwhile may be
+/// listed; opening it says so).
+pub fn archive_stamps(dir: BorrowedFd<'_>) -> io::Result<Vec<Stamp>> {
+    let mut found = Vec::new();
+    for entry in fs::Dir::read_from(dir)? {
+        if let Some(archive) = Archive::from_name(entry?.file_name().to_bytes()) {
+            found.push(archive.stamp);
+        }
+    }
+    found.sort_unstable();
+    found.dedup();
     Ok(found)
 }
 

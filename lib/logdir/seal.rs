@@ -39,6 +39,16 @@ use ring::{digest, hmac};
 use crate::error::Usage;
 use crate::format::stamp::{LABEL_LEN, Stamp};
 
+/// The subdirectory of a log directory that holds its seal files:
+/// `current` and one `@STAMP` per sealed archive.
+pub const SEAL_DIR: &str = "seal";
+
+/// The archive stamp of a seal file's name, `@` + 24 lowercase hex digits
+/// in canonical form; None for any other name.
+pub fn seal_file_stamp(name: &[u8]) -> Option<Stamp> {
+    parse_label(name)
+}
+
 /// Depth of the key tree: 2^48 seals, 89 years at 100,000 seals a second.
 pub const DEPTH: u32 = 48;
 /// The number of seals one seed can make.

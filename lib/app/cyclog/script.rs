@@ -574,6 +574,7 @@ mod tests {
             rotate_every: None,
             processor: None,
             delete_when_full: false,
+            seal: None,
         }
     }
 

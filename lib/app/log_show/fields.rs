@@ -4,6 +4,7 @@
 //! | reader line            | journal field                |
 //! |------------------------|------------------------------|
 //! | the stamp              | `__REALTIME_TIMESTAMP` (µs)  |
+//! | the event time (`event_time`) | `_SOURCE_REALTIME_TIMESTAMP` (µs) |
 //! | severity, facility     | `PRIORITY`, `SYSLOG_FACILITY` (numbers) |
 //! | tag: app, `[procid]`   | `SYSLOG_IDENTIFIER`, `SYSLOG_PID` |
 //! | the message            | `MESSAGE`                    |
@@ -16,6 +17,7 @@
 
 use std::borrow::Cow;
 
+use crate::format::event_time::UnixTime;
 use crate::format::reader_line::{self, RecordView};
 use crate::format::stamp::Stamp;
 use crate::format::wallclock::Convention;
@@ -88,6 +90,7 @@ impl Entry {
     pub fn fill(
         &mut self,
         stamp: Option<Stamp>,
+        event: Option<UnixTime>,
         convention: Convention,
         text: &[u8],
         directory: Option<&str>,
@@ -99,6 +102,11 @@ impl Entry {
             let utc = convention.to_utc(stamp);
             let micros = utc.unix.max(0) as u64 * 1_000_000 + u64::from(utc.nanos / 1000);
             self.number("__REALTIME_TIMESTAMP", micros);
+        }
+        // As journald's: when the message was logged, by its own account.
+        if let Some(t) = event.filter(|t| t.unix >= 0) {
+            let micros = t.unix as u64 * 1_000_000 + u64::from(t.nanos / 1000);
+            self.number("_SOURCE_REALTIME_TIMESTAMP", micros);
         }
         match RecordView::parse(text) {
             Ok(view) => {
@@ -297,6 +305,7 @@ mod tests {
         let stamp = Stamp::from_unix(1_795_222_390, 123_456_789);
         e.fill(
             Some(stamp),
+            None,
             Convention::Tai,
             b"daemon.err my\\x20app[12]: a\\tb \\xff\thost=web\\x201 x.y=2",
             Some("/var/log/rill/syslog"),
@@ -336,7 +345,7 @@ mod tests {
     #[test]
     fn a_plain_line_is_an_info_message() {
         let mut e = Entry::default();
-        e.fill(None, Convention::Tai, b"just \"text\"\x01", None);
+        e.fill(None, None, Convention::Tai, b"just \"text\"\x01", None);
         let mut json = Vec::new();
         write_json(&e, &mut json);
         assert_eq!(json, br#"{"PRIORITY":"6","MESSAGE":"just \"text\"\u0001"}"#);

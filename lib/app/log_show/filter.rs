@@ -9,6 +9,8 @@
 use super::fields;
 use crate::error::Usage;
 use crate::format::reader_line::{self, Facility, RecordView, Severity};
+use crate::logdir::read::reader::Select;
+use crate::logdir::summary::{self, Ranges, Summary};
 
 /// Severities from the most to the least urgent, both included.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -255,8 +257,8 @@ impl Matches {
         let mut number = [0u8; 3];
         self.groups.iter().all(|(field, values)| {
             let found = match field {
-                Field::Identifier => Some(app_of(view.tag)),
-                Field::Procid => procid_of(view.tag),
+                Field::Identifier => Some(reader_line::app_of(view.tag)),
+                Field::Procid => reader_line::procid_of(view.tag),
                 Field::Facility => Some(code(view.priority.facility.code(), &mut number)),
                 Field::Priority => Some(code(view.priority.severity.code(), &mut number)),
                 Field::Key(key, also) => view.fields.and_then(|f| {
@@ -276,21 +278,6 @@ impl Matches {
     }
 }
 
-/// The app of an escaped tag `app[procid]`.
-fn app_of(tag: &[u8]) -> &[u8] {
-    match memchr::memchr(b'[', tag) {
-        Some(open) if tag.last() == Some(&b']') => &tag[..open],
-        _ => tag,
-    }
-}
-
-fn procid_of(tag: &[u8]) -> Option<&[u8]> {
-    match memchr::memchr(b'[', tag) {
-        Some(open) if tag.last() == Some(&b']') => Some(&tag[open + 1..tag.len() - 1]),
-        _ => None,
-    }
-}
-
 /// A number below 1000 in decimal, in `buf`.
 fn code(n: u8, buf: &mut [u8; 3]) -> &[u8] {
     let text = [b'0' + n / 100, b'0' + n / 10 % 10, b'0' + n % 10];
@@ -303,6 +290,21 @@ fn code(n: u8, buf: &mut [u8; 3]) -> &[u8] {
     };
     buf.copy_from_slice(&text);
     &buf[skip..]
+}
+
+impl Field {
+    /// The keys a summary knows this field by.
+    fn summary_keys(&self) -> Vec<&str> {
+        match self {
+            Field::Identifier => vec![summary::IDENTIFIER],
+            Field::Procid => vec![summary::PROCID],
+            Field::Facility => vec![summary::FACILITY],
+            Field::Priority => vec![summary::SEVERITY],
+            Field::Key(key, also) => std::iter::once(key.as_str())
+                .chain(also.as_deref())
+                .collect(),
+        }
+    }
 }
 
 /// What a line must be to be shown.
@@ -325,6 +327,50 @@ impl Filter {
     pub fn keep(&mut self, text: &[u8]) -> bool {
         // Kept small to be inlined: with no filter, every line costs this.
         !self.selects() || self.select(text)
+    }
+
+    /// Which parts of a summarised archive can hold lines kept; `None`
+    /// when a summary cannot tell (no severity and no field asked for).
+    pub fn blocks(&self) -> Option<Select> {
+        if self.severities.is_none() && self.matches.is_empty() {
+            return None;
+        }
+        let mut keys: Vec<String> = self
+            .severities
+            .iter()
+            .map(|_| summary::SEVERITY.to_string())
+            .collect();
+        for (field, _) in &self.matches.groups {
+            keys.extend(field.summary_keys().into_iter().map(str::to_string));
+        }
+        let severities = self.severities.map(|range| {
+            (0..8u8)
+                .filter_map(Severity::new)
+                .filter(|s| range.contains(*s))
+                .map(|s| s.code().to_string().into_bytes())
+                .collect::<Vec<_>>()
+        });
+        let groups = self.matches.groups.clone();
+        let parts = move |summary: &Summary| {
+            let mut wanted = summary.all();
+            if let Some(codes) = &severities {
+                let codes: Vec<&[u8]> = codes.iter().map(Vec::as_slice).collect();
+                wanted = wanted.intersect(&summary.where_any(summary::SEVERITY, &codes));
+            }
+            for (field, values) in &groups {
+                let values: Vec<&[u8]> = values.iter().map(Vec::as_slice).collect();
+                let mut any = Ranges(Vec::new());
+                for key in field.summary_keys() {
+                    any = any.union(&summary.where_any(key, &values));
+                }
+                wanted = wanted.intersect(&any);
+            }
+            wanted
+        };
+        Some(Select {
+            keys,
+            parts: Box::new(parts),
+        })
     }
 
     fn select(&mut self, text: &[u8]) -> bool {

@@ -22,6 +22,7 @@ use std::collections::HashSet;
 use std::path::{Component, Path};
 
 use super::fields::{self, Entry};
+use crate::format::event_time::{self, Memo, UnixTime};
 use crate::format::reader_line::{self, RecordView, Severity, hex};
 use crate::format::stamp::Stamp;
 use crate::format::wallclock::{Convention, TimeWriter};
@@ -104,6 +105,11 @@ pub struct Layout {
     pub colour: bool,
     /// Escape raw lines too (they go to a terminal).
     pub escape_raw: bool,
+    /// Show when each line was written (its stamp), not the time its
+    /// message says it was logged (`event_time`).
+    pub written_time: bool,
+    /// For legacy event times, which are local.
+    local: Memo,
     scratch: Vec<u8>,
     time: Vec<u8>,
     entry: Entry,
@@ -123,6 +129,8 @@ impl Layout {
             paths: Vec::new(),
             colour: false,
             escape_raw: false,
+            written_time: false,
+            local: Memo::default(),
             scratch: Vec::new(),
             time: Vec::new(),
             entry: Entry::default(),
@@ -155,25 +163,42 @@ impl Layout {
         ) {
             return self.write_fields(source, stamp, text, out);
         }
-        if let Some(stamp) = stamp
+        let parsed = RecordView::parse(text);
+        let event = match (&parsed, self.written_time || self.format == Format::Cat) {
+            (
+                Ok(RecordView {
+                    fields: Some(fields),
+                    ..
+                }),
+                false,
+            ) => {
+                self.last_stamp = stamp.or(self.last_stamp);
+                event_of(self.last_stamp, self.convention, fields, &mut self.local)
+            }
+            _ => None,
+        };
+        let shown = event
+            .map(|t| self.convention.from_unix(t.unix, t.nanos))
+            .or(stamp);
+        if let Some(shown) = shown
             && self.format != Format::Cat
         {
             // Written as RFC 3339 first, always: one call, kept inline on
             // the hot path; the other formats are made from it.
             let at = out.len();
-            time.write(stamp, out);
+            time.write(shown, out);
             if !matches!(self.format, Format::Short | Format::Verbose) {
                 self.time.clear();
                 self.time.extend_from_slice(&out[at..]);
                 out.truncate(at);
-                show_time(&self.format, &self.time, stamp, self.convention, out);
+                show_time(&self.format, &self.time, shown, self.convention, out);
             }
             out.push(b' ');
         }
         if let Some(name) = self.names.get(source) {
             out.extend_from_slice(name);
         }
-        let Ok(view) = RecordView::parse(text) else {
+        let Ok(view) = parsed else {
             escape_display(text, out);
             out.push(b'\n');
             return;
@@ -204,6 +229,12 @@ impl Layout {
                 self.show_escaped(field, out);
                 out.push(b'\n');
             }
+            // The time shown above is the event time: the other one too.
+            if let (Some(stamp), Some(_), Stamps::Time(time)) = (stamp, event, &mut self.stamps) {
+                out.extend_from_slice(b"    written=");
+                time.write(stamp, out);
+                out.push(b'\n');
+            }
         }
     }
 
@@ -219,8 +250,15 @@ impl Layout {
     ) {
         self.last_stamp = stamp.or(self.last_stamp);
         let path = self.paths.get(source).map(String::as_str);
+        let event = match RecordView::parse(text) {
+            Ok(RecordView {
+                fields: Some(fields),
+                ..
+            }) => event_of(self.last_stamp, self.convention, fields, &mut self.local),
+            _ => None,
+        };
         self.entry
-            .fill(self.last_stamp, self.convention, text, path);
+            .fill(self.last_stamp, event, self.convention, text, path);
         match &self.format {
             Format::Json => fields::write_json(&self.entry, out),
             Format::JsonSeq => {
@@ -248,6 +286,17 @@ impl Layout {
         reader_line::unescape_for_display(escaped, &mut self.scratch);
         escape_display(&self.scratch, out);
     }
+}
+
+/// The event time of a reader line with `fields`, written at `written`.
+fn event_of(
+    written: Option<Stamp>,
+    convention: Convention,
+    fields: &[u8],
+    local: &mut Memo,
+) -> Option<UnixTime> {
+    let written = convention.to_utc(written?).unix;
+    event_time::of_fields(fields, written, local)
 }
 
 const MONTHS: [&[u8; 3]; 12] = [
@@ -477,6 +526,43 @@ mod tests {
         assert_eq!(
             plain(&mut l, Format::JsonSeq),
             "\x1e{\"__REALTIME_TIMESTAMP\":\"1795222390123456\",\"PRIORITY\":\"6\",\"MESSAGE\":\"plain\"}\n"
+        );
+    }
+
+    #[test]
+    fn a_line_shows_its_event_time_unless_told_the_written_one() {
+        let kernel = b"kern.info kernel: up\tseq=1 boot=5.140900 time=2026-11-21T00:40:00.5Z";
+        let mut l = Layout::new(utc(), Vec::new());
+        assert_eq!(
+            shown(&mut l, 0, kernel),
+            "2026-11-21T00:40:00.500000Z kern.info kernel: up\n"
+        );
+        let legacy = b"user.info app: x\tfmt=rfc3164 time3164=11-21T00:50:00 zone=UTC";
+        assert_eq!(
+            shown(&mut l, 0, legacy),
+            "2026-11-21T00:50:00.000000Z user.info app: x\n"
+        );
+        l.format = Format::Verbose;
+        assert_eq!(
+            shown(&mut l, 0, kernel),
+            "2026-11-21T00:40:00.500000Z kern.info kernel: up\n    seq=1\n    boot=5.140900\n    \
+             time=2026-11-21T00:40:00.5Z\n    written=2026-11-21T00:53:10.123456Z\n"
+        );
+        l.format = Format::Short;
+        l.written_time = true;
+        assert_eq!(
+            shown(&mut l, 0, kernel),
+            "2026-11-21T00:53:10.123456Z kern.info kernel: up\n"
+        );
+        l.written_time = false;
+        l.format = Format::Json;
+        let json = shown(&mut l, 0, kernel);
+        assert!(
+            json.starts_with(
+                "{\"__REALTIME_TIMESTAMP\":\"1795222390123456\",\
+                 \"_SOURCE_REALTIME_TIMESTAMP\":\"1795221600500000\","
+            ),
+            "{json}"
         );
     }
 

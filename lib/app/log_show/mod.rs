@@ -8,11 +8,13 @@
 //! are shown; the exit status then says so (111). When the filter leaves
 //! every line out, the status is 1, as journalctl's.
 
+pub mod boots;
 pub mod fields;
 pub mod filter;
 pub mod layout;
 mod reversed;
 pub mod usage;
+pub mod verify;
 
 use std::collections::VecDeque;
 use std::io::ErrorKind;
@@ -145,6 +147,9 @@ impl<'a> Show<'a> {
 
     /// Places a reader at the start of what is to be shown.
     fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
+        if let Some(select) = self.filter.blocks() {
+            reader.select(select);
+        }
         let filter = &mut self.filter;
         match self.last {
             Some(n) => reader.seek_last(n, self.since, self.until, |line| filter.keep(line.text)),

@@ -37,7 +37,7 @@
 //! is cut off, and an empty one is NILVALUE `-`.
 
 use crate::format::decimal::{write_decimal, zero_padded};
-use crate::format::reader_line::{Priority, Record};
+use crate::format::reader_line::{self, Priority, Record};
 use crate::format::stamp::Stamp;
 use crate::format::syslog::grammar::{
     self, IdSpan, SD_NAME_MAX, is_printusascii, is_sd_name_byte, strict_sd_ids,
@@ -153,7 +153,7 @@ impl Builder {
     }
 
     fn record(&mut self, stamp: Option<Stamp>, r: &Record, d: &Defaults, out: &mut Vec<u8>) {
-        self.header(r.priority, stamp, r.field("time"), out);
+        self.header(r.priority, stamp, r.field(reader_line::TIME), out);
         out.push(b' ');
         let host = r
             .field("host")

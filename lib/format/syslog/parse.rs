@@ -20,7 +20,7 @@
 //!   whole datagram when it has no valid PRI.
 
 use crate::format::decimal::zero_padded;
-use crate::format::reader_line::{LineWriter, Priority};
+use crate::format::reader_line::{LineWriter, Priority, TIME, TIME_3164, ZONE};
 use crate::format::syslog::grammar::{self, Mode, clock, digits};
 
 /// Which reading of the datagram was taken.
@@ -154,11 +154,11 @@ impl<'a> Message<'a> {
         line.field("fmt", self.format.name().as_bytes());
         match self.time {
             Time::None => {}
-            Time::Full(time) => line.field("time", time),
+            Time::Full(time) => line.field(TIME, time),
             Time::Legacy(time) => {
-                line.field("time3164", time.normalized(&mut [0; 32]));
+                line.field(TIME_3164, time.normalized(&mut [0; 32]));
                 if let Some(zone) = time.zone {
-                    line.field("zone", zone);
+                    line.field(ZONE, zone);
                 }
             }
         }

@@ -31,6 +31,7 @@ use crate::error::{Context, Result};
 use crate::format::line_buffer::LineBuffer;
 use crate::format::stamp::Stamp;
 use crate::logdir::read::compressed::{Decoded, Format};
+use crate::logdir::summary::{self, Builder, Identity, Ranges, Summary};
 use crate::logdir::{self, Archive, CURRENT, PREFIX_LEN, PREVIOUS};
 
 /// Where reading starts, or has got to.
@@ -95,6 +96,15 @@ struct Open {
     lines: u64,
     /// Its data went bad: why; the rest of it is not read.
     broken: Option<String>,
+    /// The byte ranges still to read, the next last (from its summary:
+    /// the rest cannot hold a line wanted); `None`: all of it.
+    plan: Option<Vec<(u64, u64)>>,
+    /// Where the next read starts (a plain file read by plan).
+    at: u64,
+    /// Its summary being made as it is read from its start, and where the
+    /// next line starts.
+    builder: Option<Box<(Builder, Identity)>>,
+    offset: u64,
 }
 
 /// A line found by `seek_last`, in the file it was found in.
@@ -133,6 +143,16 @@ pub struct Reader {
     notices: Vec<Notice>,
     /// What is read of the open file and not yet handed out.
     lines: LineBuffer,
+    /// Which parts of an archive can hold lines wanted, from its summary
+    /// (see `select`).
+    select: Option<Select>,
+}
+
+/// Which parts of a summarised archive hold lines that may be wanted.
+pub struct Select {
+    /// The keys of the summary that `parts` looks at.
+    pub keys: Vec<String>,
+    pub parts: Box<dyn FnMut(&Summary) -> Ranges>,
 }
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
@@ -199,7 +219,17 @@ impl Reader {
             pos: Position::Start,
             notices: Vec::new(),
             lines: LineBuffer::new(MAX_LINE),
+            select: None,
         })
+    }
+
+    /// Reads from archives only the blocks that `select` gives, where an
+    /// archive has a summary that is its own; an archive without one is
+    /// read whole, and its summary made as it is read from its start and
+    /// kept (see `summary`). Lines from other blocks may still be
+    /// returned: the caller filters them.
+    pub fn select(&mut self, select: Select) {
+        self.select = Some(select);
     }
 
     /// The position after the last line returned.
@@ -280,9 +310,13 @@ impl Reader {
         if let Some(offset) = found.offset
             && self.take_file(found.slot, found.file, found.name.clone())?
         {
-            let open = self.open.as_ref().expect("just taken");
+            let open = self.open.as_mut().expect("just taken");
             fs::seek(&open.fd, fs::SeekFrom::Start(offset))
                 .context(|| format!("seek {}", found.name))?;
+            // Read on from there, all of it, and no summary made of a part.
+            open.plan = None;
+            open.builder = None;
+            open.at = offset;
             self.skip = Skip::Nothing;
         }
         Ok(())
@@ -291,7 +325,7 @@ impl Reader {
     /// Where the first of the last `n` lines is (or the stamped line just
     /// before it); `None`: there are fewer from the start of the window.
     fn find_last(
-        &self,
+        &mut self,
         n: u64,
         since: Option<Stamp>,
         until: Option<Stamp>,
@@ -315,6 +349,9 @@ impl Reader {
             let Some((file, name)) = self.open_file(slot)? else {
                 continue;
             };
+            if self.cannot_hold(slot, file.as_fd(), &name) {
+                continue;
+            }
             let format = Format::of(file.as_fd()).context(|| format!("read {name}"))?;
             if format != Format::Plain && !format.decodable() {
                 continue; // said when it is read
@@ -406,6 +443,16 @@ impl Reader {
                 if let Some(open) = &mut self.open {
                     open.lines += 1;
                     open.last = stamp.or(open.last);
+                    if let Some(b) = &mut open.builder {
+                        let text = self.lines.get(from..to);
+                        let text = if stamp.is_some() {
+                            &text[PREFIX_LEN..]
+                        } else {
+                            text
+                        };
+                        b.0.line(open.offset, (to - from) as u64 + 1, text);
+                        open.offset += (to - from) as u64 + 1;
+                    }
                 }
                 if self.skipped(stamp) {
                     continue;
@@ -441,6 +488,8 @@ impl Reader {
                 // A finished file whose last line has no LF: take it whole.
                 self.lines.finish();
                 continue;
+            } else {
+                self.summarised();
             }
             self.leave()?;
         }
@@ -504,10 +553,31 @@ impl Reader {
             self.lines.filled(n);
             return Ok(n > 0);
         }
+        let mut want = space.len();
+        if let Some(plan) = &mut open.plan {
+            loop {
+                let Some(&(start, end)) = plan.last() else {
+                    return Ok(false);
+                };
+                if open.at >= end {
+                    plan.pop();
+                    continue;
+                }
+                if open.at < start {
+                    if let Err(e) = fs::seek(&open.fd, fs::SeekFrom::Start(start)) {
+                        return Err(e).context(|| format!("seek {}", self.file_name(slot)));
+                    }
+                    open.at = start;
+                }
+                want = want.min((end - open.at) as usize);
+                break;
+            }
+        }
         loop {
-            match rustix::io::read(&open.fd, &mut *space) {
+            match rustix::io::read(&open.fd, &mut space[..want]) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
+                    open.at += n as u64;
                     self.lines.filled(n);
                     return Ok(true);
                 }
@@ -651,7 +721,7 @@ impl Reader {
     /// The files that may come next, in order.
     fn next_slots(&self) -> Result<Vec<Slot>> {
         let archives =
-            logdir::list_archives(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
+            logdir::archive_stamps(self.dir.as_fd()).context(|| format!("list {}", self.name))?;
         let floor = match (self.left, self.skip) {
             (Some(_), _) | (None, Skip::Nothing) => None,
             // An archive named before the position holds only older lines.
@@ -659,7 +729,7 @@ impl Reader {
         };
         Ok(archives
             .iter()
-            .map(|(a, _)| Slot::Archive(a.stamp))
+            .map(|&stamp| Slot::Archive(stamp))
             .filter(|slot| match (slot, floor) {
                 (Slot::Archive(t), Some(floor)) => *t >= floor,
                 _ => true,
@@ -702,6 +772,39 @@ impl Reader {
             }
         };
         let st = fs::fstat(&fd).context(|| format!("fstat {name}"))?;
+        let size = st.st_size as u64;
+        // The first line that can be at or after the position, found by
+        // halving the file: stamps increase within a file.
+        let mut at = 0;
+        if let (None, Skip::Before(since)) = (&decoded, self.skip) {
+            at = seek_point(fd.as_fd(), size, since).context(|| format!("read {name}"))?;
+            if at > 0 {
+                fs::seek(&fd, fs::SeekFrom::Start(at)).context(|| format!("seek {name}"))?;
+            }
+        }
+        let mut plan = None;
+        let mut builder = None;
+        if let (Slot::Archive(_), Some(select)) = (slot, &mut self.select) {
+            let base = name.rsplit('/').next().unwrap_or(&name);
+            let identity = Identity::of(base, fd.as_fd()).context(|| format!("fstat {name}"))?;
+            match summary::load(self.dir.as_fd(), &identity, Some(&select.keys)) {
+                Some(summary) => {
+                    let mut ranges = (select.parts)(&summary).0;
+                    ranges.retain(|&(_, end)| end > at);
+                    if ranges.is_empty() {
+                        self.left = Some(slot);
+                        return Ok(false);
+                    }
+                    ranges.reverse();
+                    // A compressed archive is one block: read whole if wanted.
+                    plan = decoded.is_none().then_some(ranges);
+                }
+                None if at == 0 => {
+                    builder = Some(Box::new((Builder::new(size, decoded.is_some()), identity)));
+                }
+                None => {}
+            }
+        }
         self.open = Some(Open {
             slot,
             fd,
@@ -711,9 +814,46 @@ impl Reader {
             last: None,
             lines: 0,
             broken: None,
+            plan,
+            at,
+            builder,
+            offset: 0,
         });
         self.lines.clear();
         Ok(true)
+    }
+
+    /// Whether an archive's own summary says no block of it is selected.
+    fn cannot_hold(&mut self, slot: Slot, file: BorrowedFd<'_>, name: &str) -> bool {
+        let (Slot::Archive(_), Some(select)) = (slot, &mut self.select) else {
+            return false;
+        };
+        let base = name.rsplit('/').next().unwrap_or(name);
+        let Ok(identity) = Identity::of(base, file) else {
+            return false;
+        };
+        summary::load(self.dir.as_fd(), &identity, Some(&select.keys))
+            .is_some_and(|s| (select.parts)(&s).is_empty())
+    }
+
+    /// An archive read whole from its start without damage: its summary
+    /// kept, if it is still the same file.
+    fn summarised(&mut self) {
+        let Some(open) = &mut self.open else { return };
+        let Some(built) = open.builder.take() else {
+            return;
+        };
+        let (builder, identity) = *built;
+        let same = Identity::of(&identity.name, open.fd.as_fd()).is_ok_and(|now| now == identity);
+        if !same || open.broken.is_some() {
+            return;
+        }
+        if let Some(summary) = builder.finish(identity) {
+            let oldest = logdir::list_archives(self.dir.as_fd())
+                .ok()
+                .and_then(|a| a.first().map(|(a, _)| a.name()));
+            summary::store(self.dir.as_fd(), &summary, oldest.as_deref());
+        }
     }
 
     /// A slot's file and its name for messages, if it exists.
@@ -888,6 +1028,10 @@ impl Reader {
             last: file.last,
             lines: file.lines,
             broken: None,
+            plan: None,
+            at: file.offset,
+            builder: None,
+            offset: 0,
         });
         Ok(())
     }
@@ -955,6 +1099,49 @@ fn lines_backwards<T>(
         }
         buf.truncate(start);
     }
+}
+
+/// Where to start reading a file of `size` bytes for the lines stamped at
+/// or after `since`: a line start before which every stamped line is
+/// stamped before `since` (0 if none is known to be). Halves the file
+/// until the span left is small.
+fn seek_point(file: BorrowedFd<'_>, size: u64, since: Stamp) -> std::io::Result<u64> {
+    const SMALL: u64 = 64 * 1024;
+    const LOOK: usize = 8 * 1024;
+    let mut lo = 0;
+    let mut hi = size;
+    let mut buf = vec![0u8; LOOK + PREFIX_LEN];
+    while hi - lo > SMALL {
+        let mid = lo + (hi - lo) / 2;
+        // The first stamped line starting after `mid` and before `hi`.
+        let mut from = mid;
+        let mut found = None;
+        'scan: while from < hi {
+            let got = logdir::read_exact_at(file, &mut buf, from)?;
+            if got == 0 {
+                break;
+            }
+            let scanned = got.min(LOOK);
+            for lf in memchr::memchr_iter(b'\n', &buf[..scanned]) {
+                let start = from + lf as u64 + 1;
+                if start >= hi {
+                    break 'scan;
+                }
+                let mut prefix = [0u8; PREFIX_LEN];
+                let n = logdir::read_exact_at(file, &mut prefix, start)?;
+                if let Some((stamp, _)) = logdir::parse_line(&prefix[..n]) {
+                    found = Some((start, stamp));
+                    break 'scan;
+                }
+            }
+            from += scanned as u64;
+        }
+        match found {
+            Some((start, stamp)) if stamp < since => lo = start,
+            _ => hi = mid,
+        }
+    }
+    Ok(lo)
 }
 
 /// Decodes more of a compressed file into `space`; how much came.

@@ -97,6 +97,14 @@ impl<'a> Pieces<'a> {
     pub fn col(&self) -> usize {
         self.col
     }
+
+    /// Goes on from `pos`, a line start at or after where it is, between
+    /// lines (no line left open).
+    pub fn skip_to(&mut self, pos: usize) {
+        if self.col == 0 && pos > self.pos {
+            self.pos = pos.min(self.data.len());
+        }
+    }
 }
 
 impl Iterator for Pieces<'_> {

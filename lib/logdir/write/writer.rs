@@ -17,6 +17,7 @@ use crate::error::{Context, Error, Result};
 use crate::format::stamp::{LabelWriter, Stamp, StampClock};
 use crate::logdir::write::finisher::{Finisher, Job};
 use crate::logdir::write::processor;
+use crate::logdir::write::sealing::{DirSeal, SealPolicy};
 use crate::logdir::write::split::{Chunk, Piece, Pieces};
 use crate::logdir::write::writer_state::{StateFile, WriterState, chunk_hash};
 use crate::logdir::{self, Archive, CURRENT, NEWSTATE, PREFIX_LEN, PREVIOUS, PROCESSED};
@@ -35,6 +36,8 @@ pub struct Policy {
     pub processor: Option<String>,
     /// On a full disk, delete the oldest archives to make room.
     pub delete_when_full: bool,
+    /// Seal the directory as it is written (logseal(7)).
+    pub seal: Option<SealPolicy>,
 }
 
 impl Policy {
@@ -55,6 +58,12 @@ impl Policy {
 /// already begun in `current` is always taken.
 pub trait Select {
     fn takes(&self, line: &[u8]) -> bool;
+
+    /// Where in `data` (the chunk) the next line it may take starts, at
+    /// `from` (a line start) or after: the lines between are not taken.
+    fn next_line(&self, _data: &[u8], from: usize) -> usize {
+        from
+    }
 }
 
 /// How much of a chunk a directory takes before it must rotate.
@@ -155,6 +164,8 @@ pub struct DirWriter {
     kept: Kept,
     /// The lines this directory takes; all if none.
     select: Option<Box<dyn Select>>,
+    /// Its seals, if it is sealed.
+    seal: Option<DirSeal>,
 }
 
 /// Output is written to `current` in pieces of about this size.
@@ -185,7 +196,12 @@ impl DirWriter {
             found: None,
             kept: Kept::default(),
             select: None,
+            seal: None,
         };
+        // Before the archives are listed: it may finish a sealed rotation.
+        if let Some(seal) = &policy.seal {
+            w.seal = Some(DirSeal::open(w.dir.as_fd(), &w.name, seal)?);
+        }
         let archives = logdir::list_archives(w.dir.as_fd())
             .context(|| format!("unable to list the archives of {}", w.name))?;
         if let Some((newest, _)) = archives.last() {
@@ -210,6 +226,33 @@ impl DirWriter {
         Ok(w)
     }
 
+    /// Bytes the directory holds: its archives and `current`.
+    pub fn stored_bytes(&self) -> u64 {
+        self.kept.bytes + self.size
+    }
+
+    /// Bytes in `current`.
+    pub fn current_size(&self) -> u64 {
+        self.size
+    }
+
+    /// The stamp of its oldest archive, if it has one.
+    pub fn oldest_archive(&self) -> Option<Stamp> {
+        self.kept.archives.front().map(|(a, _)| a.stamp)
+    }
+
+    /// Whether it can be closed now and opened again later as if it had
+    /// stayed open: no line left open, nothing to skip or undo, no
+    /// processor at work, no rotation asked for and not yet done.
+    pub fn can_close(&self) -> bool {
+        self.col == 0
+            && !self.rotate_wanted
+            && self.skip == 0
+            && self.unconsumed.is_none()
+            && self.processing.is_none()
+            && self.found.is_none()
+    }
+
     /// Takes only the lines `select` takes from now on.
     pub fn set_select(&mut self, select: Box<dyn Select>) {
         self.select = Some(select);
@@ -219,6 +262,16 @@ impl DirWriter {
         match &self.select {
             Some(select) if piece.starts_line => select.takes(&data[piece.start..piece.end]),
             _ => true,
+        }
+    }
+
+    /// After a piece not taken that ends its line: on to the next line
+    /// `select` may take, past those it surely does not.
+    fn skip_lines(&self, data: &[u8], piece: &Piece, pieces: &mut Pieces) {
+        if let Some(select) = &self.select
+            && piece.ends_line()
+        {
+            pieces.skip_to(select.next_line(data, piece.raw_end()));
         }
     }
 
@@ -261,6 +314,9 @@ impl DirWriter {
             Some(WriterState::Idle { size }) => ours = size == self.size,
             _ => {}
         }
+        if let (Some(seal), Some(current)) = (&mut self.seal, &self.current) {
+            seal.start(current.as_fd(), self.size)?;
+        }
         let current = self
             .current
             .as_ref()
@@ -277,7 +333,11 @@ impl DirWriter {
                 complete: false,
             };
             let size = self.size;
+            self.seal_end(archive.stamp, policy)?;
             self.rename_current(&archive.name())?;
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(archive.stamp)?;
+            }
             self.kept.add(archive.clone(), size);
             cli::info(&format!(
                 "{}: kept an unfinished current as {}",
@@ -285,8 +345,10 @@ impl DirWriter {
                 archive.name()
             ));
             self.open_current()?;
-        } else {
+        } else if ends_open {
             self.col = self.open_line_len(policy)?;
+        } else {
+            self.col = 0;
         }
         let current = self.current.as_ref().expect("current is open");
         fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_WRITING))
@@ -300,7 +362,8 @@ impl DirWriter {
         }
         self.record_idle();
         self.enforce_caps(policy);
-        Ok(())
+        // The seal of a start: on what it found.
+        self.seal_now()
     }
 
     /// How much of `chunk` to write before this directory must rotate.
@@ -308,8 +371,10 @@ impl DirWriter {
         let can_rotate = self.can_rotate();
         let mut size = self.size;
         let mut out_len = 0;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(chunk.data, &piece) {
+                self.skip_lines(chunk.data, &piece, &mut pieces);
                 continue;
             }
             let n = piece.out_len();
@@ -381,7 +446,10 @@ impl DirWriter {
             .context(|| format!("{}/{}: write", self.name, logdir::WRITER_STATE))?;
         let (col, rotate_due) = (self.col, self.rotate_due);
         match self.append(chunk, now, out, policy) {
-            Ok(()) => {
+            Ok(lines) => {
+                if let Some(seal) = &mut self.seal {
+                    seal.wrote(lines);
+                }
                 // Recovery trusts out_len: it must be what was written.
                 debug_assert_eq!(self.size, at + out_len, "{}: not as measured", self.name);
                 self.unconsumed = Some((at, col));
@@ -404,12 +472,15 @@ impl DirWriter {
         now: Stamp,
         out: &mut Vec<u8>,
         policy: &Policy,
-    ) -> Result<()> {
+    ) -> Result<u64> {
         out.clear();
         let data = chunk.data;
         let mut col = self.col;
-        for piece in Pieces::new(chunk, self.col, policy.line_limit()) {
+        let mut lines = 0;
+        let mut pieces = Pieces::new(chunk, self.col, policy.line_limit());
+        while let Some(piece) = pieces.next() {
             if !self.takes(data, &piece) {
+                self.skip_lines(data, &piece, &mut pieces);
                 continue;
             }
             col = if piece.ends_line() {
@@ -428,6 +499,7 @@ impl DirWriter {
             out.extend_from_slice(&data[piece.start..piece.end]);
             if piece.ends_line() {
                 out.push(b'\n');
+                lines += 1;
             }
             if out.len() >= FLUSH_AT {
                 self.flush(out)?;
@@ -435,7 +507,7 @@ impl DirWriter {
         }
         self.flush(out)?;
         self.col = col;
-        Ok(())
+        Ok(lines)
     }
 
     fn flush(&mut self, out: &mut Vec<u8>) -> Result<()> {
@@ -512,7 +584,11 @@ impl DirWriter {
             self.rotate_wanted &= self.size > 0;
             return Ok(());
         }
-        let stamp = self.clock.tick();
+        // A rotation tried again after its end seal keeps that seal's stamp.
+        let stamp = match self.seal.as_ref().and_then(DirSeal::ended) {
+            Some(stamp) => stamp,
+            None => self.clock.tick(),
+        };
         if policy.processor.is_some() {
             // The processor reads a finished file: finish it here and now.
             self.finish_current()?;
@@ -529,11 +605,15 @@ impl DirWriter {
                 complete: false,
             }
             .name();
+            self.seal_end(stamp, policy)?;
             let file = self.current.take().expect("ensure_current() opened it");
             if let Err(e) = fs::renameat(&self.dir, CURRENT, &self.dir, &unfinished) {
                 self.current = Some(file);
                 return Err(e)
                     .context(|| format!("{}: renaming {CURRENT} to {unfinished}", self.name));
+            }
+            if let Some(seal) = &mut self.seal {
+                seal.rotated(stamp)?;
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
@@ -686,6 +766,11 @@ impl DirWriter {
             complete: !archive.complete,
             ..archive.clone()
         };
+        // Its seals first: a crash between leaves an archive older than
+        // the sealed start, not seals of an archive gone behind a gap.
+        if let Some(seal) = &mut self.seal {
+            seal.deleted(archive.stamp);
+        }
         let mut deleted = None;
         for name in [archive.name(), other.name()] {
             match fs::unlinkat(&self.dir, &name, AtFlags::empty()) {
@@ -729,15 +814,40 @@ impl DirWriter {
     /// Completes an open line, syncs `current` and marks it finished: the
     /// directory is left whole for the next writer or reader.
     pub fn close(&mut self) -> Result<()> {
+        self.end_line()?;
+        self.finish_current()?;
+        self.record_idle();
+        // The seal of a stop: nothing is left unsealed.
+        self.seal_now()
+    }
+
+    /// `close` in two halves, for many directories made durable by one
+    /// syncfs(2) between them: first the last line completed...
+    pub fn end_line(&mut self) -> Result<()> {
         self.ensure_current()?;
         if self.col != 0 {
             let mut nl = vec![b'\n'];
             self.flush(&mut nl)?;
             self.col = 0;
         }
-        self.finish_current()?;
+        Ok(())
+    }
+
+    /// ... then, once `current` is on disk, marked finished.
+    pub fn mark_finished(&mut self) -> Result<()> {
+        let current = self.current.as_ref().expect("end_line() opened it");
+        fs::fchmod(current, Mode::from_raw_mode(logdir::MODE_FINISHED))
+            .context(|| format!("{}/{CURRENT}: chmod", self.name))?;
         self.record_idle();
         Ok(())
+    }
+
+    /// Leaves the directory for now, to be opened again by this writer:
+    /// its record says `Idle` at the size of `current`, which stays as it
+    /// is (synced later, with the others, at the stop). Only when
+    /// `can_close`.
+    pub fn release(mut self) {
+        self.record_idle();
     }
 
     // The processor.
@@ -894,7 +1004,8 @@ impl DirWriter {
             Some(Processing::Waiting { retry_at, .. }) => Some(*retry_at),
             _ => None,
         };
-        [self.rotate_due.filter(|_| self.size > 0), retry]
+        let seal = self.seal.as_ref().and_then(DirSeal::deadline);
+        [self.rotate_due.filter(|_| self.size > 0), retry, seal]
             .into_iter()
             .flatten()
             .min()
@@ -907,6 +1018,55 @@ impl DirWriter {
             self.request_rotation();
         }
         self.run_processor(policy);
+    }
+
+    // Sealing (logseal(7)).
+
+    /// Seals `current` if a seal is due, between chunks.
+    pub fn seal_if_due(&mut self) -> Result<()> {
+        let (Some(seal), None, Some(current)) = (&mut self.seal, self.unconsumed, &self.current)
+        else {
+            return Ok(());
+        };
+        if seal.is_due(Instant::now()) {
+            return self.seal_now();
+        }
+        // Consumed: the hashing thread may hash it while no seal is due.
+        seal.settled(current.as_fd(), self.size)
+    }
+
+    fn seal_now(&mut self) -> Result<()> {
+        match (&mut self.seal, &self.current) {
+            (Some(seal), Some(current)) => seal.seal_mid(current.as_fd(), self.size),
+            _ => Ok(()),
+        }
+    }
+
+    /// Seals `current` as the archive `stamp`, naming the oldest sealed
+    /// archive the cap will keep once it is added.
+    fn seal_end(&mut self, stamp: Stamp, policy: &Policy) -> Result<()> {
+        let (Some(seal), Some(current)) = (&mut self.seal, &self.current) else {
+            return Ok(());
+        };
+        let mut kept: VecDeque<(Stamp, u64)> = self
+            .kept
+            .archives
+            .iter()
+            .map(|(a, size)| (a.stamp, *size))
+            .collect();
+        kept.push_back((stamp, self.size));
+        let mut bytes = self.kept.bytes + self.size;
+        // As enforce_caps will see it, with the next current empty.
+        while policy.max_files.is_some_and(|max| kept.len() as u64 > max)
+            || bytes > policy.max_total_size
+        {
+            match kept.pop_front() {
+                Some((_, size)) => bytes -= size,
+                None => break,
+            }
+        }
+        let kept: Vec<Stamp> = kept.into_iter().map(|(s, _)| s).collect();
+        seal.seal_end(current.as_fd(), self.size, stamp, &kept)
     }
 }
 

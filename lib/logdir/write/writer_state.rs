@@ -113,6 +113,13 @@ impl StateFile {
         Ok(StateFile { fd })
     }
 
+    /// The record in a directory's `cyclog.state`, read without opening
+    /// it for writing or creating it: none if absent or unreadable.
+    pub fn read_in(dir: BorrowedFd<'_>) -> Option<WriterState> {
+        let fd = open_file(dir, WRITER_STATE, OFlags::RDONLY, 0).ok()?;
+        StateFile { fd }.read()
+    }
+
     /// The record left by the last writer, if any and readable.
     pub fn read(&self) -> Option<WriterState> {
         let mut buf = [0u8; RECORD_LEN];
