@@ -216,7 +216,8 @@ impl Collector {
                 || pending >= CHUNK
                 || self.blocked
                 || self.stuck_since.is_some()
-                || self.flush_due.is_some_and(|due| due <= now);
+                || self.flush_due.is_some_and(|due| due <= now)
+                || self.streams.awaiting_answers();
             if pending > 0 && due {
                 match self.output.flush() {
                     Ok(Flush::Done) => {

@@ -415,6 +415,16 @@ impl Streams {
         }
     }
 
+    /// Whether a RELP sender waits for an answer: its lines are written
+    /// at once rather than after the flush delay, as its window turns on
+    /// our answers (waiting 10 ms a window would cap a sender at a
+    /// window's messages per 10 ms).
+    pub fn awaiting_answers(&self) -> bool {
+        self.connections
+            .iter()
+            .any(|c| c.relp.as_ref().is_some_and(|r| !r.acks.is_empty()))
+    }
+
     /// Answers each RELP message whose line is written (`written`: the
     /// output's `written_total`), and sends the answers.
     pub fn answer(&mut self, written: u64) {
