@@ -114,6 +114,7 @@ bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/cyclog-split.sh
 	tests/bench/export.sh
+	tests/bench/export-to-rill.sh
 	tests/bench/log-show.sh
 	tests/bench/event-time.sh
 	tests/bench/log-show-journal.sh
