@@ -22,7 +22,7 @@ PEERS := multilog:daemontools tai64nlocal:daemontools s6-log:s6 s6-tai64nlocal:s
 	socklog:socklog rsyslogd:rsyslog mandoc:mandoc gzip:gzip zstd:zstd \
 	logger:bsdutils hyperfine:hyperfine /usr/bin/time:time openssl:openssl \
 	s6-socklog:s6 python3:python3 cc:gcc musl-gcc:musl-tools pgrep:procps \
-	strace:strace journalctl:systemd
+	strace:strace journalctl:systemd tcpserver:ucspi-tcp
 # Packages with nothing to check by command (syslog-ng-core's libraries,
 # rsyslog's imrelp for tests/relp.rs).
 EXTRA_PACKAGES := rsyslog-gnutls rsyslog-relp libivykis0 libnet1 libpcre3 libwrap0
@@ -114,6 +114,7 @@ bench: all deps-ready
 	tests/bench/cyclog.sh
 	tests/bench/cyclog-split.sh
 	tests/bench/export.sh
+	tests/bench/export-to-rill.sh
 	tests/bench/log-show.sh
 	tests/bench/event-time.sh
 	tests/bench/log-show-journal.sh

@@ -30,8 +30,8 @@ const OPTIONS: &str = "--to URL  the server: udp://, tcp://, tls://, relp:// or 
 --priority FACILITY.SEVERITY  the priority of lines without one (daemon.notice)
 --sd-id ID  the SD-ID of rill's fields (rill@32473)
 --max-backoff DURATION  the longest wait between reconnections (60s)
---relp-window N  with relp://: messages awaiting the server's answer, at most (4096)
---relp-window-bytes SIZE  with relp://: octets of messages awaiting the server's answer, at most (1M)";
+--relp-window N  with relp://: messages awaiting the server's answer, at most (16384)
+--relp-window-bytes SIZE  with relp://: octets of messages awaiting the server's answer, at most (4M)";
 
 /// The descriptor a UCSPI client leaves connected to the server.
 const UCSPI_FD: i32 = 7;

@@ -771,8 +771,8 @@ fn the_installed_setup_reads_the_edited_copies() {
     assert!(stderr.contains("no service in it"), "{stderr}");
 }
 
-/// make run: started, fed with logger, its log found, stopped with SIGINT,
-/// no process left.
+/// make run: started, fed with logger, its log found and forwarded over
+/// RELP to the second rill, stopped with SIGINT, no process left.
 #[test]
 fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
     require("s6-svscan");
@@ -782,6 +782,7 @@ fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
     let mut child = Command::new(top().join("services/run-here"))
         .env("RILL_BIN", bin_dir())
         .env("RILL_RUN", &run)
+        .env("RILL_RELP_PORT", free_port(Transport::Tcp).to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .process_group(0)
@@ -800,6 +801,16 @@ fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
         wait_until(LONG, || messages(&log, "hello from make run").len() == 1),
         "message not logged"
     );
+    // The export service sent it to relp-syslog, which keeps it under
+    // this machine's host name.
+    let forwarded = || {
+        fs::read_dir(run.join("log/relp-syslog"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|host| messages(&host.path(), "hello from make run").len() == 1)
+    };
+    let relayed = wait_until(LONG, forwarded);
     let hints = read_hints(child.stdout.as_mut().expect("stdout"));
     // Checked after the stop, so that a failure leaves no pipeline running.
     let hints_worked = std::panic::catch_unwind(|| run_hints_as_printed(&hints));
@@ -813,6 +824,7 @@ fn make_run_runs_the_pipeline_and_stops_on_ctrl_c() {
         "{hints:?}\n{shown}"
     );
     assert!(status.success(), "make run exited {status:?}");
+    assert!(relayed, "not forwarded to relp-syslog");
     let mut out = String::new();
     std::io::Read::read_to_string(child.stdout.as_mut().expect("stdout"), &mut out).expect("read");
     assert!(out.contains("stopped"), "{out}");

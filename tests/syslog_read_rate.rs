@@ -5,73 +5,14 @@
 
 mod common;
 
-use std::fs::{self, File};
 use std::net::UdpSocket;
 use std::os::unix::net::UnixDatagram;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, Command};
 use std::time::Duration;
 
+use common::reader::*;
 use common::*;
-use rill::format::reader_line::Record;
-
-/// A syslog-read writing its lines into a file, which is read as it goes.
-struct Reader {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-}
-
-impl Reader {
-    fn start(scratch: &Scratch, args: &[&str]) -> Reader {
-        let (out, err) = (scratch.path("out"), scratch.path("err"));
-        let child = Command::new(SYSLOG_READ)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(File::create(&out).expect("out"))
-            .stderr(File::create(&err).expect("err"))
-            .spawn()
-            .expect("spawn syslog-read");
-        let reader = Reader { child, out, err };
-        let ready = wait_until(LONG, || reader.stderr().contains("receiving on"));
-        assert!(ready, "not ready: {}", reader.stderr());
-        reader
-    }
-
-    fn stderr(&self) -> String {
-        fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
-    fn lines(&self) -> Vec<String> {
-        let text = fs::read_to_string(&self.out).expect("output");
-        text.lines().map(str::to_string).collect()
-    }
-
-    /// The port of its UDP socket, as it said on stderr.
-    fn udp_port(&self) -> u16 {
-        self.stderr()
-            .split("receiving on udp ")
-            .nth(1)
-            .and_then(|rest| rest.split(' ').next())
-            .and_then(|addr| addr.rsplit(':').next())
-            .and_then(|port| port.parse().ok())
-            .expect("a UDP port on stderr")
-    }
-
-    /// TERM, a clean exit, and every line written.
-    fn stop(mut self) -> Vec<String> {
-        signal(&self.child, rustix::process::Signal::TERM);
-        let status = wait_child(&mut self.child, LONG);
-        assert_eq!(status.code(), Some(0), "{}", self.stderr());
-        self.lines()
-    }
-}
-
-impl Drop for Reader {
-    fn drop(&mut self) {
-        kill_and_reap(&mut self.child);
-    }
-}
 
 /// Another process that sends `count` datagrams `text N` as fast as it
 /// can: to the unix socket at `path`, or over UDP from `from` to `to`.
@@ -99,41 +40,6 @@ fn flooder(target: Target, count: usize, text: &str) -> Child {
 enum Target<'a> {
     Unix(&'a Path),
     Udp { from: &'a str, port: u16 },
-}
-
-fn parse(line: &str) -> Record {
-    Record::parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"))
-}
-
-fn message(line: &str) -> String {
-    String::from_utf8_lossy(&parse(line).message).into_owned()
-}
-
-/// The rate limit's notices: (text, dropped) in order.
-fn suppressed(lines: &[String]) -> Vec<(String, u64)> {
-    lines
-        .iter()
-        .map(|l| parse(l))
-        .filter(|r| r.field("cause") == Some(b"rate-limit".as_slice()))
-        .map(|r| {
-            let dropped = r.field("dropped").expect("dropped");
-            let dropped = std::str::from_utf8(dropped).expect("digits");
-            (
-                String::from_utf8_lossy(&r.message).into_owned(),
-                dropped.parse().expect("a count"),
-            )
-        })
-        .collect()
-}
-
-/// What got through of the messages `text N`, in order.
-fn numbers(lines: &[String], text: &str) -> Vec<usize> {
-    let prefix = format!("{text} ");
-    lines
-        .iter()
-        .map(|l| message(l))
-        .filter_map(|m| m.strip_prefix(&prefix).and_then(|n| n.parse().ok()))
-        .collect()
 }
 
 /// Sends 20 messages `trickle N` with `send`, one each 50 ms, while

@@ -30,6 +30,8 @@
 //! sender (`net::rate_limit` has the contract), the last of them at a
 //! clean stop. Every input, datagram or stream, asks `Collector::admit`.
 
+pub mod stream;
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -40,7 +42,8 @@ use rustix::event::{PollFd, PollFlags};
 use crate::cli;
 use crate::format::decimal::decimal;
 use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
-use crate::format::syslog::parse;
+use crate::format::syslog::{build, parse, relay};
+use crate::net::cidr::AllowList;
 use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
 use crate::net::rate_limit::{self, By, Rate, RateLimiter, Report, Verdict};
 use crate::sys::poll;
@@ -65,7 +68,13 @@ pub struct Settings {
     /// Drop each sender's messages past this rate; unix socket senders
     /// told apart by pid or uid.
     pub rate_limit: Option<(Rate, By)>,
+    /// The senders UDP datagrams are taken from (stream inputs check
+    /// theirs as they accept).
+    pub allow: AllowList,
 }
+
+/// How often datagrams refused by `--allow` are counted in a notice.
+const REFUSED_EVERY: Duration = Duration::from_secs(10);
 
 /// The rate limit and how unix socket senders are told apart.
 struct Limit {
@@ -129,11 +138,22 @@ pub struct Collector {
     /// Since when the output has taken nothing, while lines wait.
     stuck_since: Option<Instant>,
     limit: Option<Limit>,
+    streams: stream::Streams,
+    allow: AllowList,
+    /// Datagrams from senders not in `allow` not yet reported, and when
+    /// the last report was.
+    refused: u64,
+    refused_said: Option<Instant>,
     pid: Vec<u8>,
 }
 
 impl Collector {
-    pub fn new(sockets: Vec<Socket>, output: Output, settings: Settings) -> Collector {
+    pub fn new(
+        sockets: Vec<Socket>,
+        streams: stream::Streams,
+        output: Output,
+        settings: Settings,
+    ) -> Collector {
         let mut buf = [0u8; 20];
         Collector {
             state: vec![State::Poll; sockets.len()],
@@ -148,6 +168,10 @@ impl Collector {
             blocked: false,
             stuck_since: None,
             limit: settings.rate_limit.map(|(rate, by)| Limit::new(rate, by)),
+            streams,
+            allow: settings.allow,
+            refused: 0,
+            refused_said: None,
             pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
         }
     }
@@ -164,19 +188,24 @@ impl Collector {
                     return self.give_up("a second stop signal came");
                 }
                 // Take what was queued when the signal came, then stop.
-                self.stopping = Some(seen);
-                self.state.fill(State::Read);
-                self.report_arrivals();
+                self.begin_stop(seen);
+            }
+            if self.streams.stdin_ended() && self.stopping.is_none() {
+                self.begin_stop(datagram::stamp_now());
             }
             self.update_shedding(now);
             self.report_suppressed(now);
+            self.report_refused(now, false);
             if self.taking() {
                 self.read_ready();
+                self.read_streams(now);
             }
-            if self.stopping.is_some() && !(self.taking() && self.state.contains(&State::Read)) {
+            self.close_idle(now);
+            if self.stopping.is_some() && !self.more_to_take() {
                 // All is taken: every count, however recent, goes out
                 // with the rest.
                 self.report_all_suppressed();
+                self.report_refused(now, true);
             }
             let pending = self.output.pending();
             if pending > 0 && self.flush_due.is_none() {
@@ -187,7 +216,8 @@ impl Collector {
                 || pending >= CHUNK
                 || self.blocked
                 || self.stuck_since.is_some()
-                || self.flush_due.is_some_and(|due| due <= now);
+                || self.flush_due.is_some_and(|due| due <= now)
+                || self.streams.awaiting_answers();
             if pending > 0 && due {
                 match self.output.flush() {
                     Ok(Flush::Done) => {
@@ -209,9 +239,10 @@ impl Collector {
                     }
                 }
             }
+            self.streams.answer(self.output.written_total());
             if self.stopping.is_some() {
-                let more = self.taking() && self.state.contains(&State::Read);
-                if !more && self.output.pending() == 0 {
+                if !self.more_to_take() && self.output.pending() == 0 {
+                    self.streams.finish(self.output.written_total());
                     return 0;
                 }
                 if self.stuck_too_long(now) {
@@ -220,6 +251,66 @@ impl Collector {
             }
             self.wait(signals, now);
         }
+    }
+
+    fn begin_stop(&mut self, seen: Stamp) {
+        self.stopping = Some(seen);
+        self.state.fill(State::Read);
+        self.report_arrivals();
+        self.streams.stop();
+    }
+
+    /// At a stop: whether anything received before it is still to be
+    /// taken now.
+    fn more_to_take(&self) -> bool {
+        self.taking() && (self.state.contains(&State::Read) || self.streams.has_ready())
+    }
+
+    /// Reads a chunk from each stream connection that has one.
+    fn read_streams(&mut self, now: Instant) {
+        let mut streams = std::mem::replace(&mut self.streams, stream::Streams::none());
+        streams.read_ready(now, |arrival| self.take_arrival(&arrival, now));
+        self.streams = streams;
+    }
+
+    fn close_idle(&mut self, now: Instant) {
+        if self.streams.next_idle().is_some_and(|at| at <= now) {
+            let mut streams = std::mem::replace(&mut self.streams, stream::Streams::none());
+            streams.close_idle(now, |arrival| self.take_arrival(&arrival, now));
+            self.streams = streams;
+        }
+    }
+
+    /// One message from a stream: a line, unless shed or over the rate;
+    /// where the output will have taken it (a RELP answer waits for that).
+    fn take_arrival(&mut self, arrival: &stream::Arrival<'_>, now: Instant) -> u64 {
+        if let Some(dropped) = &mut self.shed {
+            *dropped += 1;
+            return self.output.appended();
+        }
+        let sender = match arrival.peer {
+            Some(peer) => rate_limit::Sender::address(peer.ip()),
+            None => rate_limit::Sender::Uid(u32::MAX),
+        };
+        if self.admit(sender, now) {
+            write_stream_line(self.output.buf(), arrival);
+        }
+        self.output.appended()
+    }
+
+    /// Says how many datagrams `--allow` refused, every `REFUSED_EVERY`
+    /// or (`now_or_never`) at once.
+    fn report_refused(&mut self, now: Instant, at_once: bool) {
+        if self.refused == 0 {
+            return;
+        }
+        if !at_once && self.refused_said.is_some_and(|at| now < at + REFUSED_EVERY) {
+            return;
+        }
+        let count = std::mem::take(&mut self.refused);
+        self.refused_said = Some(now);
+        let text = format!("dropped {count} datagrams from senders not in --allow");
+        self.notice(Severity::WARNING, &text, Some(("allow", count)));
     }
 
     /// Whether sockets are read: while the output has room, or to shed.
@@ -292,7 +383,7 @@ impl Collector {
                 Some(dropped) => *dropped += count as u64,
                 // Taken is written: also what arrived after the signal in
                 // the batch that reached past it.
-                None if self.limit.is_none() => {
+                None if self.limit.is_none() && self.allow.is_empty() => {
                     for k in 0..count {
                         write_line(self.output.buf(), &self.batch.get(k));
                     }
@@ -301,7 +392,14 @@ impl Collector {
                     let now = Instant::now();
                     let by = self.limit.as_ref().map_or(By::Pid, |l| l.by);
                     for k in 0..count {
-                        let sender = rate_limit::Sender::of(&self.batch.get(k).origin, by);
+                        let origin = self.batch.get(k).origin;
+                        if let Origin::Udp(addr) = origin
+                            && !self.allow.allows(addr.ip())
+                        {
+                            self.refused += 1;
+                            continue;
+                        }
+                        let sender = rate_limit::Sender::of(&origin, by);
                         if self.admit(sender, now) {
                             write_line(self.output.buf(), &self.batch.get(k));
                         }
@@ -431,6 +529,9 @@ impl Collector {
                     State::Rest(until) => due(until),
                 }
             }
+            if self.streams.has_ready() {
+                due(now);
+            }
         } else if !plan.output {
             // Not blocked, yet lines wait: write them now.
             due(now);
@@ -444,8 +545,21 @@ impl Collector {
         if let Some(report) = self.limit.as_ref().and_then(|l| l.table.next_due()) {
             due(report);
         }
+        if let Some(idle) = self.streams.next_idle() {
+            due(idle);
+        }
+        if self.streams.stdin_ended() && self.stopping.is_none() {
+            // The input ended: the stop begins at the next turn.
+            due(now);
+        }
+        if let Some(said) = self.refused_said.filter(|_| self.refused > 0) {
+            due(said + REFUSED_EVERY);
+        }
         debug_assert!(
-            !plan.sockets.is_empty() || plan.output || plan.deadline.is_some(),
+            !plan.sockets.is_empty()
+                || plan.output
+                || plan.deadline.is_some()
+                || !self.streams.is_empty(),
             "a wait for signals alone"
         );
         plan
@@ -466,6 +580,16 @@ impl Collector {
         for &i in &plan.sockets {
             fds.push(PollFd::new(&self.sockets[i], PollFlags::IN));
         }
+        let first_stream = fds.len();
+        let taking = self.taking();
+        let stream_fds = if taking {
+            self.streams.poll_fds()
+        } else {
+            Vec::new()
+        };
+        for &(fd, flags) in &stream_fds {
+            fds.push(PollFd::from_borrowed_fd(fd, flags));
+        }
         // Measured at the poll, after the plan: its time is not slept again.
         if let Err(e) = poll::until(&mut fds, plan.deadline) {
             cli::warn(&e.to_string());
@@ -476,6 +600,14 @@ impl Collector {
             if !fd.revents().is_empty() {
                 self.state[i] = State::Read;
             }
+        }
+        let ready: Vec<bool> = fds[first_stream..]
+            .iter()
+            .map(|fd| !fd.revents().is_empty())
+            .collect();
+        drop(stream_fds);
+        if taking {
+            self.streams.mark_ready(&ready);
         }
         if self.state.iter().any(|s| matches!(s, State::Rest(_))) {
             let now = Instant::now();
@@ -511,6 +643,72 @@ fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
     out.push(b'\n');
 }
 
+/// Fields a relayed element may not set: those the parse writes, and
+/// ours.
+const NOT_RELAYED: [&str; 14] = [
+    "fmt",
+    "time",
+    "time3164",
+    "zone",
+    "uptime",
+    "host",
+    "msgid",
+    "sd",
+    "seq",
+    "unsynced",
+    "bom",
+    "nopri",
+    "relay",
+    "truncated",
+];
+
+/// One message of a stream as one line: as a datagram's, `from` the
+/// peer; a cut message's `truncated` is its frame's octet count, or
+/// `unknown` for an LF-ended frame (whose rest is skipped unread).
+///
+/// From an authenticated peer (another rill relaying, its TLS client
+/// certificate verified and allowed), the element of rill's SD-ID in the
+/// message is trusted: taken out of `sd`, its parameters become the
+/// line's fields (but for those the parse writes), and the peer is
+/// `relay=`, not `from=` (which, if there, is the original sender's).
+fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
+    let mut message = parse::parse(arrival.message.bytes);
+    let relayed = match message.sd {
+        Some(sd) if arrival.authenticated => relay::take_element(sd, build::SD_ID),
+        _ => None,
+    };
+    if let Some((_, rest)) = &relayed {
+        message.sd = (!rest.is_empty()).then_some(rest.as_slice());
+    }
+    let mut line = message.write_line(out);
+    match (&arrival.peer, &relayed) {
+        (Some(peer), None) => write_address(peer, "from", &mut line),
+        (peer, Some((params, _))) => {
+            let mut seen: Vec<&str> = Vec::new();
+            for (key, value) in params {
+                if NOT_RELAYED.contains(&key.as_str()) || seen.contains(&key.as_str()) {
+                    continue;
+                }
+                seen.push(key);
+                line.field(key, value);
+            }
+            if let Some(peer) = peer {
+                write_address(peer, "relay", &mut line);
+            }
+        }
+        (None, None) => {}
+    }
+    if arrival.message.truncated {
+        let mut buf = [0u8; 20];
+        let len = match arrival.message.frame_len {
+            Some(len) => decimal(len, &mut buf),
+            None => b"unknown",
+        };
+        line.field("truncated", len);
+    }
+    out.push(b'\n');
+}
+
 /// Where a datagram came from, as fields: `pid=` `uid=` `gid=` (the
 /// unix socket's sender, `pid` only when we can see it), or `from=`.
 fn write_origin(origin: &Origin, line: &mut LineWriter) {
@@ -524,7 +722,14 @@ fn write_origin(origin: &Origin, line: &mut LineWriter) {
             line.field("uid", decimal(u64::from(c.uid), &mut buf));
             line.field("gid", decimal(u64::from(c.gid), &mut buf));
         }
-        Origin::Udp(SocketAddr::V4(v4)) => {
+        Origin::Udp(addr) => write_address(addr, "from", line),
+    }
+}
+
+/// A network sender as the field `key`: `ADDRESS:PORT`.
+fn write_address(addr: &SocketAddr, key: &str, line: &mut LineWriter) {
+    match addr {
+        SocketAddr::V4(v4) => {
             // The common case, without the formatting machinery.
             let mut text = [0u8; 21];
             let mut len = 0;
@@ -539,15 +744,15 @@ fn write_origin(origin: &Origin, line: &mut LineWriter) {
                 text[len..len + d.len()].copy_from_slice(d);
                 len += d.len();
             }
-            line.field("from", &text[..len]);
+            line.field(key, &text[..len]);
         }
-        Origin::Udp(addr) => {
+        addr => {
             let mut buf = [0u8; 64];
             let mut cursor = io::Cursor::new(&mut buf[..]);
             // An address and port always fit in 64 bytes.
             let _ = io::Write::write_fmt(&mut cursor, format_args!("{}", Sender(addr)));
             let len = cursor.position() as usize;
-            line.field("from", &buf[..len]);
+            line.field(key, &buf[..len]);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod datagram;
 pub mod rate_limit;
 pub mod relp;
 pub mod relp_link;
+pub mod relp_server;
 pub mod remote;
 pub mod stream_framing;
 pub mod tls;

@@ -30,9 +30,9 @@
 //! A frame's DATA is at most `max_data` octets (librelp's default, and
 //! ours: 128 KiB); a bigger DATALEN is a protocol error found in the
 //! header, before anything is allocated. The client keeps at most a window
-//! of unanswered messages: `Window::messages` (4096; librelp's default is
+//! of unanswered messages: `Window::messages` (16384; librelp's default is
 //! 128, too few to send in batches) and
-//! `Window::bytes` (1 MiB of message octets; a single message bigger than
+//! `Window::bytes` (4 MiB of message octets; a single message bigger than
 //! that still goes, alone). Its output waits in one buffer the caller
 //! drains; it holds at most the window plus a few small frames.
 //!
@@ -542,8 +542,8 @@ pub struct Window {
 impl Default for Window {
     fn default() -> Window {
         Window {
-            messages: 4096,
-            bytes: 1 << 20,
+            messages: 16384,
+            bytes: 4 << 20,
         }
     }
 }

@@ -80,6 +80,8 @@ pub struct Output {
     way: Way,
     buf: Vec<u8>,
     written: usize,
+    /// Bytes written and since removed from the front of `buf`.
+    base: u64,
 }
 
 impl Output {
@@ -128,12 +130,24 @@ impl Output {
             way,
             buf: Vec::with_capacity(CHUNK + (64 << 10)),
             written: 0,
+            base: 0,
         }
     }
 
     /// Where lines are added.
     pub fn buf(&mut self) -> &mut Vec<u8> {
         &mut self.buf
+    }
+
+    /// Bytes ever gathered: where the next line will start, counted from
+    /// the first byte.
+    pub fn appended(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    /// Bytes ever written: every line that ended at or before this is out.
+    pub fn written_total(&self) -> u64 {
+        self.base + self.written as u64
     }
 
     /// Bytes gathered and not yet written.
@@ -151,12 +165,14 @@ impl Output {
                     // keep what is written from piling up in front of them.
                     if self.written >= CHUNK {
                         self.buf.drain(..self.written);
+                        self.base += self.written as u64;
                         self.written = 0;
                     }
                     return Ok(Flush::Blocked);
                 }
             }
         }
+        self.base += self.buf.len() as u64;
         self.buf.clear();
         self.written = 0;
         Ok(Flush::Done)
@@ -168,6 +184,7 @@ impl Output {
         let (written, wrote) = self.send(&self.buf, self.written, signals.as_fd())?;
         self.written = written;
         if wrote == Wrote::All {
+            self.base += self.buf.len() as u64;
             self.buf.clear();
             self.written = 0;
         }

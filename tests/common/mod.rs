@@ -5,7 +5,8 @@
 //! `logdir` reads log directories independently of the library, so that
 //! a format bug in the library cannot hide itself, and makes cursors and
 //! stamps; `lines` makes and compares lines; `receivers` runs real syslog
-//! servers.
+//! servers; `reader` runs syslog-read into a file and reads its lines;
+//! `senders` runs real syslog servers as clients that forward to us.
 #![allow(dead_code)]
 
 use std::fs;
@@ -18,7 +19,9 @@ use std::time::{Duration, Instant};
 mod lines;
 mod logdir;
 mod process;
+pub mod reader;
 pub mod receivers;
+pub mod senders;
 
 // Not every test file uses every part.
 #[allow(unused_imports)]

@@ -5,3 +5,4 @@
 pub mod build;
 pub mod grammar;
 pub mod parse;
+pub mod relay;
