@@ -15,6 +15,12 @@
 # rsyslog imtcp with gtls, syslog-ng syslog() with tls(); certificates made
 # here with openssl, no client certificates).
 # READERS picks some of the receivers (default: all, in the order below).
+#
+# SENDER=file (TCP only) replaces loggen, which on 2 cores takes one core
+# and so measures itself: MESSAGES messages (default 2,000,000) of SIZE
+# bytes, octet-counted, made once into a file and sent with sendfile(2)
+# over CONNS connections (each its share), which costs the sender almost
+# nothing: the receivers' ceiling.
 set -eu
 
 SEND_SECONDS=${SEND_SECONDS:-10}
@@ -32,6 +38,9 @@ if [ -z "${OUT_DIR:-}" ]; then
 fi
 READERS=${READERS:-syslog-read rsyslog syslog-ng}
 TRANSPORT=${TRANSPORT:-tcp}
+SENDER=${SENDER:-loggen}
+MESSAGES=${MESSAGES:-2000000}
+[ "$SENDER" = loggen ] || [ "$TRANSPORT" = tcp ] || { echo "SENDER=file is for TCP" >&2; exit 1; }
 
 need rsyslogd pgrep /usr/bin/time
 built "$SYSLOG_READ" "$CYCLOG"
@@ -133,9 +142,29 @@ run() {
 	done
 	sleep 0.3
 	start=$(date +%s.%N)
-	ng_env "$NG/usr/bin/loggen" $loggen_transport -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
-		127.0.0.1 "$port" > "$OUT_DIR/loggen.out" 2>&1 || :
-	sent=$(sed -n 's/.*count=\([0-9]*\).*/\1/p' "$OUT_DIR/loggen.out" | tail -n 1)
+	if [ "$SENDER" = file ]; then
+		per=$((MESSAGES / conns))
+		[ -f "$BENCH_DIR/messages.$per" ] || awk -v n="$per" -v size="$SIZE" 'BEGIN {
+			head = "<13>1 2026-12-01T00:00:00.000000+00:00 bench app 1234 - - "
+			pad = sprintf("%" (size - length(head) - 10) "s", ""); gsub(/ /, "x", pad)
+			for (i = 0; i < n; i++) { m = head sprintf("%010d", i) pad; printf "%d %s", length(m), m } }' \
+			> "$BENCH_DIR/messages.$per"
+		python3 -c '
+import socket, sys, threading
+port, conns, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+def send():
+    with socket.create_connection(("127.0.0.1", port)) as s, open(path, "rb") as f:
+        s.sendfile(f)
+threads = [threading.Thread(target=send) for _ in range(conns)]
+for t in threads: t.start()
+for t in threads: t.join()
+' "$port" "$conns" "$BENCH_DIR/messages.$per"
+		sent=$((per * conns))
+	else
+		ng_env "$NG/usr/bin/loggen" $loggen_transport -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
+			127.0.0.1 "$port" > "$OUT_DIR/loggen.out" 2>&1 || :
+		sent=$(sed -n 's/.*count=\([0-9]*\).*/\1/p' "$OUT_DIR/loggen.out" | tail -n 1)
+	fi
 	# Until every line sent is written, or the count stands still for a
 	# second (at most 60 s); the time of the last change is the end.
 	last=-1 still=0 i=0 end=$(date +%s.%N)
@@ -166,7 +195,11 @@ for r in $(seq "$RUNS"); do
 	done
 done
 
-echo "loggen, $SIZE-byte RFC 5424 messages over $TRANSPORT, ${SEND_SECONDS}s, median of $RUNS runs, $(nproc) cores, $(uname -r)"
+if [ "$SENDER" = file ]; then
+	echo "sendfile, $MESSAGES $SIZE-byte RFC 5424 messages over $TRANSPORT, median of $RUNS runs, $(nproc) cores, $(uname -r)"
+else
+	echo "loggen, $SIZE-byte RFC 5424 messages over $TRANSPORT, ${SEND_SECONDS}s, median of $RUNS runs, $(nproc) cores, $(uname -r)"
+fi
 awk -v readers="$READERS" -v conns="$CONNS" "$median"'
 	{ k = $1 " " $2; rate[k] = rate[k] " " $3; cpu[k] = cpu[k] " " $4; rss[k] = rss[k] " " $5
 	  per[k] = per[k] " " ($6 > 0 ? $4 / $6 * 1e6 : 0); lost[k] = lost[k] " " ($7 - $6) }
