@@ -9,7 +9,7 @@
 use super::fields;
 use crate::error::Usage;
 use crate::format::reader_line::{self, Facility, RecordView, Severity};
-use crate::logdir::read::reader::Select;
+use crate::logdir::read::reader::{LineTest, Select};
 use crate::logdir::summary::{self, Ranges, Summary};
 
 /// Severities from the most to the least urgent, both included.
@@ -44,6 +44,21 @@ impl Severities {
 
     pub fn contains(self, severity: Severity) -> bool {
         (self.most..=self.least).contains(&severity)
+    }
+
+    /// Whether a line's text is of a severity in the range: its priority's
+    /// if it is a reader line, else `info`. Only the priority is looked at
+    /// when that decides (most lines): the rest of the line is parsed only
+    /// when the priority is in the range and `info` is not, or the reverse.
+    pub fn keeps(self, text: &[u8]) -> bool {
+        let info = self.contains(Severity::INFO);
+        match RecordView::priority(text) {
+            Ok((p, _)) if self.contains(p.severity) != info => match RecordView::parse(text) {
+                Ok(_) => !info,
+                Err(_) => info,
+            },
+            _ => info,
+        }
     }
 }
 
@@ -367,18 +382,21 @@ impl Filter {
             }
             wanted
         };
+        let severities = self.severities;
         Some(Select {
             keys,
             parts: Box::new(parts),
+            lines: severities
+                .map(|range| Box::new(move |text: &[u8]| range.keeps(text)) as LineTest),
+            until: None,
         })
     }
 
     fn select(&mut self, text: &[u8]) -> bool {
-        if let Some(range) = self.severities {
-            let severity = RecordView::parse(text).map_or(Severity::INFO, |r| r.priority.severity);
-            if !range.contains(severity) {
-                return false;
-            }
+        if let Some(range) = self.severities
+            && !range.keeps(text)
+        {
+            return false;
         }
         if !self.matches.is_empty() {
             let view = RecordView::parse(text).ok();
