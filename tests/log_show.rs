@@ -1933,9 +1933,9 @@ fn severity_line(i: u64) -> String {
 }
 
 #[test]
-fn severities_are_decided_on_every_line_of_current_as_on_standard_input() {
+fn severities_and_fields_are_decided_on_every_line_of_current_as_on_standard_input() {
     // `current` has no summary: log-show's reader tests each line's
-    // severity before handing it on, passing over runs of thousands of
+    // severity and fields before handing it on, passing over runs of thousands of
     // lines; what it shows must be what the same lines show read whole.
     let s = Scratch::new("severity-current");
     let d = s.path("log");
@@ -1959,6 +1959,10 @@ fn severities_are_decided_on_every_line_of_current_as_on_standard_input() {
         &["-p", "err", "-t", "app"],
         &["-p", "err", "-g", "refused 1"],
         &["-p", "err", "-o", "cat"],
+        // Field matches are tested by the reader as severities are.
+        &["-t", "sshd"],
+        &["SYSLOG_PID=5101"],
+        &["-t", "app", "-n", "4", "--until", &mid],
     ];
     for query in queries {
         for round in ["no summary yet", "with a summary"] {

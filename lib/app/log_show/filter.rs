@@ -382,30 +382,43 @@ impl Filter {
             }
             wanted
         };
-        let severities = self.severities;
+        // The reader tests each line too (`current`'s, unsummarised):
+        // what fails is never merged.
+        let (severities, matches) = (self.severities, self.matches.clone());
+        let mut scratch = Vec::new();
+        let lines: LineTest = Box::new(move |text| fits(severities, &matches, &mut scratch, text));
         Some(Select {
             keys,
             parts: Box::new(parts),
-            lines: severities
-                .map(|range| Box::new(move |text: &[u8]| range.keeps(text)) as LineTest),
+            lines: Some(lines),
             until: None,
         })
     }
 
     fn select(&mut self, text: &[u8]) -> bool {
-        if let Some(range) = self.severities
-            && !range.keeps(text)
-        {
-            return false;
-        }
-        if !self.matches.is_empty() {
-            let view = RecordView::parse(text).ok();
-            if !self.matches.keep(view.as_ref(), &mut self.scratch) {
-                return false;
-            }
-        }
-        self.grep.as_mut().is_none_or(|g| g.matches(text))
+        fits(self.severities, &self.matches, &mut self.scratch, text)
+            && self.grep.as_mut().is_none_or(|g| g.matches(text))
     }
+}
+
+/// Whether a line's text has a severity in `severities` and fields as
+/// `matches` asks: the part of the filter that summaries tell about.
+fn fits(
+    severities: Option<Severities>,
+    matches: &Matches,
+    scratch: &mut Vec<u8>,
+    text: &[u8],
+) -> bool {
+    if let Some(range) = severities
+        && !range.keeps(text)
+    {
+        return false;
+    }
+    if matches.is_empty() {
+        return true;
+    }
+    let view = RecordView::parse(text).ok();
+    matches.keep(view.as_ref(), scratch)
 }
 
 #[cfg(test)]
