@@ -461,6 +461,28 @@ mod tests {
     }
 
     #[test]
+    fn a_priority_counts_only_on_a_whole_reader_line() {
+        let err = Severities::parse("err").unwrap();
+        assert!(err.keeps(b"daemon.err sshd[1]: bad\thost=a"));
+        assert!(err.keeps(b"daemon.error sshd: an alias"));
+        for info in [
+            &b"daemon.err no tag"[..],
+            b"daemon.err\tsshd: tab first",
+            b"daemon.err sshd\tx=1: colon in the fields",
+            b"bogus.err sshd: no such facility",
+            b"",
+        ] {
+            assert!(!err.keeps(info), "{:?}", String::from_utf8_lossy(info));
+        }
+        // With info in the range, what is not a reader line is kept, and a
+        // reader line outside it is not.
+        let low = Severities::parse("info..debug").unwrap();
+        assert!(low.keeps(b"daemon.err no tag"));
+        assert!(!low.keeps(b"daemon.err sshd: bad"));
+        assert!(low.keeps(b"user.debug x: chatter"));
+    }
+
+    #[test]
     fn grep_is_a_regex_smart_about_case_on_the_message() {
         let mut g = Grep::new("fail(ed|ure)", None).unwrap();
         assert!(g.matches(b"Login FAILED for x") && g.matches(b"a failure"));
