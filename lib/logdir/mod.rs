@@ -130,7 +130,18 @@ pub fn list_archives(dir: BorrowedFd<'_>) -> io::Result<Vec<(Archive, u64)>> {
 /// listed; opening it says so).
 pub fn archive_stamps(dir: BorrowedFd<'_>) -> io::Result<Vec<Stamp>> {
     let mut found = Vec::new();
-    for entry in fs::Dir::read_from(dir)? {
+    // A reader lists its directory for each file it opens: in one read of
+    // a buffer big enough for hundreds of archives (`Dir` starts small and
+    // grows: four getdents(2) for 55 names).
+    let this = fs::openat(
+        dir,
+        c".",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    let mut buf = Vec::with_capacity(32 * 1024);
+    let mut entries = fs::RawDir::new(&this, buf.spare_capacity_mut());
+    while let Some(entry) = entries.next() {
         if let Some(archive) = Archive::from_name(entry?.file_name().to_bytes()) {
             found.push(archive.stamp);
         }

@@ -15,7 +15,7 @@
 //! The file is text, one item a line, each line ending with LF:
 //!
 //! ```text
-//! rill-summary 1
+//! rill-summary 2
 //! archive @4000000069204f2a1c2d3e4f.s 16777300 1795219200 123456789
 //! blocks 256 0 65601 131290 ...
 //! v :severity =6 ffffffffffffffff...
@@ -39,7 +39,9 @@
 //!   it starts and its length with its LF, in order; in place of its `v`.
 //! - `o KEY BITS`: the blocks holding values of `KEY` not listed (more
 //!   than 64 distinct values): any value may be there.
-//! - `end`: FNV-1a (64 bits) of every byte before this line, in hex.
+//! - `end`: a check sum of every byte before this line, in hex: FNV-1a's
+//!   steps (64 bits) over each 8 bytes as a little-endian number (the last
+//!   padded with zero bytes), then over their count.
 //!
 //! Keys are a reader line's field keys (`host`, `pid`, `SUBSYSTEM`, ...)
 //! with their values unescaped (and as written too, where that differs),
@@ -61,7 +63,8 @@ use crate::sys::atomic_file::AtomicFile;
 
 /// The subdirectory of a log directory that holds the summaries.
 pub const DIR: &str = "summaries";
-const MAGIC: &str = "rill-summary 1";
+/// Version 1 had a check sum a byte at a time; its summaries are made again.
+const MAGIC: &str = "rill-summary 2";
 /// Distinct values kept per key; more are counted as `o`.
 const MAX_VALUES: usize = 64;
 /// An archive has at most this many blocks (bigger blocks in big archives).
@@ -690,11 +693,27 @@ fn unescape(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// FNV-1a, 64 bits.
+/// FNV-1a's steps (64 bits) over 8 bytes at a time, little-endian, the
+/// last word padded with zeros, then over the length. A step a byte was
+/// most of the time of reading a summary (a `-p err` query reads 1.2 MiB
+/// of them over a gigabyte). Each step is a bijection of the hash for a
+/// given word: any one word changed changes the sum.
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut words = bytes.chunks_exact(8);
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for word in &mut words {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(word);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut w = [0u8; 8];
+        w[..rest.len()].copy_from_slice(rest);
+        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(PRIME);
+    }
+    (h ^ bytes.len() as u64).wrapping_mul(PRIME)
 }
 
 #[cfg(test)]

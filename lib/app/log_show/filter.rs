@@ -9,7 +9,7 @@
 use super::fields;
 use crate::error::Usage;
 use crate::format::reader_line::{self, Facility, RecordView, Severity};
-use crate::logdir::read::reader::Select;
+use crate::logdir::read::reader::{LineTest, Select};
 use crate::logdir::summary::{self, Ranges, Summary};
 
 /// Severities from the most to the least urgent, both included.
@@ -44,6 +44,21 @@ impl Severities {
 
     pub fn contains(self, severity: Severity) -> bool {
         (self.most..=self.least).contains(&severity)
+    }
+
+    /// Whether a line's text is of a severity in the range: its priority's
+    /// if it is a reader line, else `info`. Only the priority is looked at
+    /// when that decides (most lines): the rest of the line is parsed only
+    /// when the priority is in the range and `info` is not, or the reverse.
+    pub fn keeps(self, text: &[u8]) -> bool {
+        let info = self.contains(Severity::INFO);
+        match RecordView::priority(text) {
+            Ok((p, _)) if self.contains(p.severity) != info => match RecordView::parse(text) {
+                Ok(_) => !info,
+                Err(_) => info,
+            },
+            _ => info,
+        }
     }
 }
 
@@ -367,27 +382,43 @@ impl Filter {
             }
             wanted
         };
+        // The reader tests each line too (`current`'s, unsummarised):
+        // what fails is never merged.
+        let (severities, matches) = (self.severities, self.matches.clone());
+        let mut scratch = Vec::new();
+        let lines: LineTest = Box::new(move |text| fits(severities, &matches, &mut scratch, text));
         Some(Select {
             keys,
             parts: Box::new(parts),
+            lines: Some(lines),
+            until: None,
         })
     }
 
     fn select(&mut self, text: &[u8]) -> bool {
-        if let Some(range) = self.severities {
-            let severity = RecordView::parse(text).map_or(Severity::INFO, |r| r.priority.severity);
-            if !range.contains(severity) {
-                return false;
-            }
-        }
-        if !self.matches.is_empty() {
-            let view = RecordView::parse(text).ok();
-            if !self.matches.keep(view.as_ref(), &mut self.scratch) {
-                return false;
-            }
-        }
-        self.grep.as_mut().is_none_or(|g| g.matches(text))
+        fits(self.severities, &self.matches, &mut self.scratch, text)
+            && self.grep.as_mut().is_none_or(|g| g.matches(text))
     }
+}
+
+/// Whether a line's text has a severity in `severities` and fields as
+/// `matches` asks: the part of the filter that summaries tell about.
+fn fits(
+    severities: Option<Severities>,
+    matches: &Matches,
+    scratch: &mut Vec<u8>,
+    text: &[u8],
+) -> bool {
+    if let Some(range) = severities
+        && !range.keeps(text)
+    {
+        return false;
+    }
+    if matches.is_empty() {
+        return true;
+    }
+    let view = RecordView::parse(text).ok();
+    matches.keep(view.as_ref(), scratch)
 }
 
 #[cfg(test)]
@@ -427,6 +458,28 @@ mod tests {
         f.severities = Some(Severities::parse("info").unwrap());
         assert!(f.keep(b"just some output"));
         assert!(!f.keep(b"user.debug x: chatter"));
+    }
+
+    #[test]
+    fn a_priority_counts_only_on_a_whole_reader_line() {
+        let err = Severities::parse("err").unwrap();
+        assert!(err.keeps(b"daemon.err sshd[1]: bad\thost=a"));
+        assert!(err.keeps(b"daemon.error sshd: an alias"));
+        for info in [
+            &b"daemon.err no tag"[..],
+            b"daemon.err\tsshd: tab first",
+            b"daemon.err sshd\tx=1: colon in the fields",
+            b"bogus.err sshd: no such facility",
+            b"",
+        ] {
+            assert!(!err.keeps(info), "{:?}", String::from_utf8_lossy(info));
+        }
+        // With info in the range, what is not a reader line is kept, and a
+        // reader line outside it is not.
+        let low = Severities::parse("info..debug").unwrap();
+        assert!(low.keeps(b"daemon.err no tag"));
+        assert!(!low.keeps(b"daemon.err sshd: bad"));
+        assert!(low.keeps(b"user.debug x: chatter"));
     }
 
     #[test]

@@ -147,7 +147,8 @@ impl<'a> Show<'a> {
 
     /// Places a reader at the start of what is to be shown.
     fn place(&mut self, reader: &mut Reader) -> crate::error::Result<()> {
-        if let Some(select) = self.filter.blocks() {
+        if let Some(mut select) = self.filter.blocks() {
+            select.until = self.until;
             reader.select(select);
         }
         let filter = &mut self.filter;
@@ -245,7 +246,14 @@ impl<'a> Show<'a> {
                 source,
                 stamp,
                 text,
-            } => return self.line(source, stamp, text, keep_last),
+                passed,
+            } => {
+                // Lines the reader passed over count towards looking at signals.
+                self.count = self
+                    .count
+                    .saturating_add(passed.min(u64::from(u32::MAX)) as u32);
+                return self.line(source, stamp, text, keep_last);
+            }
             Event::Notice {
                 notice: Notice::Skipped { file, why },
                 ..

@@ -21,6 +21,9 @@ pub enum Event<'a> {
         source: usize,
         stamp: Option<Stamp>,
         text: &'a [u8],
+        /// Lines the reader passed over just before this one (see
+        /// `reader::Select::lines`).
+        passed: u64,
     },
     Notice {
         source: usize,
@@ -38,6 +41,7 @@ struct Source {
     /// The line read and not yet handed out: its text and stamp.
     head: Vec<u8>,
     stamp: Option<Stamp>,
+    passed: u64,
     /// Where the head sorts: its stamp, or the last stamp before it.
     order: Stamp,
     done: bool,
@@ -59,6 +63,7 @@ impl Merge {
                 reader,
                 head: Vec::new(),
                 stamp: None,
+                passed: 0,
                 order: Stamp::ZERO,
                 done: false,
             })
@@ -97,6 +102,7 @@ impl Merge {
                 source: i,
                 stamp: s.stamp,
                 text: &s.head,
+                passed: s.passed,
             })?;
             if self.advance(i, &mut sink)? {
                 self.heap.push(Reverse((self.sources[i].order, i)));
@@ -126,6 +132,7 @@ impl Merge {
                 s.head.extend_from_slice(line.text);
                 s.stamp = line.stamp;
                 s.order = line.stamp.unwrap_or(s.order);
+                s.passed = s.reader.take_passed();
                 Ok(true)
             }
             Ok(None) => Ok(false),

@@ -146,6 +146,8 @@ pub struct Reader {
     /// Which parts of an archive can hold lines wanted, from its summary
     /// (see `select`).
     select: Option<Select>,
+    /// Lines failing `Select::lines` passed over since the last returned.
+    passed: u64,
 }
 
 /// Which parts of a summarised archive hold lines that may be wanted.
@@ -153,7 +155,23 @@ pub struct Select {
     /// The keys of the summary that `parts` looks at.
     pub keys: Vec<String>,
     pub parts: Box<dyn FnMut(&Summary) -> Ranges>,
+    /// A test that a line's text must pass to be wanted, made on every
+    /// line read (of `current` too, which has no summary) before the line
+    /// is handed out: a line failing it places the reader as a returned
+    /// line does, and is not returned; except a line stamped after `until`
+    /// (the caller stops there), and one in every `PASS_OVER` failing in a
+    /// row, returned anyway so that the caller, which filters it out, gets
+    /// to look at signals (`take_passed` says how many were passed over).
+    /// `None`: every line is returned.
+    pub lines: Option<LineTest>,
+    pub until: Option<Stamp>,
 }
+
+/// A test of a line's text (after its stamp): whether it may be wanted.
+pub type LineTest = Box<dyn FnMut(&[u8]) -> bool>;
+
+/// At most this many lines failing `Select::lines` are passed over in a row.
+const PASS_OVER: u64 = 4096;
 
 /// A reader put away (see `Reader::park`): a few dozen bytes.
 #[derive(Clone, Debug)]
@@ -220,6 +238,7 @@ impl Reader {
             notices: Vec::new(),
             lines: LineBuffer::new(MAX_LINE),
             select: None,
+            passed: 0,
         })
     }
 
@@ -230,6 +249,12 @@ impl Reader {
     /// returned: the caller filters them.
     pub fn select(&mut self, select: Select) {
         self.select = Some(select);
+    }
+
+    /// How many lines failing `Select::lines` were passed over just
+    /// before the line last returned (or since); counted from now on.
+    pub fn take_passed(&mut self) -> u64 {
+        std::mem::take(&mut self.passed)
     }
 
     /// The position after the last line returned.
@@ -458,12 +483,27 @@ impl Reader {
                     continue;
                 }
                 self.advance(stamp);
-                let text = if stamp.is_some() {
-                    self.lines.get(from + PREFIX_LEN..to)
+                let start = if stamp.is_some() {
+                    from + PREFIX_LEN
                 } else {
-                    self.lines.get(from..to)
+                    from
                 };
-                return Ok(Some(Line { stamp, text }));
+                if let Some(Select {
+                    lines: Some(test),
+                    until,
+                    ..
+                }) = &mut self.select
+                    && self.passed < PASS_OVER
+                    && stamp.zip(*until).is_none_or(|(s, u)| s <= u)
+                    && !test(self.lines.get(start..to))
+                {
+                    self.passed += 1;
+                    continue;
+                }
+                return Ok(Some(Line {
+                    stamp,
+                    text: self.lines.get(start..to),
+                }));
             }
             if self.open.is_none() && !self.open_next()? {
                 return Ok(None);
