@@ -482,7 +482,13 @@ fn svlogd_config_lines_cyclog_does_not_do_are_refused_saying_why() {
 /// that cannot open its directory is never ready.
 #[test]
 fn s6_sees_cyclog_ready_through_its_notification_fd() {
-    for tool in ["s6-supervise", "s6-svok", "s6-svwait", "s6-svc", "s6-svstat"] {
+    for tool in [
+        "s6-supervise",
+        "s6-svok",
+        "s6-svwait",
+        "s6-svc",
+        "s6-svstat",
+    ] {
         require(tool);
     }
     let s = Scratch::new("ready");
@@ -544,7 +550,10 @@ fn s6_sees_cyclog_ready_through_its_notification_fd() {
         let gone = wait_until(LONG, || {
             tries += 1;
             if tries > 1 {
-                eprintln!("{name}: s6-supervise still up after -xd: {}", svstat(&service));
+                eprintln!(
+                    "{name}: s6-supervise still up after -xd: {}",
+                    svstat(&service)
+                );
             }
             let _ = Command::new("s6-svc").arg("-xd").arg(&service).status();
             wait_until(Duration::from_secs(10), || {
