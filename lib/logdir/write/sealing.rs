@@ -242,6 +242,9 @@ struct SealCore {
     key_due: bool,
     /// An end record made for this archive; its seal file not yet renamed.
     ended: Option<Stamp>,
+    /// What the last mid seal in `seal/current` covers (none: no mid seal
+    /// since the last end seal).
+    group_cover: Option<Cover>,
 }
 
 fn archive_exists(dir: BorrowedFd<'_>, stamp: Stamp) -> bool {
@@ -299,6 +302,7 @@ impl SealCore {
                 .seal(Sealed::Current, at, self.first, cover)
                 .map_err(|e| self.sealing_error(e))?;
             self.pending.push(record);
+            self.group_cover = Some(cover);
             *made = true;
         }
         self.flush()
@@ -352,6 +356,7 @@ impl SealCore {
         self.sealed.insert(archive);
         self.seal_current = open_seal_current(self.seal_dir.as_fd(), &self.name)?;
         self.ended = None;
+        self.group_cover = None;
         Ok(())
     }
 
@@ -386,11 +391,30 @@ impl SealCore {
 
     /// An archive deleted at the old end: its seal file first, then (with
     /// `unlink`) the archive, so that a crash between leaves an archive
-    /// older than the sealed start rather than seals behind a gap. True if
-    /// the oldest kept one went, which the next seal must say.
-    fn deleted(&mut self, archive: Stamp, unlink: bool) -> bool {
-        let mut moved = false;
-        if self.sealed.remove(&archive) {
+    /// older than the sealed start rather than seals behind a gap. If the
+    /// last seal still keeps it (a deletion no end seal foresaw: at a
+    /// start, on a full disk), a seal naming the next one kept is made
+    /// first: the last seal never keeps an archive whose seals are gone.
+    fn deleted(&mut self, archive: Stamp, unlink: bool) -> Result<()> {
+        if self.sealed.contains(&archive) {
+            let next = self
+                .sealed
+                .range(archive..)
+                .find(|&&s| s > archive)
+                .copied();
+            if let Some(next) = next
+                && self.first.is_some_and(|f| f <= archive)
+            {
+                let at = self.stamp();
+                let cover = self.group_cover.unwrap_or_else(|| FileHash::new().cover());
+                let record = self
+                    .sealer
+                    .seal(Sealed::Current, at, Some(next), cover)
+                    .map_err(|e| self.sealing_error(e))?;
+                self.pending.push(record);
+                self.first = Some(next);
+            }
+            self.flush()?;
             let name = archive.to_string();
             if let Err(e) = fs::unlinkat(&self.seal_dir, &name, AtFlags::empty())
                 && e != rustix::io::Errno::NOENT
@@ -401,12 +425,7 @@ impl SealCore {
                     std::io::Error::from(e)
                 ));
             }
-            if self.first.is_some_and(|f| f <= archive) {
-                if let Some(&next) = self.sealed.range(archive..).next() {
-                    self.first = Some(next);
-                }
-                moved = true;
-            }
+            self.sealed.remove(&archive);
         }
         if unlink {
             // `.u` may become `.s` meanwhile (the finisher): both, twice.
@@ -430,11 +449,11 @@ impl SealCore {
                 }
             }
         }
-        moved
+        Ok(())
     }
 
-    /// Does one job; Ok(true) if a seal is wanted after it.
-    fn run(&mut self, job: &mut SealJob) -> Result<bool> {
+    /// Does one job.
+    fn run(&mut self, job: &mut SealJob) -> Result<()> {
         let covered = |c: &std::result::Result<(Arc<OwnedFd>, Cover), String>| {
             c.clone()
                 .map_err(|why| Error::invalid(format!("{}/{CURRENT}: hashing", self.name), why))
@@ -442,7 +461,7 @@ impl SealCore {
         match job {
             SealJob::Mid { cover, made } => {
                 let (file, cover) = covered(cover)?;
-                self.mid(file.as_fd(), cover, made).map(|()| false)
+                self.mid(file.as_fd(), cover, made)
             }
             SealJob::End {
                 archive,
@@ -451,9 +470,8 @@ impl SealCore {
             } => {
                 let (file, cover) = covered(cover)?;
                 self.end(file.as_fd(), *archive, cover, kept)
-                    .map(|()| false)
             }
-            SealJob::Deleted { archive, unlink } => Ok(self.deleted(*archive, *unlink)),
+            SealJob::Deleted { archive, unlink } => self.deleted(*archive, *unlink),
         }
     }
 }
@@ -519,8 +537,6 @@ struct State {
     ends: usize,
     /// Why the sealing thread's job fails, while it tries again.
     failure: Option<String>,
-    /// The oldest kept archive went: a seal is wanted to say so.
-    wanted: bool,
     /// No more jobs will come.
     closing: bool,
     /// Stop trying a failing job: what is left is sealed by the next
@@ -737,6 +753,10 @@ impl DirSeal {
             // record in memory only; store it before any other record.
             key_due: false,
             ended: None,
+            group_cover: last
+                .as_ref()
+                .filter(|r| r.file == Sealed::Current)
+                .map(|r| r.cover),
         };
         if core.sealer.next_seq() != resumed_at {
             core.key.store(&core.sealer.key_state())?;
@@ -857,17 +877,13 @@ impl DirSeal {
 
     /// Whether a seal is due now.
     pub fn is_due(&self, now: Instant) -> bool {
-        self.wanted
-            || self.lines_since >= self.policy.lines
-            || self.due.is_some_and(|d| d <= now)
-            || self.shared.lock().wanted
+        self.wanted || self.lines_since >= self.policy.lines || self.due.is_some_and(|d| d <= now)
     }
 
     /// Asks for a `mid` seal of `current`'s first `size` bytes, consumed.
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
         self.follow(current)?;
         self.sent = self.sent.max(size);
-        self.shared.lock().wanted = false;
         self.push(HashJob::Mid(size));
         self.lines_since = 0;
         self.due = None;
@@ -1077,10 +1093,9 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
         let mut said = false;
         loop {
             match core.run(&mut job) {
-                Ok(wanted) => {
+                Ok(()) => {
                     let mut state = shared.lock();
                     state.sealing = false;
-                    state.wanted |= wanted;
                     if matches!(job, SealJob::End { .. }) {
                         state.ends = state.ends.saturating_sub(1);
                     }
