@@ -618,6 +618,8 @@ fn seals_come_by_lines_and_by_time_while_the_writer_runs() {
     let all = [&args[..], &[path_arg(&log)]].concat();
     let mut sup = Supervised::new(CYCLOG, &all, s.path("stderr"));
     sup.start();
+    // The start seal first: seals asked for while one waits are made as one.
+    assert!(wait_until(LONG, || records(&log) >= 1), "no start seal");
     let lines = numbered_lines(50);
     for (n, batch) in lines.chunks(10).enumerate() {
         sup.send(&joined(batch));

@@ -281,8 +281,10 @@ fn cover_of(fd: BorrowedFd<'_>) -> std::io::Result<Cover> {
 }
 
 impl SealCore {
-    fn stamp(&mut self) -> Stamp {
-        self.last_at = Stamp::now().max(self.last_at);
+    /// A seal's stamp: when it was asked for (for the seal at a start, before
+    /// any rotation's stamp), never before the seal before it.
+    fn stamp(&mut self, asked: Stamp) -> Stamp {
+        self.last_at = asked.max(self.last_at);
         self.last_at
     }
 
@@ -293,10 +295,16 @@ impl SealCore {
     /// A `mid` seal of the file followed, `current` when it was asked for:
     /// its covered bytes made durable, then the record, then the key. With
     /// `made`, the record was made by an earlier try: it only goes out.
-    fn mid(&mut self, file: BorrowedFd<'_>, cover: Cover, made: &mut bool) -> Result<()> {
+    fn mid(
+        &mut self,
+        file: BorrowedFd<'_>,
+        cover: Cover,
+        asked: Stamp,
+        made: &mut bool,
+    ) -> Result<()> {
         if !*made {
             fs::fdatasync(file).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
-            let at = self.stamp();
+            let at = self.stamp(asked);
             let record = self
                 .sealer
                 .seal(Sealed::Current, at, self.first, cover)
@@ -317,6 +325,7 @@ impl SealCore {
         archive: Stamp,
         cover: Cover,
         kept: &[Stamp],
+        asked: Stamp,
     ) -> Result<()> {
         if self.ended != Some(archive) {
             fs::fdatasync(file).context(|| format!("{}/{archive}: fsync", self.name))?;
@@ -326,7 +335,7 @@ impl SealCore {
                 .find(|s| self.sealed.contains(s) || *s == archive)
                 .unwrap_or(archive);
             let first = Some(oldest_sealed).max(self.first);
-            let at = self.stamp();
+            let at = self.stamp(asked);
             let record = self
                 .sealer
                 .seal(Sealed::Archive(archive), at, first, cover)
@@ -405,7 +414,7 @@ impl SealCore {
             if let Some(next) = next
                 && self.first.is_some_and(|f| f <= archive)
             {
-                let at = self.stamp();
+                let at = self.stamp(Stamp::now());
                 let cover = self.group_cover.unwrap_or_else(|| FileHash::new().cover());
                 let record = self
                     .sealer
@@ -459,17 +468,18 @@ impl SealCore {
                 .map_err(|why| Error::invalid(format!("{}/{CURRENT}: hashing", self.name), why))
         };
         match job {
-            SealJob::Mid { cover, made } => {
+            SealJob::Mid { cover, asked, made } => {
                 let (file, cover) = covered(cover)?;
-                self.mid(file.as_fd(), cover, made)
+                self.mid(file.as_fd(), cover, *asked, made)
             }
             SealJob::End {
                 archive,
                 cover,
                 kept,
+                asked,
             } => {
                 let (file, cover) = covered(cover)?;
-                self.end(file.as_fd(), *archive, cover, kept)
+                self.end(file.as_fd(), *archive, cover, kept, *asked)
             }
             SealJob::Deleted { archive, unlink } => self.deleted(*archive, *unlink),
         }
@@ -492,13 +502,14 @@ enum HashJob {
     Follow(Arc<OwnedFd>),
     /// Its first bytes up to here are consumed input: hash them.
     Settled(u64),
-    /// A `mid` seal of its first bytes up to here.
-    Mid(u64),
+    /// A `mid` seal of its first bytes up to here, asked for then.
+    Mid(u64, Stamp),
     /// It was renamed to `archive` at this length: its `end` seal.
     End {
         archive: Stamp,
         size: u64,
         kept: Vec<Stamp>,
+        asked: Stamp,
     },
     /// An archive deleted at the old end, after the seals before.
     Deleted { archive: Stamp, unlink: bool },
@@ -508,6 +519,7 @@ enum HashJob {
 enum SealJob {
     Mid {
         cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
+        asked: Stamp,
         /// The record is made (a try failed after): it only goes out.
         made: bool,
     },
@@ -515,6 +527,7 @@ enum SealJob {
         archive: Stamp,
         cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
         kept: Vec<Stamp>,
+        asked: Stamp,
     },
     Deleted {
         archive: Stamp,
@@ -552,7 +565,11 @@ impl State {
 
 struct Shared {
     state: Mutex<State>,
-    changed: Condvar,
+    /// Each thread waits on its own: a job for the hashing thread does not
+    /// wake the sealing thread, nor the other way round.
+    hasher: Condvar,
+    sealer: Condvar,
+    writer: Condvar,
 }
 
 impl Shared {
@@ -562,8 +579,14 @@ impl Shared {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn wait<'a>(&self, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
-        self.changed.wait(guard).unwrap_or_else(|e| e.into_inner())
+    fn wait<'a>(&self, on: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        on.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_all(&self) {
+        self.hasher.notify_all();
+        self.sealer.notify_all();
+        self.writer.notify_all();
     }
 }
 
@@ -584,6 +607,8 @@ pub struct DirSeal {
     due: Option<Instant>,
     /// A seal is wanted at the next chance (the start).
     wanted: bool,
+    /// No seal was ever made here: the first is awaited at the start.
+    fresh: bool,
 }
 
 impl DirSeal {
@@ -733,6 +758,7 @@ impl DirSeal {
             _ => {}
         }
         let resumed_at = keys.index();
+        let fresh = last.is_none();
         let sealer = Sealer::resume(keys, last_line.as_deref())
             .map_err(|e| Error::invalid(format!("{name}: resuming the seals"), e.to_string()))?;
         let seal_current = open_seal_current(seal_dir.as_fd(), name)?;
@@ -764,7 +790,9 @@ impl DirSeal {
         core.seal_unsealed_archives(sealing_began)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            changed: Condvar::new(),
+            hasher: Condvar::new(),
+            sealer: Condvar::new(),
+            writer: Condvar::new(),
         });
         let mut threads = Vec::new();
         let spawned = {
@@ -793,6 +821,7 @@ impl DirSeal {
             lines_since: 0,
             due: None,
             wanted: true,
+            fresh,
         };
         match spawned {
             Ok(thread) => seal.threads.push(thread),
@@ -817,10 +846,10 @@ impl DirSeal {
                     state.to_hash.pop_back();
                 }
             }
-            HashJob::Mid(_) => {
+            HashJob::Mid(..) => {
                 while matches!(
                     state.to_hash.back(),
-                    Some(HashJob::Settled(_) | HashJob::Mid(_))
+                    Some(HashJob::Settled(_) | HashJob::Mid(..))
                 ) {
                     state.to_hash.pop_back();
                 }
@@ -829,7 +858,7 @@ impl DirSeal {
         }
         state.to_hash.push_back(job);
         drop(state);
-        self.shared.changed.notify_all();
+        self.shared.hasher.notify_one();
     }
 
     fn follow(&mut self, current: BorrowedFd<'_>) -> Result<()> {
@@ -884,7 +913,7 @@ impl DirSeal {
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
         self.follow(current)?;
         self.sent = self.sent.max(size);
-        self.push(HashJob::Mid(size));
+        self.push(HashJob::Mid(size, Stamp::now()));
         self.lines_since = 0;
         self.due = None;
         self.wanted = false;
@@ -905,7 +934,7 @@ impl DirSeal {
             if state.ends < UNSEALED_ROTATIONS {
                 return Ok(());
             }
-            state = self.shared.wait(state);
+            state = self.shared.wait(&self.shared.writer, state);
         }
     }
 
@@ -919,6 +948,7 @@ impl DirSeal {
             archive,
             size,
             kept,
+            asked: Stamp::now(),
         });
         self.following = false;
         self.sent = 0;
@@ -931,6 +961,18 @@ impl DirSeal {
     /// the seals before (the `end` seal that names a newer oldest one).
     pub fn deleted(&mut self, archive: Stamp, unlink: bool) {
         self.push(HashJob::Deleted { archive, unlink });
+    }
+
+    /// At a start, after asking for its seal: in a directory never sealed,
+    /// waits until it is made, so that no line is ever in a directory
+    /// without a seal record (which verifies as never sealed).
+    pub fn started(&mut self) -> Result<()> {
+        if !self.fresh {
+            return Ok(());
+        }
+        self.wait_idle()?;
+        self.fresh = false;
+        Ok(())
     }
 
     /// Waits until every seal asked for is made. Err: the sealing thread
@@ -947,7 +989,7 @@ impl DirSeal {
             if state.idle() {
                 return Ok(());
             }
-            state = self.shared.wait(state);
+            state = self.shared.wait(&self.shared.writer, state);
         }
     }
 }
@@ -959,7 +1001,7 @@ impl Drop for DirSeal {
             state.closing = true;
             state.give_up = true;
         }
-        self.shared.changed.notify_all();
+        self.shared.wake_all();
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
@@ -1014,11 +1056,11 @@ fn hash_jobs(shared: &Shared, name: &str) {
                     state.hashed_all = true;
                     break None;
                 }
-                state = shared.wait(state);
+                state = shared.wait(&shared.hasher, state);
             }
         };
         let Some(job) = job else {
-            shared.changed.notify_all();
+            shared.wake_all();
             return;
         };
         let out = match job {
@@ -1034,14 +1076,16 @@ fn hash_jobs(shared: &Shared, name: &str) {
                 }
                 None
             }
-            HashJob::Mid(size) => Some(SealJob::Mid {
+            HashJob::Mid(size, asked) => Some(SealJob::Mid {
                 cover: cover_at(&file, &mut hash, &failed, size),
+                asked,
                 made: false,
             }),
             HashJob::End {
                 archive,
                 size,
                 kept,
+                asked,
             } => {
                 let cover = cover_at(&file, &mut hash, &failed, size);
                 file = None;
@@ -1049,12 +1093,14 @@ fn hash_jobs(shared: &Shared, name: &str) {
                     archive,
                     cover,
                     kept,
+                    asked,
                 })
             }
             HashJob::Deleted { archive, unlink } => Some(SealJob::Deleted { archive, unlink }),
         };
         let mut state = shared.lock();
         state.hashing = false;
+        let for_sealer = out.is_some();
         if let Some(job) = out {
             // Mid seals not yet taken are made by the later one.
             if matches!(job, SealJob::Mid { .. }) {
@@ -1064,8 +1110,14 @@ fn hash_jobs(shared: &Shared, name: &str) {
             }
             state.to_seal.push_back(job);
         }
+        let maybe_idle = state.to_hash.is_empty();
         drop(state);
-        shared.changed.notify_all();
+        if for_sealer {
+            shared.sealer.notify_one();
+        }
+        if maybe_idle {
+            shared.writer.notify_all();
+        }
     }
 }
 
@@ -1083,7 +1135,7 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
                 if state.hashed_all {
                     break None;
                 }
-                state = shared.wait(state);
+                state = shared.wait(&shared.sealer, state);
             }
         };
         let Some(mut job) = job else {
@@ -1103,7 +1155,7 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
                         cli::info(&format!("{}: sealing again", core.name));
                     }
                     drop(state);
-                    shared.changed.notify_all();
+                    shared.writer.notify_all();
                     break;
                 }
                 Err(e) => {
@@ -1114,16 +1166,16 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
                     }
                     let mut state = shared.lock();
                     state.failure = Some(why);
-                    shared.changed.notify_all();
+                    shared.writer.notify_all();
                     if state.give_up {
                         state.sealing = false;
                         state.to_seal.clear();
                         drop(state);
-                        shared.changed.notify_all();
+                        shared.writer.notify_all();
                         return;
                     }
                     let (state, _) = shared
-                        .changed
+                        .sealer
                         .wait_timeout(state, delay)
                         .unwrap_or_else(|e| e.into_inner());
                     drop(state);
@@ -1157,7 +1209,7 @@ impl SealCore {
                 .context(|| format!("{}/{archive}: open, to seal it", self.name))?;
             let cover =
                 cover_of(fd.as_fd()).context(|| format!("{}/{archive}: read", self.name))?;
-            self.end(fd.as_fd(), archive, cover, &kept)?;
+            self.end(fd.as_fd(), archive, cover, &kept, Stamp::now())?;
             cli::info(&format!(
                 "{}: sealed {archive}, rotated before its end seal",
                 self.name

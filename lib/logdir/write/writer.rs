@@ -362,10 +362,10 @@ impl DirWriter {
         }
         self.record_idle();
         self.enforce_caps(policy);
-        // The seal of a start, on what it found, made before any line.
+        // The seal of a start, on what it found.
         self.seal_now()?;
-        match &self.seal {
-            Some(seal) => seal.wait_idle(),
+        match &mut self.seal {
+            Some(seal) => seal.started(),
             None => Ok(()),
         }
     }
