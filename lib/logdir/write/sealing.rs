@@ -1012,6 +1012,8 @@ impl Drop for DirSeal {
 /// from the page cache as it is consumed (never a byte that could be cut
 /// back), and the cover asked for by each seal job, passed on in order.
 fn hash_jobs(shared: &Shared, name: &str) {
+    // It catches up with the input: the input thread comes first.
+    crate::sys::background::lower_this_thread();
     let mut file: Option<Arc<OwnedFd>> = None;
     let mut hash = FileHash::new();
     let mut failed: Option<String> = None;
