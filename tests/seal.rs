@@ -127,12 +127,14 @@ fn a_directory_cyclog_sealed_verifies_intact_with_every_archive_checked() {
     let file = s.path("verification");
     fs::write(&file, format!("{line}\n")).expect("write");
     assert_intact(path_arg(&file), &log);
-    // Seals at start, every 20 lines (by chunk), each rotation and each stop.
+    // Seals asked for at start, every 20 lines (by chunk), each rotation
+    // and each stop; those of current asked for while one is being made
+    // are made as one: at least each rotation's and each stop's.
     let records: usize = fs::read_dir(log.join("seal"))
         .expect("seal/")
         .map(|e| split_lines(&fs::read(e.expect("entry").path()).expect("read")).len())
         .sum();
-    assert!(records >= 6 * 2 + archives(&log).len(), "{records} records");
+    assert!(records >= 6 + archives(&log).len(), "{records} records");
 }
 
 #[test]
@@ -410,12 +412,13 @@ fn an_archive_replayed_from_another_sealed_directory_or_from_this_one_is_found()
 fn resealing_after_a_truncation_with_the_key_taken_later_is_found() {
     let s = Scratch::new("seal-reseal");
     let (log, key, line, _) = sealed_log(&s);
-    // Three more runs without a rotation: six more records in seal/current.
+    // Three more runs without a rotation: three to six more records in
+    // seal/current (a start's seal and a stop's may be made as one).
     for part in numbered_lines(30).chunks(10) {
         seal_write(&log, &key, &["--max-file-size", "1M"], part);
     }
     let records = split_lines(&fs::read(log.join("seal/current")).expect("read"));
-    assert!(records.len() >= 6, "{} records", records.len());
+    assert!(records.len() >= 3, "{} records", records.len());
     // The attacker has the machine: the key file as it is now (later than
     // every seal made), and root. Cut current back and the seal records of
     // current after the first.
