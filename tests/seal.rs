@@ -856,3 +856,57 @@ fn two_rotations_waiting_for_their_end_seals_at_a_kill_9_verify_and_are_sealed_o
         "after the kills",
     );
 }
+
+/// A small tmpfs filled up under a sealed writer, the key file on it too:
+/// the input waits, and once space returns everything goes out: every line
+/// once, the directory intact to its last line. (Whether a seal record
+/// itself meets the full disk depends on where its page ends: the sealing
+/// thread's retries are not forced here.)
+#[test]
+fn a_full_disk_holds_the_seals_too_and_they_all_go_out_when_space_returns() {
+    require_root();
+    let s = Scratch::new("seal-full");
+    let mnt = Mount::tmpfs(&s.path("mnt"), "8m");
+    let key = mnt.path.join("key");
+    let ran = run_piped(CYCLOG, &["--make-seal-key", path_arg(&key)], &[], b"");
+    assert_eq!(ran.code, 0, "{}", ran.stderr);
+    let line = String::from_utf8(ran.stdout)
+        .expect("UTF-8")
+        .trim()
+        .to_string();
+    let dir = mnt.path.join("log");
+    let args = [
+        "--seal",
+        path_arg(&key),
+        "--seal-lines",
+        "50",
+        "--max-file-size",
+        "256k",
+        path_arg(&dir),
+    ];
+    let mut sup = Supervised::new(CYCLOG, &args, s.path("stderr"));
+    sup.start();
+    // The first seal of a new key is made before any line: then the disk fills.
+    let seal_current = dir.join("seal/current");
+    assert!(wait_until(LONG, || fs::read(&seal_current)
+        .is_ok_and(|b| !b.is_empty())));
+    let filler = mnt.path.join("filler");
+    fill(&filler);
+    // Room for a few hundred lines and seals, which then meet the full disk.
+    let size = fs::metadata(&filler).expect("filler").len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .expect("filler")
+        .set_len(size - 64 * 1024)
+        .expect("truncate");
+    let lines = numbered_lines(40_000);
+    let producer = feed_a_full_disk(&sup, joined(&lines));
+    fs::remove_file(&filler).expect("free space");
+    producer.join().expect("producer");
+    sup.close_input();
+    assert_eq!(sup.wait(LONG).code(), Some(0), "{}", sup.stderr_text());
+    let out = assert_intact(&line, &dir);
+    assert!(!out.contains("after the last seal"), "{out}");
+    assert_same_lines(&texts(&read_logdir(&dir)), &lines, "after the full disk");
+}
