@@ -1248,3 +1248,88 @@ fn finish_rename(dir: BorrowedFd<'_>, name: &str, stamp: Stamp, bytes: u64) -> R
     fs::fsync(dir).context(|| format!("{name}: fsync"))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logdir::seal::{Verdict, Verifier};
+    use crate::testutil::scratch::Scratch;
+
+    /// The sealing side of a new log directory `log` in `s`, on a new key.
+    fn new_core(s: &Scratch) -> (SealCore, Seed) {
+        let key = s.join("key");
+        let seed = make_key(&key).expect("key");
+        let log = s.join("log");
+        std::fs::create_dir_all(log.join(SEAL_DIR)).expect("mkdir");
+        let dir = logdir::open_dir(log.as_os_str()).expect("open");
+        let seal_dir = fs::openat(
+            &dir,
+            SEAL_DIR,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("open seal/");
+        let seal_current = open_seal_current(seal_dir.as_fd(), "log").expect("seal/current");
+        let (key, keys) = KeyFile::open(&key).expect("key file");
+        let core = SealCore {
+            name: "log".into(),
+            dir,
+            seal_dir,
+            seal_current,
+            key,
+            sealer: Sealer::resume(keys, None).expect("sealer"),
+            first: None,
+            sealed: BTreeSet::new(),
+            last_at: Stamp::ZERO,
+            pending: Vec::new(),
+            unsynced: false,
+            key_due: false,
+            ended: None,
+            group_cover: None,
+        };
+        (core, seed)
+    }
+
+    #[test]
+    fn records_made_before_a_failed_write_go_out_first_when_it_works_again() {
+        let s = Scratch::new("sealing-full");
+        let (mut core, seed) = new_core(&s);
+        let text = b"@400000006b00f7540ae5ce12 a line\n";
+        std::fs::write(s.join("log/current"), text).expect("current");
+        let file = std::fs::File::open(s.join("log/current")).expect("open");
+        let cover = cover_of(file.as_fd()).expect("cover");
+        // seal/current on a full disk.
+        let full = fs::open("/dev/full", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .expect("/dev/full");
+        let seal_current = std::mem::replace(&mut core.seal_current, full);
+        let mut first = false;
+        assert!(
+            core.mid(file.as_fd(), cover, Stamp::now(), &mut first)
+                .is_err()
+        );
+        assert!(first, "its record is made, its key gone");
+        // Another seal asked for meanwhile: two records wait.
+        let mut second = false;
+        assert!(
+            core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+                .is_err()
+        );
+        assert_eq!(core.pending.len(), 2);
+        // Space again: the second tried again goes out after the first.
+        core.seal_current = seal_current;
+        core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+            .expect("sealed");
+        assert!(core.pending.is_empty());
+        let records = std::fs::read(s.join("log/seal/current")).expect("records");
+        let mut v = Verifier::new(&seed);
+        v.seal_file("seal/current", &records);
+        v.begin_current();
+        v.feed(text);
+        match v.finish() {
+            Verdict::Intact(summary) => assert_eq!(summary.last_seq, 1),
+            other => panic!("{other:?}"),
+        }
+        let (_, keys) = KeyFile::open(&s.join("key")).expect("key file");
+        assert_eq!(keys.index(), 2, "the key stored past both seals");
+    }
+}
