@@ -12,6 +12,14 @@
 //! Seal files: `seal/current`, the records of `current`, one line each;
 //! `seal/@STAMP`, those of the archive of that stamp, renamed from
 //! `seal/current` at its rotation, after its `end` record.
+//!
+//! Threads: the writer's thread only queues, in order, what happened
+//! (lengths consumed, a seal asked for, a rotation after its rename, an
+//! archive to delete); a hashing thread hashes `current` as it is consumed
+//! and gives each seal its cover; a sealing thread owns `seal/`, the key
+//! file and the [`Sealer`] and makes each seal durable. A kill can leave
+//! archives rotated before their end seals: [`DirSeal::open`] seals them
+//! first (logseal(7), the crash rule).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
