@@ -312,6 +312,11 @@ impl SealCore {
     ) -> Result<()> {
         if !*made {
             fs::fdatasync(file).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
+            if self.group_cover.is_none() {
+                // The first seal of a new current: its name must be on
+                // disk too (a power loss could lose the file it seals).
+                fs::fsync(&self.dir).context(|| format!("{}: fsync", self.name))?;
+            }
             let at = self.stamp(asked);
             let record = self
                 .sealer
@@ -337,6 +342,8 @@ impl SealCore {
     ) -> Result<()> {
         if self.ended != Some(archive) {
             fs::fdatasync(file).context(|| format!("{}/{archive}: fsync", self.name))?;
+            // The rename to the archive too, before a seal says it was made.
+            fs::fsync(&self.dir).context(|| format!("{}: fsync", self.name))?;
             let oldest_sealed = kept
                 .iter()
                 .copied()
