@@ -222,6 +222,10 @@ fn exists(dir: BorrowedFd<'_>, name: &str) -> bool {
 /// reads is still in the CPU cache when hashed.
 const HASH_BLOCK: usize = 128 * 1024;
 
+/// Bytes consumed that the hashing thread is told of at once, at least
+/// (a seal tells it of the rest).
+const SETTLE_STEP: u64 = 1 << 20;
+
 /// Rotations whose `end` seal may wait to be made before a rotation waits:
 /// what is not yet sealed stays bounded by this many files and `current`.
 const UNSEALED_ROTATIONS: usize = 2;
@@ -899,7 +903,8 @@ impl DirSeal {
     /// to be cut back): the hashing thread may hash them ahead of the seal.
     pub fn settled(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
         self.follow(current)?;
-        if size > self.sent {
+        // A step at a time: each wakes the hashing thread.
+        if size >= self.sent + SETTLE_STEP {
             self.sent = size;
             self.push(HashJob::Settled(size));
         }
