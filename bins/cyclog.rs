@@ -38,8 +38,8 @@ const OPTIONS: &str = "--max-file-size SIZE  rotate current when it would pass S
 --max-open-dirs N  with --split-by: keep at most N directories open (128)
 --max-root-size SIZE  with --split-by: delete the oldest archives of all ROOT past SIZE
 --seal KEYFILE  seal the directory with the key in KEYFILE (logseal(7))
---seal-every DURATION  seal at least this often while lines come (10s)
---seal-lines N  seal at least every N lines (100000)
+--seal-every DURATION  ask for a seal at least this often while lines come (10s)
+--seal-lines N  ask for a seal at least every N lines (100000)
 --make-seal-key KEYFILE  make a new seal key in KEYFILE, print its verification line
 --dialect multilog|s6-log  read the script as this peer's, when its words do not tell
 -d FD  write a newline to FD once the directories are open (s6's notification-fd)

@@ -638,6 +638,11 @@ pub struct Summary {
     /// A rotation was interrupted after its seal: `current` was checked as
     /// the archive it was about to become.
     pub rotation_interrupted: bool,
+    /// Archives newer than the last `end` seal: rotated, their `end` seals
+    /// not yet made (a writer killed, or still at work). The oldest is
+    /// checked against the `mid` seals of `seal/current`; what follows
+    /// those, in it and in the others, is written after the last seal.
+    pub archives_unsealed: u64,
 }
 
 impl Summary {
@@ -650,6 +655,7 @@ impl Summary {
             archives_checked: 0,
             archives_not_covered: 0,
             rotation_interrupted: false,
+            archives_unsealed: 0,
         }
     }
 }
@@ -683,7 +689,11 @@ struct Checking {
     group: Group,
     next_mark: usize,
     hash: FileHash,
-    is_current: bool,
+    /// Bytes after its last seal are written after the last seal (the
+    /// file was not closed by an `end` seal), not appended.
+    open_end: bool,
+    /// An archive checked against its `end` seal.
+    ended: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -711,6 +721,9 @@ pub struct Verifier {
     checking: Option<Checking>,
     tail: Option<(u64, u64)>,
     current_seen: bool,
+    /// The `mid` seals of `seal/current` were taken by an archive rotated
+    /// before its `end` seal.
+    open_taken: bool,
 }
 
 impl Verifier {
@@ -732,6 +745,7 @@ impl Verifier {
             checking: None,
             tail: None,
             current_seen: false,
+            open_taken: false,
         }
     }
 
@@ -938,10 +952,14 @@ impl Verifier {
             return;
         }
         match self.groups.front().and_then(|g| g.archive) {
-            None => self.fail(
-                name,
-                "an archive no seal covers (inserted, or rotated unsealed)",
-            ),
+            // Newer than every end seal: rotated before its end seal. The
+            // oldest holds what seal/current's mid seals cover; the rest
+            // of it, and the later ones, were written after the last seal.
+            None => {
+                self.summary_mut().archives_unsealed += 1;
+                let group = self.take_open();
+                self.check(name, group, true);
+            }
             Some(expected) if expected < stamp => {
                 let seq = self.groups[0].marks.last().map_or(0, |m| m.0);
                 self.fail(
@@ -960,6 +978,20 @@ impl Verifier {
         }
     }
 
+    /// The group of `seal/current` (mid seals), to the first file after the
+    /// last end seal; an empty one to every later file.
+    fn take_open(&mut self) -> Group {
+        let empty = Group {
+            archive: None,
+            marks: Vec::new(),
+        };
+        if self.open_taken {
+            return empty;
+        }
+        self.open_taken = true;
+        std::mem::replace(&mut self.open, empty)
+    }
+
     /// Begins `current`.
     pub fn begin_current(&mut self) {
         self.plan();
@@ -972,7 +1004,7 @@ impl Verifier {
     }
 
     fn begin_current_group(&mut self, name: &str) {
-        if self.groups.len() == 1 && self.open.marks.is_empty() {
+        if self.groups.len() == 1 && self.open.marks.is_empty() && !self.open_taken {
             // Sealed as an archive, not yet renamed: a rotation cut short.
             self.summary_mut().rotation_interrupted = true;
             if let Some(group) = self.groups.pop_front() {
@@ -985,23 +1017,18 @@ impl Verifier {
             let seq = group.marks.last().map_or(0, |m| m.0);
             return self.fail(expected, format!("archive sealed by seal {seq} is missing"));
         }
-        let group = std::mem::replace(
-            &mut self.open,
-            Group {
-                archive: None,
-                marks: Vec::new(),
-            },
-        );
+        let group = self.take_open();
         self.check(name.into(), group, true);
     }
 
-    fn check(&mut self, name: String, group: Group, is_current: bool) {
+    fn check(&mut self, name: String, group: Group, open_end: bool) {
         self.checking = Some(Checking {
+            ended: group.archive.is_some(),
             name,
             group,
             next_mark: 0,
             hash: FileHash::new(),
-            is_current,
+            open_end,
         });
     }
 
@@ -1015,7 +1042,7 @@ impl Verifier {
         };
         while !data.is_empty() {
             let Some(&(seq, mark)) = c.group.marks.get(c.next_mark) else {
-                if !c.is_current {
+                if !c.open_end {
                     let at = c.hash.bytes();
                     return self.fail(
                         format!("{}: byte {at}", c.name),
@@ -1067,7 +1094,7 @@ impl Verifier {
             }
             c.next_mark += 1;
         }
-        if !c.is_current {
+        if c.ended {
             self.summary_mut().archives_checked += 1;
         }
     }

@@ -823,3 +823,45 @@ fn an_end_record_is_the_longest_record_logseal_7_states() {
     assert_eq!(end.len(), MAX_RECORD_LEN);
     assert_eq!(MAX_RECORD_LEN, 340);
 }
+
+#[test]
+fn archives_rotated_before_their_end_seals_are_checked_against_the_mid_seals() {
+    let s = seed(1);
+    let mut w = sealed_dir(&s);
+    w.seal();
+    w.lines(2);
+    // Killed with two rotations waiting: current renamed, a second archive
+    // rotated, a new current; no end seal made.
+    let mut dir = w.dir.clone();
+    let first = w.tick();
+    let bytes = dir.current.take().unwrap_or_default();
+    dir.archives.push((first, bytes));
+    let second = w.tick();
+    dir.archives
+        .push((second, b"@400000006b00f7540ae5ce12 more\n".to_vec()));
+    dir.current = Some(b"@400000006b00f7540ae5ce13 last\n".to_vec());
+    match verify(&s, &dir) {
+        Verdict::UnsealedTail { summary, lines, .. } => {
+            assert_eq!(summary.archives_unsealed, 2);
+            assert_eq!(lines, 4, "2 after the last mid seal, 1 in each newer file");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The first of them must hold what the mid seals cover.
+    let mut edited = dir.clone();
+    let at = edited.archives.len() - 2;
+    edited.archives[at].1[30] ^= 1;
+    assert!(
+        tampered(&verify(&s, &edited))
+            .place
+            .starts_with(&first.to_string())
+    );
+    // Taken away, the mid seals fall on the next one, which does not hold it.
+    let mut removed = dir.clone();
+    removed.archives.remove(at);
+    assert!(
+        tampered(&verify(&s, &removed))
+            .place
+            .starts_with(&second.to_string())
+    );
+}

@@ -55,6 +55,19 @@ fn summary_text(s: &Summary) -> String {
     if s.rotation_interrupted {
         text.push_str("; a rotation was cut short after its seal");
     }
+    if s.archives_unsealed > 0 {
+        text.push_str(&format!(
+            "; {} newer archive{} rotated before {} end seal (a writer stopped by a crash, \
+             or still at work)",
+            s.archives_unsealed,
+            if s.archives_unsealed == 1 { "" } else { "s" },
+            if s.archives_unsealed == 1 {
+                "its"
+            } else {
+                "their"
+            }
+        ));
+    }
     text
 }
 
@@ -68,9 +81,14 @@ pub fn verdict_line(dir: &Path, verdict: &Verdict) -> String {
             lines,
             bytes,
         } => format!(
-            "{dir}: intact, but {lines} line{} ({bytes} bytes) at the end of current \
+            "{dir}: intact, but {lines} line{} ({bytes} bytes) at the end{} \
              were written after the last seal and are not covered: {}",
             if *lines == 1 { "" } else { "s" },
+            if summary.archives_unsealed > 0 {
+                ""
+            } else {
+                " of current"
+            },
             summary_text(summary)
         ),
         Verdict::Tampered(t) => format!("{dir}: TAMPERED: {t}"),

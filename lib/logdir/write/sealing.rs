@@ -12,11 +12,19 @@
 //! Seal files: `seal/current`, the records of `current`, one line each;
 //! `seal/@STAMP`, those of the archive of that stamp, renamed from
 //! `seal/current` at its rotation, after its `end` record.
+//!
+//! Threads: the writer's thread only queues, in order, what happened
+//! (lengths consumed, a seal asked for, a rotation after its rename, an
+//! archive to delete); a hashing thread hashes `current` as it is consumed
+//! and gives each seal its cover; a sealing thread owns `seal/`, the key
+//! file and the [`Sealer`] and makes each seal durable. A kill can leave
+//! archives rotated before their end seals: [`DirSeal::open`] seals them
+//! first (logseal(7), the crash rule).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -197,31 +205,6 @@ fn whole_records(bytes: &[u8]) -> std::result::Result<(Vec<&[u8]>, usize), usize
     Ok((records, at))
 }
 
-/// The seals of one log directory being written.
-pub struct DirSeal {
-    name: String,
-    policy: SealPolicy,
-    seal_dir: OwnedFd,
-    seal_current: OwnedFd,
-    key: KeyFile,
-    sealer: Sealer,
-    /// The running hash of `current`, on its own thread.
-    hasher: Hasher,
-    /// The oldest sealed archive kept, as the last seal said or the next will.
-    first: Option<Stamp>,
-    /// The archives that have a seal file.
-    sealed: BTreeSet<Stamp>,
-    last_at: Stamp,
-    lines_since: u64,
-    due: Option<Instant>,
-    /// A seal is wanted at the next chance (the kept archives changed).
-    wanted: bool,
-    /// Records made (their keys destroyed) not yet appended whole.
-    pending: Vec<Vec<u8>>,
-    /// An end seal made for this archive, its rotation not yet done.
-    ended: Option<Stamp>,
-}
-
 fn read_all(dir: BorrowedFd<'_>, file: &str) -> std::io::Result<Vec<u8>> {
     let fd = logdir::open_file(dir, file, OFlags::RDONLY, 0)?;
     let size = fs::fstat(&fd)?.st_size as usize;
@@ -235,11 +218,425 @@ fn exists(dir: BorrowedFd<'_>, name: &str) -> bool {
     fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
 }
 
+/// Bytes the hashing thread reads at a time: small enough that what it
+/// reads is still in the CPU cache when hashed.
+const HASH_BLOCK: usize = 128 * 1024;
+
+/// Bytes consumed that the hashing thread is told of at once, at least
+/// (a seal tells it of the rest).
+const SETTLE_STEP: u64 = 1 << 20;
+
+/// Rotations whose `end` seal may wait to be made before a rotation waits:
+/// what is not yet sealed stays bounded by this many files and `current`.
+const UNSEALED_ROTATIONS: usize = 2;
+
+/// The durable side of the seals of one log directory: `seal/`, the key
+/// file and the sealer. Used at open to finish what a killed writer left,
+/// then owned by the sealing thread.
+struct SealCore {
+    name: String,
+    /// The log directory, for deleting archives under the cap.
+    dir: OwnedFd,
+    seal_dir: OwnedFd,
+    seal_current: OwnedFd,
+    key: KeyFile,
+    sealer: Sealer,
+    /// The oldest sealed archive kept, as the last seal said or the next will.
+    first: Option<Stamp>,
+    /// The archives that have a seal file.
+    sealed: BTreeSet<Stamp>,
+    last_at: Stamp,
+    /// Records made (their keys destroyed) not yet appended whole.
+    pending: Vec<Vec<u8>>,
+    /// Records appended, `seal/current` not yet synced since.
+    unsynced: bool,
+    /// Records synced, the key state that follows them not yet stored.
+    key_due: bool,
+    /// An end record made for this archive; its seal file not yet renamed.
+    ended: Option<Stamp>,
+    /// What the last mid seal in `seal/current` covers (none: no mid seal
+    /// since the last end seal).
+    group_cover: Option<Cover>,
+}
+
+fn archive_exists(dir: BorrowedFd<'_>, stamp: Stamp) -> bool {
+    [true, false]
+        .into_iter()
+        .any(|complete| exists(dir, &logdir::Archive { stamp, complete }.name()))
+}
+
+/// Opens an archive by its stamp, `.s` or `.u`, whichever it is now.
+fn open_archive(dir: BorrowedFd<'_>, stamp: Stamp) -> std::io::Result<OwnedFd> {
+    let mut last = std::io::Error::from(std::io::ErrorKind::NotFound);
+    for complete in [true, false, true] {
+        let name = logdir::Archive { stamp, complete }.name();
+        match logdir::open_file(dir, &name, OFlags::RDONLY, 0) {
+            Ok(fd) => return Ok(fd),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
+}
+
+/// The cover of a whole file, read through `fd`.
+fn cover_of(fd: BorrowedFd<'_>) -> std::io::Result<Cover> {
+    let mut hash = FileHash::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let got = read_exact_at(fd, &mut buf, hash.bytes())?;
+        if got == 0 {
+            return Ok(hash.cover());
+        }
+        hash.update(&buf[..got]);
+    }
+}
+
+impl SealCore {
+    /// A seal's stamp: when it was asked for (for the seal at a start, before
+    /// any rotation's stamp), never before the seal before it.
+    fn stamp(&mut self, asked: Stamp) -> Stamp {
+        self.last_at = asked.max(self.last_at);
+        self.last_at
+    }
+
+    fn sealing_error(&self, e: crate::logdir::seal::SealError) -> Error {
+        Error::invalid(format!("{}: sealing", self.name), e.to_string())
+    }
+
+    /// A `mid` seal of the file followed, `current` when it was asked for:
+    /// its covered bytes made durable, then the record, then the key. With
+    /// `made`, the record was made by an earlier try: it only goes out.
+    fn mid(
+        &mut self,
+        file: BorrowedFd<'_>,
+        cover: Cover,
+        asked: Stamp,
+        made: &mut bool,
+    ) -> Result<()> {
+        if !*made {
+            fs::fdatasync(file).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
+            if self.group_cover.is_none() {
+                // The first seal of a new current: its name must be on
+                // disk too (a power loss could lose the file it seals).
+                fs::fsync(&self.dir).context(|| format!("{}: fsync", self.name))?;
+            }
+            let at = self.stamp(asked);
+            let record = self
+                .sealer
+                .seal(Sealed::Current, at, self.first, cover)
+                .map_err(|e| self.sealing_error(e))?;
+            self.pending.push(record);
+            self.group_cover = Some(cover);
+            *made = true;
+        }
+        self.flush()
+    }
+
+    /// The `end` seal of the file followed, renamed to `archive`; `kept`
+    /// (oldest first) are the archives the cap keeps once it is added.
+    /// Then its seal file is renamed beside it, and a new one begun.
+    fn end(
+        &mut self,
+        file: BorrowedFd<'_>,
+        archive: Stamp,
+        cover: Cover,
+        kept: &[Stamp],
+        asked: Stamp,
+    ) -> Result<()> {
+        if self.ended != Some(archive) {
+            fs::fdatasync(file).context(|| format!("{}/{archive}: fsync", self.name))?;
+            // The rename to the archive too, before a seal says it was made.
+            fs::fsync(&self.dir).context(|| format!("{}: fsync", self.name))?;
+            let oldest_sealed = kept
+                .iter()
+                .copied()
+                .find(|s| self.sealed.contains(s) || *s == archive)
+                .unwrap_or(archive);
+            let first = Some(oldest_sealed).max(self.first);
+            let at = self.stamp(asked);
+            let record = self
+                .sealer
+                .seal(Sealed::Archive(archive), at, first, cover)
+                .map_err(|e| self.sealing_error(e))?;
+            self.pending.push(record);
+            self.ended = Some(archive);
+            self.first = first;
+        }
+        self.flush()?;
+        self.close_seal_file(archive)
+    }
+
+    /// After an end record: `seal/current` becomes `seal/@archive`
+    /// durably, and a new `seal/current` is begun.
+    fn close_seal_file(&mut self, archive: Stamp) -> Result<()> {
+        let target = archive.to_string();
+        match fs::renameat(&self.seal_dir, CURRENT, &self.seal_dir, &target) {
+            Ok(()) => {}
+            // Renamed by a try that failed after.
+            Err(rustix::io::Errno::NOENT) if exists(self.seal_dir.as_fd(), &target) => {}
+            Err(e) => {
+                return Err(e)
+                    .context(|| format!("{}/{SEAL_DIR}: rename current to {target}", self.name));
+            }
+        }
+        fs::fsync(&self.seal_dir).context(|| format!("{}/{SEAL_DIR}: fsync", self.name))?;
+        self.sealed.insert(archive);
+        self.seal_current = open_seal_current(self.seal_dir.as_fd(), &self.name)?;
+        self.ended = None;
+        self.group_cover = None;
+        Ok(())
+    }
+
+    /// Appends the records made to `seal/current` durably (those a failure
+    /// left first: their keys are gone, they must go out), then stores the
+    /// key that follows, destroying the one used. A failed write is cut
+    /// back and tried again.
+    fn flush(&mut self) -> Result<()> {
+        let name = format!("{}/{SEAL_DIR}/current", self.name);
+        while let Some(record) = self.pending.first() {
+            let len = fs::fstat(&self.seal_current)
+                .context(|| format!("{name}: fstat"))?
+                .st_size as u64;
+            if let Err(e) = write_at(self.seal_current.as_fd(), record, len) {
+                let _ = fs::ftruncate(&self.seal_current, len);
+                return Err(Error::new(format!("{name}: write"), e));
+            }
+            self.pending.remove(0);
+            self.unsynced = true;
+        }
+        if self.unsynced {
+            fs::fdatasync(&self.seal_current).context(|| format!("{name}: fsync"))?;
+            self.unsynced = false;
+            self.key_due = true;
+        }
+        if self.key_due {
+            self.key.store(&self.sealer.key_state())?;
+            self.key_due = false;
+        }
+        Ok(())
+    }
+
+    /// An archive deleted at the old end: its seal file first, then (with
+    /// `unlink`) the archive, so that a crash between leaves an archive
+    /// older than the sealed start rather than seals behind a gap. If the
+    /// last seal still keeps it (a deletion no end seal foresaw: at a
+    /// start, on a full disk), a seal naming the next one kept is made
+    /// first: the last seal never keeps an archive whose seals are gone.
+    fn deleted(&mut self, archive: Stamp, unlink: bool) -> Result<()> {
+        if self.sealed.contains(&archive) {
+            let next = self
+                .sealed
+                .range(archive..)
+                .find(|&&s| s > archive)
+                .copied();
+            if let Some(next) = next
+                && self.first.is_some_and(|f| f <= archive)
+            {
+                let at = self.stamp(Stamp::now());
+                let cover = self.group_cover.unwrap_or_else(|| FileHash::new().cover());
+                let record = self
+                    .sealer
+                    .seal(Sealed::Current, at, Some(next), cover)
+                    .map_err(|e| self.sealing_error(e))?;
+                self.pending.push(record);
+                self.first = Some(next);
+            }
+            self.flush()?;
+            let name = archive.to_string();
+            if let Err(e) = fs::unlinkat(&self.seal_dir, &name, AtFlags::empty())
+                && e != rustix::io::Errno::NOENT
+            {
+                cli::warn(&format!(
+                    "unable to delete {}/{SEAL_DIR}/{name}: {}",
+                    self.name,
+                    std::io::Error::from(e)
+                ));
+            }
+            self.sealed.remove(&archive);
+        }
+        if unlink {
+            // `.u` may become `.s` meanwhile (the finisher): both, twice.
+            for complete in [true, false, true] {
+                let name = logdir::Archive {
+                    stamp: archive,
+                    complete,
+                }
+                .name();
+                match fs::unlinkat(&self.dir, &name, AtFlags::empty()) {
+                    Ok(()) => break,
+                    Err(rustix::io::Errno::NOENT) => continue,
+                    Err(e) => {
+                        cli::warn(&format!(
+                            "unable to delete {}/{name}: {}",
+                            self.name,
+                            std::io::Error::from(e)
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Does one job.
+    fn run(&mut self, job: &mut SealJob) -> Result<()> {
+        let covered = |c: &std::result::Result<(Arc<OwnedFd>, Cover), String>| {
+            c.clone()
+                .map_err(|why| Error::invalid(format!("{}/{CURRENT}: hashing", self.name), why))
+        };
+        match job {
+            SealJob::Mid { cover, asked, made } => {
+                let (file, cover) = covered(cover)?;
+                self.mid(file.as_fd(), cover, *asked, made)
+            }
+            SealJob::End {
+                archive,
+                cover,
+                kept,
+                asked,
+            } => {
+                let (file, cover) = covered(cover)?;
+                self.end(file.as_fd(), *archive, cover, kept, *asked)
+            }
+            SealJob::Deleted { archive, unlink } => self.deleted(*archive, *unlink),
+        }
+    }
+}
+
+fn open_seal_current(seal_dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
+    fs::openat(
+        seal_dir,
+        CURRENT,
+        OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o644),
+    )
+    .context(|| format!("{name}/{SEAL_DIR}/current: open"))
+}
+
+/// What the hashing thread is given, in the order of the writer's steps.
+enum HashJob {
+    /// The next seals are of this file (the new `current`), from its first byte.
+    Follow(Arc<OwnedFd>),
+    /// Its first bytes up to here are consumed input: hash them.
+    Settled(u64),
+    /// A `mid` seal of its first bytes up to here, asked for then.
+    Mid(u64, Stamp),
+    /// It was renamed to `archive` at this length: its `end` seal.
+    End {
+        archive: Stamp,
+        size: u64,
+        kept: Vec<Stamp>,
+        asked: Stamp,
+    },
+    /// An archive deleted at the old end, after the seals before.
+    Deleted { archive: Stamp, unlink: bool },
+}
+
+/// What the sealing thread is given by the hashing thread, in order.
+enum SealJob {
+    Mid {
+        cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
+        asked: Stamp,
+        /// The record is made (a try failed after): it only goes out.
+        made: bool,
+    },
+    End {
+        archive: Stamp,
+        cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
+        kept: Vec<Stamp>,
+        asked: Stamp,
+    },
+    Deleted {
+        archive: Stamp,
+        unlink: bool,
+    },
+}
+
+/// The queues between the writer's thread, the hashing thread and the
+/// sealing thread, and what they tell one another.
+#[derive(Default)]
+struct State {
+    to_hash: VecDeque<HashJob>,
+    to_seal: VecDeque<SealJob>,
+    /// A thread is at work on a job it took.
+    hashing: bool,
+    sealing: bool,
+    /// The hashing thread has ended: no more seal jobs will come.
+    hashed_all: bool,
+    /// Rotations whose end seal is not yet durable.
+    ends: usize,
+    /// Why the sealing thread's job fails, while it tries again.
+    failure: Option<String>,
+    /// No more jobs will come.
+    closing: bool,
+    /// Stop trying a failing job: what is left is sealed by the next
+    /// start, as after a crash.
+    give_up: bool,
+}
+
+impl State {
+    fn idle(&self) -> bool {
+        self.to_hash.is_empty() && self.to_seal.is_empty() && !self.hashing && !self.sealing
+    }
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Each thread waits on its own: a job for the hashing thread does not
+    /// wake the sealing thread, nor the other way round.
+    hasher: Condvar,
+    sealer: Condvar,
+    writer: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // The threads do not panic while holding it; if one did, its state
+        // is still whole (every change is one assignment).
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait<'a>(&self, on: &Condvar, guard: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        on.wait(guard).unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake_all(&self) {
+        self.hasher.notify_all();
+        self.sealer.notify_all();
+        self.writer.notify_all();
+    }
+}
+
+/// The seals of one log directory being written. The writer's thread only
+/// says what happened (lines consumed, a seal due, a rotation, a deletion)
+/// in order; a hashing thread hashes `current` as it is consumed, and a
+/// sealing thread makes the seals durable and owns `seal/` and the key.
+pub struct DirSeal {
+    name: String,
+    policy: SealPolicy,
+    shared: Arc<Shared>,
+    threads: Vec<JoinHandle<()>>,
+    /// `current` is followed by the hashing thread (after a rotation, not yet).
+    following: bool,
+    /// The length given to hash so far.
+    sent: u64,
+    lines_since: u64,
+    due: Option<Instant>,
+    /// A seal is wanted at the next chance (the start).
+    wanted: bool,
+    /// No seal was ever made here: the first is awaited at the start.
+    fresh: bool,
+}
+
 impl DirSeal {
     /// Opens the seals of log directory `dir` (creating `seal/`), before
     /// its archives are listed and `current` opened: cuts a record a crash
     /// left short, finishes a rotation whose `end` seal was written but
-    /// whose renames were not, and resumes the key after the last record.
+    /// whose renames were not, resumes the key after the last record, and
+    /// makes the `end` seals of archives rotated before theirs were made
+    /// (logseal(7), the crash rule).
     pub fn open(dir: BorrowedFd<'_>, name: &str, policy: &SealPolicy) -> Result<DirSeal> {
         let at = |what: &str| format!("{name}/{SEAL_DIR}{what}");
         match fs::mkdirat(dir, SEAL_DIR, Mode::from_raw_mode(0o755)) {
@@ -286,11 +683,10 @@ impl DirSeal {
             }
             current_records = records.into_iter().map(<[u8]>::to_vec).collect();
         }
-        let archive_exists = |stamp: Stamp| {
-            [true, false]
-                .into_iter()
-                .any(|complete| exists(dir, &logdir::Archive { stamp, complete }.name()))
-        };
+        let sealing_began = current_records
+            .first()
+            .and_then(|line| Record::parse(line))
+            .map(|r| r.at);
         let mut last_line = current_records.last().cloned();
         if let Some(line) = &last_line
             && let Some(Record {
@@ -300,7 +696,7 @@ impl DirSeal {
             }) = Record::parse(line)
         {
             // The end seal is written; the renames are not, or not both.
-            if !archive_exists(stamp) {
+            if !archive_exists(dir, stamp) {
                 finish_rename(dir, name, stamp, cover.bytes)?;
             }
             fs::renameat(&seal_dir, CURRENT, &seal_dir, stamp.to_string())
@@ -328,7 +724,7 @@ impl DirSeal {
                 ..
             }) = last_line.as_deref().and_then(Record::parse)
                 && stamp == newest
-                && !archive_exists(stamp)
+                && !archive_exists(dir, stamp)
             {
                 // seal/current renamed, current not.
                 finish_rename(dir, name, stamp, cover.bytes)?;
@@ -341,7 +737,7 @@ impl DirSeal {
             let gone: Vec<Stamp> = sealed
                 .range(..first)
                 .copied()
-                .filter(|&s| !archive_exists(s))
+                .filter(|&s| !archive_exists(dir, s))
                 .collect();
             for stamp in gone {
                 match fs::unlinkat(&seal_dir, stamp.to_string(), AtFlags::empty()) {
@@ -381,75 +777,138 @@ impl DirSeal {
             _ => {}
         }
         let resumed_at = keys.index();
+        let fresh = last.is_none();
         let sealer = Sealer::resume(keys, last_line.as_deref())
             .map_err(|e| Error::invalid(format!("{name}: resuming the seals"), e.to_string()))?;
-        let mut key = key;
-        if sealer.next_seq() != resumed_at {
-            // Killed between a record and its key: the key moved past the
-            // record in memory only; store it before any other record.
-            key.store(&sealer.key_state())?;
-        }
-        let seal_current = fs::openat(
-            &seal_dir,
-            CURRENT,
-            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(|| format!("{}: open", at("/current")))?;
-        Ok(DirSeal {
+        let seal_current = open_seal_current(seal_dir.as_fd(), name)?;
+        let log_dir = rustix::io::fcntl_dupfd_cloexec(dir, 0).context(|| format!("{name}: dup"))?;
+        let mut core = SealCore {
             name: name.to_owned(),
-            policy: policy.clone(),
+            dir: log_dir,
             seal_dir,
             seal_current,
             key,
             sealer,
-            hasher: Hasher::start(name)?,
             first: last.as_ref().and_then(|r| r.first),
             last_at: last.as_ref().map_or(Stamp::ZERO, |r| r.at),
             sealed,
+            pending: Vec::new(),
+            unsynced: false,
+            // Killed between a record and its key: the key moved past the
+            // record in memory only; store it before any other record.
+            key_due: false,
+            ended: None,
+            group_cover: last
+                .as_ref()
+                .filter(|r| r.file == Sealed::Current)
+                .map(|r| r.cover),
+        };
+        if core.sealer.next_seq() != resumed_at {
+            core.key.store(&core.sealer.key_state())?;
+        }
+        core.seal_unsealed_archives(sealing_began)?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            hasher: Condvar::new(),
+            sealer: Condvar::new(),
+            writer: Condvar::new(),
+        });
+        let mut threads = Vec::new();
+        let spawned = {
+            let shared = Arc::clone(&shared);
+            let name = name.to_owned();
+            std::thread::Builder::new()
+                .name("hasher".into())
+                .spawn(move || hash_jobs(&shared, &name))
+        };
+        threads.push(
+            spawned.map_err(|e| Error::new(format!("{name}: starting the hashing thread"), e))?,
+        );
+        let spawned = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("sealer".into())
+                .spawn(move || seal_jobs(&shared, core))
+        };
+        let mut seal = DirSeal {
+            name: name.to_owned(),
+            policy: policy.clone(),
+            shared,
+            threads,
+            following: false,
+            sent: 0,
             lines_since: 0,
             due: None,
             wanted: true,
-            pending: Vec::new(),
-            ended: None,
-        })
+            fresh,
+        };
+        match spawned {
+            Ok(thread) => seal.threads.push(thread),
+            Err(e) => {
+                return Err(Error::new(
+                    format!("{name}: starting the sealing thread"),
+                    e,
+                ));
+            }
+        }
+        Ok(seal)
+    }
+
+    fn push(&self, job: HashJob) {
+        let mut state = self.shared.lock();
+        // A later length supersedes the lengths and mid seals asked for
+        // before it and not yet taken: "a seal at least every N lines" is
+        // a seal asked for; one covering more makes it.
+        match job {
+            HashJob::Settled(_) => {
+                while matches!(state.to_hash.back(), Some(HashJob::Settled(_))) {
+                    state.to_hash.pop_back();
+                }
+            }
+            HashJob::Mid(..) => {
+                while matches!(
+                    state.to_hash.back(),
+                    Some(HashJob::Settled(_) | HashJob::Mid(..))
+                ) {
+                    state.to_hash.pop_back();
+                }
+            }
+            _ => {}
+        }
+        state.to_hash.push_back(job);
+        drop(state);
+        self.shared.hasher.notify_one();
+    }
+
+    fn follow(&mut self, current: BorrowedFd<'_>) -> Result<()> {
+        if self.following {
+            return Ok(());
+        }
+        let fd = rustix::io::fcntl_dupfd_cloexec(current, 0)
+            .context(|| format!("{}/{CURRENT}: dup", self.name))?;
+        self.push(HashJob::Follow(Arc::new(fd)));
+        self.following = true;
+        self.sent = 0;
+        Ok(())
     }
 
     /// Takes `current` as it is now, once recovery has settled its length:
     /// the hashing thread hashes it from its first byte.
     pub fn start(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        self.hasher.follow(current, &self.name)?;
-        self.hasher.settled(size)
+        self.following = false;
+        self.settled(current, size)
     }
 
     /// `current` is `size` bytes long, all of them consumed input (never
     /// to be cut back): the hashing thread may hash them ahead of the seal.
     pub fn settled(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        if self.hasher.file.is_none() {
-            self.hasher.follow(current, &self.name)?;
+        self.follow(current)?;
+        // A step at a time: each wakes the hashing thread.
+        if size >= self.sent + SETTLE_STEP {
+            self.sent = size;
+            self.push(HashJob::Settled(size));
         }
-        self.hasher.settled(size)
-    }
-
-    /// The cover of `current`'s first `size` bytes, synced meanwhile.
-    fn synced_cover(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<Cover> {
-        if self.hasher.file.is_none() {
-            self.hasher.follow(current, &self.name)?;
-        }
-        let reply = self.hasher.ask(size)?;
-        // The sync runs while the hashing thread finishes.
-        let synced = fs::fdatasync(current).context(|| format!("{}/{CURRENT}: fsync", self.name));
-        let cover = reply
-            .recv()
-            .map_err(|_| {
-                Error::invalid(
-                    format!("{}/{CURRENT}", self.name),
-                    "the hashing thread is gone",
-                )
-            })?
-            .map_err(|why| Error::invalid(format!("{}/{CURRENT}", self.name), why))?;
-        synced?;
-        Ok(cover)
+        Ok(())
     }
 
     /// `lines` more lines were written to `current`.
@@ -470,232 +929,116 @@ impl DirSeal {
         self.wanted || self.lines_since >= self.policy.lines || self.due.is_some_and(|d| d <= now)
     }
 
-    fn stamp(&mut self) -> Stamp {
-        self.last_at = Stamp::now().max(self.last_at);
-        self.last_at
-    }
-
-    /// Seals `current` (a `mid` seal) up to its `size` bytes.
+    /// Asks for a `mid` seal of `current`'s first `size` bytes, consumed.
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        let cover = self.synced_cover(current, size)?;
-        let at = self.stamp();
-        let record = self
-            .sealer
-            .seal(Sealed::Current, at, self.first, cover)
-            .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
-        self.append(record)?;
+        self.follow(current)?;
+        self.sent = self.sent.max(size);
+        self.push(HashJob::Mid(size, Stamp::now()));
         self.lines_since = 0;
         self.due = None;
         self.wanted = false;
         Ok(())
     }
 
-    /// Seals `current` as it ends, to become the archive `archive`; with
-    /// the cap's deletions to come, `kept` (oldest first) is what remains.
-    /// The caller then renames `current` and calls [`DirSeal::rotated`].
-    pub fn seal_end(
-        &mut self,
-        current: BorrowedFd<'_>,
-        size: u64,
-        archive: Stamp,
-        kept: &[Stamp],
-    ) -> Result<()> {
-        if self.ended == Some(archive) {
-            // Made already; the rotation failed after: its record only.
-            let name = format!("{}/{SEAL_DIR}/current", self.name);
-            return match self.pending.is_empty() {
-                true => Ok(()),
-                false => self.append_rest(&name),
-            };
+    /// Before a rotation: waits while too many rotations wait for their
+    /// `end` seals. Err: the sealing thread fails (it goes on trying).
+    pub fn room(&self) -> Result<()> {
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(why) = &state.failure {
+                return Err(Error::invalid(
+                    format!("{}: sealing", self.name),
+                    format!("{why} ({} rotations wait for their seals)", state.ends),
+                ));
+            }
+            if state.ends < UNSEALED_ROTATIONS {
+                return Ok(());
+            }
+            state = self.shared.wait(&self.shared.writer, state);
         }
-        let cover = self.synced_cover(current, size)?;
-        let oldest_sealed = kept
-            .iter()
-            .copied()
-            .find(|s| self.sealed.contains(s) || *s == archive)
-            .unwrap_or(archive);
-        let first = Some(oldest_sealed).max(self.first);
-        let at = self.stamp();
-        let record = self
-            .sealer
-            .seal(Sealed::Archive(archive), at, first, cover)
-            .map_err(|e| Error::invalid(format!("{}: sealing", self.name), e.to_string()))?;
-        self.ended = Some(archive);
-        self.first = first;
-        self.append(record)
     }
 
-    /// The archive an end seal was made for, its rotation not yet done: a
-    /// rotation tried again must use its stamp.
-    pub fn ended(&self) -> Option<Stamp> {
-        self.ended
-    }
-
-    /// After the rotation's rename of `current` to `archive`: its seals
-    /// follow it, and the next `current` starts a new seal file.
-    pub fn rotated(&mut self, archive: Stamp) -> Result<()> {
-        let target = archive.to_string();
-        fs::renameat(&self.seal_dir, CURRENT, &self.seal_dir, &target)
-            .context(|| format!("{}/{SEAL_DIR}: rename current to {target}", self.name))?;
-        fs::fsync(&self.seal_dir).context(|| format!("{}/{SEAL_DIR}: fsync", self.name))?;
-        self.sealed.insert(archive);
-        self.ended = None;
-        self.seal_current = fs::openat(
-            &self.seal_dir,
-            CURRENT,
-            OFlags::WRONLY | OFlags::APPEND | OFlags::CREATE | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o644),
-        )
-        .context(|| format!("{}/{SEAL_DIR}/current: open", self.name))?;
-        self.hasher.forget();
+    /// After the rotation's rename of `current` (`size` bytes) to
+    /// `archive`: its `end` seal is to be made, naming the oldest sealed
+    /// archive of `kept` (oldest first, the archives the cap keeps once it
+    /// is added). The next `current` is followed from its start.
+    pub fn rotated(&mut self, archive: Stamp, size: u64, kept: Vec<Stamp>) {
+        self.shared.lock().ends += 1;
+        self.push(HashJob::End {
+            archive,
+            size,
+            kept,
+            asked: Stamp::now(),
+        });
+        self.following = false;
+        self.sent = 0;
         self.lines_since = 0;
         self.due = None;
-        Ok(())
     }
 
-    /// An archive was deleted at the old end: its seal file goes too, and
-    /// the next seal names the new oldest one if it was the first kept.
-    pub fn deleted(&mut self, archive: Stamp) {
-        if !self.sealed.remove(&archive) {
-            return;
-        }
-        let name = archive.to_string();
-        if let Err(e) = fs::unlinkat(&self.seal_dir, &name, AtFlags::empty())
-            && e != rustix::io::Errno::NOENT
-        {
-            cli::warn(&format!(
-                "unable to delete {}/{SEAL_DIR}/{name}: {}",
-                self.name,
-                std::io::Error::from(e)
-            ));
-        }
-        if self.first.is_some_and(|f| f <= archive) {
-            if let Some(&next) = self.sealed.range(archive..).next() {
-                self.first = Some(next);
-            }
-            self.wanted = true;
-        }
+    /// An archive is deleted at the old end: the sealing thread deletes
+    /// its seal file, and then, with `unlink`, the archive itself, after
+    /// the seals before (the `end` seal that names a newer oldest one).
+    pub fn deleted(&mut self, archive: Stamp, unlink: bool) {
+        self.push(HashJob::Deleted { archive, unlink });
     }
 
-    /// Appends a record to `seal/current` durably (after any that a failure
-    /// left pending: their keys are gone, they must go out), then stores
-    /// the key that follows, destroying the one used. A failed write is cut
-    /// back and tried again at the next seal.
-    fn append(&mut self, record: Vec<u8>) -> Result<()> {
-        self.pending.push(record);
-        let name = format!("{}/{SEAL_DIR}/current", self.name);
-        self.append_rest(&name)
-    }
-
-    fn append_rest(&mut self, name: &str) -> Result<()> {
-        while let Some(record) = self.pending.first() {
-            let len = fs::fstat(&self.seal_current)
-                .context(|| format!("{name}: fstat"))?
-                .st_size as u64;
-            if let Err(e) = write_at(self.seal_current.as_fd(), record, len) {
-                let _ = fs::ftruncate(&self.seal_current, len);
-                return Err(Error::new(format!("{name}: write"), e));
-            }
-            self.pending.remove(0);
-        }
-        fs::fdatasync(&self.seal_current).context(|| format!("{name}: fsync"))?;
-        self.key.store(&self.sealer.key_state())
-    }
-}
-
-/// The running SHA-256 of `current` on a thread of its own, so that the
-/// writer's thread does not spend its time hashing: it is given the bytes
-/// of `current` as they are consumed (never a byte that could be cut back)
-/// and asked for the cover at each seal.
-struct Hasher {
-    jobs: Option<SyncSender<HashJob>>,
-    thread: Option<JoinHandle<()>>,
-    /// `current` is being followed (after a rotation, not yet).
-    file: Option<()>,
-    /// The length given to hash so far.
-    sent: u64,
-}
-
-enum HashJob {
-    /// Hash this file from its first byte from now on.
-    Follow(OwnedFd),
-    /// Hash it up to this length.
-    To(u64),
-    /// The cover of exactly this length.
-    Cover(u64, SyncSender<std::result::Result<Cover, String>>),
-}
-
-/// Hash jobs that may wait before the writer waits.
-const HASH_QUEUE: usize = 256;
-
-impl Hasher {
-    fn start(name: &str) -> Result<Hasher> {
-        let (jobs, queue) = sync_channel(HASH_QUEUE);
-        let thread = std::thread::Builder::new()
-            .name("hasher".into())
-            .spawn(move || hash_jobs(queue))
-            .map_err(|e| Error::new(format!("{name}: starting the hashing thread"), e))?;
-        Ok(Hasher {
-            jobs: Some(jobs),
-            thread: Some(thread),
-            file: None,
-            sent: 0,
-        })
-    }
-
-    fn send(&self, job: HashJob) -> Result<()> {
-        match &self.jobs {
-            Some(jobs) if jobs.send(job).is_ok() => Ok(()),
-            _ => Err(Error::invalid("sealing", "the hashing thread is gone")),
-        }
-    }
-
-    fn follow(&mut self, current: BorrowedFd<'_>, name: &str) -> Result<()> {
-        let fd = rustix::io::fcntl_dupfd_cloexec(current, 0)
-            .context(|| format!("{name}/{CURRENT}: dup"))?;
-        self.send(HashJob::Follow(fd))?;
-        self.file = Some(());
-        self.sent = 0;
-        Ok(())
-    }
-
-    /// After a rotation: the next `current` is followed from its start.
-    fn forget(&mut self) {
-        self.file = None;
-        self.sent = 0;
-    }
-
-    fn settled(&mut self, size: u64) -> Result<()> {
-        if size <= self.sent {
+    /// At a start, after asking for its seal: in a directory never sealed,
+    /// waits until it is made, so that no line is ever in a directory
+    /// without a seal record (which verifies as never sealed).
+    pub fn started(&mut self) -> Result<()> {
+        if !self.fresh {
             return Ok(());
         }
-        self.sent = size;
-        self.send(HashJob::To(size))
+        self.wait_idle()?;
+        self.fresh = false;
+        Ok(())
     }
 
-    fn ask(&mut self, size: u64) -> Result<Receiver<std::result::Result<Cover, String>>> {
-        let (reply, answer) = sync_channel(1);
-        self.send(HashJob::Cover(size, reply))?;
-        self.sent = self.sent.max(size);
-        Ok(answer)
+    /// Waits until every seal asked for is made. Err: the sealing thread
+    /// fails.
+    pub fn wait_idle(&self) -> Result<()> {
+        let mut state = self.shared.lock();
+        loop {
+            if let Some(why) = &state.failure {
+                return Err(Error::invalid(
+                    format!("{}: sealing", self.name),
+                    why.clone(),
+                ));
+            }
+            if state.idle() {
+                return Ok(());
+            }
+            state = self.shared.wait(&self.shared.writer, state);
+        }
     }
 }
 
-impl Drop for Hasher {
+impl Drop for DirSeal {
     fn drop(&mut self) {
-        self.jobs = None;
-        if let Some(thread) = self.thread.take() {
+        {
+            let mut state = self.shared.lock();
+            state.closing = true;
+            state.give_up = true;
+        }
+        self.shared.wake_all();
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
 }
 
-fn hash_jobs(queue: Receiver<HashJob>) {
-    let mut file: Option<OwnedFd> = None;
+/// The hashing thread: the running SHA-256 of the file followed, read back
+/// from the page cache as it is consumed (never a byte that could be cut
+/// back), and the cover asked for by each seal job, passed on in order.
+fn hash_jobs(shared: &Shared, name: &str) {
+    // It catches up with the input: the input thread comes first.
+    crate::sys::background::lower_this_thread();
+    let mut file: Option<Arc<OwnedFd>> = None;
     let mut hash = FileHash::new();
     let mut failed: Option<String> = None;
-    let mut buf = vec![0u8; 1 << 20];
-    let mut hash_to = |file: &Option<OwnedFd>,
+    let mut buf = vec![0u8; HASH_BLOCK];
+    let mut hash_to = |file: &Option<Arc<OwnedFd>>,
                        hash: &mut FileHash,
                        size: u64|
      -> std::result::Result<(), String> {
@@ -712,34 +1055,189 @@ fn hash_jobs(queue: Receiver<HashJob>) {
         }
         Ok(())
     };
-    for job in queue {
-        match job {
+    let mut cover_at =
+        |file: &Option<Arc<OwnedFd>>, hash: &mut FileHash, failed: &Option<String>, size: u64| {
+            if let Some(why) = failed {
+                return Err(why.clone());
+            }
+            hash_to(file, hash, size)?;
+            match file {
+                Some(file) if hash.bytes() == size => Ok((Arc::clone(file), hash.cover())),
+                _ => Err(format!("{name}/{CURRENT}: cut back below what was hashed")),
+            }
+        };
+    loop {
+        let job = {
+            let mut state = shared.lock();
+            loop {
+                if let Some(job) = state.to_hash.pop_front() {
+                    state.hashing = true;
+                    break Some(job);
+                }
+                if state.closing {
+                    state.hashed_all = true;
+                    break None;
+                }
+                state = shared.wait(&shared.hasher, state);
+            }
+        };
+        let Some(job) = job else {
+            shared.wake_all();
+            return;
+        };
+        let out = match job {
             HashJob::Follow(fd) => {
                 file = Some(fd);
                 hash = FileHash::new();
                 failed = None;
+                None
             }
-            HashJob::To(size) => {
-                if failed.is_none()
-                    && let Err(why) = hash_to(&file, &mut hash, size)
-                {
-                    failed = Some(why);
+            HashJob::Settled(size) => {
+                if failed.is_none() {
+                    failed = cover_at(&file, &mut hash, &None, size).err();
+                }
+                None
+            }
+            HashJob::Mid(size, asked) => Some(SealJob::Mid {
+                cover: cover_at(&file, &mut hash, &failed, size),
+                asked,
+                made: false,
+            }),
+            HashJob::End {
+                archive,
+                size,
+                kept,
+                asked,
+            } => {
+                let cover = cover_at(&file, &mut hash, &failed, size);
+                file = None;
+                Some(SealJob::End {
+                    archive,
+                    cover,
+                    kept,
+                    asked,
+                })
+            }
+            HashJob::Deleted { archive, unlink } => Some(SealJob::Deleted { archive, unlink }),
+        };
+        let mut state = shared.lock();
+        state.hashing = false;
+        let for_sealer = out.is_some();
+        if let Some(job) = out {
+            // Mid seals not yet taken are made by the later one.
+            if matches!(job, SealJob::Mid { .. }) {
+                while matches!(state.to_seal.back(), Some(SealJob::Mid { .. })) {
+                    state.to_seal.pop_back();
                 }
             }
-            HashJob::Cover(size, reply) => {
-                let result = match &failed {
-                    Some(why) => Err(why.clone()),
-                    None => hash_to(&file, &mut hash, size).and_then(|()| {
-                        if hash.bytes() == size {
-                            Ok(hash.cover())
-                        } else {
-                            Err("cut back below what was hashed".into())
-                        }
-                    }),
-                };
-                let _ = reply.send(result);
+            state.to_seal.push_back(job);
+        }
+        let maybe_idle = state.to_hash.is_empty();
+        drop(state);
+        if for_sealer {
+            shared.sealer.notify_one();
+        }
+        if maybe_idle {
+            shared.writer.notify_all();
+        }
+    }
+}
+
+/// The sealing thread: each job made durable in order, a failing one tried
+/// again (said once) until it succeeds or the writer gives up.
+fn seal_jobs(shared: &Shared, mut core: SealCore) {
+    loop {
+        let job = {
+            let mut state = shared.lock();
+            loop {
+                if let Some(job) = state.to_seal.pop_front() {
+                    state.sealing = true;
+                    break Some(job);
+                }
+                if state.hashed_all {
+                    break None;
+                }
+                state = shared.wait(&shared.sealer, state);
+            }
+        };
+        let Some(mut job) = job else {
+            return;
+        };
+        let mut delay = Duration::from_millis(100);
+        let mut said = false;
+        loop {
+            match core.run(&mut job) {
+                Ok(()) => {
+                    let mut state = shared.lock();
+                    state.sealing = false;
+                    if matches!(job, SealJob::End { .. }) {
+                        state.ends = state.ends.saturating_sub(1);
+                    }
+                    if state.failure.take().is_some() {
+                        cli::info(&format!("{}: sealing again", core.name));
+                    }
+                    drop(state);
+                    shared.writer.notify_all();
+                    break;
+                }
+                Err(e) => {
+                    let why = e.to_string();
+                    if !said {
+                        cli::warn(&format!("{why}; trying again"));
+                        said = true;
+                    }
+                    let mut state = shared.lock();
+                    state.failure = Some(why);
+                    shared.writer.notify_all();
+                    if state.give_up {
+                        state.sealing = false;
+                        state.to_seal.clear();
+                        drop(state);
+                        shared.writer.notify_all();
+                        return;
+                    }
+                    let (state, _) = shared
+                        .sealer
+                        .wait_timeout(state, delay)
+                        .unwrap_or_else(|e| e.into_inner());
+                    drop(state);
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
             }
         }
+    }
+}
+
+impl SealCore {
+    /// At open: the archives newer than the last `end` seal (rotated, the
+    /// writer killed before their `end` seals) get them now, in order. The
+    /// `mid` seals in `seal/current` are of the oldest of them.
+    fn seal_unsealed_archives(&mut self, sealing_began: Option<Stamp>) -> Result<()> {
+        let archives = logdir::list_archives(self.dir.as_fd())
+            .context(|| format!("unable to list the archives of {}", self.name))?;
+        let newest_sealed = self.sealed.iter().next_back().copied();
+        let unsealed: Vec<Stamp> = archives
+            .iter()
+            .map(|(a, _)| a.stamp)
+            .filter(|&s| match (newest_sealed, sealing_began) {
+                (Some(newest), _) => s > newest,
+                (None, Some(began)) => s >= began,
+                (None, None) => false,
+            })
+            .collect();
+        let kept: Vec<Stamp> = archives.iter().map(|(a, _)| a.stamp).collect();
+        for archive in unsealed {
+            let fd = open_archive(self.dir.as_fd(), archive)
+                .context(|| format!("{}/{archive}: open, to seal it", self.name))?;
+            let cover =
+                cover_of(fd.as_fd()).context(|| format!("{}/{archive}: read", self.name))?;
+            self.end(fd.as_fd(), archive, cover, &kept, Stamp::now())?;
+            cli::info(&format!(
+                "{}: sealed {archive}, rotated before its end seal",
+                self.name
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -769,4 +1267,89 @@ fn finish_rename(dir: BorrowedFd<'_>, name: &str, stamp: Stamp, bytes: u64) -> R
         .context(|| format!("{name}: renaming {CURRENT} to {archive}"))?;
     fs::fsync(dir).context(|| format!("{name}: fsync"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logdir::seal::{Verdict, Verifier};
+    use crate::testutil::scratch::Scratch;
+
+    /// The sealing side of a new log directory `log` in `s`, on a new key.
+    fn new_core(s: &Scratch) -> (SealCore, Seed) {
+        let key = s.join("key");
+        let seed = make_key(&key).expect("key");
+        let log = s.join("log");
+        std::fs::create_dir_all(log.join(SEAL_DIR)).expect("mkdir");
+        let dir = logdir::open_dir(log.as_os_str()).expect("open");
+        let seal_dir = fs::openat(
+            &dir,
+            SEAL_DIR,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .expect("open seal/");
+        let seal_current = open_seal_current(seal_dir.as_fd(), "log").expect("seal/current");
+        let (key, keys) = KeyFile::open(&key).expect("key file");
+        let core = SealCore {
+            name: "log".into(),
+            dir,
+            seal_dir,
+            seal_current,
+            key,
+            sealer: Sealer::resume(keys, None).expect("sealer"),
+            first: None,
+            sealed: BTreeSet::new(),
+            last_at: Stamp::ZERO,
+            pending: Vec::new(),
+            unsynced: false,
+            key_due: false,
+            ended: None,
+            group_cover: None,
+        };
+        (core, seed)
+    }
+
+    #[test]
+    fn records_made_before_a_failed_write_go_out_first_when_it_works_again() {
+        let s = Scratch::new("sealing-full");
+        let (mut core, seed) = new_core(&s);
+        let text = b"@400000006b00f7540ae5ce12 a line\n";
+        std::fs::write(s.join("log/current"), text).expect("current");
+        let file = std::fs::File::open(s.join("log/current")).expect("open");
+        let cover = cover_of(file.as_fd()).expect("cover");
+        // seal/current on a full disk.
+        let full = fs::open("/dev/full", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
+            .expect("/dev/full");
+        let seal_current = std::mem::replace(&mut core.seal_current, full);
+        let mut first = false;
+        assert!(
+            core.mid(file.as_fd(), cover, Stamp::now(), &mut first)
+                .is_err()
+        );
+        assert!(first, "its record is made, its key gone");
+        // Another seal asked for meanwhile: two records wait.
+        let mut second = false;
+        assert!(
+            core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+                .is_err()
+        );
+        assert_eq!(core.pending.len(), 2);
+        // Space again: the second tried again goes out after the first.
+        core.seal_current = seal_current;
+        core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+            .expect("sealed");
+        assert!(core.pending.is_empty());
+        let records = std::fs::read(s.join("log/seal/current")).expect("records");
+        let mut v = Verifier::new(&seed);
+        v.seal_file("seal/current", &records);
+        v.begin_current();
+        v.feed(text);
+        match v.finish() {
+            Verdict::Intact(summary) => assert_eq!(summary.last_seq, 1),
+            other => panic!("{other:?}"),
+        }
+        let (_, keys) = KeyFile::open(&s.join("key")).expect("key file");
+        assert_eq!(keys.index(), 2, "the key stored past both seals");
+    }
 }

@@ -333,10 +333,10 @@ impl DirWriter {
                 complete: false,
             };
             let size = self.size;
-            self.seal_end(archive.stamp, policy)?;
+            let kept = self.kept_after(archive.stamp, policy);
             self.rename_current(&archive.name())?;
             if let Some(seal) = &mut self.seal {
-                seal.rotated(archive.stamp)?;
+                seal.rotated(archive.stamp, size, kept);
             }
             self.kept.add(archive.clone(), size);
             cli::info(&format!(
@@ -362,8 +362,12 @@ impl DirWriter {
         }
         self.record_idle();
         self.enforce_caps(policy);
-        // The seal of a start: on what it found.
-        self.seal_now()
+        // The seal of a start, on what it found.
+        self.seal_now()?;
+        match &mut self.seal {
+            Some(seal) => seal.started(),
+            None => Ok(()),
+        }
     }
 
     /// How much of `chunk` to write before this directory must rotate.
@@ -584,11 +588,11 @@ impl DirWriter {
             self.rotate_wanted &= self.size > 0;
             return Ok(());
         }
-        // A rotation tried again after its end seal keeps that seal's stamp.
-        let stamp = match self.seal.as_ref().and_then(DirSeal::ended) {
-            Some(stamp) => stamp,
-            None => self.clock.tick(),
-        };
+        if let Some(seal) = &self.seal {
+            // Unsealed rotations stay few: wait for the sealing thread.
+            seal.room()?;
+        }
+        let stamp = self.clock.tick();
         if policy.processor.is_some() {
             // The processor reads a finished file: finish it here and now.
             self.finish_current()?;
@@ -605,15 +609,16 @@ impl DirWriter {
                 complete: false,
             }
             .name();
-            self.seal_end(stamp, policy)?;
+            let kept = self.kept_after(stamp, policy);
             let file = self.current.take().expect("ensure_current() opened it");
             if let Err(e) = fs::renameat(&self.dir, CURRENT, &self.dir, &unfinished) {
                 self.current = Some(file);
                 return Err(e)
                     .context(|| format!("{}: renaming {CURRENT} to {unfinished}", self.name));
             }
+            // Its end seal follows on the sealing thread, in order.
             if let Some(seal) = &mut self.seal {
-                seal.rotated(stamp)?;
+                seal.rotated(stamp, self.size, kept);
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
@@ -729,7 +734,7 @@ impl DirWriter {
             if !over_count && self.size + self.kept.bytes <= policy.max_total_size {
                 return;
             }
-            match self.delete_oldest() {
+            match self.delete_oldest(false) {
                 Ok(_) => {}
                 Err(DeleteError::Gone) if !listed_again => {
                     listed_again = true;
@@ -745,11 +750,11 @@ impl DirWriter {
 
     /// Deletes the oldest archive to free space; its name, if there was one.
     pub fn make_room(&mut self) -> Option<String> {
-        match self.delete_oldest() {
+        match self.delete_oldest(true) {
             Ok(name) => Some(name),
             Err(DeleteError::Gone) => {
                 self.list_again().ok()?;
-                self.delete_oldest().ok()
+                self.delete_oldest(true).ok()
             }
             Err(DeleteError::NoneKept | DeleteError::Failed(_)) => None,
         }
@@ -757,8 +762,11 @@ impl DirWriter {
 
     /// Deletes the oldest archive known, by the name it has now: one just
     /// rotated may still be `.u` (or a `.u` found at start since renamed
-    /// `.s` by this writer's finisher).
-    fn delete_oldest(&mut self) -> std::result::Result<String, DeleteError> {
+    /// `.s` by this writer's finisher). In a sealed directory the sealing
+    /// thread deletes it, after the end seal that names a newer oldest one
+    /// and its own seal file, unless the space is needed `now` (a full
+    /// disk: then only its seal file is left to that thread).
+    fn delete_oldest(&mut self, now: bool) -> std::result::Result<String, DeleteError> {
         let Some((archive, size)) = self.kept.archives.front().cloned() else {
             return Err(DeleteError::NoneKept);
         };
@@ -766,10 +774,13 @@ impl DirWriter {
             complete: !archive.complete,
             ..archive.clone()
         };
-        // Its seals first: a crash between leaves an archive older than
-        // the sealed start, not seals of an archive gone behind a gap.
-        if let Some(seal) = &mut self.seal {
-            seal.deleted(archive.stamp);
+        if let Some(seal) = &mut self.seal
+            && !now
+        {
+            seal.deleted(archive.stamp, true);
+            self.kept.archives.pop_front();
+            self.kept.bytes -= size;
+            return Ok(archive.name());
         }
         let mut deleted = None;
         for name in [archive.name(), other.name()] {
@@ -789,6 +800,9 @@ impl DirWriter {
             }
         }
         let name = deleted.ok_or(DeleteError::Gone)?;
+        if let Some(seal) = &mut self.seal {
+            seal.deleted(archive.stamp, false);
+        }
         self.kept.archives.pop_front();
         self.kept.bytes -= size;
         Ok(name)
@@ -817,8 +831,13 @@ impl DirWriter {
         self.end_line()?;
         self.finish_current()?;
         self.record_idle();
-        // The seal of a stop: nothing is left unsealed.
-        self.seal_now()
+        // The seal of a stop, and every seal asked for before: nothing is
+        // left unsealed.
+        self.seal_now()?;
+        match &self.seal {
+            Some(seal) => seal.wait_idle(),
+            None => Ok(()),
+        }
     }
 
     /// `close` in two halves, for many directories made durable by one
@@ -1042,12 +1061,13 @@ impl DirWriter {
         }
     }
 
-    /// Seals `current` as the archive `stamp`, naming the oldest sealed
-    /// archive the cap will keep once it is added.
-    fn seal_end(&mut self, stamp: Stamp, policy: &Policy) -> Result<()> {
-        let (Some(seal), Some(current)) = (&mut self.seal, &self.current) else {
-            return Ok(());
-        };
+    /// In a sealed directory, the archives the cap will keep once `current`
+    /// is added as the archive `stamp`, oldest first: its end seal names
+    /// the oldest sealed one.
+    fn kept_after(&self, stamp: Stamp, policy: &Policy) -> Vec<Stamp> {
+        if self.seal.is_none() {
+            return Vec::new();
+        }
         let mut kept: VecDeque<(Stamp, u64)> = self
             .kept
             .archives
@@ -1065,8 +1085,7 @@ impl DirWriter {
                 None => break,
             }
         }
-        let kept: Vec<Stamp> = kept.into_iter().map(|(s, _)| s).collect();
-        seal.seal_end(current.as_fd(), self.size, stamp, &kept)
+        kept.into_iter().map(|(s, _)| s).collect()
     }
 }
 
