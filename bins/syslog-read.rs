@@ -22,7 +22,7 @@ const SYNOPSIS: &str = "syslog-read [--unix PATH]... [--udp ADDR]... [--tcp ADDR
 [--stream] [--tls ADDR:PORT]... [--relp ADDR:PORT]... [--relp-tls ADDR:PORT]... [--cert FILE --key FILE] [--client-ca FILE] \
 [--allow-name NAME]... [--allow CIDR]... [--max-connections N] [--idle-timeout DURATION] \
 [--mode OCTAL] [-U] [--max-size SIZE] [--shed-after DURATION] \
-[--rate-limit N/DURATION[,BURST]] [--rate-limit-by pid|uid]";
+[--rate-limit N/DURATION[,BURST]] [--rate-limit-by pid|uid] [--own-pipe]";
 
 /// `--help`: each option of the man page, as it writes it.
 const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (repeatable)
@@ -44,7 +44,8 @@ const OPTIONS: &str = "--unix PATH  receive on a unix datagram socket at PATH (r
 --max-size SIZE  the largest message kept whole, datagram or stream (64k)
 --shed-after DURATION  drop what waits longer than DURATION on a blocked output
 --rate-limit N/DURATION[,BURST]  drop each sender's messages past N per DURATION (off)
---rate-limit-by pid|uid  who is a sender on a unix socket (pid)";
+--rate-limit-by pid|uid  who is a sender on a unix socket (pid)
+--own-pipe  no other process writes to the stdout pipe: write it in large pieces";
 
 /// The largest `--max-size`: more than any datagram the kernel passes.
 const MAX_SIZE_LIMIT: u64 = 16 << 20;
@@ -70,6 +71,7 @@ struct Args {
     allow: AllowList,
     max_connections: usize,
     idle_timeout: Duration,
+    own_pipe: bool,
 }
 
 impl Args {
@@ -120,12 +122,14 @@ fn parse_args() -> Result<Args, String> {
         allow: AllowList::default(),
         max_connections: 256,
         idle_timeout: Duration::from_secs(3600),
+        own_pipe: false,
     };
     let mut parser = lexopt::Parser::from_env();
     while let Some(arg) = parser.next().map_err(cli::lexopt_error)? {
         let option = cli::option_name(&arg);
         match arg {
             Long("unix") => args.unix.push(cli::option_path(&mut parser, &option)?),
+            Long("own-pipe") => args.own_pipe = true,
             Long("udp") => {
                 let text = cli::option_text(&mut parser, &option)?;
                 args.udp
@@ -392,7 +396,10 @@ fn main() {
         cli::info(&format!("receiving on {}{buffer}", socket.name));
     }
     // Before dropping root: reopening stdout goes through /proc/self.
-    let output = Output::stdout();
+    let output = match args.own_pipe {
+        true => Output::own_stdout(),
+        false => Output::stdout(),
+    };
     if let Some(target) = &target
         && let Err(e) = privilege::drop_to(target)
     {

@@ -373,6 +373,73 @@ fn a_blocked_output_stops_the_reading_and_loses_nothing() {
     assert!(wait_child(&mut child, LONG).success());
 }
 
+/// `--own-pipe` with stderr the same pipe, as a run script's `exec 2>&1`
+/// makes it: the pipe is written in large pieces and fills while warnings
+/// come; a warning never lands inside a line.
+#[test]
+fn own_pipe_writes_large_pieces_and_its_warnings_never_land_inside_a_line() {
+    let (read, write) = rustix::pipe::pipe().expect("pipe");
+    let write = std::fs::File::from(write);
+    let mut child = Command::new(SYSLOG_READ)
+        .args(["--own-pipe", "--tcp", LOCAL])
+        .stdin(Stdio::null())
+        .stdout(write.try_clone().expect("dup"))
+        .stderr(write)
+        .spawn()
+        .expect("spawn");
+    let mut out = BufReader::with_capacity(1 << 16, std::fs::File::from(read));
+    let mut line = String::new();
+    let port: u16 = loop {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("read") > 0, "no start");
+        if line.contains("receiving on tcp") {
+            break line
+                .trim_end()
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("port");
+        }
+    };
+    const N: usize = 100_000;
+    const WARNINGS: usize = 300;
+    let sender = std::thread::spawn(move || {
+        let mut c = connect(port);
+        let mut buf = Vec::new();
+        for i in 0..N {
+            writeln!(buf, "<13>own: message {i:06} {}", "o".repeat(131)).expect("format");
+        }
+        c.write_all(&buf).expect("write all");
+    });
+    // Each absurd octet count is a warning on stderr, while the pipe is
+    // full and the flood's lines are cut by it.
+    let warner = std::thread::spawn(move || {
+        for _ in 0..WARNINGS {
+            let mut bad = connect(port);
+            bad.write_all(b"99999999999 <13>never").expect("write");
+            assert!(closed_by_peer(&mut bad), "an absurd count closes");
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let (mut n, mut warned) = (0, 0);
+    while n < N || warned < WARNINGS {
+        line.clear();
+        assert!(out.read_line(&mut line).expect("read") > 0, "ended at {n}");
+        let line = line.strip_suffix('\n').expect("whole lines");
+        if line.starts_with("syslog-read: ") {
+            assert!(line.contains("octet count"), "{line}");
+            warned += 1;
+            continue;
+        }
+        assert_eq!(message(line), format!("message {n:06} {}", "o".repeat(131)));
+        n += 1;
+    }
+    sender.join().expect("sender");
+    warner.join().expect("warner");
+    signal(&child, rustix::process::Signal::TERM);
+    assert!(wait_child(&mut child, LONG).success());
+}
+
 #[test]
 fn over_tcp_a_flooding_address_loses_its_excess_and_a_trickling_one_nothing() {
     require("python3");

@@ -17,6 +17,13 @@
 //!   non-blocking as it is), and so is the standard output of a command a
 //!   person runs (`interactive`) unless its stderr is the same pipe: a
 //!   supervisor's pipe, by contrast, may have other services fanned in.
+//! - A supervisor's pipe that its user says no other process writes to
+//!   (`own_stdout`: a log service of its own, no fan-in): written in
+//!   pieces as large as it takes, a few syscalls where PIPE_BUF pieces
+//!   would take hundreds. Our own stderr may still be that pipe (`exec
+//!   2>&1` in a run script): so a write the pipe cuts inside a line is
+//!   finished at once, waiting for room, and the pipe never holds part of
+//!   a line of ours when anything else may be written.
 //! - A socket, a terminal, or a pipe that cannot be opened again: its
 //!   description is shared and stays blocking, so it is polled for room
 //!   before each write, and each write is whole lines of at most PIPE_BUF
@@ -68,6 +75,9 @@ enum Way {
     Pipe,
     /// Non-blocking, and no other writer: everything at once.
     Alone,
+    /// Non-blocking, no other process writing: as much as it takes, a
+    /// line cut by a full pipe finished before the write returns.
+    Own,
     /// Blocking and shared: polled first, whole lines, PIPE_BUF at a time.
     Polled,
     /// Everything at once.
@@ -89,6 +99,12 @@ impl Output {
     /// dropping privileges: the pipe may not be ours to open again after.
     pub fn stdout() -> Output {
         Output::open_stdout(Way::Pipe)
+    }
+
+    /// Standard output, a pipe (if it is one) that no other process writes
+    /// to; our own stderr may be the same pipe.
+    pub fn own_stdout() -> Output {
+        Output::open_stdout(Way::Own)
     }
 
     /// The standard output of a command a person runs (log-show): a pipe
@@ -231,11 +247,34 @@ impl Output {
     fn write_some(&self, rest: &[u8]) -> io::Result<Option<usize>> {
         let piece = match self.way {
             Way::Pipe | Way::Polled => whole_lines(rest),
-            Way::Alone | Way::File => rest,
+            Way::Alone | Way::Own | Way::File => rest,
         };
         if self.way == Way::Polled && !writable(self.as_fd())? {
             return Ok(None);
         }
+        let Some(n) = self.write_once(piece)? else {
+            return Ok(None);
+        };
+        if self.way != Way::Own || n == piece.len() || piece[n - 1] == b'\n' {
+            return Ok(Some(n));
+        }
+        // Cut inside a line: the rest of it, before anything else.
+        let line_end = memchr::memchr(b'\n', &piece[n..]).map_or(piece.len(), |lf| n + lf + 1);
+        let mut done = n;
+        while done < line_end {
+            match self.write_once(&piece[done..line_end])? {
+                Some(more) => done += more,
+                None => {
+                    let mut fds = [PollFd::new(self, PollFlags::OUT)];
+                    poll::until(&mut fds, None).map_err(io::Error::other)?;
+                }
+            }
+        }
+        Ok(Some(done))
+    }
+
+    /// One write(2); `None`: no room now.
+    fn write_once(&self, piece: &[u8]) -> io::Result<Option<usize>> {
         loop {
             return match rustix::io::write(self.as_fd(), piece) {
                 Ok(0) => Err(io::ErrorKind::WriteZero.into()),
@@ -350,6 +389,32 @@ mod tests {
         let n = data.len() - out.pending();
         assert!(n > 0 && n % 4096 == 0 && data[n - 1] != b'\n');
         assert_eq!(read_all(&read), &data[..n]);
+    }
+
+    #[test]
+    fn a_pipe_of_our_own_is_never_left_holding_part_of_a_line() {
+        let (read, write) = rustix::pipe::pipe().unwrap();
+        let mut out = Output::pipe(write);
+        out.way = Way::Own;
+        // Lines that do not divide the pipe's 64 KiB.
+        let line = [b"o".repeat(999), b"\n".to_vec()].concat();
+        let data = line.repeat(1000);
+        out.buf().extend_from_slice(&data);
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut buf = vec![0u8; 4096];
+            let n = rustix::io::read(&read, &mut buf).unwrap();
+            buf.truncate(n);
+            (read, buf)
+        });
+        // The pipe fills inside a line; the flush waits for the reader to
+        // take a page and finishes that line.
+        assert_eq!(out.flush().unwrap(), Flush::Blocked);
+        let (read, first) = reader.join().unwrap();
+        let n = data.len() - out.pending();
+        assert!(n > 65536 && n.is_multiple_of(line.len()), "{n}");
+        let got = [first, read_all(&read)].concat();
+        assert!(got == data[..n], "{} bytes read of {n} written", got.len());
     }
 
     #[test]

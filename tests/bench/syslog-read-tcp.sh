@@ -38,6 +38,8 @@ if [ -z "${OUT_DIR:-}" ]; then
 fi
 READERS=${READERS:-syslog-read rsyslog syslog-ng}
 TRANSPORT=${TRANSPORT:-tcp}
+# syslog-read as the shipped services run it.
+RILL_OPTIONS=${RILL_OPTIONS:---own-pipe}
 SENDER=${SENDER:-loggen}
 MESSAGES=${MESSAGES:-2000000}
 [ "$SENDER" = loggen ] || [ "$TRANSPORT" = tcp ] || { echo "SENDER=file is for TCP" >&2; exit 1; }
@@ -88,9 +90,9 @@ run() {
 		/usr/bin/time -f '%U %S %M' -o "$OUT_DIR/time.cyclog" "$CYCLOG" "$OUT_DIR/logdir" < "$OUT_DIR/pipe" 2>/dev/null &
 		writer=$!
 		if [ "$TRANSPORT" = tls ]; then
-			set -- "$SYSLOG_READ" --tls "127.0.0.1:$port" --cert "$OUT_DIR/cert.pem" --key "$OUT_DIR/key.pem"
+			set -- "$SYSLOG_READ" $RILL_OPTIONS --tls "127.0.0.1:$port" --cert "$OUT_DIR/cert.pem" --key "$OUT_DIR/key.pem"
 		else
-			set -- "$SYSLOG_READ" --tcp "127.0.0.1:$port"
+			set -- "$SYSLOG_READ" $RILL_OPTIONS --tcp "127.0.0.1:$port"
 		fi
 		;;
 	rsyslog)

@@ -43,7 +43,7 @@ use crate::net::relp_server;
 use crate::net::stream_framing::{Deframer, Limits, Message};
 
 /// The most bytes read from one connection in one turn.
-const CHUNK: usize = 64 << 10;
+const CHUNK: usize = 256 << 10;
 
 /// Refusals and limits are said on stderr at most this often.
 const SAY_EVERY: Duration = Duration::from_secs(10);
