@@ -943,19 +943,7 @@ impl DirSeal {
     /// Before a rotation: waits while too many rotations wait for their
     /// `end` seals. Err: the sealing thread fails (it goes on trying).
     pub fn room(&self) -> Result<()> {
-        let mut state = self.shared.lock();
-        loop {
-            if let Some(why) = &state.failure {
-                return Err(Error::invalid(
-                    format!("{}: sealing", self.name),
-                    format!("{why} ({} rotations wait for their seals)", state.ends),
-                ));
-            }
-            if state.ends < UNSEALED_ROTATIONS {
-                return Ok(());
-            }
-            state = self.shared.wait(&self.shared.writer, state);
-        }
+        self.wait_for(|state| state.ends < UNSEALED_ROTATIONS)
     }
 
     /// After the rotation's rename of `current` (`size` bytes) to
@@ -998,15 +986,21 @@ impl DirSeal {
     /// Waits until every seal asked for is made. Err: the sealing thread
     /// fails.
     pub fn wait_idle(&self) -> Result<()> {
+        self.wait_for(State::idle)
+    }
+
+    /// Waits until `ready` holds of the sealing threads' state. Err: the
+    /// sealing thread fails (it goes on trying).
+    fn wait_for(&self, ready: impl Fn(&State) -> bool) -> Result<()> {
         let mut state = self.shared.lock();
         loop {
             if let Some(why) = &state.failure {
                 return Err(Error::invalid(
                     format!("{}: sealing", self.name),
-                    why.clone(),
+                    format!("{why} ({} rotations wait for their seals)", state.ends),
                 ));
             }
-            if state.idle() {
+            if ready(&state) {
                 return Ok(());
             }
             state = self.shared.wait(&self.shared.writer, state);
