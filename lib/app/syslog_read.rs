@@ -145,6 +145,7 @@ pub struct Collector {
     refused: u64,
     refused_said: Option<Instant>,
     pid: Vec<u8>,
+    senders: AddressText,
 }
 
 impl Collector {
@@ -173,6 +174,7 @@ impl Collector {
             refused: 0,
             refused_said: None,
             pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
+            senders: AddressText::default(),
         }
     }
 
@@ -293,7 +295,7 @@ impl Collector {
             None => rate_limit::Sender::Uid(u32::MAX),
         };
         if self.admit(sender, now) {
-            write_stream_line(self.output.buf(), arrival);
+            write_stream_line(self.output.buf(), arrival, &mut self.senders);
         }
         self.output.appended()
     }
@@ -385,7 +387,7 @@ impl Collector {
                 // the batch that reached past it.
                 None if self.limit.is_none() && self.allow.is_empty() => {
                     for k in 0..count {
-                        write_line(self.output.buf(), &self.batch.get(k));
+                        write_line(self.output.buf(), &self.batch.get(k), &mut self.senders);
                     }
                 }
                 None => {
@@ -401,7 +403,7 @@ impl Collector {
                         }
                         let sender = rate_limit::Sender::of(&origin, by);
                         if self.admit(sender, now) {
-                            write_line(self.output.buf(), &self.batch.get(k));
+                            write_line(self.output.buf(), &self.batch.get(k), &mut self.senders);
                         }
                     }
                 }
@@ -632,10 +634,10 @@ impl Collector {
 
 /// One datagram as one line: the message, its fields, where it came from,
 /// and whether it was cut.
-fn write_line(out: &mut Vec<u8>, datagram: &Datagram) {
+fn write_line(out: &mut Vec<u8>, datagram: &Datagram, senders: &mut AddressText) {
     let message = parse::parse(datagram.bytes);
     let mut line = message.write_line(out);
-    write_origin(&datagram.origin, &mut line);
+    write_origin(&datagram.origin, &mut line, senders);
     if datagram.len > datagram.bytes.len() {
         let mut buf = [0u8; 20];
         line.field("truncated", decimal(datagram.len as u64, &mut buf));
@@ -671,7 +673,7 @@ const NOT_RELAYED: [&str; 14] = [
 /// message is trusted: taken out of `sd`, its parameters become the
 /// line's fields (but for those the parse writes), and the peer is
 /// `relay=`, not `from=` (which, if there, is the original sender's).
-fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
+fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: &mut AddressText) {
     let mut message = parse::parse(arrival.message.bytes);
     let relayed = match message.sd {
         Some(sd) if arrival.authenticated => relay::take_element(sd, build::SD_ID),
@@ -682,7 +684,7 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
     }
     let mut line = message.write_line(out);
     match (&arrival.peer, &relayed) {
-        (Some(peer), None) => write_address(peer, "from", &mut line),
+        (Some(peer), None) => line.field("from", senders.of(peer)),
         (peer, Some((params, _))) => {
             let mut seen: Vec<&str> = Vec::new();
             for (key, value) in params {
@@ -693,7 +695,7 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
                 line.field(key, value);
             }
             if let Some(peer) = peer {
-                write_address(peer, "relay", &mut line);
+                line.field("relay", senders.of(peer));
             }
         }
         (None, None) => {}
@@ -711,7 +713,7 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>) {
 
 /// Where a datagram came from, as fields: `pid=` `uid=` `gid=` (the
 /// unix socket's sender, `pid` only when we can see it), or `from=`.
-fn write_origin(origin: &Origin, line: &mut LineWriter) {
+fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut AddressText) {
     match origin {
         Origin::Local(None) => {}
         Origin::Local(Some(c)) => {
@@ -722,16 +724,43 @@ fn write_origin(origin: &Origin, line: &mut LineWriter) {
             line.field("uid", decimal(u64::from(c.uid), &mut buf));
             line.field("gid", decimal(u64::from(c.gid), &mut buf));
         }
-        Origin::Udp(addr) => write_address(addr, "from", line),
+        Origin::Udp(addr) => line.field("from", senders.of(addr)),
     }
 }
 
-/// A network sender as the field `key`: `ADDRESS:PORT`.
-fn write_address(addr: &SocketAddr, key: &str, line: &mut LineWriter) {
+/// A network sender's address as a field's text, `ADDRESS:PORT`, kept
+/// for the next message: most come from the sender of the one before.
+pub(crate) struct AddressText {
+    addr: Option<SocketAddr>,
+    text: [u8; 64],
+    len: usize,
+}
+
+impl Default for AddressText {
+    fn default() -> AddressText {
+        AddressText {
+            addr: None,
+            text: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl AddressText {
+    fn of(&mut self, addr: &SocketAddr) -> &[u8] {
+        if self.addr != Some(*addr) {
+            self.len = address_text(addr, &mut self.text);
+            self.addr = Some(*addr);
+        }
+        &self.text[..self.len]
+    }
+}
+
+/// Writes `addr` as `Sender` shows it into `text`; returns its length.
+fn address_text(addr: &SocketAddr, text: &mut [u8; 64]) -> usize {
     match addr {
         SocketAddr::V4(v4) => {
             // The common case, without the formatting machinery.
-            let mut text = [0u8; 21];
             let mut len = 0;
             let mut digits = [0u8; 20];
             let parts = v4.ip().octets().map(u64::from);
@@ -744,15 +773,13 @@ fn write_address(addr: &SocketAddr, key: &str, line: &mut LineWriter) {
                 text[len..len + d.len()].copy_from_slice(d);
                 len += d.len();
             }
-            line.field(key, &text[..len]);
+            len
         }
         addr => {
-            let mut buf = [0u8; 64];
-            let mut cursor = io::Cursor::new(&mut buf[..]);
+            let mut cursor = io::Cursor::new(&mut text[..]);
             // An address and port always fit in 64 bytes.
             let _ = io::Write::write_fmt(&mut cursor, format_args!("{}", Sender(addr)));
-            let len = cursor.position() as usize;
-            line.field(key, &buf[..len]);
+            cursor.position() as usize
         }
     }
 }
@@ -793,6 +820,7 @@ mod tests {
             write_origin(
                 &origin,
                 &mut LineWriter::new(&mut out, Priority::DEFAULT, b"", b"", b""),
+                &mut AddressText::default(),
             );
             let tab = out
                 .iter()
