@@ -87,7 +87,7 @@ run() {
 	syslog-read)
 		rm -f "$OUT_DIR/pipe"
 		mkfifo "$OUT_DIR/pipe"
-		/usr/bin/time -f '%U %S %M' -o "$OUT_DIR/time.cyclog" "$CYCLOG" "$OUT_DIR/logdir" < "$OUT_DIR/pipe" 2>/dev/null &
+		/usr/bin/time -f '%U %S %M' -o "$OUT_DIR/time.cyclog" "$CYCLOG" --max-total-size 8G "$OUT_DIR/logdir" < "$OUT_DIR/pipe" 2>/dev/null &
 		writer=$!
 		if [ "$TRANSPORT" = tls ]; then
 			set -- "$SYSLOG_READ" $RILL_OPTIONS --tls "127.0.0.1:$port" --cert "$OUT_DIR/cert.pem" --key "$OUT_DIR/key.pem"
