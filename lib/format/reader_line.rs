@@ -537,7 +537,24 @@ pub fn escape_message(bytes: &[u8], out: &mut Vec<u8>) {
     escape(bytes, Context::Message, out);
 }
 
+/// Text that is plain throughout, as most is, goes out whole here, inlined
+/// where the context is known; the rest through `escape_parts`.
+#[inline(always)]
 fn escape(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
+    let (all, _) = match context {
+        Context::Message => plain_blocks(bytes, |b| is_plain(b, Context::Message)),
+        Context::Value => plain_blocks(bytes, |b| is_plain(b, Context::Value)),
+        Context::Tag => plain_blocks(bytes, |b| is_plain(b, Context::Tag)),
+    };
+    if all {
+        out.extend_from_slice(bytes);
+    } else {
+        escape_parts(bytes, context, out);
+    }
+}
+
+#[inline(never)]
+fn escape_parts(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
     let mut rest = bytes;
     loop {
         // Runs of printable ASCII that stand for themselves go out whole.

@@ -158,7 +158,9 @@ impl Streams {
             listeners,
             connections: Vec::new(),
             settings,
-            buf: vec![0; CHUNK].into_boxed_slice(),
+            // Made at the first read: `none`, which the collector makes at
+            // every turn of its loop, must cost nothing.
+            buf: Box::default(),
             refused: Throttled::default(),
             full: Throttled::default(),
             stdin_ended: false,
@@ -349,6 +351,9 @@ impl Streams {
         deliver: &mut impl FnMut(Arrival<'_>) -> u64,
     ) -> bool {
         let stopping = self.stopping;
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK].into_boxed_slice();
+        }
         let c = &mut self.connections[i];
         if c.session.is_some() {
             return read_tls(c, &mut self.buf, now, stopping, deliver);
