@@ -432,7 +432,7 @@ mod tests {
         file.save(&saved(BOOT, 1)).unwrap();
         file.save(&saved(BOOT, 2)).unwrap();
         assert_eq!(file.load().unwrap(), Some(saved(BOOT, 2)));
-        let names: Vec<_> = fs::read_dir(&dir)
+        let names: Vec<_> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();

@@ -387,7 +387,7 @@ mod tests {
         assert_eq!(out.flush().unwrap(), Flush::Blocked);
         // The pipe filled to the byte (whole pages), its last line cut.
         let n = data.len() - out.pending();
-        assert!(n > 0 && n % 4096 == 0 && data[n - 1] != b'\n');
+        assert!(n > 0 && n.is_multiple_of(4096) && data[n - 1] != b'\n');
         assert_eq!(read_all(&read), &data[..n]);
     }
 

@@ -9,7 +9,9 @@
 # of RUNS runs of each: messages written per second (from loggen's start
 # to the last line written), the receiver's CPU time (user + system; for
 # rill syslog-read's and cyclog's together) per message, and its peak
-# resident memory (rill: both processes added).
+# resident memory (rill: both processes added); and the sender's CPU
+# time (loggen's, or the sendfile sender's), which says when the sender,
+# not the receiver, is what sets the rate.
 #
 # TRANSPORT=tls runs the same over TLS (loggen -U; syslog-read --tls,
 # rsyslog imtcp with gtls, syslog-ng syslog() with tls(); certificates made
@@ -151,7 +153,7 @@ run() {
 			pad = sprintf("%" (size - length(head) - 10) "s", ""); gsub(/ /, "x", pad)
 			for (i = 0; i < n; i++) { m = head sprintf("%010d", i) pad; printf "%d %s", length(m), m } }' \
 			> "$BENCH_DIR/messages.$per"
-		python3 -c '
+		/usr/bin/time -f '%U %S' -o "$OUT_DIR/time.sender" python3 -c '
 import socket, sys, threading
 port, conns, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 def send():
@@ -163,7 +165,7 @@ for t in threads: t.join()
 ' "$port" "$conns" "$BENCH_DIR/messages.$per"
 		sent=$((per * conns))
 	else
-		ng_env "$NG/usr/bin/loggen" $loggen_transport -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
+		ng_env /usr/bin/time -f '%U %S' -o "$OUT_DIR/time.sender" "$NG/usr/bin/loggen" $loggen_transport -P -s "$SIZE" -r 100000000 --active-connections="$conns" -I "$SEND_SECONDS" \
 			127.0.0.1 "$port" > "$OUT_DIR/loggen.out" 2>&1 || :
 		sent=$(sed -n 's/.*count=\([0-9]*\).*/\1/p' "$OUT_DIR/loggen.out" | tail -n 1)
 	fi
@@ -197,7 +199,8 @@ print("%.6f" % end)
 		rss=$(tail -n 1 "$OUT_DIR/time.cyclog" | awk -v m="$rss" '{ print m + $3 }')
 	fi
 	rate=$(awk -v n="$n" -v a="$start" -v b="$end" 'BEGIN { printf "%d", n / (b - a) }')
-	echo "$reader $conns $rate $cpu $rss $n ${sent:-0}" >> "$results"
+	sender=$(tail -n 1 "$OUT_DIR/time.sender" | awk '{ print $1 + $2 }')
+	echo "$reader $conns $rate $cpu $rss $n ${sent:-0} $sender" >> "$results"
 }
 
 for r in $(seq "$RUNS"); do
@@ -213,12 +216,12 @@ else
 fi
 awk -v readers="$READERS" -v conns="$CONNS" "$median"'
 	{ k = $1 " " $2; rate[k] = rate[k] " " $3; cpu[k] = cpu[k] " " $4; rss[k] = rss[k] " " $5
-	  per[k] = per[k] " " ($6 > 0 ? $4 / $6 * 1e6 : 0); lost[k] = lost[k] " " ($7 - $6) }
+	  per[k] = per[k] " " ($6 > 0 ? $4 / $6 * 1e6 : 0); lost[k] = lost[k] " " ($7 - $6); sender[k] = sender[k] " " $8 }
 	END {
 		n = split(readers, order, " ")
 		nc = split(conns, conn, " ")
-		printf "| receiver | connections | msg/s written | CPU s | CPU µs/message | peak RSS KiB | unwritten | msg/s vs rsyslog | CPU/message vs rsyslog |\n"
-		printf "|---|---|---|---|---|---|---|---|---|\n"
+		printf "| receiver | connections | msg/s written | CPU s | CPU µs/message | peak RSS KiB | unwritten | msg/s vs rsyslog | CPU/message vs rsyslog | sender CPU s |\n"
+		printf "|---|---|---|---|---|---|---|---|---|---|\n"
 		for (c = 1; c <= nc; c++) {
 			base = "rsyslog " conn[c]
 			brate = median(rate[base]); bper = median(per[base])
@@ -226,8 +229,8 @@ awk -v readers="$READERS" -v conns="$CONNS" "$median"'
 				key = order[k] " " conn[c]
 				r = median(rate[key]); p = median(per[key])
 				vr = (brate > 0) ? r / brate : 0; vp = (bper > 0) ? p / bper : 0
-				printf "| %s | %s | %d | %.2f | %.2f | %d | %d | %.2f | %.2f |\n", order[k], conn[c], r,
-					median(cpu[key]), p, median(rss[key]), median(lost[key]), vr, vp
+				printf "| %s | %s | %d | %.2f | %.2f | %d | %d | %.2f | %.2f | %.2f |\n", order[k], conn[c], r,
+					median(cpu[key]), p, median(rss[key]), median(lost[key]), vr, vp, median(sender[key])
 			}
 		}
 	}' "$results"
