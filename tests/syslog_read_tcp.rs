@@ -479,6 +479,30 @@ fn over_tcp_a_flooding_address_loses_its_excess_and_a_trickling_one_nothing() {
     assert_eq!(counted, (FLOOD - flooded.len()) as u64, "{notices:?}");
 }
 
+/// A connection that a short read drained rests a moment before it is read
+/// again (a sender a little slower than the reader); a stop takes what it
+/// sent all the same, in order.
+#[test]
+fn a_stop_takes_what_a_resting_connection_sent_just_before_it() {
+    let s = Scratch::new("tcp-rest");
+    let reader = Reader::start(&s, &["--tcp", LOCAL]);
+    let port = reader.port("tcp", 0);
+    let mut c = connect(port);
+    const N: usize = 3000;
+    // Many short writes, most of them a read of their own.
+    for i in 0..N {
+        c.write_all(format!("<13>rest {i}\n").as_bytes())
+            .expect("send");
+        if i % 100 == 99 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    // The stop comes at once: the last writes may wait in a resting
+    // connection.
+    let lines = reader.stop();
+    assert_eq!(numbers(&lines, "rest"), (0..N).collect::<Vec<_>>());
+}
+
 /// A TCP connection from `source` (a loopback address) to `port`.
 fn bind_and_connect(source: &str, port: u16) -> TcpStream {
     // std cannot bind before connecting: a socket made with rustix.

@@ -534,6 +534,9 @@ impl Collector {
             if self.streams.has_ready() {
                 due(now);
             }
+            if let Some(rest) = self.streams.next_rest() {
+                due(rest);
+            }
         } else if !plan.output {
             // Not blocked, yet lines wait: write them now.
             due(now);

@@ -45,6 +45,13 @@ use crate::net::stream_framing::{Deframer, Limits, Message};
 /// The most bytes read from one connection in one turn.
 const CHUNK: usize = 256 << 10;
 
+/// How long a plain TCP connection that a read drained is left to fill
+/// before it is read again: a sender a little slower than we are would
+/// otherwise be read a few messages at a time, a turn of the loop each.
+/// TCP holds the sender back if the socket fills meanwhile; nothing is
+/// lost, and a line is at most this much later.
+const STREAM_REST: Duration = Duration::from_millis(1);
+
 /// Refusals and limits are said on stderr at most this often.
 const SAY_EVERY: Duration = Duration::from_secs(10);
 
@@ -207,6 +214,7 @@ impl Streams {
             deframer: Deframer::new(self.limits()),
             last_active: Instant::now(),
             readable: true,
+            rest_until: None,
         });
     }
 
@@ -239,6 +247,7 @@ impl Streams {
         self.listener_readable.clear();
         for c in &mut self.connections {
             c.readable = true;
+            c.rest_until = None;
         }
     }
 
@@ -250,6 +259,12 @@ impl Streams {
     /// Accepts waiting connections and reads a chunk from each readable
     /// one, handing every message to `deliver`.
     pub fn read_ready(&mut self, now: Instant, mut deliver: impl FnMut(Arrival<'_>) -> u64) {
+        for c in &mut self.connections {
+            if c.rest_until.is_some_and(|until| until <= now) {
+                c.rest_until = None;
+                c.readable = true;
+            }
+        }
         for i in 0..self.listeners.len() {
             if self.listener_readable[i] {
                 self.accept(i, now);
@@ -339,6 +354,7 @@ impl Streams {
                 deframer: Deframer::new(self.limits()),
                 last_active: now,
                 readable: true,
+                rest_until: None,
             });
         }
     }
@@ -380,8 +396,12 @@ impl Streams {
         };
         c.last_active = now;
         // A socket is read until it has no more; anything else once per
-        // readiness.
+        // readiness. A plain TCP connection a read drained rests first.
         c.readable = !matches!(c.io, Io::Stdin { socket: false });
+        if n < self.buf.len() && !stopping && c.relp.is_none() && matches!(c.io, Io::Tcp(_)) {
+            c.readable = false;
+            c.rest_until = Some(now + STREAM_REST);
+        }
         push(c, &self.buf[..n], deliver) && send(c)
     }
 
@@ -479,6 +499,11 @@ impl Streams {
     }
 
     /// When the next idle connection is to be closed.
+    /// When the first resting connection is to be read again.
+    pub fn next_rest(&self) -> Option<Instant> {
+        self.connections.iter().filter_map(|c| c.rest_until).min()
+    }
+
     pub fn next_idle(&self) -> Option<Instant> {
         let limit = self.settings.idle_timeout;
         self.connections.iter().map(|c| c.last_active + limit).min()
@@ -495,7 +520,7 @@ impl Streams {
             .zip(&self.listener_readable)
             .filter(|&(_, &r)| room && !r)
             .map(|(l, _)| (l.socket.as_fd(), PollFlags::IN));
-        let connections = self.connections.iter().filter(|c| !c.readable).map(|c| {
+        let connections = self.connections.iter().filter(|c| c.polled()).map(|c| {
             let out = if c.wants_out {
                 PollFlags::OUT
             } else {
@@ -516,7 +541,7 @@ impl Streams {
             }
         }
         for c in &mut self.connections {
-            if !c.readable {
+            if c.polled() {
                 c.readable = ready.next().copied().unwrap_or(false);
             }
         }

@@ -50,9 +50,17 @@ pub(super) struct Connection {
     pub(super) last_active: Instant,
     /// poll(2) said it is readable, or a full chunk came last time.
     pub(super) readable: bool,
+    /// Drained by a short read: left to fill until then, neither read
+    /// nor polled (`STREAM_REST`).
+    pub(super) rest_until: Option<Instant>,
 }
 
 impl Connection {
+    /// Whether poll(2) is to watch it: not known readable, not resting.
+    pub(super) fn polled(&self) -> bool {
+        !self.readable && self.rest_until.is_none()
+    }
+
     pub(super) fn fd(&self) -> BorrowedFd<'_> {
         match &self.io {
             Io::Tcp(s) => s.as_fd(),
