@@ -45,12 +45,14 @@ use crate::net::stream_framing::{Deframer, Limits, Message};
 /// The most bytes read from one connection in one turn.
 const CHUNK: usize = 256 << 10;
 
-/// How long a plain TCP connection that a read drained is left to fill
-/// before it is read again: a sender a little slower than we are would
-/// otherwise be read a few messages at a time, a turn of the loop each.
-/// TCP holds the sender back if the socket fills meanwhile; nothing is
-/// lost, and a line is at most this much later.
+/// How long a plain TCP connection is left to fill before it is read
+/// again when a read took less than `REST_BELOW` from it: a sender a
+/// little slower than we are would otherwise be read a few messages at a
+/// time, a turn of the loop each. TCP holds the sender back if the socket
+/// fills meanwhile; nothing is lost, and a line is at most this much
+/// later. A fast sender, whose reads are larger, is never made to wait.
 const STREAM_REST: Duration = Duration::from_millis(1);
+const REST_BELOW: usize = CHUNK / 8;
 
 /// Refusals and limits are said on stderr at most this often.
 const SAY_EVERY: Duration = Duration::from_secs(10);
@@ -396,9 +398,10 @@ impl Streams {
         };
         c.last_active = now;
         // A socket is read until it has no more; anything else once per
-        // readiness. A plain TCP connection a read drained rests first.
+        // readiness. A plain TCP connection a small read drained rests
+        // first.
         c.readable = !matches!(c.io, Io::Stdin { socket: false });
-        if n < self.buf.len() && !stopping && c.relp.is_none() && matches!(c.io, Io::Tcp(_)) {
+        if n < REST_BELOW && !stopping && c.relp.is_none() && matches!(c.io, Io::Tcp(_)) {
             c.readable = false;
             c.rest_until = Some(now + STREAM_REST);
         }
