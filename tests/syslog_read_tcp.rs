@@ -497,10 +497,22 @@ fn a_stop_takes_what_a_resting_connection_sent_just_before_it() {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
-    // The stop comes at once: the last writes may wait in a resting
+    // Once the reader's kernel holds every byte (which a stop must take),
+    // the stop comes at once: the last writes may wait in a resting
     // connection.
+    assert!(wait_until(LONG, || unsent(&c) == 0), "bytes left unsent");
     let lines = reader.stop();
     assert_eq!(numbers(&lines, "rest"), (0..N).collect::<Vec<_>>());
+}
+
+/// Bytes written to `c` that its peer has not acknowledged yet.
+fn unsent(c: &TcpStream) -> libc::c_int {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = -1;
+    // SAFETY: TIOCOUTQ writes one c_int, to a c_int we own.
+    let rc = unsafe { libc::ioctl(c.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+    assert_eq!(rc, 0, "TIOCOUTQ: {}", std::io::Error::last_os_error());
+    n
 }
 
 /// A TCP connection from `source` (a loopback address) to `port`.
