@@ -733,7 +733,7 @@ fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut AddressTex
 
 /// A network sender's address as a field's text, `ADDRESS:PORT`, kept
 /// for the next message: most come from the sender of the one before.
-pub(crate) struct AddressText {
+struct AddressText {
     addr: Option<SocketAddr>,
     text: [u8; 64],
     len: usize,
