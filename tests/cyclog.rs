@@ -1231,6 +1231,9 @@ fn archives_removed_by_hand_are_noticed_and_the_count_cap_still_holds() {
     let lines = numbered_lines(2_000);
     let (first, rest) = lines.split_at(600);
     sup.send(&joined(first));
+    // Started means signals held, from before main: the directory may not
+    // be made yet.
+    assert!(wait_until(LONG, || dir.join("current").exists()));
     assert!(
         wait_until(LONG, || {
             let names = archives(&dir);
