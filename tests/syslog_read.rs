@@ -1012,6 +1012,68 @@ fn shed_after_drops_and_says_how_many() {
     assert!(kept.windows(2).all(|w| w[0] < w[1]), "in order");
 }
 
+/// `--own-pipe` with stderr the same pipe (`exec 2>&1`), and a log writer
+/// that takes nothing while the pipe holds part of a line: the stop waits
+/// for the writer, and a second stop signal ends it.
+#[test]
+fn own_pipe_cut_inside_a_line_still_hears_stop_signals() {
+    let s = Scratch::new("ownstuck");
+    let sock = s.path("log");
+    let (read, write) = rustix::pipe::pipe().expect("pipe");
+    let write = fs::File::from(write);
+    let mut child = Command::new(SYSLOG_READ)
+        .args(["--own-pipe", "--unix", path_arg(&sock)])
+        .stdin(Stdio::null())
+        .stdout(write.try_clone().expect("dup"))
+        .stderr(write)
+        .spawn()
+        .expect("spawn");
+    let pid = child.id();
+    assert!(wait_until(LONG, || blocks_term(pid) && sock.exists()));
+    let queued = || rustix::io::ioctl_fionread(&read).unwrap_or(0);
+    assert!(wait_until(LONG, || queued() > 0), "no start message");
+    // Lines of 40 KB: the 64 KiB pipe (less, by how its pages were
+    // filled) cannot take the second whole.
+    let client = UnixDatagram::unbound().expect("socket");
+    for i in 0..3 {
+        let text = format!("<13>big: {i} {}", "b".repeat(40_000));
+        client.send_to(text.as_bytes(), &sock).expect("send");
+    }
+    assert!(
+        wait_until(LONG, || queued() > 41_000),
+        "{} queued",
+        queued()
+    );
+    signal(&child, rustix::process::Signal::TERM);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().expect("wait").is_none(),
+        "a stop waits for the log writer"
+    );
+    signal(&child, rustix::process::Signal::TERM);
+    let status = wait_child(&mut child, LONG);
+    assert_eq!(status.code(), Some(111), "a second stop gives up");
+    let mut got = Vec::new();
+    fs::File::from(read).read_to_end(&mut got).expect("read");
+    let text = String::from_utf8(got).expect("UTF-8");
+    let (whole, cut) = text.rsplit_once('\n').expect("whole lines first");
+    assert!(
+        cut.contains("big: 1 bbb"),
+        "cut inside the second: {cut:.60}"
+    );
+    let lines: Vec<&str> = whole.lines().collect();
+    assert!(
+        lines[..lines.len() - 1]
+            .iter()
+            .all(|l| l.starts_with("syslog-read: "))
+    );
+    assert!(
+        lines[lines.len() - 1].contains("big: 0 bbb"),
+        "{:.60}",
+        lines[1]
+    );
+}
+
 #[test]
 fn term_writes_what_was_received() {
     let s = Scratch::new("term");

@@ -137,6 +137,9 @@ pub struct Collector {
     blocked: bool,
     /// Since when the output has taken nothing, while lines wait.
     stuck_since: Option<Instant>,
+    /// Stderr is the output's pipe: while that holds part of a line, our
+    /// messages wait.
+    shares_stderr: bool,
     limit: Option<Limit>,
     streams: stream::Streams,
     allow: AllowList,
@@ -156,6 +159,7 @@ impl Collector {
         settings: Settings,
     ) -> Collector {
         let mut buf = [0u8; 20];
+        let shares_stderr = output.shares_stderr();
         Collector {
             state: vec![State::Poll; sockets.len()],
             sockets,
@@ -168,6 +172,7 @@ impl Collector {
             flush_due: None,
             blocked: false,
             stuck_since: None,
+            shares_stderr,
             limit: settings.rate_limit.map(|(rate, by)| Limit::new(rate, by)),
             streams,
             allow: settings.allow,
@@ -239,6 +244,9 @@ impl Collector {
                         cli::warn(&format!("standard output: {e}"));
                         return cli::EXIT_TEMPORARY;
                     }
+                }
+                if self.shares_stderr {
+                    cli::hold_messages(self.output.line_open());
                 }
             }
             self.streams.answer(self.output.written_total());

@@ -2,7 +2,7 @@
 //! `prog: fatal: ...` messages, daemontools exit codes, SIZE and DURATION.
 
 use std::io::Write;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use crate::error::Usage;
@@ -23,11 +23,63 @@ pub fn program() -> &'static str {
     PROGRAM.get().copied().unwrap_or("rill")
 }
 
-/// Writes `prog: level: message` to stderr in one write. A closed or full
-/// stderr must never stop a logger, so write errors are ignored.
+/// Messages kept back while stderr must not be written (`hold_messages`).
+struct Held {
+    on: bool,
+    text: Vec<u8>,
+    /// Messages past `MAX_HELD`, not kept.
+    left_out: u64,
+}
+
+static HELD: Mutex<Held> = Mutex::new(Held {
+    on: false,
+    text: Vec::new(),
+    left_out: 0,
+});
+
+/// Held messages kept, at most; the rest are counted.
+const MAX_HELD: usize = 64 << 10;
+
+/// Writes `prog: level: message` to stderr in one write, or keeps it
+/// while messages are held. A closed or full stderr must never stop a
+/// logger, so write errors are ignored.
 pub fn message(level: &str, text: &str) {
     let line = format!("{}: {}: {}\n", program(), level, text);
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    if !held.on {
+        let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    } else if held.text.len() + line.len() <= MAX_HELD {
+        held.text.extend_from_slice(line.as_bytes());
+    } else {
+        held.left_out += 1;
+    }
+}
+
+/// Holds messages back (`true`): stderr is a pipe that holds part of a
+/// line of ours, and a message would land inside it. `false` writes what
+/// was held, in order, and says how many did not fit. A process that
+/// exits while holding leaves them unsaid: the pipe they would go to is
+/// stuck.
+pub fn hold_messages(hold: bool) {
+    let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
+    if held.on == hold {
+        return;
+    }
+    held.on = hold;
+    if hold {
+        return;
+    }
+    let mut text = std::mem::take(&mut held.text);
+    if held.left_out > 0 {
+        let more = format!(
+            "{}: warning: {} more messages left out while held\n",
+            program(),
+            held.left_out
+        );
+        text.extend_from_slice(more.as_bytes());
+        held.left_out = 0;
+    }
+    let _ = std::io::stderr().lock().write_all(&text);
 }
 
 pub fn info(text: &str) {

@@ -21,9 +21,10 @@
 //!   (`own_stdout`: a log service of its own, no fan-in): written in
 //!   pieces as large as it takes, a few syscalls where PIPE_BUF pieces
 //!   would take hundreds. Our own stderr may still be that pipe (`exec
-//!   2>&1` in a run script): so a write the pipe cuts inside a line is
-//!   finished at once, waiting for room, and the pipe never holds part of
-//!   a line of ours when anything else may be written.
+//!   2>&1` in a run script): a write the pipe cuts inside a line leaves
+//!   `line_open` true until the rest is written, and the program writes
+//!   nothing to stderr meanwhile. The rest waits for room as any other
+//!   lines do, so a stop signal is heard meanwhile.
 //! - A socket, a terminal, or a pipe that cannot be opened again: its
 //!   description is shared and stays blocking, so it is polled for room
 //!   before each write, and each write is whole lines of at most PIPE_BUF
@@ -73,11 +74,9 @@ pub enum Wrote {
 enum Way {
     /// Non-blocking and ours: whole lines, PIPE_BUF at a time.
     Pipe,
-    /// Non-blocking, and no other writer: everything at once.
+    /// Non-blocking, and no other process writing: everything at once
+    /// (a stderr that is the same pipe waits while `line_open`).
     Alone,
-    /// Non-blocking, no other process writing: as much as it takes, a
-    /// line cut by a full pipe finished before the write returns.
-    Own,
     /// Blocking and shared: polled first, whole lines, PIPE_BUF at a time.
     Polled,
     /// Everything at once.
@@ -92,6 +91,8 @@ pub struct Output {
     written: usize,
     /// Bytes written and since removed from the front of `buf`.
     base: u64,
+    /// The last write ended inside a line.
+    open: bool,
 }
 
 impl Output {
@@ -104,7 +105,7 @@ impl Output {
     /// Standard output, a pipe (if it is one) that no other process writes
     /// to; our own stderr may be the same pipe.
     pub fn own_stdout() -> Output {
-        Output::open_stdout(Way::Own)
+        Output::open_stdout(Way::Alone)
     }
 
     /// The standard output of a command a person runs (log-show): a pipe
@@ -147,6 +148,7 @@ impl Output {
             buf: Vec::with_capacity(CHUNK + (64 << 10)),
             written: 0,
             base: 0,
+            open: false,
         }
     }
 
@@ -171,11 +173,21 @@ impl Output {
         self.buf.len() - self.written
     }
 
+    /// Whether the output holds the start of a line whose rest is not yet
+    /// written: nothing else may go to it (a stderr that is the same
+    /// pipe) until it is.
+    pub fn line_open(&self) -> bool {
+        self.open
+    }
+
     /// Writes as much as the output takes without waiting.
     pub fn flush(&mut self) -> io::Result<Flush> {
         while self.written < self.buf.len() {
             match self.write_some(&self.buf[self.written..])? {
-                Some(n) => self.written += n,
+                Some(n) => {
+                    self.written += n;
+                    self.open = self.buf[self.written - 1] != b'\n';
+                }
                 None => {
                     // Lines keep being added while the output is full:
                     // keep what is written from piling up in front of them.
@@ -198,6 +210,9 @@ impl Output {
     /// readable first; what is not written stays gathered.
     pub fn flush_all(&mut self, signals: impl AsFd) -> io::Result<Wrote> {
         let (written, wrote) = self.send(&self.buf, self.written, signals.as_fd())?;
+        if written > self.written {
+            self.open = self.buf[written - 1] != b'\n';
+        }
         self.written = written;
         if wrote == Wrote::All {
             self.base += self.buf.len() as u64;
@@ -213,7 +228,11 @@ impl Output {
         if self.flush_all(signals.as_fd())? != Wrote::All {
             return Ok(Wrote::Interrupted(0));
         }
-        Ok(self.send(data, 0, signals.as_fd())?.1)
+        let (written, wrote) = self.send(data, 0, signals.as_fd())?;
+        if written > 0 {
+            self.open = data[written - 1] != b'\n';
+        }
+        Ok(wrote)
     }
 
     /// Writes `data[done..]`, waiting for room, until a signal comes while
@@ -247,30 +266,12 @@ impl Output {
     fn write_some(&self, rest: &[u8]) -> io::Result<Option<usize>> {
         let piece = match self.way {
             Way::Pipe | Way::Polled => whole_lines(rest),
-            Way::Alone | Way::Own | Way::File => rest,
+            Way::Alone | Way::File => rest,
         };
         if self.way == Way::Polled && !writable(self.as_fd())? {
             return Ok(None);
         }
-        let Some(n) = self.write_once(piece)? else {
-            return Ok(None);
-        };
-        if self.way != Way::Own || n == piece.len() || piece[n - 1] == b'\n' {
-            return Ok(Some(n));
-        }
-        // Cut inside a line: the rest of it, before anything else.
-        let line_end = memchr::memchr(b'\n', &piece[n..]).map_or(piece.len(), |lf| n + lf + 1);
-        let mut done = n;
-        while done < line_end {
-            match self.write_once(&piece[done..line_end])? {
-                Some(more) => done += more,
-                None => {
-                    let mut fds = [PollFd::new(self, PollFlags::OUT)];
-                    poll::until(&mut fds, None).map_err(io::Error::other)?;
-                }
-            }
-        }
-        Ok(Some(done))
+        self.write_once(piece)
     }
 
     /// One write(2); `None`: no room now.
@@ -392,29 +393,26 @@ mod tests {
     }
 
     #[test]
-    fn a_pipe_of_our_own_is_never_left_holding_part_of_a_line() {
+    fn a_pipe_cut_inside_a_line_is_open_until_the_rest_is_written() {
         let (read, write) = rustix::pipe::pipe().unwrap();
         let mut out = Output::pipe(write);
-        out.way = Way::Own;
         // Lines that do not divide the pipe's 64 KiB.
         let line = [b"o".repeat(999), b"\n".to_vec()].concat();
         let data = line.repeat(1000);
         out.buf().extend_from_slice(&data);
-        let reader = std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            let mut buf = vec![0u8; 4096];
-            let n = rustix::io::read(&read, &mut buf).unwrap();
-            buf.truncate(n);
-            (read, buf)
-        });
-        // The pipe fills inside a line; the flush waits for the reader to
-        // take a page and finishes that line.
+        // Full inside a line: the flush does not wait for room.
         assert_eq!(out.flush().unwrap(), Flush::Blocked);
-        let (read, first) = reader.join().unwrap();
         let n = data.len() - out.pending();
-        assert!(n > 65536 && n.is_multiple_of(line.len()), "{n}");
-        let got = [first, read_all(&read)].concat();
-        assert!(got == data[..n], "{} bytes read of {n} written", got.len());
+        assert!(n >= 65536 && !n.is_multiple_of(line.len()), "{n}");
+        assert!(out.line_open());
+        let mut got = read_all(&read);
+        while out.pending() > 0 {
+            let _ = out.flush().unwrap();
+            got.extend(read_all(&read));
+            let written = out.written_total() as usize;
+            assert_eq!(out.line_open(), data[written - 1] != b'\n', "{written}");
+        }
+        assert!(got == data, "{} bytes read of {}", got.len(), data.len());
     }
 
     #[test]
