@@ -41,10 +41,10 @@ use rustix::event::{PollFd, PollFlags};
 
 use crate::cli;
 use crate::format::decimal::decimal;
-use crate::format::reader_line::{Facility, LineWriter, Priority, Severity};
+use crate::format::reader_line::{Facility, FieldsText, LineWriter, Priority, Severity};
 use crate::format::syslog::{build, parse, relay};
 use crate::net::cidr::AllowList;
-use crate::net::datagram::{self, Batch, Datagram, Head, Origin, Socket, Stamp};
+use crate::net::datagram::{self, Batch, Credentials, Datagram, Head, Origin, Socket, Stamp};
 use crate::net::rate_limit::{self, By, Rate, RateLimiter, Report, Verdict};
 use crate::sys::poll;
 use crate::sys::signals::Signals;
@@ -148,7 +148,7 @@ pub struct Collector {
     refused: u64,
     refused_said: Option<Instant>,
     pid: Vec<u8>,
-    senders: AddressText,
+    senders: SenderText,
 }
 
 impl Collector {
@@ -179,7 +179,7 @@ impl Collector {
             refused: 0,
             refused_said: None,
             pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
-            senders: AddressText::default(),
+            senders: SenderText::default(),
         }
     }
 
@@ -645,7 +645,7 @@ impl Collector {
 
 /// One datagram as one line: the message, its fields, where it came from,
 /// and whether it was cut.
-fn write_line(out: &mut Vec<u8>, datagram: &Datagram, senders: &mut AddressText) {
+fn write_line(out: &mut Vec<u8>, datagram: &Datagram, senders: &mut SenderText) {
     let message = parse::parse(datagram.bytes);
     let mut line = message.write_line(out);
     write_origin(&datagram.origin, &mut line, senders);
@@ -684,7 +684,7 @@ const NOT_RELAYED: [&str; 14] = [
 /// message is trusted: taken out of `sd`, its parameters become the
 /// line's fields (but for those the parse writes), and the peer is
 /// `relay=`, not `from=` (which, if there, is the original sender's).
-fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: &mut AddressText) {
+fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: &mut SenderText) {
     let mut message = parse::parse(arrival.message.bytes);
     let relayed = match message.sd {
         Some(sd) if arrival.authenticated => relay::take_element(sd, build::SD_ID),
@@ -724,46 +724,62 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: 
 
 /// Where a datagram came from, as fields: `pid=` `uid=` `gid=` (the
 /// unix socket's sender, `pid` only when we can see it), or `from=`.
-fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut AddressText) {
+fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut SenderText) {
     match origin {
         Origin::Local(None) => {}
-        Origin::Local(Some(c)) => {
-            let mut buf = [0u8; 20];
-            if c.pid != 0 {
-                line.field("pid", decimal(u64::from(c.pid), &mut buf));
-            }
-            line.field("uid", decimal(u64::from(c.uid), &mut buf));
-            line.field("gid", decimal(u64::from(c.gid), &mut buf));
-        }
+        Origin::Local(Some(c)) => line.fields(senders.credentials(c)),
         Origin::Udp(addr) => line.field("from", senders.of(addr)),
     }
 }
 
-/// A network sender's address as a field's text, `ADDRESS:PORT`, kept
+/// A sender as text: a network sender's address as a field's text,
+/// `ADDRESS:PORT`, and a local sender's credentials as fields, each kept
 /// for the next message: most come from the sender of the one before.
-struct AddressText {
+struct SenderText {
     addr: Option<SocketAddr>,
     text: [u8; 64],
     len: usize,
+    credentials: Option<Credentials>,
+    fields: FieldsText,
 }
 
-impl Default for AddressText {
-    fn default() -> AddressText {
-        AddressText {
+impl Default for SenderText {
+    fn default() -> SenderText {
+        SenderText {
             addr: None,
             text: [0; 64],
             len: 0,
+            credentials: None,
+            fields: FieldsText::default(),
         }
     }
 }
 
-impl AddressText {
+impl SenderText {
     fn of(&mut self, addr: &SocketAddr) -> &[u8] {
         if self.addr != Some(*addr) {
             self.len = address_text(addr, &mut self.text);
             self.addr = Some(*addr);
         }
         &self.text[..self.len]
+    }
+
+    /// `pid=` (when we can see it) `uid=` `gid=`.
+    fn credentials(&mut self, c: &Credentials) -> &FieldsText {
+        if self.credentials != Some(*c) {
+            let mut buf = [0u8; 20];
+            self.fields.clear();
+            if c.pid != 0 {
+                self.fields
+                    .field("pid", decimal(u64::from(c.pid), &mut buf));
+            }
+            self.fields
+                .field("uid", decimal(u64::from(c.uid), &mut buf));
+            self.fields
+                .field("gid", decimal(u64::from(c.gid), &mut buf));
+            self.credentials = Some(*c);
+        }
+        &self.fields
     }
 }
 
@@ -831,7 +847,7 @@ mod tests {
             write_origin(
                 &origin,
                 &mut LineWriter::new(&mut out, Priority::DEFAULT, b"", b"", b""),
-                &mut AddressText::default(),
+                &mut SenderText::default(),
             );
             let tab = out
                 .iter()

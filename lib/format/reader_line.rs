@@ -478,10 +478,48 @@ impl<'o> LineWriter<'o> {
     pub fn field(&mut self, key: &str, value: &[u8]) {
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += 1;
-        self.out.extend_from_slice(key_from(key).as_bytes());
-        self.out.push(b'=');
-        escape(value, Context::Value, self.out);
+        write_field(key, value, self.out);
     }
+
+    /// Appends fields written before.
+    pub fn fields(&mut self, fields: &FieldsText) {
+        let Some(text) = fields.text.get(1..) else {
+            return;
+        };
+        self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
+        self.fields += fields.count;
+        self.out.extend_from_slice(text);
+    }
+}
+
+/// Fields written once for many lines (a sender's, the same for each of
+/// its messages), each as `LineWriter::field` writes it.
+#[derive(Default)]
+pub struct FieldsText {
+    /// Each field after a space.
+    text: Vec<u8>,
+    count: usize,
+}
+
+impl FieldsText {
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.count = 0;
+    }
+
+    pub fn field(&mut self, key: &str, value: &[u8]) {
+        self.text.push(b' ');
+        self.count += 1;
+        write_field(key, value, &mut self.text);
+    }
+}
+
+/// `key=value`, the key made one if it is not (`key_from`), the value
+/// escaped.
+fn write_field(key: &str, value: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(key_from(key).as_bytes());
+    out.push(b'=');
+    escape(value, Context::Value, out);
 }
 
 /// Whether `key` is a field key: one or more ASCII letters, digits, `_`,
@@ -764,6 +802,37 @@ mod tests {
             b"local3.warning myapp[1234]: disk 91% full\thost=web1 uid=0"
         );
         assert_eq!(r.field("uid"), Some(&b"0"[..]));
+    }
+
+    #[test]
+    fn fields_written_before_are_as_if_written_on_the_line() {
+        let fields: [(&str, &[u8]); 3] = [("pid", b"1"), ("bad key", b"a b\n"), ("gid", b"")];
+        let mut before = FieldsText::default();
+        for (key, value) in fields {
+            before.field(key, value);
+        }
+        for first in [None, Some(("fmt", &b"none"[..]))] {
+            let (mut one, mut other) = (Vec::new(), Vec::new());
+            let mut by_one = LineWriter::new(&mut one, Priority::DEFAULT, b"a", b"", b"m");
+            let mut whole = LineWriter::new(&mut other, Priority::DEFAULT, b"a", b"", b"m");
+            for (key, value) in first.into_iter().chain(fields) {
+                by_one.field(key, value);
+            }
+            if let Some((key, value)) = first {
+                whole.field(key, value);
+            }
+            whole.fields(&before);
+            whole.field("last", b"1");
+            by_one.field("last", b"1");
+            assert_eq!(
+                String::from_utf8_lossy(&other),
+                String::from_utf8_lossy(&one)
+            );
+        }
+        let mut line = Vec::new();
+        LineWriter::new(&mut line, Priority::DEFAULT, b"a", b"", b"m")
+            .fields(&FieldsText::default());
+        assert_eq!(line, b"user.notice a: m");
     }
 
     #[test]

@@ -350,11 +350,12 @@ enum TagEnd {
 fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
     const MAX_NAME: usize = 64;
     const MAX_PID: usize = 32;
-    let printable = |b: &u8| (0x21..0x7f).contains(b);
+    // Printable, not a space, not `[` `]` `:`; `&`: no branch.
+    let in_tag = |&b: &u8| (b.wrapping_sub(0x21) < 0x5e) & (b != b'[') & (b != b']') & (b != b':');
     let name_len = bytes
         .iter()
         .take(MAX_NAME + 1)
-        .take_while(|&b| printable(b) && !b"[]:".contains(b))
+        .take_while(|b| in_tag(b))
         .count();
     if name_len > MAX_NAME {
         return None;
@@ -366,7 +367,7 @@ fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
         let n = after
             .iter()
             .take(MAX_PID + 1)
-            .take_while(|&b| printable(b) && !b"[]:".contains(b))
+            .take_while(|b| in_tag(b))
             .count();
         if n == 0 || n > MAX_PID || after.get(n) != Some(&b']') {
             return None;
@@ -498,6 +499,8 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
     };
     let timed =
         timed.and_then(|(time, up, after)| after_time(after).map(|after| (time, up, after)));
+    // A TAG with its colon found while looking for a HOSTNAME is the TAG.
+    let mut found = None;
     let body = match timed {
         Some((time, up, after)) => {
             m.time = time;
@@ -507,12 +510,17 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
             m.format = Format::Rfc3164;
             // RFC 3164: a HOSTNAME follows, unless the sender left it out
             // (local senders do) and the TAG follows at once.
+            let colon = tag(after, TagEnd::Colon);
             match token(after).or_else(|| (!after.is_empty()).then_some((after, &b""[..]))) {
-                Some((host, rest)) if tag(after, TagEnd::Colon).is_none() && is_hostname(host) => {
+                Some((host, rest)) if colon.is_none() && is_hostname(host) => {
                     m.host = Some(host);
                     rest
                 }
-                _ => after,
+                _ => {
+                    // What ends with a colon ends so loosely too.
+                    found = colon;
+                    after
+                }
             }
         }
         None => start,
@@ -523,7 +531,7 @@ fn legacy(priority: Priority, rest: &[u8]) -> Message<'_> {
         Format::Rfc3164 => TagEnd::Loose,
         _ => TagEnd::Colon,
     };
-    match tag(body, end) {
+    match found.or_else(|| tag(body, end)) {
         Some((app, procid, text)) => {
             m.app = app;
             m.procid = procid;
