@@ -439,6 +439,9 @@ pub struct Batch {
     /// Datagrams in the last batch, and whether they came over UDP.
     count: usize,
     udp: bool,
+    /// The headers are set for a UDP socket (`true`) or a unix one, but
+    /// for the first this many, which the last call may have written to.
+    prepared: Option<(bool, usize)>,
     /// When the last call began, for a unix socket that stamps: a stamp
     /// from then on is the kernel's for one queued before stamping.
     called: Stamp,
@@ -467,6 +470,7 @@ impl Batch {
             credentials: vec![None; count],
             count: 0,
             udp: false,
+            prepared: None,
             called: Stamp::MAX,
         }
     }
@@ -483,7 +487,14 @@ impl Batch {
         self.count = 0;
         self.udp = socket.kind == Kind::Udp;
         let n = self.headers.len();
-        for i in 0..n {
+        let unset = match self.prepared {
+            Some((udp, written)) if udp == self.udp => written,
+            _ => n,
+        };
+        // Set once, the rest as the last call left it: a call that takes
+        // a few datagrams does not pay for setting all of them again.
+        self.prepared = None;
+        for i in 0..unset {
             self.iovecs[i] = libc::iovec {
                 iov_base: self.data[i * self.slot..].as_mut_ptr().cast(),
                 iov_len: self.slot,
@@ -528,6 +539,8 @@ impl Batch {
                 _ => return Err(e),
             }
         }
+        // And the one after the last taken, in case the kernel began it.
+        self.prepared = Some((self.udp, (self.count + 1).min(n)));
         if !self.udp {
             for i in 0..self.count {
                 self.credentials[i] = self.take_control(i);
@@ -549,6 +562,7 @@ impl Batch {
     /// and without blocking. Clears the last batch.
     pub fn peek(&mut self, socket: &Socket) -> io::Result<Head> {
         self.count = 0;
+        self.prepared = None;
         let h = &mut self.headers[0].msg_hdr;
         // Zero bytes of room: only its ancillary data is wanted.
         self.iovecs[0] = libc::iovec {

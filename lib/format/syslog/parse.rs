@@ -109,9 +109,24 @@ pub struct Message<'a> {
 
 const BOM: &[u8] = b"\xef\xbb\xbf";
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
+/// A month's number, 1 to 12, from its name, `Jan` to `Dec`.
+fn month(name: &[u8]) -> Option<u8> {
+    Some(match name {
+        b"Jan" => 1,
+        b"Feb" => 2,
+        b"Mar" => 3,
+        b"Apr" => 4,
+        b"May" => 5,
+        b"Jun" => 6,
+        b"Jul" => 7,
+        b"Aug" => 8,
+        b"Sep" => 9,
+        b"Oct" => 10,
+        b"Nov" => 11,
+        b"Dec" => 12,
+        _ => return None,
+    })
+}
 
 /// Parses one datagram. Never fails: the worst case is a message with the
 /// default priority and the whole datagram as its text.
@@ -260,7 +275,7 @@ fn rfc5424(priority: Priority, rest: &[u8]) -> Option<Message<'_>> {
 /// `Mmm dd hh:mm:ss[.fraction]`, the day as `dd`, ` d` or `d`: the time and
 /// the rest after it.
 fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
-    let month = MONTHS.iter().position(|m| t.starts_with(&m[..]))? as u8 + 1;
+    let month = month(t.get(..3)?)?;
     let mut i = 3;
     if t.get(i) != Some(&b' ') {
         return None;
