@@ -6,7 +6,12 @@
 # each: the reader's CPU time (user + system, its own process), CPU per
 # message received, and messages lost (COUNT less the lines written).
 # "floor" (floor.c) only receives, as cheaply as the kernel allows, and
-# writes nothing: what no reader can spend less than.
+# writes nothing: what no reader can spend less than. "vs floor" is the
+# median, over the runs, of each run's reader against that run's floor:
+# the kernel's cost a datagram shifts between runs (on this machine, a
+# unix-socket floor took 0.57 s in some runs and 1.1 s in others, and the
+# readers with it), and a ratio of medians taken from different states
+# says little.
 #
 # The readers write into a pipe, as under a supervisor, which cat empties
 # into OUT_DIR (tmpfs by default, so that the disk is not what is
@@ -145,10 +150,13 @@ done
 
 echo "$COUNT datagrams of $SIZE bytes, median of $RUNS runs, $(nproc) cores, $(uname -r)"
 awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median"'
-	{ k = $1 " " $2; cpu[k] = cpu[k] " " $3; lost[k] = lost[k] " " $4 }
+	{
+		k = $1 " " $2; cpu[k] = cpu[k] " " $3; lost[k] = lost[k] " " $4
+		run = ++runs[k]; per_run[k, run] = $3 / (count - ($1 == "limited" ? 0 : $4))
+	}
 	END {
 		n = split(readers, order, " ")
-		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog | vs floor |\n"
+		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog | vs floor, run by run |\n"
 		printf "|---|---|---|---|---|---|---|\n"
 		nt = split(transports, transport, " ")
 		for (t = 1; t <= nt; t++) {
@@ -156,12 +164,14 @@ awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median
 			bc = median(cpu[base]); bl = median(lost[base])
 			bper = bc / (count - bl)
 			floor = "floor " transport[t]
-			fper = (floor in cpu) ? median(cpu[floor]) / (count - median(lost[floor])) : 0
 			for (k = 1; k <= n; k++) {
 				key = order[k] " " transport[t]
 				c = median(cpu[key]); l = median(lost[key])
 				per = c / (order[k] == "limited" ? count : count - l)
-				vsfloor = fper > 0 ? sprintf("%.2f", per / fper) : "-"
+				ratios = ""
+				for (r = 1; r <= runs[key] && (floor in cpu); r++)
+					ratios = ratios " " per_run[key, r] / per_run[floor, r]
+				vsfloor = ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
 				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor
 			}
 		}
