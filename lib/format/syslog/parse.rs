@@ -367,11 +367,12 @@ fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
     const MAX_PID: usize = 32;
     // Printable, not a space, not `[` `]` `:`; `&`: no branch.
     let in_tag = |&b: &u8| (b.wrapping_sub(0x21) < 0x5e) & (b != b'[') & (b != b']') & (b != b':');
-    let name_len = bytes
-        .iter()
-        .take(MAX_NAME + 1)
-        .take_while(|b| in_tag(b))
-        .count();
+    // How many of the first `max` + 1 bytes are in a tag.
+    let span = |bytes: &[u8], max: usize| {
+        let head = &bytes[..bytes.len().min(max + 1)];
+        head.iter().position(|b| !in_tag(b)).unwrap_or(head.len())
+    };
+    let name_len = span(bytes, MAX_NAME);
     if name_len > MAX_NAME {
         return None;
     }
@@ -379,11 +380,7 @@ fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
     let mut rest = &bytes[name_len..];
     let mut procid: &[u8] = b"";
     if let [b'[', after @ ..] = rest {
-        let n = after
-            .iter()
-            .take(MAX_PID + 1)
-            .take_while(|b| in_tag(b))
-            .count();
+        let n = span(after, MAX_PID);
         if n == 0 || n > MAX_PID || after.get(n) != Some(&b']') {
             return None;
         }
