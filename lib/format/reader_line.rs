@@ -670,7 +670,8 @@ fn plain_prefix(bytes: &[u8], context: Context) -> usize {
 #[inline(always)]
 fn plain_blocks(bytes: &[u8], plain: impl Fn(u8) -> bool + Copy) -> (bool, usize) {
     // No early exit inside a block: a branchless fold vectorizes.
-    let all_plain = |block: &[u8; 16]| block.iter().fold(true, |all, &b| all & plain(b));
+    let all_plain =
+        |block: &[u8; 16]| block.iter().fold(0u8, |bad, &b| bad | u8::from(!plain(b))) == 0;
     let (blocks, _) = bytes.as_chunks::<16>();
     let mut done = 0;
     for block in blocks {
