@@ -1019,15 +1019,8 @@ fn shed_after_drops_and_says_how_many() {
 fn own_pipe_cut_inside_a_line_still_hears_stop_signals() {
     let s = Scratch::new("ownstuck");
     let sock = s.path("log");
-    let (read, write) = rustix::pipe::pipe().expect("pipe");
-    let write = fs::File::from(write);
-    let mut child = Command::new(SYSLOG_READ)
-        .args(["--own-pipe", "--unix", path_arg(&sock)])
-        .stdin(Stdio::null())
-        .stdout(write.try_clone().expect("dup"))
-        .stderr(write)
-        .spawn()
-        .expect("spawn");
+    let (mut child, read) =
+        spawn_into_one_pipe(SYSLOG_READ, &["--own-pipe", "--unix", path_arg(&sock)]);
     let pid = child.id();
     assert!(wait_until(LONG, || blocks_term(pid) && sock.exists()));
     let queued = || rustix::io::ioctl_fionread(&read).unwrap_or(0);
@@ -1045,6 +1038,8 @@ fn own_pipe_cut_inside_a_line_still_hears_stop_signals() {
         queued()
     );
     signal(&child, rustix::process::Signal::TERM);
+    // Taken, so that the second is not merged into it.
+    assert!(wait_until(LONG, || term_taken(pid)), "the stop not taken");
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         child.try_wait().expect("wait").is_none(),

@@ -378,15 +378,7 @@ fn a_blocked_output_stops_the_reading_and_loses_nothing() {
 /// come; a warning never lands inside a line.
 #[test]
 fn own_pipe_writes_large_pieces_and_its_warnings_never_land_inside_a_line() {
-    let (read, write) = rustix::pipe::pipe().expect("pipe");
-    let write = std::fs::File::from(write);
-    let mut child = Command::new(SYSLOG_READ)
-        .args(["--own-pipe", "--tcp", LOCAL])
-        .stdin(Stdio::null())
-        .stdout(write.try_clone().expect("dup"))
-        .stderr(write)
-        .spawn()
-        .expect("spawn");
+    let (mut child, read) = spawn_into_one_pipe(SYSLOG_READ, &["--own-pipe", "--tcp", LOCAL]);
     let mut out = BufReader::with_capacity(1 << 16, std::fs::File::from(read));
     let mut line = String::new();
     let port: u16 = loop {
@@ -438,6 +430,64 @@ fn own_pipe_writes_large_pieces_and_its_warnings_never_land_inside_a_line() {
     warner.join().expect("warner");
     signal(&child, rustix::process::Signal::TERM);
     assert!(wait_child(&mut child, LONG).success());
+}
+
+/// Stderr the same pipe as the output (`exec 2>&1`), and a log writer that
+/// takes nothing: a warning that comes while the pipe is full waits, and
+/// does not hold the reader in a write to stderr, deaf to stop signals.
+#[test]
+fn a_full_pipe_that_is_also_stderr_never_holds_the_reader_in_a_warning() {
+    let (mut child, read) = spawn_into_one_pipe(SYSLOG_READ, &["--tcp", LOCAL]);
+    let pid = child.id();
+    let mut start = Vec::new();
+    while !String::from_utf8_lossy(&start).contains('\n') {
+        let mut byte = [0u8; 1];
+        assert_eq!(
+            rustix::io::read(&read, &mut byte).expect("read"),
+            1,
+            "no start"
+        );
+        start.push(byte[0]);
+    }
+    let start = String::from_utf8_lossy(&start).into_owned();
+    let port: u16 = start
+        .trim_end()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {start:?}"));
+    // Whole lines fill the pipe (each write at most PIPE_BUF, whole
+    // lines): it is full at the end of a line.
+    let mut flood = connect(port);
+    for i in 0..2_000 {
+        writeln!(flood, "<13>full: message {i:06} {}", "f".repeat(100)).expect("send");
+    }
+    let queued = || rustix::io::ioctl_fionread(&read).unwrap_or(0);
+    let mut last = 0;
+    let full = wait_until(LONG, || {
+        std::thread::sleep(Duration::from_millis(100));
+        let now = queued();
+        std::mem::replace(&mut last, now) == now && now > 50_000
+    });
+    assert!(full, "{} queued", queued());
+    // An absurd octet count: a warning on stderr, and the connection shut.
+    let mut bad = connect(port);
+    bad.write_all(b"99999999999 <13>never").expect("write");
+    assert!(closed_by_peer(&mut bad), "an absurd count closes");
+    signal(&child, rustix::process::Signal::TERM);
+    assert!(wait_until(LONG, || term_taken(pid)), "the stop not taken");
+    signal(&child, rustix::process::Signal::TERM);
+    let status = wait_child(&mut child, LONG);
+    assert_eq!(status.code(), Some(111), "a second stop gives up");
+    let mut got = Vec::new();
+    std::fs::File::from(read)
+        .read_to_end(&mut got)
+        .expect("read");
+    let text = String::from_utf8(got).expect("UTF-8");
+    assert!(text.ends_with('\n'), "whole lines");
+    for line in text.lines() {
+        assert!(line.starts_with("user.notice full: message "), "{line:.80}");
+    }
 }
 
 #[test]

@@ -137,8 +137,8 @@ pub struct Collector {
     blocked: bool,
     /// Since when the output has taken nothing, while lines wait.
     stuck_since: Option<Instant>,
-    /// Stderr is the output's pipe: while that holds part of a line, our
-    /// messages wait.
+    /// Stderr is the output's pipe: while that is full or holds part of a
+    /// line, our messages wait.
     shares_stderr: bool,
     limit: Option<Limit>,
     streams: stream::Streams,
@@ -246,7 +246,10 @@ impl Collector {
                     }
                 }
                 if self.shares_stderr {
-                    cli::hold_messages(self.output.line_open());
+                    // A full pipe would hold us in a blocking write to
+                    // stderr; one that holds part of a line would get the
+                    // message inside it.
+                    cli::hold_messages(self.blocked || self.output.line_open());
                 }
             }
             self.streams.answer(self.output.written_total());

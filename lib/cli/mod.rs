@@ -55,8 +55,9 @@ pub fn message(level: &str, text: &str) {
     }
 }
 
-/// Holds messages back (`true`): stderr is a pipe that holds part of a
-/// line of ours, and a message would land inside it. `false` writes what
+/// Holds messages back (`true`): stderr is our output's pipe, full (a
+/// write would block) or holding part of a line of ours (a message would
+/// land inside it). `false` writes what
 /// was held, in order, and says how many did not fit. A process that
 /// exits while holding leaves them unsaid: the pipe they would go to is
 /// stuck.

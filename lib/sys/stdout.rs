@@ -22,9 +22,10 @@
 //!   pieces as large as it takes, a few syscalls where PIPE_BUF pieces
 //!   would take hundreds. Our own stderr may still be that pipe (`exec
 //!   2>&1` in a run script): a write the pipe cuts inside a line leaves
-//!   `line_open` true until the rest is written, and the program writes
-//!   nothing to stderr meanwhile. The rest waits for room as any other
-//!   lines do, so a stop signal is heard meanwhile.
+//!   `line_open` true until the rest is written, and the program must
+//!   write nothing to stderr meanwhile (its caller holds its messages).
+//!   The rest waits for room as any other lines do, so a stop signal is
+//!   heard meanwhile.
 //! - A socket, a terminal, or a pipe that cannot be opened again: its
 //!   description is shared and stays blocking, so it is polled for room
 //!   before each write, and each write is whole lines of at most PIPE_BUF

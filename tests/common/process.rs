@@ -215,6 +215,31 @@ pub fn blocks_term(pid: u32) -> bool {
         .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
 }
 
+/// Whether a SIGTERM sent to a process that blocks it has been taken (read
+/// from its signalfd): a second one sent before that would merge with it.
+pub fn term_taken(pid: u32) -> bool {
+    proc_status(pid, "ShdPnd")
+        .first()
+        .and_then(|mask| u64::from_str_radix(mask, 16).ok())
+        .is_some_and(|mask| mask & (1 << (15 - 1)) == 0)
+}
+
+/// Starts `program` with its stdout and stderr the same pipe, as a run
+/// script's `exec 2>&1` makes them; the child, and the pipe's read end.
+/// Close-on-exec, so that no child of another test holds the write end.
+pub fn spawn_into_one_pipe(program: &str, args: &[&str]) -> (Child, OwnedFd) {
+    let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).expect("pipe");
+    let write = File::from(write);
+    let child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(write.try_clone().expect("dup"))
+        .stderr(write)
+        .spawn()
+        .expect("spawn");
+    (child, read)
+}
+
 /// Runs `program` over `input` to EOF; its exit code and stderr.
 pub fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> (i32, String) {
     let ran = run_piped(program, args, &[], input);
