@@ -57,10 +57,9 @@ pub fn message(level: &str, text: &str) {
 
 /// Holds messages back (`true`): stderr is our output's pipe, full (a
 /// write would block) or holding part of a line of ours (a message would
-/// land inside it). `false` writes what
-/// was held, in order, and says how many did not fit. A process that
-/// exits while holding leaves them unsaid: the pipe they would go to is
-/// stuck.
+/// land inside it). `false` writes what was held, in order, and says how
+/// many did not fit. A process that exits while holding leaves them
+/// unsaid: the pipe they would go to is stuck.
 pub fn hold_messages(hold: bool) {
     let mut held = HELD.lock().unwrap_or_else(PoisonError::into_inner);
     if held.on == hold {
