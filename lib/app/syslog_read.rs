@@ -698,7 +698,7 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: 
     }
     let mut line = message.write_line(out);
     match (&arrival.peer, &relayed) {
-        (Some(peer), None) => line.field("from", senders.of(peer)),
+        (Some(peer), None) => line.field("from", senders.address(peer)),
         (peer, Some((params, _))) => {
             let mut seen: Vec<&str> = Vec::new();
             for (key, value) in params {
@@ -709,7 +709,7 @@ fn write_stream_line(out: &mut Vec<u8>, arrival: &stream::Arrival<'_>, senders: 
                 line.field(key, value);
             }
             if let Some(peer) = peer {
-                line.field("relay", senders.of(peer));
+                line.field("relay", senders.address(peer));
             }
         }
         (None, None) => {}
@@ -731,7 +731,7 @@ fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut SenderText
     match origin {
         Origin::Local(None) => {}
         Origin::Local(Some(c)) => line.fields(senders.credentials(c)),
-        Origin::Udp(addr) => line.field("from", senders.of(addr)),
+        Origin::Udp(addr) => line.field("from", senders.address(addr)),
     }
 }
 
@@ -759,7 +759,7 @@ impl Default for SenderText {
 }
 
 impl SenderText {
-    fn of(&mut self, addr: &SocketAddr) -> &[u8] {
+    fn address(&mut self, addr: &SocketAddr) -> &[u8] {
         if self.addr != Some(*addr) {
             self.len = address_text(addr, &mut self.text);
             self.addr = Some(*addr);

@@ -579,21 +579,17 @@ pub fn escape_message(bytes: &[u8], out: &mut Vec<u8>) {
 /// where the context is known; the rest through `escape_parts`.
 #[inline(always)]
 fn escape(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
-    let (all, _) = match context {
-        Context::Message => plain_blocks(bytes, |b| is_plain(b, Context::Message)),
-        Context::Value => plain_blocks(bytes, |b| is_plain(b, Context::Value)),
-        Context::Tag => plain_blocks(bytes, |b| is_plain(b, Context::Tag)),
-    };
-    if all {
-        out.extend_from_slice(bytes);
-    } else {
-        escape_parts(bytes, context, out);
+    match plain_blocks_in(bytes, context) {
+        (true, _) => out.extend_from_slice(bytes),
+        (false, plain) => escape_parts(bytes, plain, context, out),
     }
 }
 
+/// `bytes`, of which the first `plain` are known plain, escaped.
 #[inline(never)]
-fn escape_parts(bytes: &[u8], context: Context, out: &mut Vec<u8>) {
-    let mut rest = bytes;
+fn escape_parts(bytes: &[u8], plain: usize, context: Context, out: &mut Vec<u8>) {
+    out.extend_from_slice(&bytes[..plain]);
+    let mut rest = &bytes[plain..];
     loop {
         // Runs of printable ASCII that stand for themselves go out whole.
         let plain = plain_prefix(rest, context);
@@ -650,11 +646,7 @@ fn is_plain(b: u8, context: Context) -> bool {
 /// time, in a form the compiler makes vector instructions of, as the text
 /// of messages and fields mostly is plain throughout.
 fn plain_prefix(bytes: &[u8], context: Context) -> usize {
-    let (all, blocks) = match context {
-        Context::Message => plain_blocks(bytes, |b| is_plain(b, Context::Message)),
-        Context::Value => plain_blocks(bytes, |b| is_plain(b, Context::Value)),
-        Context::Tag => plain_blocks(bytes, |b| is_plain(b, Context::Tag)),
-    };
+    let (all, blocks) = plain_blocks_in(bytes, context);
     if all {
         return bytes.len();
     }
@@ -663,6 +655,17 @@ fn plain_prefix(bytes: &[u8], context: Context) -> usize {
             .iter()
             .take_while(|&&b| is_plain(b, context))
             .count()
+}
+
+/// `plain_blocks` for `context`, made for each context so that its check
+/// of a byte is known where the blocks are folded.
+#[inline(always)]
+fn plain_blocks_in(bytes: &[u8], context: Context) -> (bool, usize) {
+    match context {
+        Context::Message => plain_blocks(bytes, |b| is_plain(b, Context::Message)),
+        Context::Value => plain_blocks(bytes, |b| is_plain(b, Context::Value)),
+        Context::Tag => plain_blocks(bytes, |b| is_plain(b, Context::Tag)),
+    }
 }
 
 /// Whether every byte of `bytes` is `plain`, and the length of its leading

@@ -501,12 +501,12 @@ impl Streams {
         self.connections.clear();
     }
 
-    /// When the next idle connection is to be closed.
     /// When the first resting connection is to be read again.
     pub fn next_rest(&self) -> Option<Instant> {
         self.connections.iter().filter_map(|c| c.rest_until).min()
     }
 
+    /// When the next idle connection is to be closed.
     pub fn next_idle(&self) -> Option<Instant> {
         let limit = self.settings.idle_timeout;
         self.connections.iter().map(|c| c.last_active + limit).min()
