@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::receivers::{Receiver, Server, Transport};
 use common::*;
 use rill::format::stamp::Stamp;
-use rill::logdir::seal::{FileHash, Sealed, Sealer};
+use rill::logdir::seal::{Cover, Sealed, Sealer, Span};
 use rill::logdir::write::sealing::KeyFile;
 
 /// A key made in `s`: its file and its verification line.
@@ -443,13 +443,13 @@ fn resealing_after_a_truncation_with_the_key_taken_later_is_found() {
     // number shows the gap, and it cannot claim an earlier one.
     let (_, keys) = KeyFile::open(&key).expect("the taken key");
     let mut sealer = Sealer::resume(keys, None).expect("sealer");
-    let mut hash = FileHash::new();
-    hash.update(&fs::read(&current).expect("current"));
+    let mut span = Span::new(&sealer.span_key(), Cover::START);
+    span.update(&fs::read(&current).expect("current"));
     let first = archives(&log)
         .first()
         .map(|n| Stamp::parse_label(&n.as_bytes()[..25]).expect("stamp"));
     let record = sealer
-        .seal(Sealed::Current, Stamp::now(), first, hash.cover())
+        .seal(Sealed::Current, Stamp::now(), first, span.finish())
         .expect("forged seal");
     let mut records = kept.clone();
     records.extend_from_slice(&record);

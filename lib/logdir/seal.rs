@@ -14,7 +14,7 @@
 //! Seal record: one line of ASCII, fields separated by one space:
 //!
 //! ```text
-//! rill-seal-1 SEQ KIND AT FILE FIRST LINES BYTES HASH PREV MAC
+//! rill-seal-2 SEQ KIND AT FILE FIRST LINES BYTES HASH PREV MAC
 //! ```
 //!
 //! `SEQ`, `LINES`, `BYTES`: 16 lowercase hex digits. `KIND`: `mid` (the
@@ -22,9 +22,10 @@
 //! finished and becomes archive `FILE`, a TAI64N label `@` + 24 hex).
 //! `AT`: label of when the seal was made. `FIRST`: label of the oldest
 //! sealed archive the directory keeps, or `-` before the first rotation.
-//! `HASH`: SHA-256 of the file's bytes `[0, BYTES)`, which hold `LINES`
-//! line feeds. `PREV`: SHA-256 of the previous record's line (its LF
-//! included), 64 zeros for seal 0. `MAC`: HMAC-SHA256 under leaf `SEQ` of
+//! `HASH`: the chain of the file's spans to `BYTES` (see [`Span`]: each
+//! seal's new bytes tagged under a key from its leaf); `[0, BYTES)` hold
+//! `LINES` line feeds. `PREV`: SHA-256 of the previous record's line (its
+//! LF included), 64 zeros for seal 0. `MAC`: HMAC-SHA256 under leaf `SEQ` of
 //! every byte before it (the space before `MAC` included). Hex is
 //! lowercase; every field is checked to be in its one canonical form.
 //!
@@ -34,7 +35,7 @@
 
 use std::fmt;
 
-use ring::{digest, hmac};
+use ring::{aead, digest, hmac};
 
 use crate::error::Usage;
 use crate::format::stamp::{LABEL_LEN, Stamp};
@@ -54,7 +55,7 @@ pub const DEPTH: u32 = 48;
 /// The number of seals one seed can make.
 pub const MAX_SEALS: u64 = 1 << DEPTH;
 
-const TAG: &[u8] = b"rill-seal-1";
+const TAG: &[u8] = b"rill-seal-2";
 const KEY_STATE_TAG: &[u8] = b"rill-seal-key-1";
 const VERIFY_TAG: &str = "rill-seal-verify-1";
 const HASH_LEN: usize = 32;
@@ -139,7 +140,7 @@ fn wipe(node: &mut Node) {
 
 /// The writer's evolving key: the leaf for seal `index` and the right
 /// siblings along its path, deepest last. Earlier leaves are gone.
-#[derive(PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeyChain {
     index: u64,
     /// (height, node); heights strictly decrease to the leaf (height 0).
@@ -197,6 +198,13 @@ impl KeyChain {
 
     fn mac_key(&self) -> hmac::Key {
         hmac::Key::new(hmac::HMAC_SHA256, self.leaf())
+    }
+
+    /// The key of the current seal's span.
+    pub fn span_key(&self) -> SpanKey {
+        let mut key = [0u8; HASH_LEN];
+        key.copy_from_slice(hmac::sign(&self.mac_key(), SPAN_TAG).as_ref());
+        SpanKey(key)
     }
 
     /// Destroys the current leaf and moves to the next seal's.
@@ -313,7 +321,7 @@ impl fmt::Display for SealError {
 }
 
 /// What a seal covers of one file: its first `bytes` bytes, holding `lines`
-/// line feeds, with SHA-256 `hash`.
+/// line feeds, with `hash` the chain of its spans' tags (see [`Span`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cover {
     pub bytes: u64,
@@ -321,43 +329,169 @@ pub struct Cover {
     pub hash: [u8; HASH_LEN],
 }
 
-/// The running SHA-256 and counts of a file's bytes from its start.
-#[derive(Clone)]
-pub struct FileHash {
-    ctx: digest::Context,
-    bytes: u64,
-    lines: u64,
+impl Cover {
+    /// The cover of a file's first byte: nothing, hash all zeros.
+    pub const START: Cover = Cover {
+        bytes: 0,
+        lines: 0,
+        hash: [0; HASH_LEN],
+    };
 }
 
-impl Default for FileHash {
-    fn default() -> Self {
-        FileHash::new()
+const SPAN_TAG: &[u8] = b"rill-seal-2 span";
+/// Bytes of a span tagged at once, the last piece of a span shorter: small
+/// enough to stay in the CPU's cache while it is tagged.
+pub const PIECE: usize = 64 * 1024;
+
+/// The key that tags the span of one seal, from that seal's leaf; gone
+/// with the leaf once the seal is made.
+pub struct SpanKey(Node);
+
+impl fmt::Debug for SpanKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SpanKey(..)")
     }
 }
 
-impl FileHash {
-    pub fn new() -> FileHash {
-        FileHash {
-            ctx: digest::Context::new(&digest::SHA256),
-            bytes: 0,
-            lines: 0,
+impl Drop for SpanKey {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// The span keys of seals from one number on, as the writer's key moves
+/// (only span keys: no seal can be made with them).
+#[derive(Debug)]
+pub struct SpanKeys(KeyChain);
+
+impl SpanKeys {
+    /// The number of the seal whose span key comes next.
+    pub fn seq(&self) -> u64 {
+        self.0.index()
+    }
+
+    /// The span key of seal [`SpanKeys::seq`].
+    pub fn key(&self) -> SpanKey {
+        self.0.span_key()
+    }
+
+    /// On to the next seal's.
+    pub fn advance(&mut self) -> Result<(), SealError> {
+        self.0.advance()
+    }
+}
+
+/// The bytes of one file from one cover to the next (a seal's span),
+/// tagged under that seal's [`SpanKey`]: cut into pieces of [`PIECE`]
+/// bytes, piece `i` encrypted with AES-256-GCM (nonce `i`, big-endian)
+/// and only its tag kept. The new cover's hash is
+/// `SHA-256("rill-seal-2 span" || HASH || BYTES || tags || BYTES')`, the
+/// old cover's hash and length then the new length as 8 bytes big-endian;
+/// a span of no bytes leaves the cover as it was.
+pub struct Span {
+    key: aead::LessSafeKey,
+    from: Cover,
+    bytes: u64,
+    lines: u64,
+    piece: Vec<u8>,
+    pieces: u64,
+    tags: digest::Context,
+}
+
+impl Span {
+    /// A span from `from`, under `key`.
+    pub fn new(key: &SpanKey, from: Cover) -> Span {
+        // AES-256 takes any 32-byte key.
+        let key =
+            aead::UnboundKey::new(&aead::AES_256_GCM, &key.0).unwrap_or_else(|_| unreachable!());
+        let mut tags = digest::Context::new(&digest::SHA256);
+        tags.update(SPAN_TAG);
+        tags.update(&from.hash);
+        tags.update(&from.bytes.to_be_bytes());
+        Span {
+            key: aead::LessSafeKey::new(key),
+            from,
+            bytes: from.bytes,
+            lines: from.lines,
+            piece: Vec::new(),
+            pieces: 0,
+            tags,
         }
     }
 
-    pub fn update(&mut self, data: &[u8]) {
-        self.ctx.update(data);
-        self.bytes += data.len() as u64;
-        self.lines += memchr::memchr_iter(b'\n', data).count() as u64;
-    }
-
+    /// Where the file stands: bytes from its start.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// The cover of everything so far; the hash goes on.
-    pub fn cover(&self) -> Cover {
+    pub fn update(&mut self, mut data: &[u8]) {
+        self.bytes += data.len() as u64;
+        self.lines += memchr::memchr_iter(b'\n', data).count() as u64;
+        while !data.is_empty() {
+            if self.piece.capacity() == 0 {
+                self.piece.reserve_exact(PIECE);
+            }
+            let take = data.len().min(PIECE - self.piece.len());
+            self.piece.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.piece.len() == PIECE {
+                self.tag_piece();
+            }
+        }
+    }
+
+    /// As [`Span::update`], but whole pieces at the start of `data` are
+    /// tagged where they are (and overwritten), not copied.
+    pub fn update_mut(&mut self, data: &mut [u8]) {
+        if !self.piece.is_empty() {
+            return self.update(data);
+        }
+        let whole = data.len() - data.len() % PIECE;
+        let (pieces, rest) = data.split_at_mut(whole);
+        self.bytes += pieces.len() as u64;
+        self.lines += memchr::memchr_iter(b'\n', pieces).count() as u64;
+        for piece in pieces.chunks_exact_mut(PIECE) {
+            self.tag(piece);
+        }
+        self.update(rest);
+    }
+
+    fn tag_piece(&mut self) {
+        let mut piece = std::mem::take(&mut self.piece);
+        self.tag(&mut piece);
+        piece.clear();
+        self.piece = piece;
+    }
+
+    /// Tags the next piece, overwriting it.
+    fn tag(&mut self, piece: &mut [u8]) {
+        let mut nonce = [0u8; aead::NONCE_LEN];
+        nonce[aead::NONCE_LEN - 8..].copy_from_slice(&self.pieces.to_be_bytes());
+        // A key's nonces are its span's piece numbers, each used once; the
+        // ciphertext is thrown away. GCM refuses only pieces over 64 GB.
+        let tag = self
+            .key
+            .seal_in_place_separate_tag(
+                aead::Nonce::assume_unique_for_key(nonce),
+                aead::Aad::empty(),
+                piece,
+            )
+            .unwrap_or_else(|_| unreachable!());
+        self.tags.update(tag.as_ref());
+        self.pieces += 1;
+    }
+
+    /// The cover at the end of the span.
+    pub fn finish(mut self) -> Cover {
+        if self.bytes == self.from.bytes {
+            return self.from;
+        }
+        if !self.piece.is_empty() {
+            self.tag_piece();
+        }
+        self.tags.update(&self.bytes.to_be_bytes());
         let mut hash = [0u8; HASH_LEN];
-        hash.copy_from_slice(self.ctx.clone().finish().as_ref());
+        hash.copy_from_slice(self.tags.finish().as_ref());
         Cover {
             bytes: self.bytes,
             lines: self.lines,
@@ -558,6 +692,16 @@ impl Sealer {
         self.keys.index()
     }
 
+    /// The key that tags the span of the next seal.
+    pub fn span_key(&self) -> SpanKey {
+        self.keys.span_key()
+    }
+
+    /// The span keys of the next seals, for tagging spans ahead.
+    pub fn span_keys(&self) -> SpanKeys {
+        SpanKeys(self.keys.clone())
+    }
+
     /// The key state to store after the record of the last seal is durable.
     pub fn key_state(&self) -> Vec<u8> {
         self.keys.encode()
@@ -680,7 +824,15 @@ pub enum Verdict {
 #[derive(Debug)]
 struct Group {
     archive: Option<Stamp>,
-    marks: Vec<(u64, Cover)>,
+    marks: Vec<Mark>,
+}
+
+/// One seal of a file: its number, its cover, and the key of its span.
+#[derive(Debug)]
+struct Mark {
+    seq: u64,
+    cover: Cover,
+    key: SpanKey,
 }
 
 /// The file being checked against a group.
@@ -688,7 +840,10 @@ struct Checking {
     name: String,
     group: Group,
     next_mark: usize,
-    hash: FileHash,
+    /// The cover of the last seal passed (the file's start before any).
+    at: Cover,
+    /// The span to the next seal, if there is one.
+    span: Option<Span>,
     /// Bytes after its last seal are written after the last seal (the
     /// file was not closed by an `end` seal), not appended.
     open_end: bool,
@@ -816,6 +971,7 @@ impl Verifier {
                 record.seq
             ));
         }
+        let span_key = keys.span_key();
         let mut keys = keys;
         keys.advance().map_err(|e| e.to_string())?;
         self.keys = Some(keys);
@@ -845,8 +1001,9 @@ impl Verifier {
                         record.seq
                     ));
                 }
-                if let Some(&(_, mark)) = self.open.marks.last()
-                    && (record.cover.bytes < mark.bytes || record.cover.lines < mark.lines)
+                if let Some(mark) = self.open.marks.last()
+                    && (record.cover.bytes < mark.cover.bytes
+                        || record.cover.lines < mark.cover.lines)
                 {
                     return Err(format!(
                         "seal {} covers less of current than the seal before it",
@@ -876,7 +1033,11 @@ impl Verifier {
                 ));
             }
         }
-        self.open.marks.push((record.seq, record.cover));
+        self.open.marks.push(Mark {
+            seq: record.seq,
+            cover: record.cover,
+            key: span_key,
+        });
         if let Sealed::Archive(stamp) = record.file {
             let mut group = std::mem::replace(
                 &mut self.open,
@@ -961,7 +1122,7 @@ impl Verifier {
                 self.check(name, group, true);
             }
             Some(expected) if expected < stamp => {
-                let seq = self.groups[0].marks.last().map_or(0, |m| m.0);
+                let seq = self.groups[0].marks.last().map_or(0, |m| m.seq);
                 self.fail(
                     expected.to_string(),
                     format!("archive sealed by seal {seq} is missing"),
@@ -1014,7 +1175,7 @@ impl Verifier {
         }
         if let Some(group) = self.groups.front() {
             let expected = group.archive.map(|s| s.to_string()).unwrap_or_default();
-            let seq = group.marks.last().map_or(0, |m| m.0);
+            let seq = group.marks.last().map_or(0, |m| m.seq);
             return self.fail(expected, format!("archive sealed by seal {seq} is missing"));
         }
         let group = self.take_open();
@@ -1022,14 +1183,17 @@ impl Verifier {
     }
 
     fn check(&mut self, name: String, group: Group, open_end: bool) {
-        self.checking = Some(Checking {
+        let mut c = Checking {
             ended: group.archive.is_some(),
             name,
             group,
             next_mark: 0,
-            hash: FileHash::new(),
+            at: Cover::START,
+            span: None,
             open_end,
-        });
+        };
+        c.begin_span();
+        self.checking = Some(c);
     }
 
     /// Feeds the next bytes of the file begun last.
@@ -1041,9 +1205,9 @@ impl Verifier {
             return;
         };
         while !data.is_empty() {
-            let Some(&(seq, mark)) = c.group.marks.get(c.next_mark) else {
+            let (Some(mark), Some(span)) = (c.group.marks.get(c.next_mark), c.span.as_mut()) else {
                 if !c.open_end {
-                    let at = c.hash.bytes();
+                    let at = c.position();
                     return self.fail(
                         format!("{}: byte {at}", c.name),
                         "bytes after the end of what its last seal covers (appended)",
@@ -1054,15 +1218,14 @@ impl Verifier {
                 self.tail = Some((bytes + data.len() as u64, lines + new_lines));
                 break;
             };
-            let room = mark.bytes.saturating_sub(c.hash.bytes());
+            let room = mark.cover.bytes.saturating_sub(span.bytes());
             let take = data.len().min(usize::try_from(room).unwrap_or(usize::MAX));
-            c.hash.update(&data[..take]);
+            span.update(&data[..take]);
             data = &data[take..];
-            if c.hash.bytes() == mark.bytes {
-                if let Err(t) = compare(&c, seq, mark) {
-                    return self.fail(t.place, t.why);
-                }
-                c.next_mark += 1;
+            if span.bytes() == mark.cover.bytes
+                && let Err(t) = c.pass_mark()
+            {
+                return self.fail(t.place, t.why);
             }
         }
         self.checking = Some(c);
@@ -1077,9 +1240,10 @@ impl Verifier {
             return;
         }
         // Marks at the very end of the file (or a file of nothing).
-        while let Some(&(seq, mark)) = c.group.marks.get(c.next_mark) {
-            if mark.bytes != c.hash.bytes() {
-                let have = c.hash.bytes();
+        while let Some(mark) = c.group.marks.get(c.next_mark) {
+            let (seq, mark) = (mark.seq, mark.cover);
+            if mark.bytes != c.position() {
+                let have = c.position();
                 return self.fail(
                     format!("{}: byte {have}", c.name),
                     format!(
@@ -1089,10 +1253,9 @@ impl Verifier {
                     ),
                 );
             }
-            if let Err(t) = compare(&c, seq, mark) {
+            if let Err(t) = c.pass_mark() {
                 return self.fail(t.place, t.why);
             }
-            c.next_mark += 1;
         }
         if c.ended {
             self.summary_mut().archives_checked += 1;
@@ -1127,25 +1290,45 @@ impl Verifier {
     }
 }
 
-fn compare(c: &Checking, seq: u64, mark: Cover) -> Result<(), Tamper> {
-    if c.hash.cover() == mark {
-        return Ok(());
+impl Checking {
+    /// Where the file being checked stands.
+    fn position(&self) -> u64 {
+        self.span.as_ref().map_or(self.at.bytes, Span::bytes)
     }
-    let (from_bytes, from_lines) = match c.next_mark.checked_sub(1) {
-        Some(i) => (c.group.marks[i].1.bytes, c.group.marks[i].1.lines),
-        None => (0, 0),
-    };
-    Err(Tamper {
-        place: format!(
-            "{}: lines {}-{} (bytes {}-{})",
-            c.name,
-            from_lines + 1,
-            mark.lines.max(from_lines + 1),
-            from_bytes,
-            mark.bytes
-        ),
-        why: format!("not the bytes seal {seq} covers (changed, inserted, removed or reordered)"),
-    })
+
+    /// Begins the span to the next seal, if any.
+    fn begin_span(&mut self) {
+        self.span = (self.group.marks.get(self.next_mark)).map(|m| Span::new(&m.key, self.at));
+    }
+
+    /// At the next seal's length: its cover must be what the bytes give.
+    fn pass_mark(&mut self) -> Result<(), Tamper> {
+        let Some(mark) = self.group.marks.get(self.next_mark) else {
+            return Ok(());
+        };
+        let got = self.span.take().map_or(self.at, Span::finish);
+        if got != mark.cover {
+            let (from, to) = (self.at, mark.cover);
+            return Err(Tamper {
+                place: format!(
+                    "{}: lines {}-{} (bytes {}-{})",
+                    self.name,
+                    from.lines + 1,
+                    to.lines.max(from.lines + 1),
+                    from.bytes,
+                    to.bytes
+                ),
+                why: format!(
+                    "not the bytes seal {} covers (changed, inserted, removed or reordered)",
+                    mark.seq
+                ),
+            });
+        }
+        self.at = got;
+        self.next_mark += 1;
+        self.begin_span();
+        Ok(())
+    }
 }
 
 fn sha256(data: &[u8]) -> [u8; HASH_LEN] {

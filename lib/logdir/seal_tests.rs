@@ -8,6 +8,13 @@ fn seed(n: u8) -> Seed {
     Seed::from_bytes([n; 32])
 }
 
+/// The cover of `sealer`'s next seal of `file`, its last seal at `from`.
+fn cover_after(sealer: &Sealer, from: Cover, file: &[u8]) -> Cover {
+    let mut span = Span::new(&sealer.span_key(), from);
+    span.update(&file[from.bytes as usize..]);
+    span.finish()
+}
+
 fn stamp(secs: u64) -> Stamp {
     Stamp::from_unix(1_800_000_000 + secs as i64, 0)
 }
@@ -36,7 +43,8 @@ impl Dir {
 struct Writer {
     dir: Dir,
     sealer: Sealer,
-    hash: FileHash,
+    /// The cover of the last seal of `current` (its start before one).
+    at: Cover,
     clock: u64,
     unsealed: u64,
     seal_every: u64,
@@ -57,7 +65,7 @@ impl Writer {
         let mut w = Writer {
             dir,
             sealer,
-            hash: FileHash::new(),
+            at: Cover::START,
             clock: 0,
             unsealed: 0,
             seal_every,
@@ -94,7 +102,6 @@ impl Writer {
             self.crash_points.push(torn);
         }
         self.dir.current().extend_from_slice(&bytes);
-        self.hash.update(&bytes);
         self.point();
         self.unsealed += 1;
         if self.unsealed >= self.seal_every {
@@ -130,10 +137,12 @@ impl Writer {
     /// A mid seal of current.
     fn seal(&mut self) {
         let at = self.tick();
+        let cover = cover_after(&self.sealer, self.at, self.dir.current());
         let record = self
             .sealer
-            .seal(Sealed::Current, at, self.first, self.hash.cover())
+            .seal(Sealed::Current, at, self.first, cover)
             .expect("seal");
+        self.at = cover;
         self.append_record(&record);
         self.unsealed = 0;
     }
@@ -144,9 +153,10 @@ impl Writer {
         kept.push(name);
         let first = kept[kept.len().saturating_sub(self.keep)];
         self.first = Some(first);
+        let cover = cover_after(&self.sealer, self.at, self.dir.current());
         let record = self
             .sealer
-            .seal(Sealed::Archive(name), name, self.first, self.hash.cover())
+            .seal(Sealed::Archive(name), name, self.first, cover)
             .expect("end seal");
         self.append_record(&record);
         let bytes = self.dir.current.take().unwrap_or_default();
@@ -155,7 +165,7 @@ impl Writer {
         let seals = std::mem::take(&mut self.dir.seal_current);
         self.dir.seal_archives.push((name, seals));
         self.point();
-        self.hash = FileHash::new();
+        self.at = Cover::START;
         self.unsealed = 0;
         while self.dir.archives[0].0 < first {
             self.dir.archives.remove(0);
@@ -223,12 +233,15 @@ impl Writer {
         let keys = KeyChain::decode(&dir.key_file).expect("key file");
         let last = last_line(&dir);
         let sealer = Sealer::resume(keys, last.as_deref()).expect("resume");
-        let mut hash = FileHash::new();
-        hash.update(dir.current.as_deref().unwrap_or_default());
+        let at = last
+            .as_deref()
+            .and_then(Record::parse)
+            .filter(|r| r.file == Sealed::Current)
+            .map_or(Cover::START, |r| r.cover);
         let mut w = Writer {
             dir,
             sealer,
-            hash,
+            at,
             clock: 0,
             unsealed: 0,
             seal_every,
@@ -538,9 +551,12 @@ fn resealing_with_a_key_taken_later_is_tampering() {
     let mut dir = w.dir.clone();
     let edit_at = kept.cover.bytes as usize + 30;
     dir.current()[edit_at] ^= 1;
-    let mut hash = FileHash::new();
-    hash.update(dir.current.as_deref().unwrap_or_default());
-    let cover = hash.cover();
+    let cover = {
+        let stolen = KeyChain::decode(&w.dir.key_file).expect("key");
+        let mut span = Span::new(&stolen.span_key(), kept.cover);
+        span.update(&dir.current()[kept.cover.bytes as usize..]);
+        span.finish()
+    };
 
     // 1. Truncate the seals after the kept one; continue the chain from it
     //    with the stolen key.
@@ -864,4 +880,31 @@ fn archives_rotated_before_their_end_seals_are_checked_against_the_mid_seals() {
             .place
             .starts_with(&second.to_string())
     );
+}
+
+#[test]
+fn a_span_tags_the_same_bytes_to_the_same_cover_however_they_are_cut() {
+    let sealer = Sealer::new(&seed(4));
+    let bytes: Vec<u8> = (0..3 * PIECE + 12_345).map(|i| (i % 251) as u8).collect();
+    let whole = cover_after(&sealer, Cover::START, &bytes);
+    for cut in [1, 7, 4096, PIECE - 1, PIECE, PIECE + 1, 2 * PIECE] {
+        let mut by_ref = Span::new(&sealer.span_key(), Cover::START);
+        let mut in_place = Span::new(&sealer.span_key(), Cover::START);
+        for chunk in bytes.chunks(cut) {
+            by_ref.update(chunk);
+            in_place.update_mut(&mut chunk.to_vec());
+        }
+        assert_eq!(by_ref.finish(), whole, "cut every {cut}");
+        assert_eq!(in_place.finish(), whole, "in place, cut every {cut}");
+    }
+    // Another seal's key, or one byte changed, gives another cover.
+    let mut next = Sealer::new(&seed(4));
+    next.seal(Sealed::Current, stamp(1), None, Cover::START)
+        .expect("seal");
+    assert_ne!(cover_after(&next, Cover::START, &bytes), whole);
+    let mut changed = bytes.clone();
+    changed[2 * PIECE + 3] ^= 1;
+    assert_ne!(cover_after(&sealer, Cover::START, &changed), whole);
+    // No bytes: the cover stays.
+    assert_eq!(cover_after(&sealer, whole, &bytes), whole);
 }

@@ -13,11 +13,12 @@
 //! `seal/@STAMP`, those of the archive of that stamp, renamed from
 //! `seal/current` at its rotation, after its `end` record.
 //!
-//! Threads: the writer's thread only queues, in order, what happened
-//! (lengths consumed, a seal asked for, a rotation after its rename, an
-//! archive to delete); a hashing thread hashes `current` as it is consumed
-//! and gives each seal its cover; a sealing thread owns `seal/`, the key
-//! file and the [`Sealer`] and makes each seal durable. A kill can leave
+//! Threads: the writer's thread only queues, in order, what happened (a
+//! seal asked for, a rotation after its rename, an archive to delete); a
+//! tagging thread reads back the span of each seal (what the file gained
+//! since the seal before) and tags it under that seal's key, ahead of the
+//! sealing thread, which owns `seal/`, the key file and the [`Sealer`] and
+//! makes each seal durable. A kill can leave
 //! archives rotated before their end seals: [`DirSeal::open`] seals them
 //! first (logseal(7), the crash rule).
 
@@ -35,7 +36,7 @@ use crate::cli;
 use crate::error::{Context, Error, Result};
 use crate::format::stamp::Stamp;
 use crate::logdir::seal::{
-    Cover, FileHash, KeyChain, Record, SEAL_DIR, Sealed, Sealer, Seed, seal_file_stamp,
+    Cover, KeyChain, Record, SEAL_DIR, Sealed, Sealer, Seed, Span, SpanKeys, seal_file_stamp,
 };
 use crate::logdir::{self, CURRENT, MODE_FINISHED, read_exact_at};
 
@@ -218,13 +219,9 @@ fn exists(dir: BorrowedFd<'_>, name: &str) -> bool {
     fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW).is_ok()
 }
 
-/// Bytes the hashing thread reads at a time: small enough that what it
-/// reads is still in the CPU cache when hashed.
-const HASH_BLOCK: usize = 128 * 1024;
-
-/// Bytes consumed that the hashing thread is told of at once, at least
-/// (a seal tells it of the rest).
-const SETTLE_STEP: u64 = 1 << 20;
+/// Bytes the tagging thread reads back at a time: small enough that what
+/// it reads is still in the CPU cache when tagged.
+const READ_BLOCK: usize = 128 * 1024;
 
 /// Rotations whose `end` seal may wait to be made before a rotation waits:
 /// what is not yet sealed stays bounded by this many files and `current`.
@@ -255,8 +252,12 @@ struct SealCore {
     /// An end record made for this archive; its seal file not yet renamed.
     ended: Option<Stamp>,
     /// What the last mid seal in `seal/current` covers (none: no mid seal
-    /// since the last end seal).
+    /// since the last end seal): where the next seal's span begins.
     group_cover: Option<Cover>,
+    /// Where spans are read back.
+    buf: Vec<u8>,
+    /// Seals made for no job (see [`State::extra_seals`]).
+    extra_seals: u64,
 }
 
 fn archive_exists(dir: BorrowedFd<'_>, stamp: Stamp) -> bool {
@@ -279,17 +280,46 @@ fn open_archive(dir: BorrowedFd<'_>, stamp: Stamp) -> std::io::Result<OwnedFd> {
     Err(last)
 }
 
-/// The cover of a whole file, read through `fd`.
-fn cover_of(fd: BorrowedFd<'_>) -> std::io::Result<Cover> {
-    let mut hash = FileHash::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let got = read_exact_at(fd, &mut buf, hash.bytes())?;
-        if got == 0 {
-            return Ok(hash.cover());
-        }
-        hash.update(&buf[..got]);
+/// A span tagged by the tagging thread: the cover of seal `seq`, its
+/// span from `from`.
+#[derive(Clone, Copy, Debug)]
+struct Tagged {
+    seq: u64,
+    from: Cover,
+    cover: Cover,
+}
+
+/// The cover of `file` to `size` bytes, its span from `from` read back and
+/// tagged under `key`.
+fn tag_span(
+    key: &crate::logdir::seal::SpanKey,
+    from: Cover,
+    file: BorrowedFd<'_>,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<Cover, String> {
+    if size < from.bytes {
+        return Err(format!(
+            "{size} bytes, cut back below its last seal ({})",
+            from.bytes
+        ));
     }
+    let mut span = Span::new(key, from);
+    buf.resize(READ_BLOCK, 0);
+    while span.bytes() < size {
+        let want = buf.len().min((size - span.bytes()) as usize);
+        match read_exact_at(file, &mut buf[..want], span.bytes()) {
+            Ok(0) => {
+                return Err(format!(
+                    "{} bytes, not the {size} written: cut by someone else",
+                    span.bytes()
+                ));
+            }
+            Ok(got) => span.update_mut(&mut buf[..got]),
+            Err(e) => return Err(format!("read: {e}")),
+        }
+    }
+    Ok(span.finish())
 }
 
 impl SealCore {
@@ -304,17 +334,43 @@ impl SealCore {
         Error::invalid(format!("{}: sealing", self.name), e.to_string())
     }
 
+    /// The cover of the next seal of the file being sealed (`file`, named
+    /// `what`), to `size` bytes: its span read back from the page cache and
+    /// tagged under the next seal's key, from where the last seal of the
+    /// file ended.
+    /// tagged by the tagging thread when it tagged it for this seal.
+    fn span_to(
+        &mut self,
+        file: BorrowedFd<'_>,
+        what: &str,
+        size: u64,
+        tagged: Option<Tagged>,
+    ) -> Result<Cover> {
+        let from = self.group_cover.unwrap_or(Cover::START);
+        if let Some(t) = tagged
+            && t.seq == self.sealer.next_seq()
+            && t.from == from
+            && t.cover.bytes == size
+        {
+            return Ok(t.cover);
+        }
+        tag_span(&self.sealer.span_key(), from, file, size, &mut self.buf)
+            .map_err(|why| Error::invalid(format!("{}/{what}", self.name), why))
+    }
+
     /// A `mid` seal of the file followed, `current` when it was asked for:
     /// its covered bytes made durable, then the record, then the key. With
     /// `made`, the record was made by an earlier try: it only goes out.
     fn mid(
         &mut self,
         file: BorrowedFd<'_>,
-        cover: Cover,
+        size: u64,
+        tagged: Option<Tagged>,
         asked: Stamp,
         made: &mut bool,
     ) -> Result<()> {
         if !*made {
+            let cover = self.span_to(file, CURRENT, size, tagged)?;
             fs::fdatasync(file).context(|| format!("{}/{CURRENT}: fsync", self.name))?;
             if self.group_cover.is_none() {
                 // The first seal of a new current: its name must be on
@@ -340,11 +396,13 @@ impl SealCore {
         &mut self,
         file: BorrowedFd<'_>,
         archive: Stamp,
-        cover: Cover,
+        size: u64,
+        tagged: Option<Tagged>,
         kept: &[Stamp],
         asked: Stamp,
     ) -> Result<()> {
         if self.ended != Some(archive) {
+            let cover = self.span_to(file, &archive.to_string(), size, tagged)?;
             fs::fdatasync(file).context(|| format!("{}/{archive}: fsync", self.name))?;
             // The rename to the archive too, before a seal says it was made.
             fs::fsync(&self.dir).context(|| format!("{}: fsync", self.name))?;
@@ -434,12 +492,13 @@ impl SealCore {
                 && self.first.is_some_and(|f| f <= archive)
             {
                 let at = self.stamp(Stamp::now());
-                let cover = self.group_cover.unwrap_or_else(|| FileHash::new().cover());
+                let cover = self.group_cover.unwrap_or(Cover::START);
                 let record = self
                     .sealer
                     .seal(Sealed::Current, at, Some(next), cover)
                     .map_err(|e| self.sealing_error(e))?;
                 self.pending.push(record);
+                self.extra_seals += 1;
                 self.first = Some(next);
             }
             self.flush()?;
@@ -482,24 +541,22 @@ impl SealCore {
 
     /// Does one job.
     fn run(&mut self, job: &mut SealJob) -> Result<()> {
-        let covered = |c: &std::result::Result<(Arc<OwnedFd>, Cover), String>| {
-            c.clone()
-                .map_err(|why| Error::invalid(format!("{}/{CURRENT}: hashing", self.name), why))
-        };
         match job {
-            SealJob::Mid { cover, asked, made } => {
-                let (file, cover) = covered(cover)?;
-                self.mid(file.as_fd(), cover, *asked, made)
-            }
+            SealJob::Mid {
+                file,
+                size,
+                tagged,
+                asked,
+                made,
+            } => self.mid(file.as_fd(), *size, *tagged, *asked, made),
             SealJob::End {
                 archive,
-                cover,
+                file,
+                size,
+                tagged,
                 kept,
                 asked,
-            } => {
-                let (file, cover) = covered(cover)?;
-                self.end(file.as_fd(), *archive, cover, kept, *asked)
-            }
+            } => self.end(file.as_fd(), *archive, *size, *tagged, kept, *asked),
             SealJob::Deleted { archive, unlink } => self.deleted(*archive, *unlink),
         }
     }
@@ -515,18 +572,25 @@ fn open_seal_current(seal_dir: BorrowedFd<'_>, name: &str) -> Result<OwnedFd> {
     .context(|| format!("{name}/{SEAL_DIR}/current: open"))
 }
 
-/// What the hashing thread is given, in the order of the writer's steps.
-enum HashJob {
-    /// The next seals are of this file (the new `current`), from its first byte.
-    Follow(Arc<OwnedFd>),
-    /// Its first bytes up to here are consumed input: hash them.
-    Settled(u64),
-    /// A `mid` seal of its first bytes up to here, asked for then.
-    Mid(u64, Stamp),
-    /// It was renamed to `archive` at this length: its `end` seal.
+/// What the sealing thread is given, in the order of the writer's steps.
+enum SealJob {
+    /// A `mid` seal of `current` (`file`) to `size` bytes, asked for then.
+    Mid {
+        file: Arc<OwnedFd>,
+        size: u64,
+        /// Its span, if the tagging thread tagged it.
+        tagged: Option<Tagged>,
+        asked: Stamp,
+        /// The record is made (a try failed after): it only goes out.
+        made: bool,
+    },
+    /// `current` (`file`) was renamed to `archive` at `size` bytes: its
+    /// `end` seal.
     End {
         archive: Stamp,
+        file: Arc<OwnedFd>,
         size: u64,
+        tagged: Option<Tagged>,
         kept: Vec<Stamp>,
         asked: Stamp,
     },
@@ -534,37 +598,20 @@ enum HashJob {
     Deleted { archive: Stamp, unlink: bool },
 }
 
-/// What the sealing thread is given by the hashing thread, in order.
-enum SealJob {
-    Mid {
-        cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
-        asked: Stamp,
-        /// The record is made (a try failed after): it only goes out.
-        made: bool,
-    },
-    End {
-        archive: Stamp,
-        cover: std::result::Result<(Arc<OwnedFd>, Cover), String>,
-        kept: Vec<Stamp>,
-        asked: Stamp,
-    },
-    Deleted {
-        archive: Stamp,
-        unlink: bool,
-    },
-}
-
-/// The queues between the writer's thread, the hashing thread and the
+/// The queues between the writer's thread, the tagging thread and the
 /// sealing thread, and what they tell one another.
 #[derive(Default)]
 struct State {
-    to_hash: VecDeque<HashJob>,
+    to_tag: VecDeque<SealJob>,
     to_seal: VecDeque<SealJob>,
     /// A thread is at work on a job it took.
-    hashing: bool,
+    tagging: bool,
     sealing: bool,
-    /// The hashing thread has ended: no more seal jobs will come.
-    hashed_all: bool,
+    /// The tagging thread has ended: no more jobs will come to seal.
+    tagged_all: bool,
+    /// Seals made by the sealing thread for no job of the writer's (at a
+    /// deletion no end seal foresaw): the tagging thread's keys skip them.
+    extra_seals: u64,
     /// Rotations whose end seal is not yet durable.
     ends: usize,
     /// Why the sealing thread's job fails, while it tries again.
@@ -578,15 +625,15 @@ struct State {
 
 impl State {
     fn idle(&self) -> bool {
-        self.to_hash.is_empty() && self.to_seal.is_empty() && !self.hashing && !self.sealing
+        self.to_tag.is_empty() && self.to_seal.is_empty() && !self.tagging && !self.sealing
     }
 }
 
 struct Shared {
     state: Mutex<State>,
-    /// Each thread waits on its own: a job for the hashing thread does not
+    /// Each thread waits on its own: a job for the tagging thread does not
     /// wake the sealing thread, nor the other way round.
-    hasher: Condvar,
+    tagger: Condvar,
     sealer: Condvar,
     writer: Condvar,
 }
@@ -603,7 +650,7 @@ impl Shared {
     }
 
     fn wake_all(&self) {
-        self.hasher.notify_all();
+        self.tagger.notify_all();
         self.sealer.notify_all();
         self.writer.notify_all();
     }
@@ -611,17 +658,15 @@ impl Shared {
 
 /// The seals of one log directory being written. The writer's thread only
 /// says what happened (lines consumed, a seal due, a rotation, a deletion)
-/// in order; a hashing thread hashes `current` as it is consumed, and a
-/// sealing thread makes the seals durable and owns `seal/` and the key.
+/// in order; a tagging thread tags the spans ahead, and a sealing thread
+/// makes the seals durable and owns `seal/` and the key.
 pub struct DirSeal {
     name: String,
     policy: SealPolicy,
     shared: Arc<Shared>,
     threads: Vec<JoinHandle<()>>,
-    /// `current` is followed by the hashing thread (after a rotation, not yet).
-    following: bool,
-    /// The length given to hash so far.
-    sent: u64,
+    /// `current`, once taken (after a rotation, not yet).
+    current: Option<Arc<OwnedFd>>,
     lines_since: u64,
     due: Option<Instant>,
     /// A seal is wanted at the next chance (the start).
@@ -802,6 +847,8 @@ impl DirSeal {
                 .as_ref()
                 .filter(|r| r.file == Sealed::Current)
                 .map(|r| r.cover),
+            buf: Vec::new(),
+            extra_seals: 0,
         };
         if core.sealer.next_seq() != resumed_at {
             core.key.store(&core.sealer.key_state())?;
@@ -809,20 +856,37 @@ impl DirSeal {
         core.seal_unsealed_archives(sealing_began)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
-            hasher: Condvar::new(),
+            tagger: Condvar::new(),
             sealer: Condvar::new(),
             writer: Condvar::new(),
         });
-        let mut threads = Vec::new();
+        let tagger = Tagger {
+            keys: core.sealer.span_keys(),
+            at: core.group_cover.unwrap_or(Cover::START),
+            skipped: 0,
+            buf: Vec::new(),
+        };
+        let mut seal = DirSeal {
+            name: name.to_owned(),
+            policy: policy.clone(),
+            shared: Arc::clone(&shared),
+            threads: Vec::new(),
+            current: None,
+            lines_since: 0,
+            due: None,
+            wanted: true,
+            fresh,
+        };
+        // Each thread pushed as it starts: a failure to start the next
+        // closes and joins it (Drop).
         let spawned = {
             let shared = Arc::clone(&shared);
-            let name = name.to_owned();
             std::thread::Builder::new()
-                .name("hasher".into())
-                .spawn(move || hash_jobs(&shared, &name))
+                .name("tagger".into())
+                .spawn(move || tag_jobs(&shared, tagger))
         };
-        threads.push(
-            spawned.map_err(|e| Error::new(format!("{name}: starting the hashing thread"), e))?,
+        seal.threads.push(
+            spawned.map_err(|e| Error::new(format!("{name}: starting the tagging thread"), e))?,
         );
         let spawned = {
             let shared = Arc::clone(&shared);
@@ -830,85 +894,50 @@ impl DirSeal {
                 .name("sealer".into())
                 .spawn(move || seal_jobs(&shared, core))
         };
-        let mut seal = DirSeal {
-            name: name.to_owned(),
-            policy: policy.clone(),
-            shared,
-            threads,
-            following: false,
-            sent: 0,
-            lines_since: 0,
-            due: None,
-            wanted: true,
-            fresh,
-        };
-        match spawned {
-            Ok(thread) => seal.threads.push(thread),
-            Err(e) => {
-                return Err(Error::new(
-                    format!("{name}: starting the sealing thread"),
-                    e,
-                ));
-            }
-        }
+        seal.threads.push(
+            spawned.map_err(|e| Error::new(format!("{name}: starting the sealing thread"), e))?,
+        );
         Ok(seal)
     }
 
-    fn push(&self, job: HashJob) {
+    fn push(&self, job: SealJob) {
         let mut state = self.shared.lock();
-        // A later length supersedes the lengths and mid seals asked for
-        // before it and not yet taken: "a seal at least every N lines" is
-        // a seal asked for; one covering more makes it.
-        match job {
-            HashJob::Settled(_) => {
-                while matches!(state.to_hash.back(), Some(HashJob::Settled(_))) {
-                    state.to_hash.pop_back();
-                }
+        // A later mid seal makes the mid seals asked for before it and not
+        // yet taken: "a seal at least every N lines" is a seal asked for;
+        // one covering more makes it.
+        if matches!(job, SealJob::Mid { .. }) {
+            while matches!(state.to_tag.back(), Some(SealJob::Mid { .. })) {
+                state.to_tag.pop_back();
             }
-            HashJob::Mid(..) => {
-                while matches!(
-                    state.to_hash.back(),
-                    Some(HashJob::Settled(_) | HashJob::Mid(..))
-                ) {
-                    state.to_hash.pop_back();
-                }
-            }
-            _ => {}
         }
-        state.to_hash.push_back(job);
+        state.to_tag.push_back(job);
         drop(state);
-        self.shared.hasher.notify_one();
+        self.shared.tagger.notify_one();
     }
 
-    fn follow(&mut self, current: BorrowedFd<'_>) -> Result<()> {
-        if self.following {
-            return Ok(());
+    /// Takes `current` for the seals to come, if not yet taken.
+    fn follow(&mut self, current: BorrowedFd<'_>) -> Result<Arc<OwnedFd>> {
+        if let Some(fd) = &self.current {
+            return Ok(Arc::clone(fd));
         }
-        let fd = rustix::io::fcntl_dupfd_cloexec(current, 0)
-            .context(|| format!("{}/{CURRENT}: dup", self.name))?;
-        self.push(HashJob::Follow(Arc::new(fd)));
-        self.following = true;
-        self.sent = 0;
-        Ok(())
+        let fd = Arc::new(
+            rustix::io::fcntl_dupfd_cloexec(current, 0)
+                .context(|| format!("{}/{CURRENT}: dup", self.name))?,
+        );
+        self.current = Some(Arc::clone(&fd));
+        Ok(fd)
     }
 
-    /// Takes `current` as it is now, once recovery has settled its length:
-    /// the hashing thread hashes it from its first byte.
-    pub fn start(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        self.following = false;
-        self.settled(current, size)
+    /// Takes `current` as it is now, once recovery has settled its length.
+    pub fn start(&mut self, current: BorrowedFd<'_>, _size: u64) -> Result<()> {
+        self.current = None;
+        self.follow(current).map(drop)
     }
 
     /// `current` is `size` bytes long, all of them consumed input (never
-    /// to be cut back): the hashing thread may hash them ahead of the seal.
-    pub fn settled(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        self.follow(current)?;
-        // A step at a time: each wakes the hashing thread.
-        if size >= self.sent + SETTLE_STEP {
-            self.sent = size;
-            self.push(HashJob::Settled(size));
-        }
-        Ok(())
+    /// to be cut back). The seals read back their spans when they are made.
+    pub fn settled(&mut self, current: BorrowedFd<'_>, _size: u64) -> Result<()> {
+        self.follow(current).map(drop)
     }
 
     /// `lines` more lines were written to `current`.
@@ -931,9 +960,14 @@ impl DirSeal {
 
     /// Asks for a `mid` seal of `current`'s first `size` bytes, consumed.
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
-        self.follow(current)?;
-        self.sent = self.sent.max(size);
-        self.push(HashJob::Mid(size, Stamp::now()));
+        let file = self.follow(current)?;
+        self.push(SealJob::Mid {
+            file,
+            size,
+            tagged: None,
+            asked: Stamp::now(),
+            made: false,
+        });
         self.lines_since = 0;
         self.due = None;
         self.wanted = false;
@@ -950,25 +984,34 @@ impl DirSeal {
     /// `archive`: its `end` seal is to be made, naming the oldest sealed
     /// archive of `kept` (oldest first, the archives the cap keeps once it
     /// is added). The next `current` is followed from its start.
-    pub fn rotated(&mut self, archive: Stamp, size: u64, kept: Vec<Stamp>) {
+    pub fn rotated(
+        &mut self,
+        file: BorrowedFd<'_>,
+        archive: Stamp,
+        size: u64,
+        kept: Vec<Stamp>,
+    ) -> Result<()> {
+        let file = self.follow(file)?;
+        self.current = None;
         self.shared.lock().ends += 1;
-        self.push(HashJob::End {
+        self.push(SealJob::End {
             archive,
+            file,
             size,
+            tagged: None,
             kept,
             asked: Stamp::now(),
         });
-        self.following = false;
-        self.sent = 0;
         self.lines_since = 0;
         self.due = None;
+        Ok(())
     }
 
     /// An archive is deleted at the old end: the sealing thread deletes
     /// its seal file, and then, with `unlink`, the archive itself, after
     /// the seals before (the `end` seal that names a newer oldest one).
     pub fn deleted(&mut self, archive: Stamp, unlink: bool) {
-        self.push(HashJob::Deleted { archive, unlink });
+        self.push(SealJob::Deleted { archive, unlink });
     }
 
     /// At a start, after asking for its seal: in a directory never sealed,
@@ -1022,115 +1065,80 @@ impl Drop for DirSeal {
     }
 }
 
-/// The hashing thread: the running SHA-256 of the file followed, read back
-/// from the page cache as it is consumed (never a byte that could be cut
-/// back), and the cover asked for by each seal job, passed on in order.
-fn hash_jobs(shared: &Shared, name: &str) {
+/// The tagging thread's own: the span keys of the seals to come, and
+/// where the next span of the file followed begins.
+struct Tagger {
+    keys: SpanKeys,
+    at: Cover,
+    /// Of [`State::extra_seals`], those its keys have skipped.
+    skipped: u64,
+    buf: Vec<u8>,
+}
+
+impl Tagger {
+    /// Tags the span of the next seal, of `file` to `size` bytes, if it
+    /// can (if not, the sealing thread tries and says why).
+    fn tag(&mut self, file: BorrowedFd<'_>, size: u64) -> Option<Tagged> {
+        let (seq, from) = (self.keys.seq(), self.at);
+        let cover = tag_span(&self.keys.key(), from, file, size, &mut self.buf);
+        // The job is seal `seq` all the same (or the writer fails).
+        let _ = self.keys.advance();
+        let cover = cover.ok()?;
+        self.at = cover;
+        Some(Tagged { seq, from, cover })
+    }
+}
+
+/// The tagging thread: each seal's span read back from the page cache and
+/// tagged under the key of the seal it will be, passed on in order. The
+/// sealing thread takes a tag only if it is for the seal it makes, from
+/// where that seal's span begins: otherwise it tags the span itself.
+fn tag_jobs(shared: &Shared, mut tagger: Tagger) {
     // It catches up with the input: the input thread comes first.
     crate::sys::background::lower_this_thread();
-    let mut file: Option<Arc<OwnedFd>> = None;
-    let mut hash = FileHash::new();
-    let mut failed: Option<String> = None;
-    let mut buf = vec![0u8; HASH_BLOCK];
-    let mut hash_to = |file: &Option<Arc<OwnedFd>>,
-                       hash: &mut FileHash,
-                       size: u64|
-     -> std::result::Result<(), String> {
-        let Some(file) = file else {
-            return Err("no file to hash".into());
-        };
-        while hash.bytes() < size {
-            let want = buf.len().min((size - hash.bytes()) as usize);
-            match read_exact_at(file.as_fd(), &mut buf[..want], hash.bytes()) {
-                Ok(0) => return Err("shorter than written: cut by someone else".into()),
-                Ok(got) => hash.update(&buf[..got]),
-                Err(e) => return Err(format!("read: {e}")),
-            }
-        }
-        Ok(())
-    };
-    let mut cover_at =
-        |file: &Option<Arc<OwnedFd>>, hash: &mut FileHash, failed: &Option<String>, size: u64| {
-            if let Some(why) = failed {
-                return Err(why.clone());
-            }
-            hash_to(file, hash, size)?;
-            match file {
-                Some(file) if hash.bytes() == size => Ok((Arc::clone(file), hash.cover())),
-                _ => Err(format!("{name}/{CURRENT}: cut back below what was hashed")),
-            }
-        };
     loop {
-        let job = {
+        let (job, extra) = {
             let mut state = shared.lock();
             loop {
-                if let Some(job) = state.to_hash.pop_front() {
-                    state.hashing = true;
-                    break Some(job);
+                if let Some(job) = state.to_tag.pop_front() {
+                    state.tagging = true;
+                    break (Some(job), state.extra_seals);
                 }
                 if state.closing {
-                    state.hashed_all = true;
-                    break None;
+                    state.tagged_all = true;
+                    break (None, 0);
                 }
-                state = shared.wait(&shared.hasher, state);
+                state = shared.wait(&shared.tagger, state);
             }
         };
-        let Some(job) = job else {
+        let Some(mut job) = job else {
             shared.wake_all();
             return;
         };
-        let out = match job {
-            HashJob::Follow(fd) => {
-                file = Some(fd);
-                hash = FileHash::new();
-                failed = None;
-                None
+        while tagger.skipped < extra {
+            if tagger.keys.advance().is_err() {
+                break;
             }
-            HashJob::Settled(size) => {
-                if failed.is_none() {
-                    failed = cover_at(&file, &mut hash, &None, size).err();
-                }
-                None
-            }
-            HashJob::Mid(size, asked) => Some(SealJob::Mid {
-                cover: cover_at(&file, &mut hash, &failed, size),
-                asked,
-                made: false,
-            }),
-            HashJob::End {
-                archive,
-                size,
-                kept,
-                asked,
+            tagger.skipped += 1;
+        }
+        match &mut job {
+            SealJob::Mid {
+                file, size, tagged, ..
+            } => *tagged = tagger.tag(file.as_fd(), *size),
+            SealJob::End {
+                file, size, tagged, ..
             } => {
-                let cover = cover_at(&file, &mut hash, &failed, size);
-                file = None;
-                Some(SealJob::End {
-                    archive,
-                    cover,
-                    kept,
-                    asked,
-                })
+                *tagged = tagger.tag(file.as_fd(), *size);
+                tagger.at = Cover::START;
             }
-            HashJob::Deleted { archive, unlink } => Some(SealJob::Deleted { archive, unlink }),
-        };
+            SealJob::Deleted { .. } => {}
+        }
         let mut state = shared.lock();
-        state.hashing = false;
-        let for_sealer = out.is_some();
-        if let Some(job) = out {
-            // Mid seals not yet taken are made by the later one.
-            if matches!(job, SealJob::Mid { .. }) {
-                while matches!(state.to_seal.back(), Some(SealJob::Mid { .. })) {
-                    state.to_seal.pop_back();
-                }
-            }
-            state.to_seal.push_back(job);
-        }
-        let maybe_idle = state.to_hash.is_empty();
+        state.tagging = false;
+        state.to_seal.push_back(job);
+        let maybe_idle = state.to_tag.is_empty();
         drop(state);
-        if for_sealer {
-            shared.sealer.notify_one();
-        }
+        shared.sealer.notify_one();
         if maybe_idle {
             shared.writer.notify_all();
         }
@@ -1148,7 +1156,7 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
                     state.sealing = true;
                     break Some(job);
                 }
-                if state.hashed_all {
+                if state.tagged_all {
                     break None;
                 }
                 state = shared.wait(&shared.sealer, state);
@@ -1160,7 +1168,9 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
         let mut delay = Duration::from_millis(100);
         let mut said = false;
         loop {
-            match core.run(&mut job) {
+            let outcome = core.run(&mut job);
+            shared.lock().extra_seals = core.extra_seals;
+            match outcome {
                 Ok(()) => {
                     let mut state = shared.lock();
                     state.sealing = false;
@@ -1223,9 +1233,10 @@ impl SealCore {
         for archive in unsealed {
             let fd = open_archive(self.dir.as_fd(), archive)
                 .context(|| format!("{}/{archive}: open, to seal it", self.name))?;
-            let cover =
-                cover_of(fd.as_fd()).context(|| format!("{}/{archive}: read", self.name))?;
-            self.end(fd.as_fd(), archive, cover, &kept, Stamp::now())?;
+            let size = fs::fstat(&fd)
+                .context(|| format!("{}/{archive}: fstat", self.name))?
+                .st_size as u64;
+            self.end(fd.as_fd(), archive, size, None, &kept, Stamp::now())?;
             cli::info(&format!(
                 "{}: sealed {archive}, rotated before its end seal",
                 self.name
@@ -1300,6 +1311,8 @@ mod tests {
             key_due: false,
             ended: None,
             group_cover: None,
+            buf: Vec::new(),
+            extra_seals: 0,
         };
         (core, seed)
     }
@@ -1311,27 +1324,27 @@ mod tests {
         let text = b"@400000006b00f7540ae5ce12 a line\n";
         std::fs::write(s.join("log/current"), text).expect("current");
         let file = std::fs::File::open(s.join("log/current")).expect("open");
-        let cover = cover_of(file.as_fd()).expect("cover");
+        let size = text.len() as u64;
         // seal/current on a full disk.
         let full = fs::open("/dev/full", OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())
             .expect("/dev/full");
         let seal_current = std::mem::replace(&mut core.seal_current, full);
         let mut first = false;
         assert!(
-            core.mid(file.as_fd(), cover, Stamp::now(), &mut first)
+            core.mid(file.as_fd(), size, None, Stamp::now(), &mut first)
                 .is_err()
         );
         assert!(first, "its record is made, its key gone");
         // Another seal asked for meanwhile: two records wait.
         let mut second = false;
         assert!(
-            core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+            core.mid(file.as_fd(), size, None, Stamp::now(), &mut second)
                 .is_err()
         );
         assert_eq!(core.pending.len(), 2);
         // Space again: the second tried again goes out after the first.
         core.seal_current = seal_current;
-        core.mid(file.as_fd(), cover, Stamp::now(), &mut second)
+        core.mid(file.as_fd(), size, None, Stamp::now(), &mut second)
             .expect("sealed");
         assert!(core.pending.is_empty());
         let records = std::fs::read(s.join("log/seal/current")).expect("records");

@@ -334,9 +334,13 @@ impl DirWriter {
             };
             let size = self.size;
             let kept = self.kept_after(archive.stamp, policy);
-            self.rename_current(&archive.name())?;
+            let file = self.current.take().expect("opened by open()");
+            if let Err(e) = self.rename_current(&archive.name()) {
+                self.current = Some(file);
+                return Err(e);
+            }
             if let Some(seal) = &mut self.seal {
-                seal.rotated(archive.stamp, size, kept);
+                seal.rotated(file.as_fd(), archive.stamp, size, kept)?;
             }
             self.kept.add(archive.clone(), size);
             cli::info(&format!(
@@ -618,7 +622,7 @@ impl DirWriter {
             }
             // Its end seal follows on the sealing thread, in order.
             if let Some(seal) = &mut self.seal {
-                seal.rotated(stamp, self.size, kept);
+                seal.rotated(file.as_fd(), stamp, self.size, kept)?;
             }
             let dir = rustix::io::fcntl_dupfd_cloexec(&self.dir, 0)
                 .context(|| format!("{}: dup", self.name))?;
@@ -1050,7 +1054,7 @@ impl DirWriter {
         if seal.is_due(Instant::now()) {
             return self.seal_now();
         }
-        // Consumed: the hashing thread may hash it while no seal is due.
+        // Consumed: the next seal may read it back.
         seal.settled(current.as_fd(), self.size)
     }
 
