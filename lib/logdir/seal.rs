@@ -943,6 +943,13 @@ impl Verifier {
             let (line, after) = rest.split_at(end + 1);
             rest = after;
             let Some(record) = Record::parse(line) else {
+                if line.starts_with(b"rill-seal-1 ") {
+                    return self.fail(
+                        place,
+                        "a seal record of rill-seal-1 (SHA-256 of the bytes), which this \
+                         version does not verify",
+                    );
+                }
                 return self.fail(place, "not a seal record");
             };
             if let Err(why) = self.take_record(record, sha256(line)) {

@@ -223,6 +223,10 @@ fn exists(dir: BorrowedFd<'_>, name: &str) -> bool {
 /// it reads is still in the CPU cache when tagged.
 const READ_BLOCK: usize = 128 * 1024;
 
+/// Bytes consumed that the tagging thread is told of at once, at least
+/// (a seal tells it of the rest).
+const SETTLE_STEP: u64 = 1 << 20;
+
 /// Rotations whose `end` seal may wait to be made before a rotation waits:
 /// what is not yet sealed stays bounded by this many files and `current`.
 const UNSEALED_ROTATIONS: usize = 2;
@@ -298,13 +302,24 @@ fn tag_span(
     size: u64,
     buf: &mut Vec<u8>,
 ) -> std::result::Result<Cover, String> {
-    if size < from.bytes {
+    let mut span = Span::new(key, from);
+    read_into(&mut span, file, size, buf)?;
+    Ok(span.finish())
+}
+
+/// Reads `file` back into `span` from where it stands to `size` bytes.
+fn read_into(
+    span: &mut Span,
+    file: BorrowedFd<'_>,
+    size: u64,
+    buf: &mut Vec<u8>,
+) -> std::result::Result<(), String> {
+    if size < span.bytes() {
         return Err(format!(
-            "{size} bytes, cut back below its last seal ({})",
-            from.bytes
+            "{size} bytes, cut back below what was sealed or tagged ({})",
+            span.bytes()
         ));
     }
-    let mut span = Span::new(key, from);
     buf.resize(READ_BLOCK, 0);
     while span.bytes() < size {
         let want = buf.len().min((size - span.bytes()) as usize);
@@ -319,7 +334,7 @@ fn tag_span(
             Err(e) => return Err(format!("read: {e}")),
         }
     }
-    Ok(span.finish())
+    Ok(())
 }
 
 impl SealCore {
@@ -602,7 +617,7 @@ enum SealJob {
 /// sealing thread, and what they tell one another.
 #[derive(Default)]
 struct State {
-    to_tag: VecDeque<SealJob>,
+    to_tag: VecDeque<TagJob>,
     to_seal: VecDeque<SealJob>,
     /// A thread is at work on a job it took.
     tagging: bool,
@@ -667,6 +682,8 @@ pub struct DirSeal {
     threads: Vec<JoinHandle<()>>,
     /// `current`, once taken (after a rotation, not yet).
     current: Option<Arc<OwnedFd>>,
+    /// The length of it given to tag so far.
+    sent: u64,
     lines_since: u64,
     due: Option<Instant>,
     /// A seal is wanted at the next chance (the start).
@@ -862,7 +879,9 @@ impl DirSeal {
         });
         let tagger = Tagger {
             keys: core.sealer.span_keys(),
+            file: None,
             at: core.group_cover.unwrap_or(Cover::START),
+            span: None,
             skipped: 0,
             buf: Vec::new(),
         };
@@ -872,6 +891,7 @@ impl DirSeal {
             shared: Arc::clone(&shared),
             threads: Vec::new(),
             current: None,
+            sent: 0,
             lines_since: 0,
             due: None,
             wanted: true,
@@ -900,15 +920,23 @@ impl DirSeal {
         Ok(seal)
     }
 
-    fn push(&self, job: SealJob) {
+    fn push(&self, job: TagJob) {
         let mut state = self.shared.lock();
-        // A later mid seal makes the mid seals asked for before it and not
-        // yet taken: "a seal at least every N lines" is a seal asked for;
-        // one covering more makes it.
-        if matches!(job, SealJob::Mid { .. }) {
-            while matches!(state.to_tag.back(), Some(SealJob::Mid { .. })) {
-                state.to_tag.pop_back();
-            }
+        // A later length supersedes the lengths and mid seals asked for
+        // before it and not yet taken: "a seal at least every N lines" is
+        // a seal asked for; one covering more makes it.
+        let superseded: fn(&TagJob) -> bool = match job {
+            TagJob::Settled { .. } => |j| matches!(j, TagJob::Settled { .. }),
+            TagJob::Seal(SealJob::Mid { .. }) => |j| {
+                matches!(
+                    j,
+                    TagJob::Settled { .. } | TagJob::Seal(SealJob::Mid { .. })
+                )
+            },
+            TagJob::Seal(_) => |_| false,
+        };
+        while state.to_tag.back().is_some_and(superseded) {
+            state.to_tag.pop_back();
         }
         state.to_tag.push_back(job);
         drop(state);
@@ -929,15 +957,22 @@ impl DirSeal {
     }
 
     /// Takes `current` as it is now, once recovery has settled its length.
-    pub fn start(&mut self, current: BorrowedFd<'_>, _size: u64) -> Result<()> {
+    pub fn start(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
         self.current = None;
-        self.follow(current).map(drop)
+        self.sent = 0;
+        self.settled(current, size)
     }
 
     /// `current` is `size` bytes long, all of them consumed input (never
-    /// to be cut back). The seals read back their spans when they are made.
-    pub fn settled(&mut self, current: BorrowedFd<'_>, _size: u64) -> Result<()> {
-        self.follow(current).map(drop)
+    /// to be cut back): the tagging thread may tag them ahead of the seal.
+    pub fn settled(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
+        let file = self.follow(current)?;
+        // A step at a time: each wakes the tagging thread.
+        if size >= self.sent + SETTLE_STEP {
+            self.sent = size;
+            self.push(TagJob::Settled { file, size });
+        }
+        Ok(())
     }
 
     /// `lines` more lines were written to `current`.
@@ -961,13 +996,14 @@ impl DirSeal {
     /// Asks for a `mid` seal of `current`'s first `size` bytes, consumed.
     pub fn seal_mid(&mut self, current: BorrowedFd<'_>, size: u64) -> Result<()> {
         let file = self.follow(current)?;
-        self.push(SealJob::Mid {
+        self.sent = self.sent.max(size);
+        self.push(TagJob::Seal(SealJob::Mid {
             file,
             size,
             tagged: None,
             asked: Stamp::now(),
             made: false,
-        });
+        }));
         self.lines_since = 0;
         self.due = None;
         self.wanted = false;
@@ -993,15 +1029,16 @@ impl DirSeal {
     ) -> Result<()> {
         let file = self.follow(file)?;
         self.current = None;
+        self.sent = 0;
         self.shared.lock().ends += 1;
-        self.push(SealJob::End {
+        self.push(TagJob::Seal(SealJob::End {
             archive,
             file,
             size,
             tagged: None,
             kept,
             asked: Stamp::now(),
-        });
+        }));
         self.lines_since = 0;
         self.due = None;
         Ok(())
@@ -1011,7 +1048,7 @@ impl DirSeal {
     /// its seal file, and then, with `unlink`, the archive itself, after
     /// the seals before (the `end` seal that names a newer oldest one).
     pub fn deleted(&mut self, archive: Stamp, unlink: bool) {
-        self.push(SealJob::Deleted { archive, unlink });
+        self.push(TagJob::Seal(SealJob::Deleted { archive, unlink }));
     }
 
     /// At a start, after asking for its seal: in a directory never sealed,
@@ -1065,34 +1102,89 @@ impl Drop for DirSeal {
     }
 }
 
-/// The tagging thread's own: the span keys of the seals to come, and
-/// where the next span of the file followed begins.
+/// What the tagging thread is given, in the order of the writer's steps.
+enum TagJob {
+    /// `file` (`current`) is this long, all of it consumed input: its span
+    /// may be tagged so far ahead of the seal.
+    Settled { file: Arc<OwnedFd>, size: u64 },
+    /// For the sealing thread, once its span is tagged.
+    Seal(SealJob),
+}
+
+/// The tagging thread's own: the span keys of the seals to come, and the
+/// span of the next seal, tagged as far as `current` was consumed.
 struct Tagger {
     keys: SpanKeys,
+    /// The file followed (none before the first job, and after a rotation).
+    file: Option<Arc<OwnedFd>>,
+    /// Where the next seal's span begins.
     at: Cover,
+    /// That span, under the key of seal `keys.seq()`, tagged so far.
+    span: Option<Span>,
     /// Of [`State::extra_seals`], those its keys have skipped.
     skipped: u64,
     buf: Vec<u8>,
 }
 
 impl Tagger {
-    /// Tags the span of the next seal, of `file` to `size` bytes, if it
-    /// can (if not, the sealing thread tries and says why).
-    fn tag(&mut self, file: BorrowedFd<'_>, size: u64) -> Option<Tagged> {
+    /// Follows `file`: a new one begins at its first byte.
+    fn follow(&mut self, file: &Arc<OwnedFd>) {
+        match &self.file {
+            Some(f) if Arc::ptr_eq(f, file) => {}
+            Some(_) => {
+                self.file = Some(Arc::clone(file));
+                self.at = Cover::START;
+                self.span = None;
+            }
+            None => self.file = Some(Arc::clone(file)),
+        }
+    }
+
+    /// Tags the span on to `size` bytes of the file followed.
+    fn extend(&mut self, size: u64) -> std::result::Result<(), String> {
+        let Some(file) = &self.file else {
+            return Err("no file followed".into());
+        };
+        let span = self
+            .span
+            .get_or_insert_with(|| Span::new(&self.keys.key(), self.at));
+        read_into(span, file.as_fd(), size, &mut self.buf)
+    }
+
+    /// The cover of the next seal, to `size` bytes, if it can be tagged
+    /// (if not, the sealing thread tries and says why); the span of the
+    /// seal after it begins there.
+    fn seal(&mut self, file: &Arc<OwnedFd>, size: u64) -> Option<Tagged> {
+        self.follow(file);
         let (seq, from) = (self.keys.seq(), self.at);
-        let cover = tag_span(&self.keys.key(), from, file, size, &mut self.buf);
+        let done = self.extend(size);
+        let span = self.span.take();
         // The job is seal `seq` all the same (or the writer fails).
         let _ = self.keys.advance();
-        let cover = cover.ok()?;
+        done.ok()?;
+        let cover = span?.finish();
         self.at = cover;
         Some(Tagged { seq, from, cover })
     }
+
+    /// Seals the sealing thread made for no job: their numbers are skipped,
+    /// and a span begun under a skipped key begun again.
+    fn skip_to(&mut self, extra: u64) {
+        while self.skipped < extra {
+            if self.keys.advance().is_err() {
+                break;
+            }
+            self.skipped += 1;
+            self.span = None;
+        }
+    }
 }
 
-/// The tagging thread: each seal's span read back from the page cache and
-/// tagged under the key of the seal it will be, passed on in order. The
-/// sealing thread takes a tag only if it is for the seal it makes, from
-/// where that seal's span begins: otherwise it tags the span itself.
+/// The tagging thread: the span of the next seal read back from the page
+/// cache as `current` is consumed and tagged under the key of the seal it
+/// will be; each seal job passed on in order with its tag. The sealing
+/// thread takes a tag only if it is for the seal it makes, from where that
+/// seal's span begins: otherwise it tags the span itself.
 fn tag_jobs(shared: &Shared, mut tagger: Tagger) {
     // It catches up with the input: the input thread comes first.
     crate::sys::background::lower_this_thread();
@@ -1111,34 +1203,48 @@ fn tag_jobs(shared: &Shared, mut tagger: Tagger) {
                 state = shared.wait(&shared.tagger, state);
             }
         };
-        let Some(mut job) = job else {
+        let Some(job) = job else {
             shared.wake_all();
             return;
         };
-        while tagger.skipped < extra {
-            if tagger.keys.advance().is_err() {
-                break;
+        tagger.skip_to(extra);
+        let out = match job {
+            TagJob::Settled { file, size } => {
+                tagger.follow(&file);
+                if tagger.extend(size).is_err() {
+                    // Tried again from the start of the span at the seal.
+                    tagger.span = None;
+                }
+                None
             }
-            tagger.skipped += 1;
-        }
-        match &mut job {
-            SealJob::Mid {
-                file, size, tagged, ..
-            } => *tagged = tagger.tag(file.as_fd(), *size),
-            SealJob::End {
-                file, size, tagged, ..
-            } => {
-                *tagged = tagger.tag(file.as_fd(), *size);
-                tagger.at = Cover::START;
+            TagJob::Seal(mut job) => {
+                match &mut job {
+                    SealJob::Mid {
+                        file, size, tagged, ..
+                    } => *tagged = tagger.seal(file, *size),
+                    SealJob::End {
+                        file, size, tagged, ..
+                    } => {
+                        *tagged = tagger.seal(file, *size);
+                        tagger.file = None;
+                        tagger.at = Cover::START;
+                    }
+                    SealJob::Deleted { .. } => {}
+                }
+                Some(job)
             }
-            SealJob::Deleted { .. } => {}
-        }
+        };
         let mut state = shared.lock();
         state.tagging = false;
-        state.to_seal.push_back(job);
+        let for_sealer = out.is_some();
+        if let Some(job) = out {
+            state.to_seal.push_back(job);
+        }
         let maybe_idle = state.to_tag.is_empty();
         drop(state);
-        shared.sealer.notify_one();
+        if for_sealer {
+            shared.sealer.notify_one();
+        }
         if maybe_idle {
             shared.writer.notify_all();
         }
