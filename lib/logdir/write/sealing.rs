@@ -13,14 +13,14 @@
 //! `seal/@STAMP`, those of the archive of that stamp, renamed from
 //! `seal/current` at its rotation, after its `end` record.
 //!
-//! Threads: the writer's thread only queues, in order, what happened (a
-//! seal asked for, a rotation after its rename, an archive to delete); a
-//! tagging thread reads back the span of each seal (what the file gained
-//! since the seal before) and tags it under that seal's key, ahead of the
-//! sealing thread, which owns `seal/`, the key file and the [`Sealer`] and
-//! makes each seal durable. A kill can leave
-//! archives rotated before their end seals: [`DirSeal::open`] seals them
-//! first (logseal(7), the crash rule).
+//! Threads: the writer's thread only queues, in order, what happened
+//! (lengths consumed, a seal asked for, a rotation after its rename, an
+//! archive to delete); a tagging thread reads back the span of the next
+//! seal (what `current` gained since the seal before) as it is consumed
+//! and tags it under that seal's key; a sealing thread owns `seal/`, the
+//! key file and the [`Sealer`] and makes each seal durable. A kill can
+//! leave archives rotated before their end seals: [`DirSeal::open`] seals
+//! them first (logseal(7), the crash rule).
 
 use std::collections::{BTreeSet, VecDeque};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -350,10 +350,9 @@ impl SealCore {
     }
 
     /// The cover of the next seal of the file being sealed (`file`, named
-    /// `what`), to `size` bytes: its span read back from the page cache and
-    /// tagged under the next seal's key, from where the last seal of the
-    /// file ended.
-    /// tagged by the tagging thread when it tagged it for this seal.
+    /// `what`), to `size` bytes, its span from where the last seal of the
+    /// file ended: as the tagging thread tagged it, if that was for this
+    /// seal and from there; if not, read back and tagged here.
     fn span_to(
         &mut self,
         file: BorrowedFd<'_>,
@@ -673,8 +672,8 @@ impl Shared {
 
 /// The seals of one log directory being written. The writer's thread only
 /// says what happened (lines consumed, a seal due, a rotation, a deletion)
-/// in order; a tagging thread tags the spans ahead, and a sealing thread
-/// makes the seals durable and owns `seal/` and the key.
+/// in order; a tagging thread tags `current` as it is consumed, and a
+/// sealing thread makes the seals durable and owns `seal/` and the key.
 pub struct DirSeal {
     name: String,
     policy: SealPolicy,
