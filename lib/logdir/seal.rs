@@ -201,7 +201,7 @@ impl KeyChain {
     }
 
     /// The key of the current seal's span.
-    pub fn span_key(&self) -> SpanKey {
+    fn span_key(&self) -> SpanKey {
         let mut key = [0u8; HASH_LEN];
         key.copy_from_slice(hmac::sign(&self.mac_key(), SPAN_TAG).as_ref());
         SpanKey(key)
@@ -1305,7 +1305,11 @@ impl Checking {
 
     /// Begins the span to the next seal, if any.
     fn begin_span(&mut self) {
-        self.span = (self.group.marks.get(self.next_mark)).map(|m| Span::new(&m.key, self.at));
+        self.span = self
+            .group
+            .marks
+            .get(self.next_mark)
+            .map(|m| Span::new(&m.key, self.at));
     }
 
     /// At the next seal's length: its cover must be what the bytes give.

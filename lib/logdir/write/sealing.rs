@@ -1273,11 +1273,18 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
         let mut delay = Duration::from_millis(100);
         let mut said = false;
         loop {
-            let outcome = core.run(&mut job);
-            shared.lock().extra_seals = core.extra_seals;
+            let outcome = core.run(&mut job).map_err(|e| e.to_string());
+            if let Err(why) = &outcome
+                && !said
+            {
+                cli::warn(&format!("{why}; trying again"));
+                said = true;
+            }
+            // Told with the outcome: a failed try may have made its seal.
+            let mut state = shared.lock();
+            state.extra_seals = core.extra_seals;
             match outcome {
                 Ok(()) => {
-                    let mut state = shared.lock();
                     state.sealing = false;
                     if matches!(job, SealJob::End { .. }) {
                         state.ends = state.ends.saturating_sub(1);
@@ -1289,13 +1296,7 @@ fn seal_jobs(shared: &Shared, mut core: SealCore) {
                     shared.writer.notify_all();
                     break;
                 }
-                Err(e) => {
-                    let why = e.to_string();
-                    if !said {
-                        cli::warn(&format!("{why}; trying again"));
-                        said = true;
-                    }
-                    let mut state = shared.lock();
+                Err(why) => {
                     state.failure = Some(why);
                     shared.writer.notify_all();
                     if state.give_up {

@@ -1054,7 +1054,7 @@ impl DirWriter {
         if seal.is_due(Instant::now()) {
             return self.seal_now();
         }
-        // Consumed: the next seal may read it back.
+        // Consumed: the tagging thread may tag it ahead of the next seal.
         seal.settled(current.as_fd(), self.size)
     }
 
