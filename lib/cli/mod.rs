@@ -72,7 +72,7 @@ pub fn hold_messages(hold: bool) {
     let mut text = std::mem::take(&mut held.text);
     if held.left_out > 0 {
         let more = format!(
-            "{}: warning: {} more messages left out while the pipe held part of a line\n",
+            "{}: warning: {} more messages left out while the output's pipe could not take them\n",
             program(),
             held.left_out
         );
