@@ -649,8 +649,7 @@ impl Collector {
 /// One datagram as one line: the message, its fields, where it came from,
 /// and whether it was cut.
 fn write_line(out: &mut Vec<u8>, datagram: &Datagram, senders: &mut SenderText) {
-    let message = parse::parse(datagram.bytes);
-    let mut line = message.write_line(out);
+    let mut line = parse::write_line(datagram.bytes, out);
     write_origin(&datagram.origin, &mut line, senders);
     if datagram.len > datagram.bytes.len() {
         let mut buf = [0u8; 20];

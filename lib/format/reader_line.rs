@@ -454,10 +454,7 @@ impl<'o> LineWriter<'o> {
         procid: &[u8],
         message: &[u8],
     ) -> LineWriter<'o> {
-        out.extend_from_slice(priority.facility.name().as_bytes());
-        out.push(b'.');
-        out.extend_from_slice(priority.severity.name().as_bytes());
-        out.push(b' ');
+        write_priority(priority, out);
         match app {
             b"" => out.push(b'-'),
             b"-" => hex(b'-', out), // a real app named `-`
@@ -473,12 +470,61 @@ impl<'o> LineWriter<'o> {
         LineWriter { out, fields: 0 }
     }
 
+    /// `new` for a tag and message that lie in one slice as a line has
+    /// them, as a parse finds them in most messages: `tagged` is
+    /// `app[procid]: message`, or `app: message` when `procid_len` is 0,
+    /// with `app` the first `app_len` bytes. Written at once when none of
+    /// it is escaped; otherwise as `new` writes the parts.
+    pub fn new_tagged(
+        out: &'o mut Vec<u8>,
+        priority: Priority,
+        tagged: &[u8],
+        app_len: usize,
+        procid_len: usize,
+    ) -> LineWriter<'o> {
+        let part = |range: std::ops::Range<usize>| tagged.get(range).unwrap_or_default();
+        let app = part(0..app_len);
+        let (procid, colon) = match procid_len {
+            0 => (&b""[..], app_len),
+            n => (part(app_len + 1..app_len + 1 + n), app_len + n + 2),
+        };
+        let message = part(colon + 2..tagged.len());
+        let as_written = part(colon..colon + 2) == b": "
+            && (procid_len == 0 || (tagged[app_len] == b'[' && tagged[colon - 1] == b']'))
+            && !matches!(app, b"" | b"-")
+            && tag_plain(app)
+            && tag_plain(procid)
+            && plain_blocks_in(tagged, Context::Message).0;
+        if !as_written {
+            return LineWriter::new(out, priority, app, procid, message);
+        }
+        write_priority(priority, out);
+        out.extend_from_slice(tagged);
+        LineWriter { out, fields: 0 }
+    }
+
     /// Appends a field; a `key` that is not `is_key` is made one
     /// (`key_from`), so that every line written parses back.
     pub fn field(&mut self, key: &str, value: &[u8]) {
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += 1;
         write_field(key, value, self.out);
+    }
+
+    /// `field` for a key checked when compiled.
+    pub fn known_field(&mut self, key: Key, value: &[u8]) {
+        self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
+        self.fields += 1;
+        self.out.extend_from_slice(key.0.as_bytes());
+        self.out.push(b'=');
+        escape(value, Context::Value, self.out);
+    }
+
+    /// Appends a whole field known when compiled.
+    pub fn fixed_field(&mut self, field: FixedField) {
+        self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
+        self.fields += 1;
+        self.out.extend_from_slice(field.0.as_bytes());
     }
 
     /// Appends fields written before.
@@ -491,6 +537,46 @@ impl<'o> LineWriter<'o> {
         self.out.extend_from_slice(text);
     }
 }
+
+/// `facility.severity ` as a line begins.
+fn write_priority(priority: Priority, out: &mut Vec<u8>) {
+    // Copied whole, a fixed size, and cut: no call to copy a few bytes.
+    let (head, len) = &PRIORITY_HEADS[usize::from(priority.pri())];
+    let start = out.len();
+    out.extend_from_slice(head);
+    out.truncate(start + usize::from(*len));
+}
+
+/// The longest `facility.severity `, and more: the size each is padded to.
+const HEAD_MAX: usize = 24;
+
+/// Every priority's `facility.severity `, by PRI, padded, and its length.
+static PRIORITY_HEADS: [([u8; HEAD_MAX], u8); 192] = {
+    let mut heads = [([0u8; HEAD_MAX], 0u8); 192];
+    let mut pri = 0;
+    while pri < 192 {
+        let (facility, severity) = (
+            FACILITIES[pri / 8].as_bytes(),
+            SEVERITIES[pri % 8].as_bytes(),
+        );
+        let head = &mut heads[pri];
+        let mut i = 0;
+        while i < facility.len() {
+            head.0[i] = facility[i];
+            i += 1;
+        }
+        head.0[i] = b'.';
+        let mut j = 0;
+        while j < severity.len() {
+            head.0[i + 1 + j] = severity[j];
+            j += 1;
+        }
+        head.0[i + 1 + j] = b' ';
+        head.1 = (i + j + 2) as u8;
+        pri += 1;
+    }
+    heads
+};
 
 /// Fields written once for many lines (a sender's, the same for each of
 /// its messages), each as `LineWriter::field` writes it.
@@ -528,8 +614,59 @@ pub fn is_key(key: &str) -> bool {
     !key.is_empty() && key.bytes().all(is_key_byte)
 }
 
-fn is_key_byte(b: u8) -> bool {
-    KEY_BYTES[usize::from(b)]
+const fn is_key_byte(b: u8) -> bool {
+    KEY_BYTES[b as usize]
+}
+
+/// A field key known when compiled, checked then: written as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Key(&'static str);
+
+impl Key {
+    /// Fails to compile, as a constant, unless `key` `is_key`.
+    pub const fn new(key: &'static str) -> Key {
+        let bytes = key.as_bytes();
+        assert!(!bytes.is_empty(), "a field key is not empty");
+        let mut i = 0;
+        while i < bytes.len() {
+            assert!(
+                is_key_byte(bytes[i]),
+                "a field key is letters, digits, _ - ."
+            );
+            i += 1;
+        }
+        Key(key)
+    }
+}
+
+/// A whole field known when compiled, `key=value`, checked then: its key
+/// `is_key` and its value needs no escaping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedField(&'static str);
+
+impl FixedField {
+    /// Fails to compile, as a constant, unless `field` is such a field.
+    pub const fn new(field: &'static str) -> FixedField {
+        let bytes = field.as_bytes();
+        let mut i = 0;
+        while i < bytes.len() && bytes[i] != b'=' {
+            assert!(
+                is_key_byte(bytes[i]),
+                "a field key is letters, digits, _ - ."
+            );
+            i += 1;
+        }
+        assert!(i > 0 && i < bytes.len(), "a field is key=value");
+        i += 1;
+        while i < bytes.len() {
+            assert!(
+                is_plain(bytes[i], Context::Value),
+                "a fixed value needs no escaping"
+            );
+            i += 1;
+        }
+        FixedField(field)
+    }
 }
 
 /// `is_key_byte` as a table: every field written asks it of its key.
@@ -631,7 +768,7 @@ fn escape_parts(bytes: &[u8], plain: usize, context: Context, out: &mut Vec<u8>)
 /// A byte that stands for itself in `context`: printable ASCII but `\\`,
 /// and in a tag or value not a space, in a tag not `:` `[` `]` either.
 #[inline(always)]
-fn is_plain(b: u8, context: Context) -> bool {
+const fn is_plain(b: u8, context: Context) -> bool {
     // `&`, not `&&`: no branch, so that `plain_blocks` vectorizes.
     match context {
         Context::Message => (b.wrapping_sub(0x20) < 0x5f) & (b != b'\\'),
@@ -641,6 +778,25 @@ fn is_plain(b: u8, context: Context) -> bool {
         }
     }
 }
+
+/// Whether every byte of a short tag or PROCID is plain in a tag.
+fn tag_plain(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .fold(true, |plain, &b| plain & TAG_PLAIN[usize::from(b)])
+}
+
+/// `is_plain` in a tag, as a table: a lookup a byte costs less than its
+/// five comparisons in a short text, where they do not vectorize.
+static TAG_PLAIN: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_plain(b as u8, Context::Tag);
+        b += 1;
+    }
+    table
+};
 
 /// How many leading bytes of `bytes` are plain in `context`. Sixteen at a
 /// time, in a form the compiler makes vector instructions of, as the text
@@ -806,6 +962,54 @@ mod tests {
             b"local3.warning myapp[1234]: disk 91% full\thost=web1 uid=0"
         );
         assert_eq!(r.field("uid"), Some(&b"0"[..]));
+    }
+
+    #[test]
+    fn a_tag_and_message_in_one_slice_are_written_as_their_parts_would_be() {
+        let apps: &[&[u8]] = &[
+            b"app",
+            b"",
+            b"-",
+            b"a b",
+            b"a:b",
+            b"a\\b",
+            b"\xc3\xa9",
+            b"x]",
+        ];
+        let procids: &[&[u8]] = &[b"", b"42", b"4 2", b"4]", b"\t"];
+        let messages: &[&[u8]] = &[b"text", b"", b"a\tb", b"back\\slash", b"\xff", b"%d: x"];
+        for &app in apps {
+            for &procid in procids {
+                for &message in messages {
+                    let mut tagged = app.to_vec();
+                    if !procid.is_empty() {
+                        tagged.extend_from_slice(&[&b"["[..], procid, b"]"].concat());
+                    }
+                    tagged.extend_from_slice(b": ");
+                    tagged.extend_from_slice(message);
+                    let priority = Priority::from_pri(165).expect("a PRI");
+                    let (mut one, mut parts) = (Vec::new(), Vec::new());
+                    LineWriter::new_tagged(&mut one, priority, &tagged, app.len(), procid.len())
+                        .known_field(Key::new("k"), b"v");
+                    LineWriter::new(&mut parts, priority, app, procid, message).field("k", b"v");
+                    assert_eq!(one, parts, "{tagged:?}");
+                }
+            }
+        }
+        // Lengths that do not fit the slice write the parts there are.
+        let mut out = Vec::new();
+        LineWriter::new_tagged(&mut out, Priority::DEFAULT, b"app[1: x", 3, 9);
+        assert_eq!(out, b"user.notice app: ");
+    }
+
+    #[test]
+    fn every_priority_begins_its_line_with_its_names() {
+        for pri in 0..192 {
+            let priority = Priority::from_pri(pri).expect("a PRI");
+            let mut out = Vec::new();
+            write_priority(priority, &mut out);
+            assert_eq!(out, format!("{priority} ").as_bytes());
+        }
     }
 
     #[test]

@@ -19,8 +19,7 @@
 //! - `none`: no header; the message is everything after the PRI, or the
 //!   whole datagram when it has no valid PRI.
 
-use crate::format::decimal::zero_padded;
-use crate::format::reader_line::{LineWriter, Priority, TIME, TIME_3164, ZONE};
+use crate::format::reader_line::{FixedField, Key, LineWriter, Priority, TIME, TIME_3164, ZONE};
 use crate::format::syslog::grammar::{self, Mode, clock, digits};
 
 /// Which reading of the datagram was taken.
@@ -37,6 +36,18 @@ impl Format {
             Format::Rfc5424 => "rfc5424",
             Format::Rfc3164 => "rfc3164",
             Format::None => "none",
+        }
+    }
+
+    /// The `fmt` field that names it.
+    fn field(self) -> FixedField {
+        const RFC5424: FixedField = FixedField::new("fmt=rfc5424");
+        const RFC3164: FixedField = FixedField::new("fmt=rfc3164");
+        const NONE: FixedField = FixedField::new("fmt=none");
+        match self {
+            Format::Rfc5424 => RFC5424,
+            Format::Rfc3164 => RFC3164,
+            Format::None => NONE,
         }
     }
 }
@@ -57,15 +68,30 @@ pub struct LegacyTime<'a> {
 impl LegacyTime<'_> {
     /// `MM-DDThh:mm:ss[.fraction]`, into `buf`.
     pub fn normalized<'b>(&self, buf: &'b mut [u8; 32]) -> &'b [u8] {
-        zero_padded(u64::from(self.month), &mut buf[..2]);
-        buf[2] = b'-';
-        zero_padded(u64::from(self.day), &mut buf[3..5]);
-        buf[5] = b'T';
+        // Two digits by table: a division each costs more than the rest.
+        let two = |n: u8| {
+            let n = usize::from(n % 100) * 2;
+            [TWO_DIGITS[n], TWO_DIGITS[n + 1]]
+        };
+        let [month, day] = [two(self.month), two(self.day)];
+        buf[..6].copy_from_slice(&[month[0], month[1], b'-', day[0], day[1], b'T']);
         let end = 6 + self.clock.len(); // `hh:mm:ss.` and at most 9 digits
         buf[6..end].copy_from_slice(self.clock);
         &buf[..end]
     }
 }
+
+/// `00` to `99`.
+static TWO_DIGITS: [u8; 200] = {
+    let mut digits = [0u8; 200];
+    let mut n = 0;
+    while n < 100 {
+        digits[2 * n] = b'0' + (n / 10) as u8;
+        digits[2 * n + 1] = b'0' + (n % 10) as u8;
+        n += 1;
+    }
+    digits
+};
 
 /// The timestamp a message carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,15 +157,76 @@ fn month(name: &[u8]) -> Option<u8> {
 /// Parses one datagram. Never fails: the worst case is a message with the
 /// default priority and the whole datagram as its text.
 pub fn parse(datagram: &[u8]) -> Message<'_> {
+    read(datagram).0
+}
+
+/// Parses one datagram and appends its line (no LF) with the fields that
+/// describe it, as `parse(datagram).write_line(out)` does, and returns the
+/// writer for more fields. Sooner for the header most local senders
+/// write: its tag and message go out as sent when they need no escaping.
+pub fn write_line<'o>(datagram: &[u8], out: &'o mut Vec<u8>) -> LineWriter<'o> {
+    let (message, tagged) = read(datagram);
+    let mut line = match tagged {
+        Some(tagged) => LineWriter::new_tagged(
+            out,
+            message.priority,
+            tagged,
+            message.app.len(),
+            message.procid.len(),
+        ),
+        None => message.write_head(out),
+    };
+    message.write_fields(&mut line);
+    line
+}
+
+/// The message, and its tag and text as one slice when they lie in the
+/// datagram as a line has them (`app[procid]: text`).
+fn read(datagram: &[u8]) -> (Message<'_>, Option<&[u8]>) {
     let end = datagram
         .iter()
         .rposition(|&b| b != 0 && b != b'\n')
         .map_or(0, |i| i + 1);
     let bytes = &datagram[..end];
     let Some((priority, rest)) = pri(bytes) else {
-        return Message::plain(Priority::DEFAULT, false, bytes);
+        return (Message::plain(Priority::DEFAULT, false, bytes), None);
     };
-    rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest))
+    if let Some(local) = local(priority, rest) {
+        return local;
+    }
+    let message = rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest));
+    (message, None)
+}
+
+/// The header local senders write, `Mmm dd hh:mm:ss TAG[PID]: MSG`
+/// (glibc's and musl's syslog(3), logger), read as `legacy` reads it but
+/// without trying what a header that begins with a month cannot be: an
+/// RFC 5424 one, a sequence number, a clock mark, an RFC 3339 time, a
+/// HOSTNAME before a TAG with its colon. None for every other header,
+/// and for a device's zone after the time; `legacy` reads those. With the
+/// message, `tagged` as `read` returns it.
+fn local(priority: Priority, rest: &[u8]) -> Option<(Message<'_>, Option<&[u8]>)> {
+    let (time, after) = legacy_time(rest)?;
+    if device_zone(after, false).is_some() {
+        return None;
+    }
+    let tagged = after_time(after)?;
+    let (app, procid, text) = tag(tagged, TagEnd::Colon)?;
+    let (bom, text) = match text.strip_prefix(BOM) {
+        Some(text) => (true, text),
+        None => (false, text),
+    };
+    let brackets = if procid.is_empty() { 0 } else { 2 };
+    let whole = !bom && tagged.len() == app.len() + procid.len() + brackets + 2 + text.len();
+    let message = Message {
+        format: Format::Rfc3164,
+        time: Time::Legacy(time),
+        app,
+        procid,
+        bom,
+        ..Message::plain(priority, true, text)
+    };
+    Some((message, whole.then_some(tagged)))
 }
 
 impl<'a> Message<'a> {
@@ -165,13 +252,25 @@ impl<'a> Message<'a> {
     /// Appends the message as a reader line (no LF) to `out`, with the
     /// fields that describe it, and returns the writer for more fields.
     pub fn write_line<'o>(&self, out: &'o mut Vec<u8>) -> LineWriter<'o> {
-        let mut line = LineWriter::new(out, self.priority, self.app, self.procid, self.text);
-        line.field("fmt", self.format.name().as_bytes());
+        let mut line = self.write_head(out);
+        self.write_fields(&mut line);
+        line
+    }
+
+    /// The priority, tag and message.
+    fn write_head<'o>(&self, out: &'o mut Vec<u8>) -> LineWriter<'o> {
+        LineWriter::new(out, self.priority, self.app, self.procid, self.text)
+    }
+
+    fn write_fields(&self, line: &mut LineWriter) {
+        const TIME_KEY: Key = Key::new(TIME);
+        const TIME_3164_KEY: Key = Key::new(TIME_3164);
+        line.fixed_field(self.format.field());
         match self.time {
             Time::None => {}
-            Time::Full(time) => line.field(TIME, time),
+            Time::Full(time) => line.known_field(TIME_KEY, time),
             Time::Legacy(time) => {
-                line.field(TIME_3164, time.normalized(&mut [0; 32]));
+                line.known_field(TIME_3164_KEY, time.normalized(&mut [0; 32]));
                 if let Some(zone) = time.zone {
                     line.field(ZONE, zone);
                 }
@@ -198,7 +297,6 @@ impl<'a> Message<'a> {
         if !self.has_pri {
             line.field("nopri", b"1");
         }
-        line
     }
 }
 
@@ -365,12 +463,12 @@ enum TagEnd {
 fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
     const MAX_NAME: usize = 64;
     const MAX_PID: usize = 32;
-    // Printable, not a space, not `[` `]` `:`; `&`: no branch.
-    let in_tag = |&b: &u8| (b.wrapping_sub(0x21) < 0x5e) & (b != b'[') & (b != b']') & (b != b':');
     // How many of the first `max` + 1 bytes are in a tag.
     let span = |bytes: &[u8], max: usize| {
         let head = &bytes[..bytes.len().min(max + 1)];
-        head.iter().position(|b| !in_tag(b)).unwrap_or(head.len())
+        head.iter()
+            .position(|&b| !IN_TAG[usize::from(b)])
+            .unwrap_or(head.len())
     };
     let name_len = span(bytes, MAX_NAME);
     if name_len > MAX_NAME {
@@ -400,6 +498,18 @@ fn tag(bytes: &[u8], end: TagEnd) -> Option<(&[u8], &[u8], &[u8])> {
         _ => None,
     }
 }
+
+/// The bytes of a TAG: printable, not a space, not `[` `]` `:`. A table:
+/// every message's tag is scanned, a lookup a byte.
+static IN_TAG: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0x21;
+    while b < 0x7f {
+        table[b] = !matches!(b as u8, b'[' | b']' | b':');
+        b += 1;
+    }
+    table
+};
 
 /// A HOSTNAME in a legacy header: a name or an address; a colon only in
 /// an IPv6 address (`fe80::1%eth0`), so that `app:text` is no host name.
@@ -846,6 +956,109 @@ mod tests {
         b"<189>644: *Jan  8 19:46:03.295 UTC: %SYS-5-CONFIG_I: text",
         b"<189>13: 1d02h: %SYS-5-CONFIG_I: text",
     ];
+
+    /// What `parse` would read without the shortcut for local senders.
+    fn full_reading(datagram: &[u8]) -> Message<'_> {
+        let end = datagram
+            .iter()
+            .rposition(|&b| b != 0 && b != b'\n')
+            .map_or(0, |i| i + 1);
+        let bytes = &datagram[..end];
+        match pri(bytes) {
+            Some((priority, rest)) => {
+                rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest))
+            }
+            None => Message::plain(Priority::DEFAULT, false, bytes),
+        }
+    }
+
+    const LOCAL_TEMPLATES: &[&[u8]] = &[
+        b"<13>Nov  1 12:00:00 flood[10475]: message 0000000000xxxxxxxxxxxxxxxxxxxxxxxxx",
+        b"<14>Nov 21 02:03:04 myident: no pid",
+        b"<14>Nov 21 02:03:04 : no ident\n",
+        b"<156>Nov 21 02:03:04 [23242]: no ident, a pid\n",
+        b"<13>Nov 21 02:03:04 -: a dash",
+        b"<13>Jan  8 19:46:03 UTC: %SYS-5-X: text",
+        b"<13>Jan 08 19:46:03.295 CRON[1]: \xef\xbb\xbfbom",
+        b"<13>Feb 29 23:59:60 a\\b[1]: back\\slash\ttab",
+        b"<13>Dec 31 00:00:00 app:",
+        b"<13>Dec 31 00:00:00 host app[2]: text",
+    ];
+
+    const LOCAL_PIECES: &[&[u8]] = &[
+        b"Nov",
+        b"nov",
+        b"Foo",
+        b" ",
+        b"  ",
+        b"1",
+        b"31",
+        b"32",
+        b"0",
+        b":",
+        b": ",
+        b"[",
+        b"]",
+        b"\\",
+        b"-",
+        b"UTC",
+        b"CRON",
+        b"%ASA-1",
+        b"\xef\xbb\xbf",
+        b"\t",
+        b"\n",
+        b"\0",
+        b"\xc3\xa9",
+        b"\xff",
+        b"a b",
+        b".5",
+        b"12:00:00",
+    ];
+
+    /// The shortcut for the headers local senders write reads the same
+    /// message as the full reading, and writes the same line.
+    #[test]
+    fn the_local_shortcut_reads_and_writes_what_the_full_reading_does() {
+        let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+        let mut datagram = Vec::new();
+        let (mut whole, mut parts, mut not_local) = (0, 0, 0);
+        for case in 0..200_000 {
+            datagram.clear();
+            datagram.extend_from_slice(LOCAL_TEMPLATES[rng.below(LOCAL_TEMPLATES.len())]);
+            for _ in 0..rng.below(3) {
+                let at = rng.below(datagram.len() + 1);
+                match rng.below(3) {
+                    0 => datagram.truncate(at),
+                    1 if at < datagram.len() => datagram[at] = rng.next() as u8,
+                    _ => {
+                        let piece = LOCAL_PIECES[rng.below(LOCAL_PIECES.len())];
+                        datagram.splice(at..at, piece.iter().copied());
+                    }
+                }
+            }
+            let full = full_reading(&datagram);
+            assert_eq!(parse(&datagram), full, "case {case}: {datagram:?}");
+            let (mut fast, mut slow) = (Vec::new(), Vec::new());
+            write_line(&datagram, &mut fast).field("uid", b"0");
+            full.write_line(&mut slow).field("uid", b"0");
+            assert_eq!(
+                String::from_utf8_lossy(&fast),
+                String::from_utf8_lossy(&slow),
+                "case {case}: {datagram:?}"
+            );
+            let end = datagram.len();
+            match pri(&datagram[..end]).and_then(|(p, rest)| local(p, rest)) {
+                Some((_, Some(_))) => whole += 1,
+                Some((_, None)) => parts += 1,
+                None => not_local += 1,
+            }
+        }
+        // Each way was taken, many times.
+        assert!(
+            whole > 10_000 && parts > 10_000 && not_local > 10_000,
+            "{whole} {parts} {not_local}"
+        );
+    }
 
     /// Random bytes never panic the parser, and every line is one line of
     /// valid UTF-8 that reads back to exactly the parsed parts.
