@@ -182,6 +182,7 @@ pub fn write_line<'o>(datagram: &[u8], out: &'o mut Vec<u8>) -> LineWriter<'o> {
 
 /// The message, and its tag and text as one slice when they lie in the
 /// datagram as a line has them (`app[procid]: text`).
+#[inline]
 fn read(datagram: &[u8]) -> (Message<'_>, Option<&[u8]>) {
     let end = datagram
         .iter()
@@ -205,8 +206,9 @@ fn read(datagram: &[u8]) -> (Message<'_>, Option<&[u8]>) {
 /// HOSTNAME before a TAG with its colon. None for every other header,
 /// and for a device's zone after the time; `legacy` reads those. With the
 /// message, `tagged` as `read` returns it.
+#[inline]
 fn local(priority: Priority, rest: &[u8]) -> Option<(Message<'_>, Option<&[u8]>)> {
-    let (time, after) = legacy_time(rest)?;
+    let (time, after) = padded_legacy_time(rest).or_else(|| legacy_time(rest))?;
     if device_zone(after, false).is_some() {
         return None;
     }
@@ -405,6 +407,35 @@ fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
         zone: None,
     };
     Some((time, &t[i + len..]))
+}
+
+/// `legacy_time` for the one layout most senders write, `Mmm dd hh:mm:ss `
+/// with the day padded (`Nov  1`, `Nov 01`, `Nov 21`), checked in place;
+/// None for every other, which `legacy_time` reads.
+fn padded_legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
+    let h = t.first_chunk::<16>()?;
+    if [h[3], h[6], h[9], h[12], h[15]] != *b"  :: " {
+        return None;
+    }
+    let digit = |b: u8| b.wrapping_sub(b'0');
+    let [d, hh0, hh1, mm0, mm1, ss0, ss1] =
+        [h[5], h[7], h[8], h[10], h[11], h[13], h[14]].map(digit);
+    let d0 = if h[4] == b' ' { 0 } else { digit(h[4]) };
+    if [d0, d, hh0, hh1, mm0, mm1, ss0, ss1].iter().any(|&n| n > 9) {
+        return None;
+    }
+    let day = d0 * 10 + d;
+    let ok = (1..=31).contains(&day)
+        && hh0 * 10 + hh1 <= 23
+        && mm0 * 10 + mm1 <= 59
+        && ss0 * 10 + ss1 <= 60;
+    let time = LegacyTime {
+        month: month(&h[..3])?,
+        day,
+        clock: &t[7..15],
+        zone: None,
+    };
+    ok.then_some((time, &t[15..]))
 }
 
 /// The header's timestamp and what follows it: a full RFC 3339 one (as
