@@ -148,7 +148,7 @@ pub struct Collector {
     refused: u64,
     refused_said: Option<Instant>,
     pid: Vec<u8>,
-    senders: SenderText,
+    texts: Texts,
 }
 
 impl Collector {
@@ -179,7 +179,7 @@ impl Collector {
             refused: 0,
             refused_said: None,
             pid: decimal(u64::from(std::process::id()), &mut buf).to_vec(),
-            senders: SenderText::default(),
+            texts: Texts::default(),
         }
     }
 
@@ -306,7 +306,7 @@ impl Collector {
             None => rate_limit::Sender::Uid(u32::MAX),
         };
         if self.admit(sender, now) {
-            write_stream_line(self.output.buf(), arrival, &mut self.senders);
+            write_stream_line(self.output.buf(), arrival, &mut self.texts.senders);
         }
         self.output.appended()
     }
@@ -398,7 +398,7 @@ impl Collector {
                 // the batch that reached past it.
                 None if self.limit.is_none() && self.allow.is_empty() => {
                     for k in 0..count {
-                        write_line(self.output.buf(), &self.batch.get(k), &mut self.senders);
+                        write_line(self.output.buf(), &self.batch.get(k), &mut self.texts);
                     }
                 }
                 None => {
@@ -414,7 +414,7 @@ impl Collector {
                         }
                         let sender = rate_limit::Sender::of(&origin, by);
                         if self.admit(sender, now) {
-                            write_line(self.output.buf(), &self.batch.get(k), &mut self.senders);
+                            write_line(self.output.buf(), &self.batch.get(k), &mut self.texts);
                         }
                     }
                 }
@@ -648,9 +648,9 @@ impl Collector {
 
 /// One datagram as one line: the message, its fields, where it came from,
 /// and whether it was cut.
-fn write_line(out: &mut Vec<u8>, datagram: &Datagram, senders: &mut SenderText) {
-    let mut line = parse::write_line(datagram.bytes, out);
-    write_origin(&datagram.origin, &mut line, senders);
+fn write_line(out: &mut Vec<u8>, datagram: &Datagram, texts: &mut Texts) {
+    let mut line = parse::write_line(datagram.bytes, out, &mut texts.recent);
+    write_origin(&datagram.origin, &mut line, &mut texts.senders);
     if datagram.len > datagram.bytes.len() {
         let mut buf = [0u8; 20];
         line.field("truncated", decimal(datagram.len as u64, &mut buf));
@@ -732,6 +732,13 @@ fn write_origin(origin: &Origin, line: &mut LineWriter, senders: &mut SenderText
         Origin::Local(Some(c)) => line.fields(senders.credentials(c)),
         Origin::Udp(addr) => line.field("from", senders.address(addr)),
     }
+}
+
+/// Text kept from one line for the next, which mostly has the same.
+#[derive(Default)]
+struct Texts {
+    senders: SenderText,
+    recent: parse::Recent,
 }
 
 /// A sender as text: a network sender's address as a field's text,

@@ -512,6 +512,7 @@ impl<'o> LineWriter<'o> {
     }
 
     /// `field` for a key checked when compiled.
+    #[inline(always)]
     pub fn known_field(&mut self, key: Key, value: &[u8]) {
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += 1;
@@ -521,6 +522,7 @@ impl<'o> LineWriter<'o> {
     }
 
     /// Appends a whole field known when compiled.
+    #[inline(always)]
     pub fn fixed_field(&mut self, field: FixedField) {
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += 1;

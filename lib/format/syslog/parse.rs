@@ -19,7 +19,9 @@
 //! - `none`: no header; the message is everything after the PRI, or the
 //!   whole datagram when it has no valid PRI.
 
-use crate::format::reader_line::{FixedField, Key, LineWriter, Priority, TIME, TIME_3164, ZONE};
+use crate::format::reader_line::{
+    FieldsText, FixedField, Key, LineWriter, Priority, TIME, TIME_3164, ZONE,
+};
 use crate::format::syslog::grammar::{self, Mode, clock, digits};
 
 /// Which reading of the datagram was taken.
@@ -160,11 +162,47 @@ pub fn parse(datagram: &[u8]) -> Message<'_> {
     read(datagram).0
 }
 
+/// What `write_line` keeps from one line to the next: the fields of the
+/// last legacy time it wrote, for the next message with the same time. A
+/// sender's messages in one second all have it.
+#[derive(Default)]
+pub struct Recent {
+    time: Option<(u8, u8, [u8; CLOCK_MAX])>,
+    /// `fmt` and `time3164` for `time`.
+    fields: FieldsText,
+}
+
+/// The longest clock in a legacy time: `hh:mm:ss.` and nine digits.
+const CLOCK_MAX: usize = 18;
+
+impl Recent {
+    /// The `fmt` and `time3164` fields of a legacy time.
+    fn legacy_fields(&mut self, time: &LegacyTime) -> &FieldsText {
+        let mut clock = [0u8; CLOCK_MAX];
+        let len = time.clock.len().min(CLOCK_MAX);
+        clock[..len].copy_from_slice(&time.clock[..len]);
+        let key = (time.month, time.day, clock);
+        if self.time != Some(key) {
+            self.fields.clear();
+            self.fields.field("fmt", Format::Rfc3164.name().as_bytes());
+            self.fields.field(TIME_3164, time.normalized(&mut [0; 32]));
+            self.time = (len == time.clock.len()).then_some(key);
+        }
+        &self.fields
+    }
+}
+
 /// Parses one datagram and appends its line (no LF) with the fields that
 /// describe it, as `parse(datagram).write_line(out)` does, and returns the
 /// writer for more fields. Sooner for the header most local senders
-/// write: its tag and message go out as sent when they need no escaping.
-pub fn write_line<'o>(datagram: &[u8], out: &'o mut Vec<u8>) -> LineWriter<'o> {
+/// write: its tag and message go out as sent when they need no escaping,
+/// and the fields of its time as `recent` has them when it is the time
+/// of the message before.
+pub fn write_line<'o>(
+    datagram: &[u8],
+    out: &'o mut Vec<u8>,
+    recent: &mut Recent,
+) -> LineWriter<'o> {
     let (message, tagged) = read(datagram);
     let mut line = match tagged {
         Some(tagged) => LineWriter::new_tagged(
@@ -176,7 +214,13 @@ pub fn write_line<'o>(datagram: &[u8], out: &'o mut Vec<u8>) -> LineWriter<'o> {
         ),
         None => message.write_head(out),
     };
-    message.write_fields(&mut line);
+    match message.time {
+        Time::Legacy(time) if message.format == Format::Rfc3164 && time.zone.is_none() => {
+            line.fields(recent.legacy_fields(&time));
+        }
+        _ => message.write_format_and_time(&mut line),
+    }
+    message.write_other_fields(&mut line);
     line
 }
 
@@ -265,6 +309,12 @@ impl<'a> Message<'a> {
     }
 
     fn write_fields(&self, line: &mut LineWriter) {
+        self.write_format_and_time(line);
+        self.write_other_fields(line);
+    }
+
+    /// `fmt`, and `time` or `time3164` and `zone`: the first fields.
+    fn write_format_and_time(&self, line: &mut LineWriter) {
         const TIME_KEY: Key = Key::new(TIME);
         const TIME_3164_KEY: Key = Key::new(TIME_3164);
         line.fixed_field(self.format.field());
@@ -278,17 +328,25 @@ impl<'a> Message<'a> {
                 }
             }
         }
-        let optional = [
-            ("uptime", self.uptime),
-            ("host", self.host),
-            ("msgid", self.msgid),
-            ("sd", self.sd),
-            ("seq", self.seq),
-        ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                line.field(key, value);
-            }
+    }
+
+    fn write_other_fields(&self, line: &mut LineWriter) {
+        // Each in turn, not from an array: most messages have none, and
+        // building one costs more than the five tests.
+        if let Some(uptime) = self.uptime {
+            line.field("uptime", uptime);
+        }
+        if let Some(host) = self.host {
+            line.field("host", host);
+        }
+        if let Some(msgid) = self.msgid {
+            line.field("msgid", msgid);
+        }
+        if let Some(sd) = self.sd {
+            line.field("sd", sd);
+        }
+        if let Some(seq) = self.seq {
+            line.field("seq", seq);
         }
         if let Some(mark) = self.clock_mark {
             line.field("unsynced", &[mark]);
@@ -1053,6 +1111,7 @@ mod tests {
         let mut rng = Rng(0x2545_f491_4f6c_dd1d);
         let mut datagram = Vec::new();
         let (mut whole, mut parts, mut not_local) = (0, 0, 0);
+        let mut recent = Recent::default();
         for case in 0..200_000 {
             datagram.clear();
             datagram.extend_from_slice(LOCAL_TEMPLATES[rng.below(LOCAL_TEMPLATES.len())]);
@@ -1070,7 +1129,7 @@ mod tests {
             let full = full_reading(&datagram);
             assert_eq!(parse(&datagram), full, "case {case}: {datagram:?}");
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
-            write_line(&datagram, &mut fast).field("uid", b"0");
+            write_line(&datagram, &mut fast, &mut recent).field("uid", b"0");
             full.write_line(&mut slow).field("uid", b"0");
             assert_eq!(
                 String::from_utf8_lossy(&fast),
