@@ -1099,10 +1099,23 @@ fn term_writes_what_was_received() {
         .expect("port");
     let udp = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let unix = UnixDatagram::unbound().expect("socket");
+    // A datagram sent on loopback waits in the kernel's backlog of the CPU
+    // that sent it until that is processed, which on a loaded machine can
+    // be after the TERM below: sent is not yet received. One more, to a
+    // socket of ours from the same CPU, arrives only after the others are
+    // in syslog-read's socket.
+    let mut cpus = rustix::thread::CpuSet::new();
+    cpus.set(rustix::thread::sched_getcpu());
+    rustix::thread::sched_setaffinity(None, &cpus).expect("stay on one CPU");
     for i in 0..2000 {
         udp.send_to(format!("<13>u: udp {i:05}").as_bytes(), ("127.0.0.1", port))
             .expect("send");
     }
+    let probe = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    probe.set_read_timeout(Some(LONG)).expect("timeout");
+    udp.send_to(b"after", probe.local_addr().expect("address"))
+        .expect("send");
+    probe.recv(&mut buf).expect("the datagram sent after the others");
     for i in 0..8 {
         unix.send_to(format!("<13>l: local {i:05}").as_bytes(), &sock)
             .expect("send");
