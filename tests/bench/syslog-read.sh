@@ -6,18 +6,27 @@
 # each: the reader's CPU time (user + system, its own process), CPU per
 # message received, and messages lost (COUNT less the lines written).
 # "floor" (floor.c) only receives, as cheaply as the kernel allows, and
-# writes nothing: what no reader can spend less than. "vs floor" is the
-# median, over the runs, of each run's reader against that run's floor:
-# the kernel's cost a datagram shifts between runs (on this machine, a
-# unix-socket floor took 0.57 s in some runs and 1.1 s in others, and the
-# readers with it), and a ratio of medians taken from different states
-# says little.
+# writes nothing: what no reader can spend less than. "floor-write" also
+# writes each datagram as it came, and a LF, into the pipe: what no reader
+# that writes its lines can spend less than (on this machine, writing 80 MB
+# into a pipe costs the kernel about 0.03 s, 5% of a fast floor). "vs
+# floor" is the median, over the runs, of each run's reader against that
+# run's floor ("vs floor-write" likewise): the kernel's cost a datagram
+# shifts between runs (on this machine, a unix-socket floor took 0.57 s in
+# some runs and 1.1 s in others, and the readers with it), and a ratio of
+# medians taken from different states says little.
 #
 # The readers write into a pipe, as under a supervisor, which cat empties
 # into OUT_DIR (tmpfs by default, so that the disk is not what is
 # measured). rsyslog runs with a private configuration and pid file
 # and does not take /dev/log. Run as root, as CI does: the readers may then
 # raise their UDP receive buffers as far as they would on a real system.
+#
+# syslog-read runs with --own-pipe, as its service definitions run it (a
+# log service of its own: lines go out in pieces as large as the pipe
+# takes). "shared-pipe" is syslog-read without it: each write whole lines
+# of at most PIPE_BUF bytes, as a pipe other writers share needs, which
+# on a flood takes about ten times as many writes.
 #
 # "limited" is syslog-read with --rate-limit 1000/1s: the flood is one
 # sender, so nearly all of it is dropped by the rate limit (its "lost");
@@ -39,7 +48,7 @@ if [ -z "${OUT_DIR:-}" ]; then
 	if [ -d /dev/shm ] && [ -w /dev/shm ]; then OUT_DIR=/dev/shm/rill-bench-$$; else OUT_DIR=$BENCH_DIR/out; fi
 fi
 TRANSPORTS=${TRANSPORTS:-unix udp}
-READERS=${READERS:-syslog-read limited socklog s6-socklog rsyslog floor}
+READERS=${READERS:-syslog-read shared-pipe limited socklog s6-socklog rsyslog floor floor-write}
 if [ -n "${BASELINE:-}" ]; then READERS="baseline $READERS"; fi
 case " $READERS " in *" socklog "*) ;; *) echo "READERS must have socklog, the reference" >&2; exit 1 ;; esac
 
@@ -88,23 +97,27 @@ run() {
 	port=$((port + 1))
 	if [ "$transport" = unix ]; then
 		case $reader in
-		syslog-read) set -- "$SYSLOG_READ" --unix "$sock" ;;
-		baseline) set -- "$BASELINE" --unix "$sock" ;;
-		limited) set -- "$SYSLOG_READ" --unix "$sock" --rate-limit 1000/1s ;;
+		syslog-read) set -- "$SYSLOG_READ" --own-pipe --unix "$sock" ;;
+		shared-pipe) set -- "$SYSLOG_READ" --unix "$sock" ;;
+		baseline) set -- "$BASELINE" --own-pipe --unix "$sock" ;;
+		limited) set -- "$SYSLOG_READ" --own-pipe --unix "$sock" --rate-limit 1000/1s ;;
 		socklog) set -- socklog unix "$sock" ;;
 		s6-socklog) set -- s6-socklog -x "$sock" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf unix)" -i "$OUT_DIR/rsyslog.pid" ;;
 		floor) set -- "$floor" unix "$sock" ;;
+		floor-write) set -- "$floor" unix "$sock" write ;;
 		esac
 	else
 		case $reader in
-		syslog-read) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" ;;
-		baseline) set -- "$BASELINE" --udp "127.0.0.1:$port" ;;
-		limited) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" --rate-limit 1000/1s ;;
+		syslog-read) set -- "$SYSLOG_READ" --own-pipe --udp "127.0.0.1:$port" ;;
+		shared-pipe) set -- "$SYSLOG_READ" --udp "127.0.0.1:$port" ;;
+		baseline) set -- "$BASELINE" --own-pipe --udp "127.0.0.1:$port" ;;
+		limited) set -- "$SYSLOG_READ" --own-pipe --udp "127.0.0.1:$port" --rate-limit 1000/1s ;;
 		socklog) set -- socklog inet 127.0.0.1 "$port" ;;
 		s6-socklog) set -- s6-socklog -i "127.0.0.1_$port" ;;
 		rsyslog) set -- rsyslogd -n -f "$(rsyslog_conf udp)" -i "$OUT_DIR/rsyslog.pid" ;;
 		floor) set -- "$floor" udp 127.0.0.1 "$port" ;;
+		floor-write) set -- "$floor" udp 127.0.0.1 "$port" write ;;
 		esac
 	fi
 	# Each writes into a pipe, as under a supervisor; cat empties it.
@@ -156,14 +169,14 @@ awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median
 	}
 	END {
 		n = split(readers, order, " ")
-		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog | vs floor, run by run |\n"
-		printf "|---|---|---|---|---|---|---|\n"
+		printf "| reader | transport | CPU s | CPU µs/message | lost | CPU/message vs socklog | vs floor, run by run | vs floor-write |\n"
+		printf "|---|---|---|---|---|---|---|---|\n"
 		nt = split(transports, transport, " ")
 		for (t = 1; t <= nt; t++) {
 			base = "socklog " transport[t]
 			bc = median(cpu[base]); bl = median(lost[base])
 			bper = bc / (count - bl)
-			floor = "floor " transport[t]
+			floor = "floor " transport[t]; wfloor = "floor-write " transport[t]
 			for (k = 1; k <= n; k++) {
 				key = order[k] " " transport[t]
 				c = median(cpu[key]); l = median(lost[key])
@@ -172,7 +185,11 @@ awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median
 				for (r = 1; r <= runs[key] && (floor in cpu); r++)
 					ratios = ratios " " per_run[key, r] / per_run[floor, r]
 				vsfloor = ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
-				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor
+				ratios = ""
+				for (r = 1; r <= runs[key] && (wfloor in cpu); r++)
+					ratios = ratios " " per_run[key, r] / per_run[wfloor, r]
+				vswfloor = ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
+				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor, vswfloor
 			}
 		}
 	}' "$results"
