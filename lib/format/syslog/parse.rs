@@ -167,7 +167,8 @@ pub fn parse(datagram: &[u8]) -> Message<'_> {
 /// sender's messages in one second all have it.
 #[derive(Default)]
 pub struct Recent {
-    time: Option<(u8, u8, [u8; CLOCK_MAX])>,
+    /// Month, day, the clock's length and its bytes.
+    time: Option<(u8, u8, usize, [u8; CLOCK_MAX])>,
     /// `fmt` and `time3164` for `time`.
     fields: FieldsText,
 }
@@ -181,7 +182,7 @@ impl Recent {
         let mut clock = [0u8; CLOCK_MAX];
         let len = time.clock.len().min(CLOCK_MAX);
         clock[..len].copy_from_slice(&time.clock[..len]);
-        let key = (time.month, time.day, clock);
+        let key = (time.month, time.day, len, clock);
         if self.time != Some(key) {
             self.fields.clear();
             self.fields.field("fmt", Format::Rfc3164.name().as_bytes());
