@@ -1115,7 +1115,9 @@ fn term_writes_what_was_received() {
     probe.set_read_timeout(Some(LONG)).expect("timeout");
     udp.send_to(b"after", probe.local_addr().expect("address"))
         .expect("send");
-    probe.recv(&mut buf).expect("the datagram sent after the others");
+    probe
+        .recv(&mut buf)
+        .expect("the datagram sent after the others");
     for i in 0..8 {
         unix.send_to(format!("<13>l: local {i:05}").as_bytes(), &sock)
             .expect("send");

@@ -159,7 +159,10 @@ fn month(name: &[u8]) -> Option<u8> {
 /// Parses one datagram. Never fails: the worst case is a message with the
 /// default priority and the whole datagram as its text.
 pub fn parse(datagram: &[u8]) -> Message<'_> {
-    read(datagram).0
+    match read(datagram) {
+        Reading::Local(local) => local.message(),
+        Reading::Other(message) => message,
+    }
 }
 
 /// What `write_line` keeps from one line to the next: the fields of the
@@ -167,9 +170,13 @@ pub fn parse(datagram: &[u8]) -> Message<'_> {
 /// sender's messages in one second all have it.
 #[derive(Default)]
 pub struct Recent {
-    /// Month, day, the clock's length and its bytes.
-    time: Option<(u8, u8, usize, [u8; CLOCK_MAX])>,
-    /// `fmt` and `time3164` for `time`.
+    /// The time `fields` are for: month, day, and the clock in
+    /// `clock[..len]`; none while `len` is 0.
+    month: u8,
+    day: u8,
+    clock: [u8; CLOCK_MAX],
+    len: usize,
+    /// `fmt` and `time3164`.
     fields: FieldsText,
 }
 
@@ -179,15 +186,21 @@ const CLOCK_MAX: usize = 18;
 impl Recent {
     /// The `fmt` and `time3164` fields of a legacy time.
     fn legacy_fields(&mut self, time: &LegacyTime) -> &FieldsText {
-        let mut clock = [0u8; CLOCK_MAX];
-        let len = time.clock.len().min(CLOCK_MAX);
-        clock[..len].copy_from_slice(&time.clock[..len]);
-        let key = (time.month, time.day, len, clock);
-        if self.time != Some(key) {
+        let same = self.len > 0
+            && (self.month, self.day) == (time.month, time.day)
+            && self.clock[..self.len] == *time.clock;
+        if !same {
             self.fields.clear();
             self.fields.field("fmt", Format::Rfc3164.name().as_bytes());
             self.fields.field(TIME_3164, time.normalized(&mut [0; 32]));
-            self.time = (len == time.clock.len()).then_some(key);
+            (self.month, self.day) = (time.month, time.day);
+            self.len = match self.clock.get_mut(..time.clock.len()) {
+                Some(clock) => {
+                    clock.copy_from_slice(time.clock);
+                    time.clock.len()
+                }
+                None => 0,
+            };
         }
         &self.fields
     }
@@ -204,17 +217,11 @@ pub fn write_line<'o>(
     out: &'o mut Vec<u8>,
     recent: &mut Recent,
 ) -> LineWriter<'o> {
-    let (message, tagged) = read(datagram);
-    let mut line = match tagged {
-        Some(tagged) => LineWriter::new_tagged(
-            out,
-            message.priority,
-            tagged,
-            message.app.len(),
-            message.procid.len(),
-        ),
-        None => message.write_head(out),
+    let message = match read(datagram) {
+        Reading::Local(local) => return local.write_line(out, recent),
+        Reading::Other(message) => message,
     };
+    let mut line = message.write_head(out);
     match message.time {
         Time::Legacy(time) if message.format == Format::Rfc3164 && time.zone.is_none() => {
             line.fields(recent.legacy_fields(&time));
@@ -225,55 +232,104 @@ pub fn write_line<'o>(
     line
 }
 
-/// The message, and its tag and text as one slice when they lie in the
-/// datagram as a line has them (`app[procid]: text`).
+/// What `read` found.
+enum Reading<'a> {
+    Local(Local<'a>),
+    Other(Message<'a>),
+}
+
 #[inline]
-fn read(datagram: &[u8]) -> (Message<'_>, Option<&[u8]>) {
+fn read(datagram: &[u8]) -> Reading<'_> {
     let end = datagram
         .iter()
         .rposition(|&b| b != 0 && b != b'\n')
         .map_or(0, |i| i + 1);
     let bytes = &datagram[..end];
     let Some((priority, rest)) = pri(bytes) else {
-        return (Message::plain(Priority::DEFAULT, false, bytes), None);
+        return Reading::Other(Message::plain(Priority::DEFAULT, false, bytes));
     };
-    if let Some(local) = local(priority, rest) {
-        return local;
+    if let Some(local) = Local::read(priority, rest) {
+        return Reading::Local(local);
     }
-    let message = rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest));
-    (message, None)
+    Reading::Other(rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest)))
 }
 
 /// The header local senders write, `Mmm dd hh:mm:ss TAG[PID]: MSG`
-/// (glibc's and musl's syslog(3), logger), read as `legacy` reads it but
-/// without trying what a header that begins with a month cannot be: an
-/// RFC 5424 one, a sequence number, a clock mark, an RFC 3339 time, a
-/// HOSTNAME before a TAG with its colon. None for every other header,
-/// and for a device's zone after the time; `legacy` reads those. With the
-/// message, `tagged` as `read` returns it.
-#[inline]
-fn local(priority: Priority, rest: &[u8]) -> Option<(Message<'_>, Option<&[u8]>)> {
-    let (time, after) = padded_legacy_time(rest).or_else(|| legacy_time(rest))?;
-    if device_zone(after, false).is_some() {
-        return None;
+/// (glibc's and musl's syslog(3), logger): a message in the `rfc3164`
+/// reading with a legacy time, no zone, a TAG, perhaps a byte order mark,
+/// and nothing else.
+struct Local<'a> {
+    priority: Priority,
+    time: LegacyTime<'a>,
+    app: &'a [u8],
+    procid: &'a [u8],
+    text: &'a [u8],
+    bom: bool,
+    /// The tag and text as one slice, when they lie in the datagram as a
+    /// line has them (`app[procid]: text`).
+    tagged: Option<&'a [u8]>,
+}
+
+impl<'a> Local<'a> {
+    /// Read as `legacy` reads it but without trying what a header that
+    /// begins with a month cannot be: an RFC 5424 one, a sequence number,
+    /// a clock mark, an RFC 3339 time, a HOSTNAME before a TAG with its
+    /// colon. None for every other header, and for a device's zone after
+    /// the time; `legacy` reads those.
+    #[inline]
+    fn read(priority: Priority, rest: &'a [u8]) -> Option<Local<'a>> {
+        let (time, after) = padded_legacy_time(rest).or_else(|| legacy_time(rest))?;
+        if device_zone(after, false).is_some() {
+            return None;
+        }
+        let tagged = after_time(after)?;
+        let (app, procid, text) = tag(tagged, TagEnd::Colon)?;
+        let (bom, text) = match text.strip_prefix(BOM) {
+            Some(text) => (true, text),
+            None => (false, text),
+        };
+        let brackets = if procid.is_empty() { 0 } else { 2 };
+        let whole = !bom && tagged.len() == app.len() + procid.len() + brackets + 2 + text.len();
+        Some(Local {
+            priority,
+            time,
+            app,
+            procid,
+            text,
+            bom,
+            tagged: whole.then_some(tagged),
+        })
     }
-    let tagged = after_time(after)?;
-    let (app, procid, text) = tag(tagged, TagEnd::Colon)?;
-    let (bom, text) = match text.strip_prefix(BOM) {
-        Some(text) => (true, text),
-        None => (false, text),
-    };
-    let brackets = if procid.is_empty() { 0 } else { 2 };
-    let whole = !bom && tagged.len() == app.len() + procid.len() + brackets + 2 + text.len();
-    let message = Message {
-        format: Format::Rfc3164,
-        time: Time::Legacy(time),
-        app,
-        procid,
-        bom,
-        ..Message::plain(priority, true, text)
-    };
-    Some((message, whole.then_some(tagged)))
+
+    fn message(&self) -> Message<'a> {
+        Message {
+            format: Format::Rfc3164,
+            time: Time::Legacy(self.time),
+            app: self.app,
+            procid: self.procid,
+            bom: self.bom,
+            ..Message::plain(self.priority, true, self.text)
+        }
+    }
+
+    /// As `self.message().write_line(out)` writes it.
+    fn write_line<'o>(&self, out: &'o mut Vec<u8>, recent: &mut Recent) -> LineWriter<'o> {
+        let mut line = match self.tagged {
+            Some(tagged) => LineWriter::new_tagged(
+                out,
+                self.priority,
+                tagged,
+                self.app.len(),
+                self.procid.len(),
+            ),
+            None => LineWriter::new(out, self.priority, self.app, self.procid, self.text),
+        };
+        line.fields(recent.legacy_fields(&self.time));
+        if self.bom {
+            line.field("bom", b"1");
+        }
+        line
+    }
 }
 
 impl<'a> Message<'a> {
@@ -1137,11 +1193,12 @@ mod tests {
                 String::from_utf8_lossy(&slow),
                 "case {case}: {datagram:?}"
             );
-            let end = datagram.len();
-            match pri(&datagram[..end]).and_then(|(p, rest)| local(p, rest)) {
-                Some((_, Some(_))) => whole += 1,
-                Some((_, None)) => parts += 1,
-                None => not_local += 1,
+            match read(&datagram) {
+                Reading::Local(Local {
+                    tagged: Some(_), ..
+                }) => whole += 1,
+                Reading::Local(_) => parts += 1,
+                Reading::Other(_) => not_local += 1,
             }
         }
         // Each way was taken, many times.
