@@ -482,6 +482,8 @@ impl<'o> LineWriter<'o> {
         app_len: usize,
         procid_len: usize,
     ) -> LineWriter<'o> {
+        // Lengths past the slice take the parts there are.
+        let (app_len, procid_len) = (app_len.min(tagged.len()), procid_len.min(tagged.len()));
         let part = |range: std::ops::Range<usize>| tagged.get(range).unwrap_or_default();
         let app = part(0..app_len);
         let (procid, colon) = match procid_len {
