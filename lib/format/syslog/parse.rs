@@ -238,13 +238,10 @@ enum Reading<'a> {
     Other(Message<'a>),
 }
 
+/// The datagram read as a local sender's header, or as any other.
 #[inline]
 fn read(datagram: &[u8]) -> Reading<'_> {
-    let end = datagram
-        .iter()
-        .rposition(|&b| b != 0 && b != b'\n')
-        .map_or(0, |i| i + 1);
-    let bytes = &datagram[..end];
+    let bytes = without_trailing(datagram);
     let Some((priority, rest)) = pri(bytes) else {
         return Reading::Other(Message::plain(Priority::DEFAULT, false, bytes));
     };
@@ -252,6 +249,15 @@ fn read(datagram: &[u8]) -> Reading<'_> {
         return Reading::Local(local);
     }
     Reading::Other(rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest)))
+}
+
+/// `datagram` less its trailing NUL and LF bytes.
+fn without_trailing(datagram: &[u8]) -> &[u8] {
+    let end = datagram
+        .iter()
+        .rposition(|&b| b != 0 && b != b'\n')
+        .map_or(0, |i| i + 1);
+    &datagram[..end]
 }
 
 /// The header local senders write, `Mmm dd hh:mm:ss TAG[PID]: MSG`
@@ -1103,13 +1109,32 @@ mod tests {
         b"<189>13: 1d02h: %SYS-5-CONFIG_I: text",
     ];
 
+    /// One of `templates` into `datagram`, with fewer than `edits` random
+    /// edits: cut short, a byte changed, one of `pieces` put in.
+    fn damaged(
+        rng: &mut Rng,
+        datagram: &mut Vec<u8>,
+        templates: &[&[u8]],
+        pieces: &[&[u8]],
+        edits: usize,
+    ) {
+        datagram.extend_from_slice(templates[rng.below(templates.len())]);
+        for _ in 0..rng.below(edits) {
+            let at = rng.below(datagram.len() + 1);
+            match rng.below(3) {
+                0 => datagram.truncate(at),
+                1 if at < datagram.len() => datagram[at] = rng.next() as u8,
+                _ => {
+                    let piece = pieces[rng.below(pieces.len())];
+                    datagram.splice(at..at, piece.iter().copied());
+                }
+            }
+        }
+    }
+
     /// What `parse` would read without the shortcut for local senders.
     fn full_reading(datagram: &[u8]) -> Message<'_> {
-        let end = datagram
-            .iter()
-            .rposition(|&b| b != 0 && b != b'\n')
-            .map_or(0, |i| i + 1);
-        let bytes = &datagram[..end];
+        let bytes = without_trailing(datagram);
         match pri(bytes) {
             Some((priority, rest)) => {
                 rfc5424(priority, rest).unwrap_or_else(|| legacy(priority, rest))
@@ -1171,18 +1196,7 @@ mod tests {
         let mut recent = Recent::default();
         for case in 0..200_000 {
             datagram.clear();
-            datagram.extend_from_slice(LOCAL_TEMPLATES[rng.below(LOCAL_TEMPLATES.len())]);
-            for _ in 0..rng.below(3) {
-                let at = rng.below(datagram.len() + 1);
-                match rng.below(3) {
-                    0 => datagram.truncate(at),
-                    1 if at < datagram.len() => datagram[at] = rng.next() as u8,
-                    _ => {
-                        let piece = LOCAL_PIECES[rng.below(LOCAL_PIECES.len())];
-                        datagram.splice(at..at, piece.iter().copied());
-                    }
-                }
-            }
+            damaged(&mut rng, &mut datagram, LOCAL_TEMPLATES, LOCAL_PIECES, 3);
             let full = full_reading(&datagram);
             assert_eq!(parse(&datagram), full, "case {case}: {datagram:?}");
             let (mut fast, mut slow) = (Vec::new(), Vec::new());
@@ -1220,18 +1234,7 @@ mod tests {
             datagram.clear();
             if rng.below(3) == 0 {
                 // A real message, a little damaged.
-                datagram.extend_from_slice(TEMPLATES[rng.below(TEMPLATES.len())]);
-                for _ in 0..rng.below(4) {
-                    let at = rng.below(datagram.len() + 1);
-                    match rng.below(3) {
-                        0 => datagram.truncate(at),
-                        1 if at < datagram.len() => datagram[at] = rng.next() as u8,
-                        _ => {
-                            let piece = PIECES[rng.below(PIECES.len())];
-                            datagram.splice(at..at, piece.iter().copied());
-                        }
-                    }
-                }
+                damaged(&mut rng, &mut datagram, TEMPLATES, PIECES, 4);
             } else {
                 for _ in 0..rng.below(12) {
                     if rng.below(3) == 0 {
