@@ -42,8 +42,15 @@ impl Reader {
         fs::read_to_string(&self.err).unwrap_or_default()
     }
 
+    /// The lines written so far, whole: a read while syslog-read writes
+    /// may end inside a line, which is left for the next.
     pub fn lines(&self) -> Vec<String> {
-        let text = fs::read_to_string(&self.out).expect("output");
+        let bytes = fs::read(&self.out).expect("output");
+        let whole = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |end| end + 1);
+        let text = std::str::from_utf8(&bytes[..whole]).expect("lines are UTF-8");
         text.lines().map(str::to_string).collect()
     }
 
