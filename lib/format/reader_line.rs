@@ -615,7 +615,7 @@ fn write_field(key: &str, value: &[u8], out: &mut Vec<u8>) {
 /// Whether `key` is a field key: one or more ASCII letters, digits, `_`,
 /// `-` and `.`. The one definition, for writing and parsing alike.
 pub fn is_key(key: &str) -> bool {
-    !key.is_empty() && key.bytes().all(is_key_byte)
+    is_key_const(key.as_bytes())
 }
 
 const fn is_key_byte(b: u8) -> bool {
@@ -629,18 +629,21 @@ pub struct Key(&'static str);
 impl Key {
     /// Fails to compile, as a constant, unless `key` `is_key`.
     pub const fn new(key: &'static str) -> Key {
-        let bytes = key.as_bytes();
-        assert!(!bytes.is_empty(), "a field key is not empty");
-        let mut i = 0;
-        while i < bytes.len() {
-            assert!(
-                is_key_byte(bytes[i]),
-                "a field key is letters, digits, _ - ."
-            );
-            i += 1;
-        }
+        assert!(is_key_const(key.as_bytes()), "not a field key");
         Key(key)
     }
+}
+
+/// `is_key` of bytes, also where a constant is checked.
+const fn is_key_const(key: &[u8]) -> bool {
+    let mut i = 0;
+    while i < key.len() {
+        if !is_key_byte(key[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    !key.is_empty()
 }
 
 /// A whole field known when compiled, `key=value`, checked then: its key
@@ -654,13 +657,10 @@ impl FixedField {
         let bytes = field.as_bytes();
         let mut i = 0;
         while i < bytes.len() && bytes[i] != b'=' {
-            assert!(
-                is_key_byte(bytes[i]),
-                "a field key is letters, digits, _ - ."
-            );
             i += 1;
         }
-        assert!(i > 0 && i < bytes.len(), "a field is key=value");
+        assert!(i < bytes.len(), "a field is key=value");
+        assert!(is_key_const(bytes.split_at(i).0), "not a field key");
         i += 1;
         while i < bytes.len() {
             assert!(

@@ -284,7 +284,7 @@ impl<'a> Local<'a> {
     /// the time; `legacy` reads those.
     #[inline]
     fn read(priority: Priority, rest: &'a [u8]) -> Option<Local<'a>> {
-        let (time, after) = padded_legacy_time(rest).or_else(|| legacy_time(rest))?;
+        let (time, after) = legacy_time(rest)?;
         if device_zone(after, false).is_some() {
             return None;
         }
@@ -496,6 +496,9 @@ fn rfc5424(priority: Priority, rest: &[u8]) -> Option<Message<'_>> {
 /// `Mmm dd hh:mm:ss[.fraction]`, the day as `dd`, ` d` or `d`: the time and
 /// the rest after it.
 fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
+    if let Some(padded) = padded_legacy_time(t) {
+        return Some(padded);
+    }
     let month = month(t.get(..3)?)?;
     let mut i = 3;
     if t.get(i) != Some(&b' ') {
@@ -530,9 +533,10 @@ fn legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
     Some((time, &t[i + len..]))
 }
 
-/// `legacy_time` for the one layout most senders write, `Mmm dd hh:mm:ss `
-/// with the day padded (`Nov  1`, `Nov 01`, `Nov 21`), checked in place;
-/// None for every other, which `legacy_time` reads.
+/// `legacy_time`'s reading of the one layout most senders write,
+/// `Mmm dd hh:mm:ss ` with the day padded (`Nov  1`, `Nov 01`, `Nov 21`),
+/// checked in place; None for every other, which `legacy_time` reads
+/// byte by byte.
 fn padded_legacy_time(t: &[u8]) -> Option<(LegacyTime<'_>, &[u8])> {
     let h = t.first_chunk::<16>()?;
     if [h[3], h[6], h[9], h[12], h[15]] != *b"  :: " {
