@@ -166,8 +166,10 @@ pub fn parse(datagram: &[u8]) -> Message<'_> {
 }
 
 /// What `write_line` keeps from one line to the next: the fields of the
-/// last legacy time it wrote, for the next message with the same time. A
-/// sender's messages in one second all have it.
+/// last legacy time it wrote, for the next message with the same time (a
+/// sender's messages in one second all have it), and the last local
+/// header, for the next message that begins with the same bytes (a
+/// sender's messages at one priority in one second all do).
 #[derive(Default)]
 pub struct Recent {
     /// The time `fields` are for: month, day, and the clock in
@@ -178,6 +180,8 @@ pub struct Recent {
     len: usize,
     /// `fmt` and `time3164`.
     fields: FieldsText,
+    /// A local header whose time `fields` are for.
+    head: Head,
 }
 
 /// The longest clock in a legacy time: `hh:mm:ss.` and nine digits.
@@ -190,6 +194,7 @@ impl Recent {
             && (self.month, self.day) == (time.month, time.day)
             && self.clock[..self.len] == *time.clock;
         if !same {
+            self.head.len = 0;
             self.fields.clear();
             self.fields.field("fmt", Format::Rfc3164.name().as_bytes());
             self.fields.field(TIME_3164, time.normalized(&mut [0; 32]));
@@ -206,6 +211,71 @@ impl Recent {
     }
 }
 
+/// A local header, `<PRI>Mmm dd hh:mm:ss TAG[PID]: `, as a datagram began
+/// with it: any datagram that begins with the same bytes is read as that
+/// one was, up to its text. Nothing in the header's reading looks past
+/// its `: ` but a device's zone (`TAG` a word of capitals, read as a zone
+/// when the text begins with `%`), and a text that begins with a byte
+/// order mark: a header that could be a zone is not kept, and such a text
+/// is read in full.
+struct Head {
+    bytes: [u8; HEAD_MAX],
+    /// The header is `bytes[..len]`; none while 0.
+    len: usize,
+    priority: Priority,
+    /// Where the tag begins, and its parts' lengths.
+    tag_at: usize,
+    app_len: usize,
+    procid_len: usize,
+}
+
+/// The longest header kept: a PRI, a time, a TAG of 64 bytes, a PID of 32.
+const HEAD_MAX: usize = 128;
+
+impl Default for Head {
+    fn default() -> Head {
+        Head {
+            bytes: [0; HEAD_MAX],
+            len: 0,
+            priority: Priority::DEFAULT,
+            tag_at: 0,
+            app_len: 0,
+            procid_len: 0,
+        }
+    }
+}
+
+impl Head {
+    /// Keeps the header of `bytes`, which `local` was read from.
+    fn keep(&mut self, bytes: &[u8], local: &Local) {
+        self.len = 0;
+        let Some(tagged) = local.tagged else {
+            return;
+        };
+        let len = bytes.len() - local.text.len();
+        let zone_like = local.procid.is_empty()
+            && (1..=6).contains(&local.app.len())
+            && local.app.iter().all(u8::is_ascii_uppercase);
+        if len > HEAD_MAX || !bytes[..len].ends_with(b": ") || zone_like {
+            return;
+        }
+        self.bytes[..len].copy_from_slice(&bytes[..len]);
+        self.len = len;
+        self.priority = local.priority;
+        self.tag_at = bytes.len() - tagged.len();
+        (self.app_len, self.procid_len) = (local.app.len(), local.procid.len());
+    }
+
+    /// Whether `bytes` begins with the header kept, and its text may be
+    /// read as the kept one's was.
+    #[inline]
+    fn begins(&self, bytes: &[u8]) -> bool {
+        self.len > 0
+            && bytes.get(..self.len) == Some(&self.bytes[..self.len])
+            && !bytes[self.len..].starts_with(BOM)
+    }
+}
+
 /// Parses one datagram and appends its line (no LF) with the fields that
 /// describe it, as `parse(datagram).write_line(out)` does, and returns the
 /// writer for more fields. Sooner for the header most local senders
@@ -217,8 +287,21 @@ pub fn write_line<'o>(
     out: &'o mut Vec<u8>,
     recent: &mut Recent,
 ) -> LineWriter<'o> {
-    let message = match read(datagram) {
-        Reading::Local(local) => return local.write_line(out, recent),
+    let bytes = without_trailing(datagram);
+    let head = &recent.head;
+    if head.begins(bytes) {
+        let tagged = &bytes[head.tag_at..];
+        let mut line =
+            LineWriter::new_tagged(out, head.priority, tagged, head.app_len, head.procid_len);
+        line.fields(&recent.fields);
+        return line;
+    }
+    let message = match read_stripped(bytes) {
+        Reading::Local(local) => {
+            let line = local.write_line(out, recent);
+            recent.head.keep(bytes, &local);
+            return line;
+        }
         Reading::Other(message) => message,
     };
     let mut line = message.write_head(out);
@@ -241,7 +324,12 @@ enum Reading<'a> {
 /// The datagram read as a local sender's header, or as any other.
 #[inline]
 fn read(datagram: &[u8]) -> Reading<'_> {
-    let bytes = without_trailing(datagram);
+    read_stripped(without_trailing(datagram))
+}
+
+/// `read` of a datagram `without_trailing` bytes.
+#[inline]
+fn read_stripped(bytes: &[u8]) -> Reading<'_> {
     let Some((priority, rest)) = pri(bytes) else {
         return Reading::Other(Message::plain(Priority::DEFAULT, false, bytes));
     };
@@ -1224,6 +1312,78 @@ mod tests {
             whole > 10_000 && parts > 10_000 && not_local > 10_000,
             "{whole} {parts} {not_local}"
         );
+    }
+
+    /// A datagram that begins with the header of the one before is read
+    /// from that header as if in full, whatever its text: a `%` after a
+    /// tag that could be a zone, a byte order mark, spaces, escapes, none.
+    #[test]
+    fn a_header_kept_from_the_message_before_reads_as_the_full_reading() {
+        const FIRSTS: &[&[u8]] = &[
+            b"<13>Nov  1 12:00:00 flood[10475]: message 0000000000xxxxxxxxxxxxxxxxxxxxxxxxx",
+            b"<14>Nov 21 02:03:04 myident: no pid",
+            b"<14>Nov 21 02:03:04 : no ident\n",
+            b"<13>Jan  8 19:46:03 UTC: no percent",
+            b"<13>Jan  8 19:46:03 UTCABCD: no percent",
+            b"<13>Jan  8 19:46:03  UTC: two spaces",
+            b"<13>Jan  8 19:46:03 UTC[1]: a pid",
+            b"<13>Jan 08 19:46:03.295 CRON[1]: text",
+            b"<13>Dec 31 00:00:00 app: ",
+            b"<13>Dec 31 00:00:00 app:",
+            b"<13>Dec 31 00:00:00 -: dash",
+            b"<191>Feb 29 23:59:60 a.b-c_d[x y]: text",
+        ];
+        const TEXTS: &[&[u8]] = &[
+            b"%SYS-5-X: text",
+            b" ",
+            b"  %x",
+            b"\xef\xbb\xbf",
+            b"bom",
+            b"\\",
+            b"\t",
+            b"\n",
+            b"\0",
+            b":",
+            b": ",
+            b"[1]",
+            b"x",
+            b"ABC: ",
+            b"\xc3\xa9",
+            b"\xff",
+        ];
+        let mut rng = Rng(0x1234_5678_9abc_def1);
+        let mut recent = Recent::default();
+        let (mut first, mut next) = (Vec::new(), Vec::new());
+        let mut kept = 0;
+        for case in 0..100_000 {
+            first.clear();
+            damaged(&mut rng, &mut first, FIRSTS, LOCAL_PIECES, 2);
+            let mut out = Vec::new();
+            write_line(&first, &mut out, &mut recent);
+            for _ in 0..4 {
+                // The header of the first, a byte more or less, or not.
+                let text_at = without_trailing(&first).len() - parse(&first).text.len();
+                let keep = match rng.below(4) {
+                    0 => rng.below(first.len() + 1),
+                    n => (text_at + n - 1).saturating_sub(1).min(first.len()),
+                };
+                next.clear();
+                next.extend_from_slice(&first[..keep]);
+                for _ in 0..rng.below(4) {
+                    next.extend_from_slice(TEXTS[rng.below(TEXTS.len())]);
+                }
+                kept += usize::from(recent.head.begins(without_trailing(&next)));
+                let (mut fast, mut slow) = (Vec::new(), Vec::new());
+                write_line(&next, &mut fast, &mut recent).field("uid", b"0");
+                full_reading(&next).write_line(&mut slow).field("uid", b"0");
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&slow),
+                    "case {case}: {first:?} then {next:?}"
+                );
+            }
+        }
+        assert!(kept > 50_000, "{kept}");
     }
 
     /// Random bytes never panic the parser, and every line is one line of
