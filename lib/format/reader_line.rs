@@ -482,6 +482,9 @@ impl<'o> LineWriter<'o> {
         app_len: usize,
         procid_len: usize,
     ) -> LineWriter<'o> {
+        if let Some(tag) = PlainTag::of(tagged, app_len, procid_len) {
+            return LineWriter::with_plain_tag(out, priority, tag, tagged);
+        }
         // Lengths past the slice take the parts there are.
         let (app_len, procid_len) = (app_len.min(tagged.len()), procid_len.min(tagged.len()));
         let part = |range: std::ops::Range<usize>| tagged.get(range).unwrap_or_default();
@@ -490,18 +493,27 @@ impl<'o> LineWriter<'o> {
             0 => (&b""[..], app_len),
             n => (part(app_len + 1..app_len + 1 + n), app_len + n + 2),
         };
-        let message = part(colon + 2..tagged.len());
-        let as_written = part(colon..colon + 2) == b": "
-            && (procid_len == 0 || (tagged[app_len] == b'[' && tagged[colon - 1] == b']'))
-            && !matches!(app, b"" | b"-")
-            && tag_plain(app)
-            && tag_plain(procid)
-            && plain_blocks_in(tagged, Context::Message).0;
-        if !as_written {
-            return LineWriter::new(out, priority, app, procid, message);
-        }
+        LineWriter::new(out, priority, app, procid, part(colon + 2..tagged.len()))
+    }
+
+    /// `new_tagged` for a slice that begins with the very bytes `tag` was
+    /// found at the start of (a copy of them, say): only the message after
+    /// the tag is checked.
+    pub fn with_plain_tag(
+        out: &'o mut Vec<u8>,
+        priority: Priority,
+        tag: PlainTag,
+        tagged: &[u8],
+    ) -> LineWriter<'o> {
         write_priority(priority, out);
-        out.extend_from_slice(tagged);
+        let message = tagged.get(tag.len..).unwrap_or_default();
+        match plain_blocks_in(message, Context::Message) {
+            (true, _) => out.extend_from_slice(tagged),
+            (false, plain) => {
+                out.extend_from_slice(&tagged[..tag.len]);
+                escape_parts(message, plain, Context::Message, out);
+            }
+        }
         LineWriter { out, fields: 0 }
     }
 
@@ -539,6 +551,40 @@ impl<'o> LineWriter<'o> {
         self.out.push(if self.fields == 0 { b'\t' } else { b' ' });
         self.fields += fields.count;
         self.out.extend_from_slice(text);
+    }
+}
+
+/// The tag at the start of a slice that `LineWriter::new_tagged` takes,
+/// `app[procid]: ` or `app: `, found to go out as it is: none of it
+/// escaped, an app that is neither empty nor `-`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlainTag {
+    /// Where the message begins, after the tag's `: `.
+    len: usize,
+}
+
+impl PlainTag {
+    /// The tag of `tagged`, whose app is its first `app_len` bytes, then
+    /// a PROCID of `procid_len` in brackets if that is not 0; none if it
+    /// is not there or would be escaped.
+    pub fn of(tagged: &[u8], app_len: usize, procid_len: usize) -> Option<PlainTag> {
+        let colon = match procid_len {
+            0 => app_len,
+            n => app_len.checked_add(n)?.checked_add(2)?,
+        };
+        let len = colon.checked_add(2)?;
+        let tag = tagged.get(..len)?;
+        let app = &tag[..app_len];
+        let procid = match procid_len {
+            0 => &b""[..],
+            n => &tag[app_len + 1..app_len + 1 + n],
+        };
+        let plain = &tag[colon..] == b": "
+            && (procid_len == 0 || (tag[app_len] == b'[' && tag[colon - 1] == b']'))
+            && !matches!(app, b"" | b"-")
+            && tag_plain(app)
+            && tag_plain(procid);
+        plain.then_some(PlainTag { len })
     }
 }
 
@@ -1002,6 +1048,17 @@ mod tests {
                         .known_field(Key::new("k"), b"v");
                     LineWriter::new(&mut parts, priority, app, procid, message).field("k", b"v");
                     assert_eq!(one, parts, "{tagged:?}");
+                    // A tag found once writes any message after it alike.
+                    let plain_tag = PlainTag::of(&tagged, app.len(), procid.len());
+                    let escaped = |b: &[u8]| b.iter().any(|&b| !is_plain(b, Context::Tag));
+                    let expected = !matches!(app, b"" | b"-") && !escaped(app) && !escaped(procid);
+                    assert_eq!(plain_tag.is_some(), expected, "{tagged:?}");
+                    if let Some(tag) = plain_tag {
+                        one.clear();
+                        LineWriter::with_plain_tag(&mut one, priority, tag, &tagged)
+                            .field("k", b"v");
+                        assert_eq!(one, parts, "{tagged:?}");
+                    }
                 }
             }
         }

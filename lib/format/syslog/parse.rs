@@ -20,7 +20,7 @@
 //!   whole datagram when it has no valid PRI.
 
 use crate::format::reader_line::{
-    FieldsText, FixedField, Key, LineWriter, Priority, TIME, TIME_3164, ZONE,
+    FieldsText, FixedField, Key, LineWriter, PlainTag, Priority, TIME, TIME_3164, ZONE,
 };
 use crate::format::syslog::grammar::{self, Mode, clock, digits};
 
@@ -194,7 +194,7 @@ impl Recent {
             && (self.month, self.day) == (time.month, time.day)
             && self.clock[..self.len] == *time.clock;
         if !same {
-            self.head.len = 0;
+            self.head.kept = None;
             self.fields.clear();
             self.fields.field("fmt", Format::Rfc3164.name().as_bytes());
             self.fields.field(TIME_3164, time.normalized(&mut [0; 32]));
@@ -220,13 +220,18 @@ impl Recent {
 /// is read in full.
 struct Head {
     bytes: [u8; HEAD_MAX],
-    /// The header is `bytes[..len]`; none while 0.
     len: usize,
+    /// What was read from `bytes[..len]`; none is kept while this is none.
+    kept: Option<Kept>,
+}
+
+/// What a kept header says.
+#[derive(Clone, Copy)]
+struct Kept {
     priority: Priority,
-    /// Where the tag begins, and its parts' lengths.
+    /// Where the tag begins, and the tag, which goes out as it is.
     tag_at: usize,
-    app_len: usize,
-    procid_len: usize,
+    tag: PlainTag,
 }
 
 /// The longest header kept: a PRI, a time, a TAG of 64 bytes, a PID of 32.
@@ -237,10 +242,7 @@ impl Default for Head {
         Head {
             bytes: [0; HEAD_MAX],
             len: 0,
-            priority: Priority::DEFAULT,
-            tag_at: 0,
-            app_len: 0,
-            procid_len: 0,
+            kept: None,
         }
     }
 }
@@ -248,7 +250,7 @@ impl Default for Head {
 impl Head {
     /// Keeps the header of `bytes`, which `local` was read from.
     fn keep(&mut self, bytes: &[u8], local: &Local) {
-        self.len = 0;
+        self.kept = None;
         let Some(tagged) = local.tagged else {
             return;
         };
@@ -259,20 +261,26 @@ impl Head {
         if len > HEAD_MAX || !bytes[..len].ends_with(b": ") || zone_like {
             return;
         }
+        let Some(tag) = PlainTag::of(tagged, local.app.len(), local.procid.len()) else {
+            return;
+        };
         self.bytes[..len].copy_from_slice(&bytes[..len]);
         self.len = len;
-        self.priority = local.priority;
-        self.tag_at = bytes.len() - tagged.len();
-        (self.app_len, self.procid_len) = (local.app.len(), local.procid.len());
+        self.kept = Some(Kept {
+            priority: local.priority,
+            tag_at: bytes.len() - tagged.len(),
+            tag,
+        });
     }
 
-    /// Whether `bytes` begins with the header kept, and its text may be
-    /// read as the kept one's was.
+    /// What the kept header says of `bytes`, if they begin with it and
+    /// their text may be read as the kept one's was.
     #[inline]
-    fn begins(&self, bytes: &[u8]) -> bool {
-        self.len > 0
-            && bytes.get(..self.len) == Some(&self.bytes[..self.len])
-            && !bytes[self.len..].starts_with(BOM)
+    fn found(&self, bytes: &[u8]) -> Option<Kept> {
+        let kept = self.kept?;
+        let found = bytes.get(..self.len) == Some(&self.bytes[..self.len])
+            && !bytes[self.len..].starts_with(BOM);
+        found.then_some(kept)
     }
 }
 
@@ -288,11 +296,9 @@ pub fn write_line<'o>(
     recent: &mut Recent,
 ) -> LineWriter<'o> {
     let bytes = without_trailing(datagram);
-    let head = &recent.head;
-    if head.begins(bytes) {
-        let tagged = &bytes[head.tag_at..];
-        let mut line =
-            LineWriter::new_tagged(out, head.priority, tagged, head.app_len, head.procid_len);
+    if let Some(kept) = recent.head.found(bytes) {
+        let tagged = &bytes[kept.tag_at..];
+        let mut line = LineWriter::with_plain_tag(out, kept.priority, kept.tag, tagged);
         line.fields(&recent.fields);
         return line;
     }
@@ -1372,7 +1378,7 @@ mod tests {
                 for _ in 0..rng.below(4) {
                     next.extend_from_slice(TEXTS[rng.below(TEXTS.len())]);
                 }
-                kept += usize::from(recent.head.begins(without_trailing(&next)));
+                kept += usize::from(recent.head.found(without_trailing(&next)).is_some());
                 let (mut fast, mut slow) = (Vec::new(), Vec::new());
                 write_line(&next, &mut fast, &mut recent).field("uid", b"0");
                 full_reading(&next).write_line(&mut slow).field("uid", b"0");
