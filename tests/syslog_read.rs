@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::fs;
 use std::io::{ErrorKind, Read};
 use std::net::UdpSocket;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
@@ -602,6 +602,56 @@ fn one_datagram_is_exactly_one_line() {
     assert_eq!(records[5].message, &long[9..200]);
     for line in &lines {
         assert!(line.split('\t').count() <= 2, "one TAB at most: {line}");
+    }
+}
+
+/// A sender may pass descriptors with a datagram (SCM_RIGHTS): each is
+/// closed as it comes, and the line still names the sender.
+#[test]
+fn descriptors_passed_with_a_datagram_are_closed_and_the_sender_still_named() {
+    use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags, SocketAddrUnix};
+    let s = Scratch::new("rights");
+    let sock = s.path("log");
+    let reader = Reader::start(&s, &["--unix", path_arg(&sock)]);
+    let open_fds = || {
+        std::fs::read_dir(format!(
+            "/proc/{}/fd",
+            reader.child.as_ref().expect("running").id()
+        ))
+        .map(|d| d.count())
+    };
+    let client = UnixDatagram::unbound().expect("socket");
+    client.send_to(b"<13>app: before", &sock).expect("send");
+    reader.wait_lines(1);
+    let before = open_fds().expect("syslog-read's descriptors");
+    let to = SocketAddrUnix::new(&sock).expect("address");
+    let files: Vec<std::fs::File> = (0..3)
+        .map(|_| std::fs::File::open("/dev/null").expect("/dev/null"))
+        .collect();
+    const SENT: usize = 50;
+    for i in 0..SENT {
+        let fds: Vec<BorrowedFd> = files[..1 + i % 3].iter().map(|f| f.as_fd()).collect();
+        let mut space = [std::mem::MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(3))];
+        let mut control = SendAncillaryBuffer::new(&mut space);
+        assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+        let text = format!("<13>app: with {} descriptors, {i}", fds.len());
+        let iov = [std::io::IoSlice::new(text.as_bytes())];
+        rustix::net::sendmsg_addr(&client, &to, &iov, &mut control, SendFlags::empty())
+            .expect("sendmsg");
+    }
+    let lines = reader.wait_lines(1 + SENT);
+    assert_eq!(
+        open_fds().expect("syslog-read's descriptors"),
+        before,
+        "none kept"
+    );
+    let (status, _) = reader.stop();
+    assert!(status.success());
+    let (uid, gid) = ids_of(std::process::id());
+    for line in &lines[1..] {
+        let r = Record::parse(line.as_bytes()).expect("a line");
+        assert!(r.message.starts_with(b"with "), "{line}");
+        assert_credentials(&r, std::process::id(), uid, gid);
     }
 }
 
