@@ -397,6 +397,15 @@ fn a_second_splitter_on_the_same_root_is_refused() {
         s.path("stderr"),
     );
     sup.start();
+    // The first holds the lock once it has written a line: `start` returns
+    // when it holds its signals, which may be before it locks the root.
+    sup.send(b"user.notice app: first\thost=a\n");
+    let first = root.join("a").join("current");
+    assert!(
+        wait_until(LONG, || fs::metadata(&first).is_ok_and(|m| m.len() > 0)),
+        "{}",
+        sup.stderr_text()
+    );
     let (code, err) = run(&["--split-by", "host", path_arg(&root)], b"x\n");
     assert_eq!(code, 111, "{err}");
     assert!(err.contains("locked"), "{err}");

@@ -221,7 +221,7 @@ impl Recent {
 struct Head {
     bytes: [u8; HEAD_MAX],
     len: usize,
-    /// What was read from `bytes[..len]`; none is kept while this is none.
+    /// What was read from `bytes[..len]`; while none, no header is kept.
     kept: Option<Kept>,
 }
 
