@@ -471,34 +471,10 @@ impl<'o> LineWriter<'o> {
     }
 
     /// `new` for a tag and message that lie in one slice as a line has
-    /// them, as a parse finds them in most messages: `tagged` is
-    /// `app[procid]: message`, or `app: message` when `procid_len` is 0,
-    /// with `app` the first `app_len` bytes. Written at once when none of
-    /// it is escaped; otherwise as `new` writes the parts.
-    pub fn new_tagged(
-        out: &'o mut Vec<u8>,
-        priority: Priority,
-        tagged: &[u8],
-        app_len: usize,
-        procid_len: usize,
-    ) -> LineWriter<'o> {
-        if let Some(tag) = PlainTag::of(tagged, app_len, procid_len) {
-            return LineWriter::with_plain_tag(out, priority, tag, tagged);
-        }
-        // Lengths past the slice take the parts there are.
-        let (app_len, procid_len) = (app_len.min(tagged.len()), procid_len.min(tagged.len()));
-        let part = |range: std::ops::Range<usize>| tagged.get(range).unwrap_or_default();
-        let app = part(0..app_len);
-        let (procid, colon) = match procid_len {
-            0 => (&b""[..], app_len),
-            n => (part(app_len + 1..app_len + 1 + n), app_len + n + 2),
-        };
-        LineWriter::new(out, priority, app, procid, part(colon + 2..tagged.len()))
-    }
-
-    /// `new_tagged` for a slice that begins with the very bytes `tag` was
-    /// found at the start of (a copy of them, say): only the message after
-    /// the tag is checked.
+    /// them, as a parse finds them in most messages: `tagged` begins with
+    /// the very bytes `tag` was found at the start of (or a copy of them),
+    /// and the message follows. The tag goes out as it is; the message is
+    /// checked, and written at once when none of it is escaped.
     pub fn with_plain_tag(
         out: &'o mut Vec<u8>,
         priority: Priority,
@@ -554,8 +530,8 @@ impl<'o> LineWriter<'o> {
     }
 }
 
-/// The tag at the start of a slice that `LineWriter::new_tagged` takes,
-/// `app[procid]: ` or `app: `, found to go out as it is: none of it
+/// The tag at the start of a slice that `LineWriter::with_plain_tag`
+/// takes, `app[procid]: ` or `app: `, found to go out as it is: none of it
 /// escaped, an app that is neither empty nor `-`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlainTag {
@@ -1033,6 +1009,7 @@ mod tests {
         ];
         let procids: &[&[u8]] = &[b"", b"42", b"4 2", b"4]", b"\t"];
         let messages: &[&[u8]] = &[b"text", b"", b"a\tb", b"back\\slash", b"\xff", b"%d: x"];
+        let escaped = |b: &[u8]| b.iter().any(|&b| !is_plain(b, Context::Tag));
         for &app in apps {
             for &procid in procids {
                 for &message in messages {
@@ -1043,29 +1020,24 @@ mod tests {
                     tagged.extend_from_slice(b": ");
                     tagged.extend_from_slice(message);
                     let priority = Priority::from_pri(165).expect("a PRI");
+                    // Found plain exactly when no part of the tag is escaped.
+                    let plain_tag = PlainTag::of(&tagged, app.len(), procid.len());
+                    let expected = !matches!(app, b"" | b"-") && !escaped(app) && !escaped(procid);
+                    assert_eq!(plain_tag.is_some(), expected, "{tagged:?}");
+                    let Some(tag) = plain_tag else {
+                        continue;
+                    };
                     let (mut one, mut parts) = (Vec::new(), Vec::new());
-                    LineWriter::new_tagged(&mut one, priority, &tagged, app.len(), procid.len())
+                    LineWriter::with_plain_tag(&mut one, priority, tag, &tagged)
                         .known_field(Key::new("k"), b"v");
                     LineWriter::new(&mut parts, priority, app, procid, message).field("k", b"v");
                     assert_eq!(one, parts, "{tagged:?}");
-                    // A tag found once writes any message after it alike.
-                    let plain_tag = PlainTag::of(&tagged, app.len(), procid.len());
-                    let escaped = |b: &[u8]| b.iter().any(|&b| !is_plain(b, Context::Tag));
-                    let expected = !matches!(app, b"" | b"-") && !escaped(app) && !escaped(procid);
-                    assert_eq!(plain_tag.is_some(), expected, "{tagged:?}");
-                    if let Some(tag) = plain_tag {
-                        one.clear();
-                        LineWriter::with_plain_tag(&mut one, priority, tag, &tagged)
-                            .field("k", b"v");
-                        assert_eq!(one, parts, "{tagged:?}");
-                    }
                 }
             }
         }
-        // Lengths that do not fit the slice write the parts there are.
-        let mut out = Vec::new();
-        LineWriter::new_tagged(&mut out, Priority::DEFAULT, b"app[1: x", 3, 9);
-        assert_eq!(out, b"user.notice app: ");
+        // Lengths that do not fit the slice find no tag.
+        assert_eq!(PlainTag::of(b"app[1: x", 3, 9), None);
+        assert_eq!(PlainTag::of(b"app: x", usize::MAX, 1), None);
     }
 
     #[test]

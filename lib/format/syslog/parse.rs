@@ -248,22 +248,17 @@ impl Default for Head {
 }
 
 impl Head {
-    /// Keeps the header of `bytes`, which `local` was read from.
-    fn keep(&mut self, bytes: &[u8], local: &Local) {
+    /// Keeps the header of `bytes`, which `local` was read from, when its
+    /// tag was found plain.
+    fn keep(&mut self, bytes: &[u8], local: &Local, tag: Option<PlainTag>) {
         self.kept = None;
-        let Some(tagged) = local.tagged else {
+        let (Some(tagged), Some(tag)) = (local.tagged, tag) else {
             return;
         };
         let len = bytes.len() - local.text.len();
-        let zone_like = local.procid.is_empty()
-            && (1..=6).contains(&local.app.len())
-            && local.app.iter().all(u8::is_ascii_uppercase);
-        if len > HEAD_MAX || !bytes[..len].ends_with(b": ") || zone_like {
+        if len > HEAD_MAX || !bytes[..len].ends_with(b": ") || local.zone_like {
             return;
         }
-        let Some(tag) = PlainTag::of(tagged, local.app.len(), local.procid.len()) else {
-            return;
-        };
         self.bytes[..len].copy_from_slice(&bytes[..len]);
         self.len = len;
         self.kept = Some(Kept {
@@ -303,11 +298,7 @@ pub fn write_line<'o>(
         return line;
     }
     let message = match read_stripped(bytes) {
-        Reading::Local(local) => {
-            let line = local.write_line(out, recent);
-            recent.head.keep(bytes, &local);
-            return line;
-        }
+        Reading::Local(local) => return local.write_line(bytes, out, recent),
         Reading::Other(message) => message,
     };
     let mut line = message.write_head(out);
@@ -368,6 +359,9 @@ struct Local<'a> {
     /// The tag and text as one slice, when they lie in the datagram as a
     /// line has them (`app[procid]: text`).
     tagged: Option<&'a [u8]>,
+    /// The tag could be a device's zone (`device_zone`): a text that
+    /// begins with `%` would make it one.
+    zone_like: bool,
 }
 
 impl<'a> Local<'a> {
@@ -379,7 +373,8 @@ impl<'a> Local<'a> {
     #[inline]
     fn read(priority: Priority, rest: &'a [u8]) -> Option<Local<'a>> {
         let (time, after) = legacy_time(rest)?;
-        if device_zone(after, false).is_some() {
+        let zone_like = device_zone(after, true).is_some();
+        if zone_like && device_zone(after, false).is_some() {
             return None;
         }
         let tagged = after_time(after)?;
@@ -398,6 +393,7 @@ impl<'a> Local<'a> {
             text,
             bom,
             tagged: whole.then_some(tagged),
+            zone_like,
         })
     }
 
@@ -412,22 +408,28 @@ impl<'a> Local<'a> {
         }
     }
 
-    /// As `self.message().write_line(out)` writes it.
-    fn write_line<'o>(&self, out: &'o mut Vec<u8>, recent: &mut Recent) -> LineWriter<'o> {
-        let mut line = match self.tagged {
-            Some(tagged) => LineWriter::new_tagged(
-                out,
-                self.priority,
-                tagged,
-                self.app.len(),
-                self.procid.len(),
-            ),
-            None => LineWriter::new(out, self.priority, self.app, self.procid, self.text),
+    /// As `self.message().write_line(out)` writes it; keeps its header in
+    /// `recent` for the next datagram. `bytes` is what it was read from.
+    fn write_line<'o>(
+        &self,
+        bytes: &[u8],
+        out: &'o mut Vec<u8>,
+        recent: &mut Recent,
+    ) -> LineWriter<'o> {
+        let tag = self
+            .tagged
+            .and_then(|tagged| PlainTag::of(tagged, self.app.len(), self.procid.len()));
+        let mut line = match (self.tagged, tag) {
+            (Some(tagged), Some(tag)) => {
+                LineWriter::with_plain_tag(out, self.priority, tag, tagged)
+            }
+            _ => LineWriter::new(out, self.priority, self.app, self.procid, self.text),
         };
         line.fields(recent.legacy_fields(&self.time));
         if self.bom {
             line.field("bom", b"1");
         }
+        recent.head.keep(bytes, self, tag);
         line
     }
 }
