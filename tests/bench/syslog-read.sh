@@ -163,6 +163,13 @@ done
 
 echo "$COUNT datagrams of $SIZE bytes, median of $RUNS runs, $(nproc) cores, $(uname -r)"
 awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median"'
+	# The median of each run of `key` against the same run of `ref`.
+	function vs(key, ref,    r, ratios) {
+		if (!(ref in cpu)) return "-"
+		for (r = 1; r <= runs[key]; r++)
+			ratios = ratios " " per_run[key, r] / per_run[ref, r]
+		return ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
+	}
 	{
 		k = $1 " " $2; cpu[k] = cpu[k] " " $3; lost[k] = lost[k] " " $4
 		run = ++runs[k]; per_run[k, run] = $3 / (count - ($1 == "limited" ? 0 : $4))
@@ -181,14 +188,7 @@ awk -v count="$COUNT" -v readers="$READERS" -v transports="$TRANSPORTS" "$median
 				key = order[k] " " transport[t]
 				c = median(cpu[key]); l = median(lost[key])
 				per = c / (order[k] == "limited" ? count : count - l)
-				ratios = ""
-				for (r = 1; r <= runs[key] && (floor in cpu); r++)
-					ratios = ratios " " per_run[key, r] / per_run[floor, r]
-				vsfloor = ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
-				ratios = ""
-				for (r = 1; r <= runs[key] && (wfloor in cpu); r++)
-					ratios = ratios " " per_run[key, r] / per_run[wfloor, r]
-				vswfloor = ratios != "" ? sprintf("%.2f", median(ratios)) : "-"
+				vsfloor = vs(key, floor); vswfloor = vs(key, wfloor)
 				printf "| %s | %s | %.2f | %.2f | %d (%.1f%%) | %.2f | %s | %s |\n", order[k], transport[t], c, per * 1e6, l, 100 * l / count, per / bper, vsfloor, vswfloor
 			}
 		}
